@@ -1,0 +1,76 @@
+"""What a handler gets: the parsed request, the caller, the database session and URL helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from altostratus.arm.errors import ArmError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from altostratus.services import Services
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated principal behind a request (from the bearer token's claims)."""
+
+    client_id: str
+    role: str  # "operator" | "tenant"
+    tenant_id: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+@dataclass
+class RequestContext:
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]  # keys lower-cased
+    headers: dict[str, str]  # keys lower-cased
+    raw_body: bytes
+    base_url: str  # scheme://host[:port] as the client addressed us
+    api_version: str | None
+    caller: Caller | None
+    db: Session
+    services: Services
+    request_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def json(self, *, required: bool = True) -> dict[str, Any]:
+        """The request body as a JSON object; malformed input is a 400, never a 500."""
+        if not self.raw_body.strip():
+            if required:
+                raise ArmError(400, "InvalidRequestContent", "The request content was invalid: body is empty.")
+            return {}
+        try:
+            text = self.raw_body.decode("utf-8-sig")
+            value = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                f"The request content was invalid and could not be deserialized: {exc}.",
+            ) from exc
+        if not isinstance(value, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        return value
+
+    def url(self, path: str, **query: str | None) -> str:
+        """An absolute URL on this server (ARM returns absolute nextLink / polling URLs)."""
+        q = {k: v for k, v in query.items() if v is not None}
+        if "api_version" in q:
+            q["api-version"] = q.pop("api_version") or ""
+        return f"{self.base_url}{path}" + (f"?{urlencode(q)}" if q else "")
+
+    @property
+    def require_caller(self) -> Caller:
+        assert self.caller is not None, "route declared PUBLIC but needs a caller"
+        return self.caller

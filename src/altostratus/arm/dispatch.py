@@ -1,0 +1,206 @@
+"""The one request pipeline every ARM call goes through.
+
+Order matters and mirrors ARM: match the route (to learn whether it is public), authenticate, refuse
+admin namespaces to tenants, check the api-version, check the subscription belongs to the caller, then
+run the handler in one database transaction. Every failure becomes a CloudError; an unexpected exception
+is logged with the request id and still answered in the ARM shape.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from altostratus.arm.context import Caller, RequestContext
+from altostratus.arm.errors import ArmError, authorization_failed, subscription_not_found
+from altostratus.arm.http import json_response
+from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, split_path
+from altostratus.services import Services
+from altostratus.store.models import Subscription
+
+log = logging.getLogger("altostratus.api")
+access_log = logging.getLogger("altostratus.access")
+
+ADMIN_NAMESPACE = re.compile(r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.Admin$", re.IGNORECASE)
+SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+
+
+def _authorization_error_headers(err: ArmError, base_url: str) -> dict[str, str]:
+    return {
+        "WWW-Authenticate": f'Bearer authorization_uri="{base_url}/", error="invalid_token", '
+        f'error_description="{err.code}"'
+    }
+
+
+class Dispatcher:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def endpoint(self, request: Request) -> Response:
+        start = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        caller: Caller | None = None
+        try:
+            response, caller = await self._handle(request, request_id)
+        except ArmError as err:
+            headers = _authorization_error_headers(err, _base_url(request)) if err.status == 401 else None
+            response = json_response(err.body(), err.status, headers)
+        except Exception:
+            log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+            response = json_response(
+                {
+                    "error": {
+                        "code": "InternalServerError",
+                        "message": f"The server encountered an internal error. Request id: {request_id}.",
+                    }
+                },
+                500,
+            )
+        response.headers["x-ms-request-id"] = request_id
+        client_request_id = request.headers.get("x-ms-client-request-id")
+        if client_request_id:
+            response.headers["x-ms-client-request-id"] = client_request_id
+        response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                json.dumps(
+                    {
+                        "requestId": request_id,
+                        "method": request.method,
+                        "path": request.url.path,
+                        "apiVersion": request.query_params.get("api-version"),
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - start) * 1000, 2),
+                        "client": caller.client_id if caller else None,
+                        "clientRequestId": client_request_id,
+                    }
+                )
+            )
+        return response
+
+    async def _handle(self, request: Request, request_id: str) -> tuple[Response, Caller | None]:
+        services = self.services
+        method = request.method.upper()
+        segments = split_path(request.url.path)
+        route, params, other_method = services.router.match(method, segments)
+
+        caller: Caller | None = None
+        if route is None or route.access is not Access.PUBLIC:
+            caller = services.tokens.verify_header(request.headers.get("authorization"))
+        if route is None:
+            raise self._no_route(method, segments, other_method)
+        assert route is not None
+        if caller is not None and not caller.is_operator:
+            admin = next((s for s in segments if ADMIN_NAMESPACE.match(s)), None)
+            if route.access is Access.OPERATOR or admin:
+                raise authorization_failed(caller.client_id, f"{admin or 'admin'}/{method.lower()}", request.url.path)
+
+        query = {k.lower(): v for k, v in request.query_params.items()}
+        api_version = self._check_api_version(route, query.get("api-version"))
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+
+        def run() -> Response:
+            with services.db.session() as db:
+                ctx = RequestContext(
+                    method=method,
+                    path="/" + "/".join(segments),
+                    params=params,
+                    query=query,
+                    headers=headers,
+                    raw_body=body,
+                    base_url=_base_url(request),
+                    api_version=api_version,
+                    caller=caller,
+                    db=db,
+                    services=services,
+                    request_id=request_id,
+                )
+                if caller is not None and "subscriptionId" in params:
+                    ctx.extra["subscription"] = check_subscription(db, caller, params["subscriptionId"])
+                response = route.handler(ctx)
+            if ctx.extra.get("wake_operations"):
+                services.operations.wake()
+            return response
+
+        return await run_in_threadpool(run), caller
+
+    def _check_api_version(self, route: Route, value: str | None) -> str | None:
+        if route.resource_type == NO_VERSION:
+            return value
+        if not value:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if route.resource_type == ANY_VERSION:
+            return value
+        rtype = self.services.registry.get_type(route.resource_type)
+        assert rtype is not None, f"route {route.template} names unregistered type {route.resource_type}"
+        if value.lower() in (v.lower() for v in rtype.api_versions):
+            return value
+        supported = ", ".join(rtype.api_versions)
+        if rtype.arm_native:
+            raise ArmError(
+                400,
+                "InvalidApiVersionParameter",
+                f"The api-version '{value}' is invalid. The supported versions are '{supported}'.",
+            )
+        raise ArmError(
+            400,
+            "NoRegisteredProviderFound",
+            f"No registered resource provider found for location '{self.services.settings.location}' and API "
+            f"version '{value}' for type '{rtype.name}'. The supported api-versions are '{supported}'. The "
+            f"supported locations are '{self.services.settings.location}'.",
+        )
+
+    def _no_route(self, method: str, segments: list[str], other_method: bool) -> ArmError:
+        path = "/" + "/".join(segments)
+        if other_method:
+            return ArmError(405, "MethodNotAllowed", f"The requested resource does not support http method '{method}'.")
+        lowered = [s.lower() for s in segments]
+        if "providers" in lowered:
+            i = lowered.index("providers")
+            if i + 1 < len(segments):
+                ns = self.services.registry.get_namespace(segments[i + 1])
+                if ns is None:
+                    return ArmError(
+                        400,
+                        "InvalidResourceNamespace",
+                        f"The resource namespace '{segments[i + 1]}' is invalid.",
+                    )
+                if i + 2 < len(segments):
+                    return ArmError(
+                        400,
+                        "InvalidResourceType",
+                        f"The resource type '{segments[i + 2]}' could not be found in the namespace '{ns.name}'.",
+                    )
+        return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
+
+
+def _base_url(request: Request) -> str:
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}"
+
+
+def check_subscription(db: Session, caller: Caller, subscription_id: str) -> Subscription:
+    """Tenants see only subscriptions they own; anything else looks like it does not exist."""
+    if not SUB_ID.match(subscription_id):
+        raise ArmError(
+            400,
+            "InvalidSubscriptionId",
+            f"The provided subscription identifier '{subscription_id}' is malformed or invalid.",
+        )
+    sub = db.get(Subscription, subscription_id.lower())
+    if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
+        raise subscription_not_found(subscription_id)
+    return sub

@@ -1,0 +1,97 @@
+"""The OAuth2 client-credentials token endpoint of the local directory, with the OpenID discovery
+documents MSAL reads, so ``azure.identity.ClientSecretCredential(authority=<arm endpoint>,
+disable_instance_discovery=True)`` works unchanged. v1 (``resource=``) and v2 (``scope=``) forms."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from starlette.responses import Response
+
+from altostratus.arm.auth import verify_secret
+from altostratus.arm.context import RequestContext
+from altostratus.arm.http import json_response
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import NO_VERSION, Access, Router
+from altostratus.store.models import Principal
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    return json_response({"error": error, "error_description": description}, status)
+
+
+def _check_tenant(ctx: RequestContext) -> Response | None:
+    tenant = ctx.params["tenant"]
+    if tenant.lower() not in (ctx.services.tokens.tenant_id, "common", "organizations", "adfs"):
+        return _oauth_error(400, "invalid_tenant", f"Tenant '{tenant}' not found.")
+    return None
+
+
+def token(ctx: RequestContext, *, v2: bool) -> Response:
+    bad = _check_tenant(ctx)
+    if bad:
+        return bad
+    try:
+        form = {k: v[0] for k, v in parse_qs(ctx.raw_body.decode("utf-8"), strict_parsing=False).items()}
+    except UnicodeDecodeError:
+        return _oauth_error(400, "invalid_request", "The request body must be form-encoded UTF-8.")
+    if form.get("grant_type") != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "Only the client_credentials grant is supported.")
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    if not client_id or not secret:
+        return _oauth_error(400, "invalid_request", "client_id and client_secret are required.")
+    principal = ctx.db.get(Principal, client_id.lower())
+    if principal is None or not verify_secret(secret, principal.secret_hash):
+        return _oauth_error(401, "invalid_client", "The client id or secret is not valid.")
+    if v2:
+        scope = form.get("scope", "").split()
+        audience = scope[0].removesuffix(".default").rstrip("/") if scope else ctx.base_url
+    else:
+        audience = form.get("resource", ctx.base_url).rstrip("/")
+    tokens = ctx.services.tokens
+    access_token, lifetime = tokens.issue(principal.client_id, principal.role, audience, tokens.issuer(ctx.base_url))
+    return json_response(
+        {
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": access_token,
+        },
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+def openid_configuration(ctx: RequestContext) -> Response:
+    bad = _check_tenant(ctx)
+    if bad:
+        return bad
+    tokens = ctx.services.tokens
+    base = f"{ctx.base_url}/{tokens.tenant_id}"
+    return json_response(
+        {
+            "issuer": tokens.issuer(ctx.base_url),
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_types_supported": ["token"],
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "tenant_region_scope": "local",
+        }
+    )
+
+
+def jwks(ctx: RequestContext) -> Response:
+    return json_response({"keys": [ctx.services.tokens.public_jwk()]})
+
+
+def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    def add(method: str, template: str, handler: object) -> None:
+        router.add(method, template, handler, resource_type=NO_VERSION, access=Access.PUBLIC)  # type: ignore[arg-type]
+
+    add("POST", "/{tenant}/oauth2/v2.0/token", lambda ctx: token(ctx, v2=True))
+    add("POST", "/{tenant}/oauth2/token", lambda ctx: token(ctx, v2=False))
+    add("GET", "/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
+    add("GET", "/{tenant}/.well-known/openid-configuration", openid_configuration)
+    add("GET", "/{tenant}/discovery/v2.0/keys", jwks)

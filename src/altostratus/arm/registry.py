@@ -1,0 +1,88 @@
+"""The resource-provider registry: which namespaces and resource types exist, and their api-versions.
+
+Providers extend it at start-up; the providers endpoint (``/subscriptions/{s}/providers``), api-version
+checks and template functions such as ``providers()`` all read from this one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Deletes one row of the generic resources table and whatever the owning provider keeps beside it
+# (called by resource-group deletion; must be idempotent). Arguments: Database, resource row id.
+Deleter = Callable[[Any, int], None]
+
+
+@dataclass
+class ResourceType:
+    namespace: str
+    name: str  # e.g. "resourceGroups" or "virtualMachineScaleSets/virtualMachines"
+    api_versions: tuple[str, ...]  # newest first
+    locations: tuple[str, ...] = ()
+    # ARM's own types report a bad api-version as InvalidApiVersionParameter; provider types as
+    # NoRegisteredProviderFound (what Azure answers for each).
+    arm_native: bool = False
+    hidden: bool = False  # routing-only types (operation status) that the providers listing omits
+    deleter: Deleter | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Namespace:
+    name: str
+    types: dict[str, ResourceType] = field(default_factory=dict)  # keyed by lower-case type name
+    # Providers that every subscription has registered from the start (ARM's own, for example).
+    always_registered: bool = False
+    admin: bool = False
+
+
+def sort_versions(versions: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Newest first: ``2020-06-01`` > ``2020-06-01-preview`` > ``2017-03-30``."""
+
+    def key(v: str) -> tuple[str, int]:
+        return (v[:10], 0 if "preview" in v else 1)
+
+    return tuple(sorted(set(versions), key=key, reverse=True))
+
+
+class ProviderRegistry:
+    def __init__(self) -> None:
+        self.namespaces: dict[str, Namespace] = {}
+
+    def namespace(self, name: str, *, always_registered: bool = False) -> Namespace:
+        key = name.lower()
+        ns = self.namespaces.get(key)
+        if ns is None:
+            ns = Namespace(name, always_registered=always_registered, admin=key.endswith(".admin"))
+            self.namespaces[key] = ns
+        ns.always_registered = ns.always_registered or always_registered
+        return ns
+
+    def add_type(
+        self,
+        namespace: str,
+        name: str,
+        api_versions: tuple[str, ...] | list[str],
+        *,
+        locations: tuple[str, ...] = (),
+        arm_native: bool = False,
+        hidden: bool = False,
+        always_registered: bool = False,
+    ) -> ResourceType:
+        ns = self.namespace(namespace, always_registered=always_registered)
+        rtype = ResourceType(ns.name, name, sort_versions(api_versions), locations, arm_native, hidden)
+        ns.types[name.lower()] = rtype
+        return rtype
+
+    def get_namespace(self, name: str) -> Namespace | None:
+        return self.namespaces.get(name.lower())
+
+    def get_type(self, full_name: str) -> ResourceType | None:
+        namespace, _, name = full_name.partition("/")
+        ns = self.namespaces.get(namespace.lower())
+        return ns.types.get(name.lower()) if ns else None

@@ -1,0 +1,102 @@
+"""Case-insensitive ARM routing.
+
+ARM path segments and names are case-insensitive (the SDK itself mixes ``resourcegroups`` and
+``resourceGroups``), so templates are matched segment by segment on lower-cased literals while
+parameter values keep the caller's casing. More literal segments win over parameters, so
+``.../providers/Microsoft.Resources/deployments`` beats a generic ``.../providers/{ns}/{type}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+    from altostratus.arm.context import RequestContext
+
+Handler = Callable[["RequestContext"], "Response"]
+
+
+class Access(Enum):
+    PUBLIC = "public"  # no token (metadata endpoints, token issuance)
+    AUTHENTICATED = "authenticated"
+    OPERATOR = "operator"
+
+
+# api-version policy of a route: a resource type whose registered versions apply, or one of these.
+ANY_VERSION = "*"  # required, any value (operation-status URLs carry the caller's own)
+NO_VERSION = ""  # not required (OAuth endpoints)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: Handler
+    resource_type: str  # "Namespace/type", ANY_VERSION or NO_VERSION
+    access: Access
+    segments: tuple[tuple[bool, str], ...]  # (is_parameter, lower-case literal or parameter name)
+
+    @property
+    def literal_count(self) -> int:
+        return sum(1 for is_param, _ in self.segments if not is_param)
+
+
+def split_path(path: str) -> list[str]:
+    """Path segments without empty ones, so ``//metadata`` (msrestazure concatenation) still matches."""
+    return [s for s in path.split("/") if s]
+
+
+def parse_template(template: str) -> tuple[tuple[bool, str], ...]:
+    out = []
+    for seg in split_path(template):
+        if seg.startswith("{") and seg.endswith("}"):
+            out.append((True, seg[1:-1]))
+        else:
+            out.append((False, seg.lower()))
+    return tuple(out)
+
+
+class Router:
+    def __init__(self) -> None:
+        # Bucketed by segment count; each bucket sorted most-literal first.
+        self._buckets: dict[int, list[Route]] = {}
+
+    def add(
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        *,
+        resource_type: str,
+        access: Access = Access.AUTHENTICATED,
+    ) -> None:
+        segments = parse_template(template)
+        route = Route(method.upper(), template, handler, resource_type, access, segments)
+        bucket = self._buckets.setdefault(len(segments), [])
+        bucket.append(route)
+        bucket.sort(key=lambda r: -r.literal_count)
+
+    def match(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], bool]:
+        """Returns (route, parameters, path_exists_for_another_method)."""
+        lowered = [s.lower() for s in segments]
+        other_method = False
+        for route in self._buckets.get(len(segments), ()):
+            params: dict[str, str] = {}
+            for (is_param, value), seg, low in zip(route.segments, segments, lowered, strict=True):
+                if is_param:
+                    params[value] = seg
+                elif value != low:
+                    break
+            else:
+                if route.method == method:
+                    return route, params, False
+                other_method = True
+        return None, {}, other_method
+
+    def routes(self) -> list[Route]:
+        return [r for bucket in self._buckets.values() for r in bucket]

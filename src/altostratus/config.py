@@ -1,0 +1,34 @@
+"""Settings of a running server (from `alto up` flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("~/.altostratus").expanduser()
+DEFAULT_LOCATION = "local"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = DEFAULT_DATA_DIR
+    host: str = "127.0.0.1"
+    port: int = 8443
+    database_url: str | None = None  # default: SQLite in the data dir
+    location: str = DEFAULT_LOCATION
+    controllers: bool = True  # False: API only (another node runs the controllers)
+    token_lifetime: int = 3600
+    operation_workers: int = 4
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'altostratus.db'}"
+
+    @property
+    def arm_endpoint(self) -> str:
+        host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"https://{host}:{self.port}"

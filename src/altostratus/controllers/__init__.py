@@ -1,0 +1,1 @@
+"""Reconcile loops that converge actual state toward the recorded intent."""

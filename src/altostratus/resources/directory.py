@@ -1,0 +1,46 @@
+"""The local directory: principals and the subscriptions they own (used by bootstrap and admin APIs)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from altostratus.arm.auth import hash_secret, new_secret
+from altostratus.store.db import utcnow
+from altostratus.store.models import Principal, Subscription
+
+
+def create_principal(db: Session, display_name: str, role: str, client_id: str | None = None) -> tuple[Principal, str]:
+    """Returns the principal and its secret (the only time the secret exists in clear)."""
+    secret = new_secret()
+    principal = Principal(
+        client_id=(client_id or str(uuid.uuid4())).lower(),
+        display_name=display_name,
+        role=role,
+        secret_hash=hash_secret(secret),
+        created_at=utcnow(),
+    )
+    db.add(principal)
+    db.flush()
+    return principal, secret
+
+
+def create_subscription(
+    db: Session,
+    owner_client_id: str,
+    display_name: str,
+    offer_id: str | None = None,
+    subscription_id: str | None = None,
+) -> Subscription:
+    sub = Subscription(
+        subscription_id=(subscription_id or str(uuid.uuid4())).lower(),
+        display_name=display_name,
+        state="Enabled",
+        owner_client_id=owner_client_id,
+        offer_id=offer_id,
+        created_at=utcnow(),
+    )
+    db.add(sub)
+    db.flush()
+    return sub

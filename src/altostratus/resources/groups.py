@@ -1,0 +1,220 @@
+"""Resource groups: HEAD/PUT/GET/PATCH/list, and DELETE as a long-running operation.
+
+Deleting a group marks it ``Deleting`` at once (so nothing new lands in it) and records an operation; the
+operation runner deletes the resources inside through their providers' deleters, then the group.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from altostratus.arm import lro
+from altostratus.arm.context import RequestContext
+from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
+from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import Router
+from altostratus.controllers.operations import OperationHandler, OperationTask, ProgressFn
+from altostratus.resources.filters import parse_tag_filter
+from altostratus.resources.versions import RESOURCES
+from altostratus.store.db import Database, utcnow
+from altostratus.store.models import Resource, ResourceGroup
+
+TYPE = "Microsoft.Resources/resourceGroups"
+DELETE_KIND = "resourceGroups/delete"
+NAME = re.compile(r"^[-\w._()]{1,90}$")
+
+
+def group_id(sub: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{name}"
+
+
+def render(group: ResourceGroup) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": group_id(group.subscription_id, group.name),
+        "name": group.name,
+        "type": TYPE,
+        "location": group.location,
+        "properties": {"provisioningState": group.provisioning_state},
+    }
+    if group.tags:
+        body["tags"] = group.tags
+    if group.managed_by:
+        body["managedBy"] = group.managed_by
+    return body
+
+
+def find_group(db: Session, subscription_id: str, name: str) -> ResourceGroup | None:
+    return db.scalars(
+        select(ResourceGroup).where(
+            ResourceGroup.subscription_id == subscription_id.lower(), ResourceGroup.name_key == name.lower()
+        )
+    ).one_or_none()
+
+
+def require_group(ctx: RequestContext, *, writable: bool = False) -> ResourceGroup:
+    """The group named in the path; 404 if missing, 409 if it is being deleted and we want to write."""
+    name = ctx.params["resourceGroupName"]
+    group = find_group(ctx.db, ctx.params["subscriptionId"], name)
+    if group is None:
+        raise resource_group_not_found(name)
+    if writable and group.provisioning_state == "Deleting":
+        raise ArmError(
+            409,
+            "ResourceGroupBeingDeleted",
+            f"The resource group '{group.name}' is in deprovisioning state and cannot perform this operation.",
+        )
+    return group
+
+
+def validate_name(name: str) -> None:
+    if not NAME.match(name) or name.endswith("."):
+        raise ArmError(
+            400,
+            "InvalidResourceGroupName",
+            f"The provided resource group name '{name}' has these invalid characters or length: resource group "
+            "names are 1-90 characters of letters, digits, '_', '-', '.', '(' and ')', and cannot end with '.'.",
+            "resourceGroupName",
+        )
+
+
+def check_existence(ctx: RequestContext) -> Response:
+    found = find_group(ctx.db, ctx.params["subscriptionId"], ctx.params["resourceGroupName"])
+    return empty(204 if found else 404)
+
+
+def get_group(ctx: RequestContext) -> Response:
+    return json_response(render(require_group(ctx)))
+
+
+def put_group(ctx: RequestContext) -> Response:
+    name = ctx.params["resourceGroupName"]
+    validate_name(name)
+    body = ctx.json()
+    existing = find_group(ctx.db, ctx.params["subscriptionId"], name)
+    check_preconditions(ctx, existing.etag if existing else None)
+    location = body.get("location")
+    if not isinstance(location, str) or not location:
+        raise invalid_parameter("The 'location' property is required for a resource group.", "location")
+    settings_location = ctx.services.settings.location
+    if location.replace(" ", "").lower() != settings_location:
+        raise ArmError(
+            400,
+            "LocationNotAvailableForResourceGroup",
+            f"The provided location '{location}' is not available for resource group. List of available regions "
+            f"is '{settings_location}'.",
+            "location",
+        )
+    tags = validate_tags(body.get("tags"))
+    managed_by = body.get("managedBy")
+    if existing is not None:
+        if existing.provisioning_state == "Deleting":
+            require_group(ctx, writable=True)
+        if existing.location != settings_location:
+            raise ArmError(409, "InvalidResourceGroupLocation", "A resource group's location cannot change.")
+        existing.tags = tags
+        existing.managed_by = managed_by
+        existing.etag = new_etag()
+        return json_response(render(existing), 200, {"ETag": existing.etag})
+    group = ResourceGroup(
+        subscription_id=ctx.params["subscriptionId"].lower(),
+        name=name,
+        name_key=name.lower(),
+        location=settings_location,
+        tags=tags,
+        managed_by=managed_by,
+        provisioning_state="Succeeded",
+        etag=new_etag(),
+        created_at=utcnow(),
+    )
+    ctx.db.add(group)
+    ctx.db.flush()
+    return json_response(render(group), 201, {"ETag": group.etag})
+
+
+def patch_group(ctx: RequestContext) -> Response:
+    group = require_group(ctx, writable=True)
+    body = ctx.json()
+    check_preconditions(ctx, group.etag)
+    if "tags" in body:
+        group.tags = validate_tags(body["tags"])
+    if "managedBy" in body:
+        group.managed_by = body["managedBy"]
+    group.etag = new_etag()
+    return json_response(render(group), 200, {"ETag": group.etag})
+
+
+def list_groups(ctx: RequestContext) -> Response:
+    query = (
+        select(ResourceGroup)
+        .where(ResourceGroup.subscription_id == ctx.params["subscriptionId"].lower())
+        .order_by(ResourceGroup.name_key)
+    )
+    groups = list(ctx.db.scalars(query))
+    tag_filter = parse_tag_filter(ctx.query.get("$filter"))
+    if tag_filter is not None:
+        groups = [g for g in groups if tag_filter(g.tags)]
+    return paged(ctx, groups, render)
+
+
+def delete_group(ctx: RequestContext) -> Response:
+    name = ctx.params["resourceGroupName"]
+    group = find_group(ctx.db, ctx.params["subscriptionId"], name)
+    if group is None:
+        raise resource_group_not_found(name)
+    group.provisioning_state = "Deleting"
+    op = lro.start_operation(
+        ctx,
+        namespace="Microsoft.Resources",
+        kind=DELETE_KIND,
+        target=group_id(group.subscription_id, group.name),
+        params={"groupId": group.id},
+    )
+    return lro.accepted(ctx, op)
+
+
+def delete_handler(registry: ProviderRegistry) -> OperationHandler:
+    """Deletes every resource in the group (one transaction each, so a restart resumes), then the group."""
+    return lambda db, task, progress: _run_delete(db, registry, task, progress)
+
+
+def _run_delete(
+    db: Database, registry: ProviderRegistry, task: OperationTask, progress: ProgressFn
+) -> dict[str, Any] | None:
+    from altostratus.resources.generic import delete_resource_row
+
+    group_pk = task.params["groupId"]
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(Resource).where(Resource.resource_group_id == group_pk)) or 0
+    done = 0
+    while True:
+        with db.session() as s:
+            ids = list(s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk).limit(50)))
+        if not ids:
+            break
+        for rid in ids:
+            delete_resource_row(db, registry, rid)
+            done += 1
+            progress(100.0 * done / max(total, 1), {"resourcesDeleted": done, "resourcesTotal": total})
+    with db.session() as s:
+        group = s.get(ResourceGroup, group_pk)
+        if group is not None:
+            s.delete(group)
+    return None
+
+
+def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    registry.add_type("Microsoft.Resources", "resourceGroups", RESOURCES, arm_native=True, always_registered=True)
+    base = "/subscriptions/{subscriptionId}/resourcegroups"
+    router.add("GET", base, list_groups, resource_type=TYPE)
+    item = base + "/{resourceGroupName}"
+    router.add("HEAD", item, check_existence, resource_type=TYPE)
+    router.add("GET", item, get_group, resource_type=TYPE)
+    router.add("PUT", item, put_group, resource_type=TYPE)
+    router.add("PATCH", item, patch_group, resource_type=TYPE)
+    router.add("DELETE", item, delete_group, resource_type=TYPE)

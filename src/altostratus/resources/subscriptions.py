@@ -1,0 +1,105 @@
+"""Subscriptions, their locations, and tenants (SubscriptionClient)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from starlette.responses import Response
+
+from altostratus.arm.context import RequestContext
+from altostratus.arm.http import json_response, paged
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import Router
+from altostratus.resources.versions import SUBSCRIPTIONS as SUBSCRIPTIONS_VERSIONS
+from altostratus.store.models import Subscription
+
+TYPE = "Microsoft.Resources/subscriptions"
+
+
+def render(sub: Subscription, tenant_id: str) -> dict[str, Any]:
+    return {
+        "id": f"/subscriptions/{sub.subscription_id}",
+        "subscriptionId": sub.subscription_id,
+        "tenantId": tenant_id,
+        "displayName": sub.display_name,
+        "state": sub.state,
+        "offerId": sub.offer_id,
+        "subscriptionPolicies": {
+            "locationPlacementId": "AzureStack",
+            "quotaId": "AzureStack",
+            "spendingLimit": "Off",
+        },
+        "authorizationSource": "RoleBased",
+    }
+
+
+def visible_subscriptions(ctx: RequestContext) -> list[Subscription]:
+    query = select(Subscription).order_by(Subscription.created_at, Subscription.subscription_id)
+    caller = ctx.require_caller
+    if not caller.is_operator:
+        query = query.where(Subscription.owner_client_id == caller.client_id)
+    return list(ctx.db.scalars(query))
+
+
+def list_subscriptions(ctx: RequestContext) -> Response:
+    tenant = ctx.services.tokens.tenant_id
+    return paged(ctx, visible_subscriptions(ctx), lambda s: render(s, tenant))
+
+
+def get_subscription(ctx: RequestContext) -> Response:
+    return json_response(render(ctx.extra["subscription"], ctx.services.tokens.tenant_id))
+
+
+def list_locations(ctx: RequestContext) -> Response:
+    sub: Subscription = ctx.extra["subscription"]
+    loc = ctx.services.settings.location
+    return json_response(
+        {
+            "value": [
+                {
+                    "id": f"/subscriptions/{sub.subscription_id}/locations/{loc}",
+                    "subscriptionId": sub.subscription_id,
+                    "name": loc,
+                    "type": "Region",
+                    "displayName": loc,
+                    "regionalDisplayName": loc,
+                    "latitude": "0",
+                    "longitude": "0",
+                    "metadata": {"regionType": "Physical", "regionCategory": "Recommended"},
+                }
+            ]
+        }
+    )
+
+
+def list_tenants(ctx: RequestContext) -> Response:
+    tenant = ctx.services.tokens.tenant_id
+    return json_response(
+        {
+            "value": [
+                {
+                    "id": f"/tenants/{tenant}",
+                    "tenantId": tenant,
+                    "tenantCategory": "Home",
+                    "displayName": "Altostratus",
+                    "defaultDomain": "altostratus.local",
+                }
+            ]
+        }
+    )
+
+
+def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    registry.add_type("Microsoft.Resources", "subscriptions", SUBSCRIPTIONS_VERSIONS, arm_native=True)
+    registry.add_type("Microsoft.Resources", "tenants", SUBSCRIPTIONS_VERSIONS, arm_native=True)
+    registry.add_type("Microsoft.Resources", "locations", SUBSCRIPTIONS_VERSIONS, arm_native=True)
+    router.add("GET", "/subscriptions", list_subscriptions, resource_type=TYPE)
+    router.add("GET", "/subscriptions/{subscriptionId}", get_subscription, resource_type=TYPE)
+    router.add(
+        "GET",
+        "/subscriptions/{subscriptionId}/locations",
+        list_locations,
+        resource_type="Microsoft.Resources/locations",
+    )
+    router.add("GET", "/tenants", list_tenants, resource_type="Microsoft.Resources/tenants")

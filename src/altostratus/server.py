@@ -1,0 +1,50 @@
+"""``alto up``: serve the API over HTTPS with the embedded defaults."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from rich.console import Console
+
+from altostratus.app import build_app, build_services
+from altostratus.config import Settings
+from altostratus.pki import ensure_server_cert
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def serve(settings: Settings, log_level: str = "info") -> None:
+    configure_logging(log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = ensure_server_cert(settings.data_dir, [settings.host])
+    services = build_services(settings)
+    app = build_app(services)
+    console = Console(stderr=True)
+    creds = settings.data_dir / "credentials.json"
+    console.print(f"[bold]Altostratus[/bold] serving the ARM API at [cyan]{settings.arm_endpoint}[/cyan]")
+    console.print(f"  data dir     {settings.data_dir}")
+    console.print(f"  database     {services.db.engine.url.render_as_string(hide_password=True)}")
+    console.print(f"  credentials  {creds}  (operator + default tenant principals)")
+    console.print(f"  CA           {settings.data_dir / 'ca.pem'}")
+    console.print(f"  controllers  {'on' if settings.controllers else 'off (API only)'}")
+    console.print(f"  point clients at it:  export REQUESTS_CA_BUNDLE={settings.data_dir / 'ca.pem'}")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()  # handles SIGINT/SIGTERM: stops accepting, drains, runs lifespan shutdown

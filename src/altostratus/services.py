@@ -1,0 +1,25 @@
+"""The objects a running server is made of, handed to every handler through the request context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from altostratus.arm.auth import TokenService
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import Router
+from altostratus.config import Settings
+from altostratus.store.db import Database
+
+if TYPE_CHECKING:
+    from altostratus.controllers.operations import OperationRunner
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    registry: ProviderRegistry
+    router: Router
+    operations: OperationRunner

@@ -1,0 +1,127 @@
+"""Database models of the control plane.
+
+Only desired state and bookkeeping live here; drivers never import this module. Names are stored with
+the casing the client first used (ARM echoes that casing) next to a lower-cased key for lookups, because
+ARM names are case-insensitive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Setting(Base):
+    """Installation-wide values created on first start (directory tenant id, token signing key)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Principal(Base):
+    """A service principal of the local directory. Secrets are stored as salted hashes only."""
+
+    __tablename__ = "principals"
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # "operator" | "tenant"
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    subscription_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16), default="Enabled")
+    owner_client_id: Mapped[str] = mapped_column(ForeignKey("principals.client_id"))
+    offer_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProviderRegistration(Base):
+    __tablename__ = "provider_registrations"
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.subscription_id", ondelete="CASCADE"), primary_key=True
+    )
+    namespace_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+
+
+class ResourceGroup(Base):
+    __tablename__ = "resource_groups"
+    __table_args__ = (UniqueConstraint("subscription_id", "name_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.subscription_id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(90))
+    name_key: Mapped[str] = mapped_column(String(90))
+    location: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    managed_by: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    provisioning_state: Mapped[str] = mapped_column(String(16), default="Succeeded")
+    etag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Resource(Base):
+    """The ARM envelope of every resource inside a group, whatever provider owns it.
+
+    Providers with richer state keep it in their own tables; this row is what generic listings
+    (``resourceGroups/{rg}/resources``) and group deletion see.
+    """
+
+    __tablename__ = "resources"
+    __table_args__ = (
+        UniqueConstraint("resource_group_id", "type_key", "name_key"),
+        Index("ix_resources_group", "resource_group_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_group_id: Mapped[int] = mapped_column(ForeignKey("resource_groups.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(256))  # canonical, e.g. Microsoft.Network/networkSecurityGroups
+    type_key: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(String(256))
+    name_key: Mapped[str] = mapped_column(String(256))
+    location: Mapped[str] = mapped_column(String(64))
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)  # sku, kind, properties, ...
+    provisioning_state: Mapped[str] = mapped_column(String(16), default="Succeeded")
+    etag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Operation(Base):
+    """A long-running operation: the intent a controller carries out, and its visible status.
+
+    Rows survive restarts; a controller claims one with a lease so that a killed process's work is picked
+    up again by the next one.
+    """
+
+    __tablename__ = "operations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    namespace: Mapped[str] = mapped_column(String(128))
+    location: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(1024))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # InProgress | Succeeded | Failed | Canceled
+    percent_complete: Mapped[float | None] = mapped_column(nullable=True)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
