@@ -1,0 +1,76 @@
+# Shared set-up steps of scripts/up and scripts/test: each installs what it needs, idempotently, on a fresh
+# Debian/Ubuntu machine that has only python3 (as root, or with sudo for the apt steps).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+APT_UPDATED=""
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "Missing system packages: ${missing[*]} (and no apt-get to install them)." >&2
+    return 1
+  fi
+  if [ -z "$APT_UPDATED" ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq
+    APT_UPDATED=1
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ensure_venv DIR EXTRAS: a virtualenv with the project installed (editable) with those extras.
+ensure_venv() {
+  local dir="$ROOT/$1" extras="$2"
+  if [ ! -x "$dir/bin/python" ]; then
+    if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+      apt_install python3-venv
+    fi
+    log "creating $1"
+    "$PYTHON" -m venv "$dir"
+  fi
+  local stamp="$dir/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-${extras//[^a-z-]/_}"
+  if [ ! -f "$stamp" ]; then
+    log "installing altostratus[$extras] into $1"
+    "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+    local spec="$ROOT"
+    [ -n "$extras" ] && spec="$ROOT[$extras]"
+    "$dir/bin/python" -m pip install -q -e "$spec"
+    rm -f "$dir"/.installed-*
+    touch "$stamp"
+  fi
+}
+
+# start_postgres: a running local PostgreSQL server and an admin URL in ALTO_TEST_POSTGRES_URL.
+start_postgres() {
+  apt_install postgresql
+  local version
+  version="$(ls /usr/lib/postgresql | sort -n | tail -1)"
+  local cluster_conf="/etc/postgresql/$version/main"
+  if [ ! -d "$cluster_conf" ]; then
+    log "creating PostgreSQL $version cluster"
+    $SUDO pg_createcluster "$version" main >/dev/null
+  fi
+  if ! $SUDO pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+    log "starting PostgreSQL $version"
+    $SUDO pg_ctlcluster "$version" main start
+  fi
+  local port
+  port="$($SUDO pg_conftool -s "$version" main show port 2>/dev/null || echo 5432)"
+  for _ in $(seq 1 30); do
+    $SUDO -u postgres psql -p "$port" -qAtc 'select 1' >/dev/null 2>&1 && break || sleep 1
+  done
+  $SUDO -u postgres psql -p "$port" -qAtc "select 1 from pg_roles where rolname='alto'" | grep -q 1 ||
+    $SUDO -u postgres psql -p "$port" -qc "create role alto login superuser password 'alto'" >/dev/null
+  export ALTO_TEST_POSTGRES_URL="postgresql://alto:alto@127.0.0.1:$port/postgres"
+}
