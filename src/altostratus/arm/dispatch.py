@@ -95,13 +95,13 @@ class Dispatcher:
         caller: Caller | None = None
         if route is None or route.access is not Access.PUBLIC:
             caller = services.tokens.verify_header(request.headers.get("authorization"))
+        if caller is not None and not caller.is_operator:
+            # Checked before route existence: tenants learn nothing about admin APIs, not even which exist.
+            admin = next((s for s in segments if ADMIN_NAMESPACE.match(s)), None)
+            if admin or (route is not None and route.access is Access.OPERATOR):
+                raise authorization_failed(caller.client_id, f"{admin or 'admin'}/{method.lower()}", request.url.path)
         if route is None:
             raise self._no_route(method, segments, other_method)
-        assert route is not None
-        if caller is not None and not caller.is_operator:
-            admin = next((s for s in segments if ADMIN_NAMESPACE.match(s)), None)
-            if route.access is Access.OPERATOR or admin:
-                raise authorization_failed(caller.client_id, f"{admin or 'admin'}/{method.lower()}", request.url.path)
 
         query = {k.lower(): v for k, v in request.query_params.items()}
         api_version = self._check_api_version(route, query.get("api-version"))

@@ -83,7 +83,10 @@ def _load(ctx: RequestContext) -> Operation:
 
 
 def get_status(ctx: RequestContext) -> Response:
-    return json_response(status_body(_load(ctx)))
+    op = _load(ctx)
+    # Without Retry-After the SDK falls back to its 30 s default polling interval.
+    headers = {"Retry-After": RETRY_AFTER} if op.status == "InProgress" else None
+    return json_response(status_body(op), headers=headers)
 
 
 def get_result(ctx: RequestContext) -> Response:
