@@ -51,6 +51,10 @@ ensure_venv() {
   fi
 }
 
+as_postgres() {
+  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
 # start_postgres: a running local PostgreSQL server and an admin URL in ALTO_TEST_POSTGRES_URL.
 start_postgres() {
   apt_install postgresql
@@ -68,9 +72,9 @@ start_postgres() {
   local port
   port="$($SUDO pg_conftool -s "$version" main show port 2>/dev/null || echo 5432)"
   for _ in $(seq 1 30); do
-    $SUDO -u postgres psql -p "$port" -qAtc 'select 1' >/dev/null 2>&1 && break || sleep 1
+    as_postgres psql -p "$port" -qAtc 'select 1' >/dev/null 2>&1 && break || sleep 1
   done
-  $SUDO -u postgres psql -p "$port" -qAtc "select 1 from pg_roles where rolname='alto'" | grep -q 1 ||
-    $SUDO -u postgres psql -p "$port" -qc "create role alto login superuser password 'alto'" >/dev/null
+  as_postgres psql -p "$port" -qAtc "select 1 from pg_roles where rolname='alto'" | grep -q 1 ||
+    as_postgres psql -p "$port" -qc "create role alto login superuser password 'alto'" >/dev/null
   export ALTO_TEST_POSTGRES_URL="postgresql://alto:alto@127.0.0.1:$port/postgres"
 }

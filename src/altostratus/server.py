@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import uvicorn
 from rich.console import Console
@@ -11,6 +15,23 @@ from rich.console import Console
 from altostratus.app import build_app, build_services
 from altostratus.config import Settings
 from altostratus.pki import ensure_server_cert
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process dies "by signal";
+    an operator's stop is a normal end, so we exit 0 once everything is drained and closed."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def configure_logging(level: str) -> None:
@@ -47,4 +68,6 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()  # handles SIGINT/SIGTERM: stops accepting, drains, runs lifespan shutdown
+    # On SIGINT/SIGTERM: stop accepting, drain requests, stop the controllers (lifespan shutdown).
+    _Server(config).run()
+    console.print("Altostratus stopped cleanly.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from azure.mgmt.resource import ResourceManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.resource.subscriptions import SubscriptionClient
 
 from tests.conftest import sdk_credential, sdk_kwargs, unique
