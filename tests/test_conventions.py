@@ -62,7 +62,9 @@ def test_case_insensitive_paths_and_canonical_ids(server: AltoServer) -> None:
     sub = server.credentials["tenant"]["subscriptionId"]
     name = unique("MiXeD")
     with server.client() as c:
-        r = c.put(f"/SUBSCRIPTIONS/{sub.upper()}/ResourceGroups/{name}?Api-Version=2019-10-01", json={"location": "LOCAL"})
+        r = c.put(
+            f"/SUBSCRIPTIONS/{sub.upper()}/ResourceGroups/{name}?Api-Version=2019-10-01", json={"location": "LOCAL"}
+        )
         assert r.status_code == 201, r.text
         assert r.json()["id"] == f"/subscriptions/{sub}/resourceGroups/{name}"
         assert r.json()["location"] == "local"

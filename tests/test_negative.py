@@ -267,3 +267,68 @@ def test_nothing_answers_500(server: AltoServer) -> None:
                     for body in bodies if method in ("PUT", "PATCH", "POST") else [b""]:
                         r = c.request(method, path + query, content=body)
                         assert r.status_code < 500, (method, path, query, body, r.text)
+
+
+def test_deleted_principal_token_stops_working(server: AltoServer) -> None:
+    tenant_c = make_tenant(server)
+    with server.client(creds=tenant_c) as c:
+        assert c.get("/subscriptions?api-version=2016-06-01").status_code == 200
+        with server.client("operator") as op:
+            base = f"/subscriptions/{server.credentials['operator']['subscriptionId']}/providers"
+            r = op.delete(f"{base}/Altostratus.Identity.Admin/principals/{tenant_c['clientId']}?api-version=2024-01-01")
+            assert r.status_code == 409, "it still owns a subscription"
+            r = op.delete(
+                f"{base}/Microsoft.Subscriptions.Admin/subscriptions/{tenant_c['subscriptionId']}?api-version=2015-11-01"
+            )
+            assert r.status_code == 200
+            r = op.delete(f"{base}/Altostratus.Identity.Admin/principals/{tenant_c['clientId']}?api-version=2024-01-01")
+            assert r.status_code == 200
+        r = c.get("/subscriptions?api-version=2016-06-01")
+        assert r.status_code == 401 and error_of(r)["code"] == "InvalidAuthenticationToken"
+
+
+def test_provider_subscription_cannot_be_deleted(server: AltoServer) -> None:
+    creds = server.credentials
+    with server.client("operator") as op:
+        # Addressed through another subscription's admin path, the Default Provider Subscription is still protected.
+        r = op.delete(
+            f"/subscriptions/{creds['tenant']['subscriptionId']}/providers/Microsoft.Subscriptions.Admin/subscriptions/"
+            f"{creds['operator']['subscriptionId']}?api-version=2015-11-01"
+        )
+        assert r.status_code == 409 and error_of(r)["code"] == "Conflict"
+
+
+def test_disabled_subscription_is_read_only(server: AltoServer) -> None:
+    tenant_d = make_tenant(server)
+    admin = (
+        f"/subscriptions/{server.credentials['operator']['subscriptionId']}/providers/Microsoft.Subscriptions.Admin"
+        f"/subscriptions/{tenant_d['subscriptionId']}?api-version=2015-11-01"
+    )
+    groups = f"/subscriptions/{tenant_d['subscriptionId']}/resourcegroups"
+    with server.client("operator") as op, server.client(creds=tenant_d) as c:
+        c.put(f"{groups}/before?{RG_API}", json={"location": "local"}).raise_for_status()
+        op.put(admin, json={"properties": {"state": "Disabled"}}).raise_for_status()
+        r = c.put(f"{groups}/after?{RG_API}", json={"location": "local"})
+        assert r.status_code == 409 and error_of(r)["code"] == "ReadOnlyDisabledSubscription"
+        assert c.get(f"{groups}/before?{RG_API}").status_code == 200, "reads still work"
+        op.put(admin, json={"properties": {"state": "Enabled"}}).raise_for_status()
+        assert c.put(f"{groups}/after?{RG_API}", json={"location": "local"}).status_code == 201
+
+
+def test_group_named_like_admin_namespace_is_fine(server: AltoServer) -> None:
+    with server.client() as c:
+        r = c.put(f"{groups_url(server)}/team.admin?{RG_API}", json={"location": "local"})
+        assert r.status_code in (200, 201), r.text
+
+
+def test_repeated_delete_joins_running_operation(server: AltoServer) -> None:
+    name = unique()
+    with server.client() as c:
+        c.put(f"{groups_url(server)}/{name}?{RG_API}", json={"location": "local"}).raise_for_status()
+        first = c.delete(f"{groups_url(server)}/{name}?{RG_API}")
+        second = c.delete(f"{groups_url(server)}/{name}?{RG_API}")
+        assert first.status_code == 202
+        # Either the deletion is still running (same operation) or already done (404).
+        assert (
+            second.status_code == 404 or second.headers["azure-asyncoperation"] == first.headers["azure-asyncoperation"]
+        )

@@ -52,7 +52,8 @@ def ensure_installation(db: Database, settings: Settings) -> dict[str, str]:
                     "subscriptionId": tenant_sub.subscription_id,
                 },
             }
-            write_credentials(settings, credentials)
+        # Only once the transaction has committed: the file must never hold secrets the database lacks.
+        write_credentials(settings, credentials)
     else:
         path = settings.data_dir / "credentials.json"
         if path.exists():

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import jwt
@@ -26,6 +27,7 @@ from altostratus.arm.errors import ArmError
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 DEFAULT_TOKEN_LIFETIME = 3600
+PRINCIPAL_RECHECK_SECONDS = 5.0
 
 
 def hash_secret(secret: str) -> str:
@@ -72,6 +74,7 @@ class TokenService:
             self._public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         ).hexdigest()[:16]
         self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._principals: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def issuer(self, base_url: str) -> str:
@@ -150,8 +153,22 @@ class TokenService:
                 self._cache.popitem(last=False)
         return caller
 
+    def check_principal_active(self, client_id: str, exists: Callable[[str], bool]) -> None:
+        """A token outlives nothing: a deleted principal's tokens stop working. The directory lookup is
+        remembered for a few seconds per process, so other nodes notice a deletion within that time."""
+        now = time.monotonic()
+        with self._lock:
+            checked = self._principals.get(client_id)
+        if checked is not None and now - checked < PRINCIPAL_RECHECK_SECONDS:
+            return
+        if not exists(client_id):
+            raise _unauthorized("InvalidAuthenticationToken", "The principal of the access token no longer exists.")
+        with self._lock:
+            self._principals[client_id] = now
+
     def forget_client(self, client_id: str) -> None:
         """Drop cached tokens of a principal (after it is deleted)."""
         with self._lock:
             for token in [t for t, (c, _) in self._cache.items() if c.client_id == client_id]:
                 del self._cache[token]
+            self._principals.pop(client_id, None)

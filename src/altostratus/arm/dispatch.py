@@ -24,7 +24,7 @@ from altostratus.arm.errors import ArmError, authorization_failed, subscription_
 from altostratus.arm.http import json_response
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, split_path
 from altostratus.services import Services
-from altostratus.store.models import Subscription
+from altostratus.store.models import Principal, Subscription
 
 log = logging.getLogger("altostratus.api")
 access_log = logging.getLogger("altostratus.access")
@@ -97,7 +97,7 @@ class Dispatcher:
             caller = services.tokens.verify_header(request.headers.get("authorization"))
         if caller is not None and not caller.is_operator:
             # Checked before route existence: tenants learn nothing about admin APIs, not even which exist.
-            admin = next((s for s in segments if ADMIN_NAMESPACE.match(s)), None)
+            admin = admin_namespace(segments)
             if admin or (route is not None and route.access is Access.OPERATOR):
                 raise authorization_failed(caller.client_id, f"{admin or 'admin'}/{method.lower()}", request.url.path)
         if route is None:
@@ -124,8 +124,13 @@ class Dispatcher:
                     services=services,
                     request_id=request_id,
                 )
-                if caller is not None and "subscriptionId" in params:
-                    ctx.extra["subscription"] = check_subscription(db, caller, params["subscriptionId"])
+                if caller is not None:
+                    services.tokens.check_principal_active(
+                        caller.client_id, lambda cid: db.get(Principal, cid) is not None
+                    )
+                    if "subscriptionId" in params:
+                        ctx.extra["subscription"] = check_subscription(db, caller, params["subscriptionId"])
+                        check_writable(ctx.extra["subscription"], method, segments)
                 response = route.handler(ctx)
             if ctx.extra.get("wake_operations"):
                 services.operations.wake()
@@ -190,6 +195,26 @@ class Dispatcher:
 def _base_url(request: Request) -> str:
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
     return f"{request.url.scheme}://{host}"
+
+
+def admin_namespace(segments: list[str]) -> str | None:
+    """The ``*.Admin`` namespace a path addresses (the segment after ``providers``), if any."""
+    for i, seg in enumerate(segments[:-1]):
+        if seg.lower() == "providers" and ADMIN_NAMESPACE.match(segments[i + 1]):
+            return segments[i + 1]
+    return None
+
+
+def check_writable(sub: Subscription, method: str, segments: list[str]) -> None:
+    """A subscription that is not Enabled is read-only for its own resources (the operator can still fix it)."""
+    if method in ("GET", "HEAD") or sub.state == "Enabled" or admin_namespace(segments) is not None:
+        return
+    raise ArmError(
+        409,
+        "ReadOnlyDisabledSubscription",
+        f"The subscription '{sub.subscription_id}' is {sub.state.lower()} and therefore marked as read only. "
+        "You cannot perform any write actions on this subscription until it is re-enabled.",
+    )
 
 
 def check_subscription(db: Session, caller: Caller, subscription_id: str) -> Subscription:

@@ -68,7 +68,7 @@ def status_body(op: Operation) -> dict[str, Any]:
     if op.progress:
         body["properties"] = {"progress": op.progress}
     if op.status == "Succeeded" and op.result:
-        body["properties"] = {**body.get("properties", {}), **op.result}
+        body["properties"] = {**body.get("properties", {}), **{k: v for k, v in op.result.items() if k != "body"}}
     if op.error:
         body["error"] = op.error
     return body

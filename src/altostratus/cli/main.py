@@ -214,7 +214,8 @@ def group_list(
     params = None
     if tag:
         name, _, value = tag.partition("=")
-        f = f"tagName eq '{name}'" + (f" and tagValue eq '{value}'" if value else "")
+        quote = lambda v: v.replace("'", "''")  # noqa: E731 - OData string literal escaping
+        f = f"tagName eq '{quote(name)}'" + (f" and tagValue eq '{quote(value)}'" if value else "")
         params = {"$filter": f}
     try:
         items = client.list_all(f"/subscriptions/{client.subscription_id}/resourcegroups", RESOURCES_API, params)

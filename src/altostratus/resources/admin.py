@@ -19,7 +19,7 @@ from altostratus.arm.http import empty, json_response, paged
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
 from altostratus.resources.directory import create_principal, create_subscription
-from altostratus.store.models import Principal, ResourceGroup, Subscription
+from altostratus.store.models import Principal, ResourceGroup, Setting, Subscription
 
 SUBS_NS = "Microsoft.Subscriptions.Admin"
 IDENTITY_NS = "Altostratus.Identity.Admin"
@@ -109,7 +109,8 @@ def delete_subscription(ctx: RequestContext) -> Response:
     sub = ctx.db.get(Subscription, target)
     if sub is None:
         return empty(204)
-    if target == ctx.params["subscriptionId"].lower():
+    provider_sub = ctx.db.get(Setting, "provider_subscription_id")
+    if provider_sub is not None and target == provider_sub.value:
         raise ArmError(409, "Conflict", "The Default Provider Subscription cannot be deleted.")
     groups = ctx.db.scalar(
         select(func.count()).select_from(ResourceGroup).where(ResourceGroup.subscription_id == target)
@@ -163,6 +164,8 @@ def put_principal(ctx: RequestContext) -> Response:
         raise invalid_parameter("'role' must be 'tenant' or 'operator'.", "properties.role")
     existing = ctx.db.get(Principal, cid)
     if existing is not None:
+        if "role" in props and props["role"] != existing.role:
+            raise ArmError(409, "PropertyChangeNotAllowed", "A principal's role cannot change.", "properties.role")
         if props.get("displayName"):
             existing.display_name = str(props["displayName"])
         return json_response(render_principal(ctx, existing), 200)

@@ -12,6 +12,9 @@ from altostratus.arm.errors import ArmError
 CLAUSE = re.compile(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", re.IGNORECASE)
 
 
+DISPLAY = {"tagname": "tagName", "tagvalue": "tagValue", "resourcetype": "resourceType", "name": "name"}
+
+
 def parse_filter(text: str | None, allowed: tuple[str, ...]) -> dict[str, str] | None:
     if not text or not text.strip():
         return None
@@ -23,7 +26,7 @@ def parse_filter(text: str | None, allowed: tuple[str, ...]) -> dict[str, str] |
                 400,
                 "InvalidFilterInQueryString",
                 f"The $filter '{text}' is not supported. Supported: "
-                + ", ".join(f"{a} eq '...'" for a in allowed)
+                + ", ".join(f"{DISPLAY.get(a, a)} eq '...'" for a in allowed)
                 + " (joined with 'and').",
             )
         out[m.group(1).lower()] = m.group(2).replace("''", "'")

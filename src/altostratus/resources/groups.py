@@ -23,7 +23,7 @@ from altostratus.controllers.operations import OperationHandler, OperationTask, 
 from altostratus.resources.filters import parse_tag_filter
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import Database, utcnow
-from altostratus.store.models import Resource, ResourceGroup
+from altostratus.store.models import Operation, Resource, ResourceGroup
 
 TYPE = "Microsoft.Resources/resourceGroups"
 DELETE_KIND = "resourceGroups/delete"
@@ -49,12 +49,11 @@ def render(group: ResourceGroup) -> dict[str, Any]:
     return body
 
 
-def find_group(db: Session, subscription_id: str, name: str) -> ResourceGroup | None:
-    return db.scalars(
-        select(ResourceGroup).where(
-            ResourceGroup.subscription_id == subscription_id.lower(), ResourceGroup.name_key == name.lower()
-        )
-    ).one_or_none()
+def find_group(db: Session, subscription_id: str, name: str, *, lock: bool = False) -> ResourceGroup | None:
+    query = select(ResourceGroup).where(
+        ResourceGroup.subscription_id == subscription_id.lower(), ResourceGroup.name_key == name.lower()
+    )
+    return db.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
 def require_group(ctx: RequestContext, *, writable: bool = False) -> ResourceGroup:
@@ -89,7 +88,8 @@ def check_existence(ctx: RequestContext) -> Response:
 
 
 def get_group(ctx: RequestContext) -> Response:
-    return json_response(render(require_group(ctx)))
+    group = require_group(ctx)
+    return json_response(render(group), headers={"ETag": group.etag})
 
 
 def put_group(ctx: RequestContext) -> Response:
@@ -164,9 +164,21 @@ def list_groups(ctx: RequestContext) -> Response:
 
 def delete_group(ctx: RequestContext) -> Response:
     name = ctx.params["resourceGroupName"]
-    group = find_group(ctx.db, ctx.params["subscriptionId"], name)
+    # Locked: while we hold the row, the deletion under way cannot finish, so "Deleting" implies its
+    # operation is still InProgress below.
+    group = find_group(ctx.db, ctx.params["subscriptionId"], name, lock=True)
     if group is None:
         raise resource_group_not_found(name)
+    if group.provisioning_state == "Deleting":
+        running = ctx.db.scalars(
+            select(Operation).where(
+                Operation.kind == DELETE_KIND,
+                Operation.target == group_id(group.subscription_id, group.name),
+                Operation.status == "InProgress",
+            )
+        ).first()
+        if running is not None:  # a repeated DELETE joins the deletion under way
+            return lro.accepted(ctx, running)
     group.provisioning_state = "Deleting"
     op = lro.start_operation(
         ctx,
