@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from altostratus.store.db import Database
-from altostratus.store.models import Base
+from altostratus.store.schema import metadata
 
 
 def check_schema(url: str) -> None:
@@ -17,7 +17,7 @@ def check_schema(url: str) -> None:
         db.migrate()
         db.migrate()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == [], f"models and migrations differ: {diff}"
     finally:
         db.dispose()

@@ -59,9 +59,9 @@ def ensure_installation(db: Database, settings: Settings) -> dict[str, str]:
         if path.exists():
             # Endpoints may change between starts (--port, --host); keep the file pointing at this server.
             write_credentials(settings, json.loads(path.read_text()))
-    signing_key = _get(db, "signing_key")
-    assert signing_key is not None
-    return {"tenantId": tenant_id, "signingKey": signing_key}
+    signing_key, provider_sub_id = _get(db, "signing_key"), _get(db, "provider_subscription_id")
+    assert signing_key is not None and provider_sub_id is not None
+    return {"tenantId": tenant_id, "signingKey": signing_key, "providerSubscriptionId": provider_sub_id}
 
 
 def write_credentials(settings: Settings, data: dict[str, Any]) -> Path:

@@ -19,6 +19,7 @@ class Settings:
     controllers: bool = True  # False: API only (another node runs the controllers)
     token_lifetime: int = 3600
     operation_workers: int = 4
+    upstream: str | None = None  # marketplace upstream to register on start (default: the demo catalogue)
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,6 +9,8 @@ from altostratus.arm.auth import TokenService
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.config import Settings
+from altostratus.marketplace.blobs import BlobStore
+from altostratus.marketplace.upstream import Upstreams
 from altostratus.store.db import Database
 
 if TYPE_CHECKING:
@@ -23,3 +25,5 @@ class Services:
     registry: ProviderRegistry
     router: Router
     operations: OperationRunner
+    blobs: BlobStore
+    upstreams: Upstreams

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -43,6 +44,8 @@ class RequestContext:
     services: Services
     request_id: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # Work to do once the handler's transaction has committed (e.g. deleting files it made unreferenced).
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     def json(self, *, required: bool = True) -> dict[str, Any]:
         """The request body as a JSON object; malformed input is a 400, never a 500."""

@@ -134,6 +134,8 @@ class Dispatcher:
                 response = route.handler(ctx)
             if ctx.extra.get("wake_operations"):
                 services.operations.wake()
+            for task in ctx.after_commit:
+                task()
             return response
 
         return await run_in_threadpool(run), caller

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
-from altostratus.cli.client import ApiClient, ApiError, credentials_path
+from altostratus.cli.catalog import catalog_app
+from altostratus.cli.client import ApiError
+from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
+from altostratus.cli.images import images_app
+from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
 app = typer.Typer(
@@ -30,51 +31,17 @@ admin_app.add_typer(admin_sub_app, name="subscription")
 admin_app.add_typer(admin_principal_app, name="principal")
 app.add_typer(group_app, name="group")
 
-console = Console()
-err_console = Console(stderr=True)
 RESOURCES_API = "2019-10-01"
 SUBSCRIPTIONS_API = "2016-06-01"
 SUBS_ADMIN_API = "2015-11-01"
 IDENTITY_ADMIN_API = "2024-01-01"
 
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-
-
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir whose credentials.json to use.")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
-
-
-def _client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
-    path = credentials_path(data_dir)
-    if not path.exists():
-        err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `alto up` first.")
-        raise typer.Exit(2)
-    return ApiClient.from_file(path, principal)
-
-
-def _emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: list[tuple[str, str]]) -> None:
-    if output is Output.json:
-        console.print_json(json.dumps(items))
-        return
-    rows = items if isinstance(items, list) else [items]
-    table = Table(*[c[0] for c in columns])
-    for item in rows:
-        cells = []
-        for _, key in columns:
-            value: Any = item
-            for part in key.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            cells.append("" if value is None else (json.dumps(value) if isinstance(value, dict | list) else str(value)))
-        table.add_row(*cells)
-    console.print(table)
-
-
-def _fail(exc: ApiError) -> None:
-    err_console.print(f"[red]{exc.code}[/red]: {exc.message}" + (f" (target: {exc.target})" if exc.target else ""))
-    raise typer.Exit(1)
+app.add_typer(marketplace_app, name="marketplace")
+app.add_typer(image_app, name="image")
+app.add_typer(gallery_app, name="gallery-item")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(images_app, name="images")
+admin_app.command("register")(register)
 
 
 @app.command()
@@ -93,6 +60,10 @@ def up(
         typer.Option("--controllers/--no-controllers", help="Run the reconcile loops here (off: API-only node)."),
     ] = True,
     token_lifetime: Annotated[int, typer.Option(help="Access token lifetime in seconds.")] = 3600,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="Marketplace upstream to register: 'demo' (default on first start), a directory or a URL."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -105,6 +76,7 @@ def up(
         database_url=database_url,
         controllers=controllers,
         token_lifetime=token_lifetime,
+        upstream=upstream,
     )
     serve(settings, log_level)
 
@@ -120,13 +92,13 @@ def subscription_create(
 
     Prints the new tenant's credentials as JSON, in the shape of credentials.json's "tenant" entry.
     """
-    client = _client(data_dir, "operator")
-    admin = f"/subscriptions/{client.subscription_id}/providers"
+    api = client(data_dir, "operator")
+    admin = f"/subscriptions/{api.subscription_id}/providers"
     try:
         result: dict[str, Any] = {}
         if owner is None:
             cid = str(uuid.uuid4())
-            p = client.request(
+            p = api.request(
                 "PUT",
                 f"{admin}/Altostratus.Identity.Admin/principals/{cid}",
                 IDENTITY_ADMIN_API,
@@ -135,7 +107,7 @@ def subscription_create(
             owner = cid
             result.update(clientId=cid, clientSecret=p["properties"]["clientSecret"])
         sub_id = str(uuid.uuid4())
-        client.request(
+        api.request(
             "PUT",
             f"{admin}/Microsoft.Subscriptions.Admin/subscriptions/{sub_id}",
             SUBS_ADMIN_API,
@@ -143,22 +115,22 @@ def subscription_create(
         )
         result.update(subscriptionId=sub_id, owner=owner)
     except ApiError as exc:
-        _fail(exc)
+        fail(exc)
     console.print_json(json.dumps(result))
 
 
 @admin_sub_app.command("list")
 def subscription_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
     """All subscriptions of this cloud."""
-    client = _client(data_dir, "operator")
+    api = client(data_dir, "operator")
     try:
-        items = client.list_all(
-            f"/subscriptions/{client.subscription_id}/providers/Microsoft.Subscriptions.Admin/subscriptions",
+        items = api.list_all(
+            f"/subscriptions/{api.subscription_id}/providers/Microsoft.Subscriptions.Admin/subscriptions",
             SUBS_ADMIN_API,
         )
     except ApiError as exc:
-        _fail(exc)
-    _emit(
+        fail(exc)
+    emit(
         items,
         output,
         [
@@ -173,15 +145,15 @@ def subscription_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.ta
 @admin_principal_app.command("list")
 def principal_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
     """Principals of the local directory."""
-    client = _client(data_dir, "operator")
+    api = client(data_dir, "operator")
     try:
-        items = client.list_all(
-            f"/subscriptions/{client.subscription_id}/providers/Altostratus.Identity.Admin/principals",
+        items = api.list_all(
+            f"/subscriptions/{api.subscription_id}/providers/Altostratus.Identity.Admin/principals",
             IDENTITY_ADMIN_API,
         )
     except ApiError as exc:
-        _fail(exc)
-    _emit(
+        fail(exc)
+    emit(
         items,
         output,
         [("Client id", "name"), ("Name", "properties.displayName"), ("Role", "properties.role")],
@@ -195,12 +167,12 @@ def subscriptions(
     output: OutputOpt = Output.table,
 ) -> None:
     """Subscriptions the principal can see."""
-    client = _client(data_dir, "operator" if operator else "tenant")
+    api = client(data_dir, "operator" if operator else "tenant")
     try:
-        items = client.list_all("/subscriptions", SUBSCRIPTIONS_API)
+        items = api.list_all("/subscriptions", SUBSCRIPTIONS_API)
     except ApiError as exc:
-        _fail(exc)
-    _emit(items, output, [("Subscription", "subscriptionId"), ("Name", "displayName"), ("State", "state")])
+        fail(exc)
+    emit(items, output, [("Subscription", "subscriptionId"), ("Name", "displayName"), ("State", "state")])
 
 
 @group_app.command("list")
@@ -210,7 +182,7 @@ def group_list(
     output: OutputOpt = Output.table,
 ) -> None:
     """Resource groups of the tenant's subscription."""
-    client = _client(data_dir)
+    api = client(data_dir)
     params = None
     if tag:
         name, _, value = tag.partition("=")
@@ -218,10 +190,10 @@ def group_list(
         f = f"tagName eq '{quote(name)}'" + (f" and tagValue eq '{quote(value)}'" if value else "")
         params = {"$filter": f}
     try:
-        items = client.list_all(f"/subscriptions/{client.subscription_id}/resourcegroups", RESOURCES_API, params)
+        items = api.list_all(f"/subscriptions/{api.subscription_id}/resourcegroups", RESOURCES_API, params)
     except ApiError as exc:
-        _fail(exc)
-    _emit(
+        fail(exc)
+    emit(
         items,
         output,
         [
@@ -242,17 +214,17 @@ def group_create(
     output: OutputOpt = Output.json,
 ) -> None:
     """Create or update a resource group."""
-    client = _client(data_dir)
+    api = client(data_dir)
     body: dict[str, Any] = {"location": location}
     if tags:
         body["tags"] = dict(t.partition("=")[::2] for t in tags)
     try:
-        item = client.request(
-            "PUT", f"/subscriptions/{client.subscription_id}/resourcegroups/{name}", RESOURCES_API, body
+        item = api.request(
+            "PUT", f"/subscriptions/{api.subscription_id}/resourcegroups/{name}", RESOURCES_API, body
         ).json()
     except ApiError as exc:
-        _fail(exc)
-    _emit(item, output, [("Name", "name"), ("Location", "location"), ("State", "properties.provisioningState")])
+        fail(exc)
+    emit(item, output, [("Name", "name"), ("Location", "location"), ("State", "properties.provisioningState")])
 
 
 @group_app.command("show")
@@ -262,14 +234,12 @@ def group_show(
     output: OutputOpt = Output.json,
 ) -> None:
     """Show a resource group."""
-    client = _client(data_dir)
+    api = client(data_dir)
     try:
-        item = client.request(
-            "GET", f"/subscriptions/{client.subscription_id}/resourcegroups/{name}", RESOURCES_API
-        ).json()
+        item = api.request("GET", f"/subscriptions/{api.subscription_id}/resourcegroups/{name}", RESOURCES_API).json()
     except ApiError as exc:
-        _fail(exc)
-    _emit(item, output, [("Name", "name"), ("Location", "location"), ("State", "properties.provisioningState")])
+        fail(exc)
+    emit(item, output, [("Name", "name"), ("Location", "location"), ("State", "properties.provisioningState")])
 
 
 @group_app.command("delete")
@@ -279,9 +249,9 @@ def group_delete(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Delete a resource group and everything in it (a long-running operation)."""
-    client = _client(data_dir)
+    api = client(data_dir)
     try:
-        r = client.request("DELETE", f"/subscriptions/{client.subscription_id}/resourcegroups/{name}", RESOURCES_API)
+        r = api.request("DELETE", f"/subscriptions/{api.subscription_id}/resourcegroups/{name}", RESOURCES_API)
         if no_wait:
             console.print(f"Deletion of '{name}' accepted.")
             return
@@ -295,9 +265,9 @@ def group_delete(
                 suffix = f" ({detail['resourcesDeleted']}/{detail['resourcesTotal']} resources)" if detail else ""
                 progress.update(task, description=f"Deleting resource group '{name}': {status['status']}{suffix}")
 
-            client.wait(r, show)
+            api.wait(r, show)
     except ApiError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"Deleted resource group '{name}'.")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from altostratus.arm.errors import ArmError
-from altostratus.store.db import Database, as_utc, utcnow
+from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation
 
 log = logging.getLogger("altostratus.operations")
@@ -61,6 +61,7 @@ class OperationRunner:
         self.handlers[kind] = handler
 
     def start(self) -> None:
+        self.release_dead_leases()
         for i in range(self.workers):
             t = threading.Thread(target=self._loop, name=f"operations-{i}", daemon=True)
             t.start()
@@ -72,6 +73,19 @@ class OperationRunner:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+
+    def release_dead_leases(self) -> None:
+        """Leases held by processes of this host that no longer exist (a crash or SIGKILL) are released at
+        once instead of waiting for them to expire, so a restarted server resumes its work right away."""
+        host = socket.gethostname()
+        with self.db.session() as s:
+            rows = s.execute(select(Operation.id, Operation.lease_owner).where(Operation.lease_owner.is_not(None)))
+            for op_id, owner in rows.all():
+                owner_host, _, pid = (owner or "").rpartition(":")
+                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                    s.execute(
+                        update(Operation).where(Operation.id == op_id).values(lease_owner=None, lease_expires=None)
+                    )
 
     def wake(self) -> None:
         self._wake.set()
@@ -182,5 +196,11 @@ class OperationRunner:
         log.info("operation %s (%s) %s", task.id, task.kind, "failed" if error else "succeeded")
 
 
-def lease_expired(op: Operation) -> bool:
-    return op.lease_expires is None or as_utc(op.lease_expires) < utcnow()
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

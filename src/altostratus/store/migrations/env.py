@@ -3,10 +3,10 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from altostratus.store.models import Base
+from altostratus.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run() -> None:

@@ -1,0 +1,194 @@
+"""Download throughput of a multi-GiB sparse image, side by side with ``cp --sparse=always``, and its size on disk.
+
+A sparse source (default: 4 GiB holding 200 MiB of random data in a few extents, holes elsewhere) is copied by:
+
+* ``cp``: ``cp --sparse=always SRC DST`` - the baseline. coreutils walks SEEK_DATA/SEEK_HOLE, so it copies only the
+  data extents; it neither hashes nor fsyncs;
+* ``cp+sync``: the same followed by ``sync DST`` (fsync), i.e. with the durability a download needs;
+* ``sha256``: hashing the logical size from a zero buffer in this process (hashlib). Not a copy: the floor that any
+  *verified* transfer of this image pays, since SHA-256 must run over every byte, holes included;
+* ``local``: ``transfer(SRC)`` - the local-path fast path (SEEK_DATA, holes hashed without I/O);
+* ``http``: ``transfer(http://127.0.0.1/...)`` from tests/flaky_upstream.py running in a process of its own (so it
+  does not share this process's GIL), which serves with sendfile and honours Range. Every byte, zeros included,
+  crosses the socket.
+
+Both transfers verify size and SHA-256 against the expected values and fsync, as in production. Methods run
+interleaved, ``--reps`` rounds in a rotating order, so a change in machine load hits them alike; the median is
+reported. Throughput is logical size / time; "vs cp" is cp's time / the method's time (the throughput ratio;
+the issue's goal is >= 0.7 for the transfers). Allocated bytes are st_blocks * 512 of each result.
+
+The page cache cannot be dropped here (shared machine), so the source's 200 MiB of data is read from memory by every
+method after the first round; the figures are CPU and memory bound, not disk bound. The load average before and after
+is printed: other work on the machine skews the figures.
+
+Run:  .venv/bin/python bench/syndication.py [--size 4G] [--data 200M] [--extents 4] [--reps 3] [--dir DIR]
+
+The exit status is 0 whatever the figures: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from altostratus.marketplace.transfer import allocated_bytes, transfer
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1 << 20
+UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``4G``, ``200M``, ``1048576``: binary units, as `truncate` reads them."""
+    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1] if text[-1:] in UNITS else ""
+    return int(float(text[: len(text) - len(unit)]) * UNITS[unit])
+
+
+def make_source(path: Path, size: int, data: int, extents: int) -> tuple[str, list[tuple[int, int]]]:
+    """Random data in ``extents`` runs spread over the file (not block-aligned), holes elsewhere; returns the sha256."""
+    rng = random.Random(42)
+    length = data // extents
+    layout = [(i * (size // extents) + 4096 * i + 512 * (i % 2), length) for i in range(extents)]
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for offset, n in layout:
+            f.seek(offset)
+            f.write(rng.randbytes(n))
+    return _layout_sha(path, size, layout), layout
+
+
+def _layout_sha(path: Path, size: int, layout: list[tuple[int, int]]) -> str:
+    """The expected digest, computed independently of the code under test (zeros from memory, data from the file)."""
+    sha, pos = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for offset, n in layout:
+            _hash_zeros(sha, offset - pos)
+            f.seek(offset)
+            sha.update(f.read(n))
+            pos = offset + n
+    _hash_zeros(sha, size - pos)
+    return sha.hexdigest()
+
+
+def _hash_zeros(sha: hashlib._Hash, n: int) -> None:
+    zeros = memoryview(bytes(4 * MiB))
+    while n > 0:
+        sha.update(zeros[: min(n, len(zeros))])
+        n -= len(zeros)
+
+
+class Upstream:
+    """tests/flaky_upstream.py in a subprocess: its sendfile and parsing use another core and another GIL."""
+
+    def __init__(self, root: Path) -> None:
+        cmd = [sys.executable, "-m", "tests.flaky_upstream", str(root)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def methods(src: Path, dst: Path, url: str, size: int, sha: str) -> dict[str, Callable[[], None]]:
+    def cp() -> None:
+        subprocess.run(["cp", "--sparse=always", str(src), str(dst)], check=True)
+
+    def cp_sync() -> None:
+        cp()
+        subprocess.run(["sync", str(dst)], check=True)
+
+    def floor() -> None:
+        _hash_zeros(hashlib.sha256(), size)
+
+    def local() -> None:
+        transfer(str(src), dst, expected_size=size, expected_sha256=sha)
+
+    def http() -> None:
+        transfer(url, dst, expected_size=size, expected_sha256=sha)
+
+    return {"cp": cp, "cp+sync": cp_sync, "sha256": floor, "local": local, "http": http}
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
+    size, data = parse_size(args.size), parse_size(args.data)
+    root = work / "upstream"
+    root.mkdir()
+    src, dst = root / "image.raw", work / "dst.raw"
+    started = time.monotonic()
+    sha, _ = make_source(src, size, data, args.extents)
+    took = time.monotonic() - started
+    print(f"source: {size / MiB:.0f} MiB, {allocated_bytes(src) / MiB:.1f} MiB allocated, made in {took:.1f}s")
+    upstream = Upstream(root)
+    try:
+        todo = methods(src, dst, f"http://127.0.0.1:{upstream.port}/image.raw", size, sha)
+        times: dict[str, list[float]] = {name: [] for name in todo}
+        allocated: dict[str, int] = {}
+        load = os.getloadavg()[0]
+        for rep in range(args.reps):
+            names = list(todo)
+            for name in names[rep % len(names) :] + names[: rep % len(names)]:
+                dst.unlink(missing_ok=True)
+                t = time.perf_counter()
+                todo[name]()
+                times[name].append(time.perf_counter() - t)
+                if dst.exists():
+                    allocated[name] = allocated_bytes(dst)
+                    dst.unlink()
+        report(args, size, data, times, allocated, (load, os.getloadavg()[0]))
+    finally:
+        upstream.close()
+
+
+def report(
+    args: argparse.Namespace,
+    size: int,
+    data: int,
+    times: dict[str, list[float]],
+    allocated: dict[str, int],
+    load: tuple[float, float],
+) -> None:
+    cp = statistics.median(times["cp"])
+    print(f"\n{date.today()}, {os.cpu_count()} CPUs, load average {load[0]:.2f} before / {load[1]:.2f} after")
+    print(f"command: .venv/bin/python bench/syndication.py --size {args.size} --data {args.data} "
+          f"--extents {args.extents} --reps {args.reps}\n")  # fmt: skip
+    print("| method | median s | all runs s | MB/s (logical) | vs cp | allocated MiB | allocated / data |")
+    print("|---|---|---|---|---|---|---|")
+    for name, runs in times.items():
+        med = statistics.median(runs)
+        alloc = allocated.get(name)
+        alloc_cells = f"{alloc / MiB:.1f} | {alloc / data:.3f}" if alloc is not None else "- | -"
+        cells = f"{med:.2f} | {' '.join(f'{r:.2f}' for r in runs)} | {size / med / 1e6:.0f} | {cp / med:.3f}"
+        print(f"| {name} | {cells} | {alloc_cells} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--size", default="4G", help="logical size of the image (default 4G)")
+    parser.add_argument("--data", default="200M", help="random data in it (default 200M)")
+    parser.add_argument("--extents", type=int, default=4, help="number of data runs (default 4)")
+    parser.add_argument("--reps", type=int, default=3, help="rounds of every method (default 3)")
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="alto-syndication-", dir=args.dir))
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Helpers every command group shares: the client from credentials.json, output, errors, LRO progress."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from altostratus.cli.client import ApiClient, ApiError, credentials_path
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir whose credentials.json to use.")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+
+
+def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
+    path = credentials_path(data_dir)
+    if not path.exists():
+        err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `alto up` first.")
+        raise typer.Exit(2)
+    return ApiClient.from_file(path, principal)
+
+
+def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: list[tuple[str, str]]) -> None:
+    if output is Output.json:
+        console.print_json(json.dumps(items))
+        return
+    rows = items if isinstance(items, list) else [items]
+    table = Table(*[c[0] for c in columns])
+    for item in rows:
+        cells = []
+        for _, key in columns:
+            value: Any = item
+            for part in key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            cells.append("" if value is None else (json.dumps(value) if isinstance(value, dict | list) else str(value)))
+        table.add_row(*cells)
+    console.print(table)
+
+
+def fail(exc: ApiError) -> None:
+    err_console.print(f"[red]{exc.code}[/red]: {exc.message}" + (f" (target: {exc.target})" if exc.target else ""))
+    raise typer.Exit(1)
+
+
+def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> dict[str, Any]:
+    """Follow a long-running operation, drawing a byte progress bar when the operation reports bytes."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def show(status: dict[str, Any]) -> None:
+            detail = (status.get("properties") or {}).get("progress") or {}
+            total, done = detail.get("totalBytes"), detail.get("bytesDone")
+            progress.update(task, total=total, completed=done or 0, description=f"{label}: {status.get('status')}")
+
+        return api.wait(response, show)

@@ -1,0 +1,1 @@
+"""Microsoft.Compute: scale sets, scale-set VMs, image catalogue views."""

@@ -1,0 +1,1 @@
+"""Marketplace syndication: upstream catalogue, downloads, platform images, gallery items."""

@@ -1,0 +1,85 @@
+"""Content-addressed blob store for disk images and other payloads, with reference-counted GC.
+
+Files live under ``<data dir>/blobs/<sha256>``; partial downloads under ``<data dir>/downloads/``. A blob is
+deleted only when no ``blob_refs`` row holds it, which is what keeps the disk of a running instance alive
+after the operator replaces or deletes its image.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from altostratus.marketplace.models import Blob, BlobRef, Download
+from altostratus.store.db import Database, utcnow
+
+log = logging.getLogger("altostratus.blobs")
+
+
+class BlobStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.blob_dir = data_dir / "blobs"
+        self.partial_dir = data_dir / "downloads"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        return self.blob_dir / sha256
+
+    def partial(self, download_id: str) -> Path:
+        return self.partial_dir / f"{download_id}.part"
+
+    def promote(self, s: Session, partial: Path, sha256: str, size: int) -> Blob:
+        """Make a verified download a blob (the rename is atomic; an existing identical blob is reused)."""
+        blob = s.get(Blob, sha256)
+        target = self.path(sha256)
+        if blob is not None and target.exists():
+            partial.unlink(missing_ok=True)
+            return blob
+        if partial.exists():
+            os.replace(partial, target)
+        if not target.exists():
+            raise FileNotFoundError(f"neither {partial} nor {target} exists")
+        allocated = target.stat().st_blocks * 512
+        if blob is None:
+            blob = Blob(sha256=sha256, size=size, allocated=allocated, created_at=utcnow())
+            s.add(blob)
+        return blob
+
+    @staticmethod
+    def add_ref(s: Session, sha256: str, holder_kind: str, holder_id: str) -> None:
+        if s.get(BlobRef, (sha256, holder_kind, holder_id)) is None:
+            s.add(BlobRef(sha256=sha256, holder_kind=holder_kind, holder_id=holder_id))
+
+    @staticmethod
+    def drop_refs(s: Session, holder_kind: str, holder_id: str) -> None:
+        s.execute(delete(BlobRef).where(BlobRef.holder_kind == holder_kind, BlobRef.holder_id == holder_id))
+
+    def gc(self, db: Database) -> list[str]:
+        """Delete blobs nothing refers to: rows first (committed), then files."""
+        with db.session() as s:
+            held = select(BlobRef.sha256)
+            orphans = list(s.scalars(select(Blob.sha256).where(Blob.sha256.not_in(held))))
+            if orphans:
+                s.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
+        for sha in orphans:
+            self.path(sha).unlink(missing_ok=True)
+            log.info("blob %s garbage collected", sha)
+        return orphans
+
+    def sweep(self, db: Database) -> None:
+        """At start-up: remove files that no row accounts for (left by a crash between commit and unlink,
+        or partials of downloads that already ended)."""
+        with db.session() as s:
+            known = set(s.scalars(select(Blob.sha256)))
+            active = set(s.scalars(select(Download.id).where(Download.state == "Downloading")))
+        for f in self.blob_dir.iterdir():
+            if f.name not in known and not f.name.endswith(".tmp"):
+                f.unlink(missing_ok=True)
+        for f in self.partial_dir.iterdir():
+            if f.name.removesuffix(".part") not in active:
+                f.unlink(missing_ok=True)

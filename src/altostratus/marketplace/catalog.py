@@ -1,0 +1,160 @@
+"""The upstream catalogue format (version 1) and how to read, build and serve one.
+
+An upstream is a directory or an HTTP(S) base URL holding ``catalog.json`` and payload blobs::
+
+    {"formatVersion": 1, "name": "...", "products": [Product, ...]}
+
+Each product names its payload by a path relative to the catalogue root (or an absolute URL) with its
+exact ``size`` and ``sha256``, so a download can be verified before anything becomes visible. Products
+have the kinds Azure Stack syndicates: ``virtualMachine`` (an OS disk image), ``virtualMachineExtension``
+and ``galleryItem`` (a marketplace offering; its payload is a gallery-item manifest, JSON or ``.azpkg``).
+See docs/marketplace.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+FORMAT_VERSION = 1
+CATALOG_FILE = "catalog.json"
+ProductKind = Literal["virtualMachine", "virtualMachineExtension", "galleryItem"]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    path: str  # relative to the catalogue root, or an absolute http(s) URL
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Product(BaseModel):
+    """One downloadable product. Unknown fields are kept (newer catalogues may add some)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=256)
+    kind: ProductKind
+    displayName: str
+    description: str = ""
+    publisherDisplayName: str = ""
+    publisher: str
+    offer: str = ""
+    sku: str = ""
+    version: str
+    osType: Literal["Linux", "Windows"] = "Linux"
+    extensionType: str | None = None  # virtualMachineExtension: the handler type, e.g. CustomScript
+    galleryItemIdentity: str | None = None
+    payload: Payload
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    formatVersion: int
+    name: str = "Upstream marketplace"
+    products: list[Product]
+
+
+class CatalogError(Exception):
+    """The upstream could not be read or is not a valid catalogue (message says which and why)."""
+
+
+def _is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def load_catalog(location: str, verify: ssl.SSLContext | bool = True, timeout: float = 15) -> Catalog:
+    try:
+        if _is_url(location):
+            r = httpx.get(urljoin(location.rstrip("/") + "/", CATALOG_FILE), verify=verify, timeout=timeout)
+            if r.status_code != 200:
+                raise CatalogError(f"The upstream {location} answered {r.status_code} for {CATALOG_FILE}.")
+            raw: Any = r.json()
+        else:
+            raw = json.loads((Path(location) / CATALOG_FILE).read_text())
+    except (OSError, httpx.HTTPError, ValueError) as exc:
+        raise CatalogError(f"The upstream catalogue at {location} cannot be read: {exc}") from exc
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogError(f"The upstream catalogue at {location} is invalid: {exc}") from exc
+    if catalog.formatVersion != FORMAT_VERSION:
+        raise CatalogError(
+            f"The upstream catalogue at {location} has format version {catalog.formatVersion}; "
+            f"this server reads version {FORMAT_VERSION}."
+        )
+    return catalog
+
+
+def payload_source(location: str, payload: Payload) -> str:
+    """Where to fetch a payload from: an absolute URL, or a path/URL relative to the catalogue root."""
+    if _is_url(payload.path):
+        return payload.path
+    if _is_url(location):
+        return urljoin(location.rstrip("/") + "/", payload.path)
+    return str(Path(location) / payload.path)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sparse_copy(src: Path, dst: Path) -> None:
+    """Copy keeping holes (payloads are mostly-empty disk images)."""
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        offset = 0
+        while offset < size:
+            try:
+                data = os.lseek(fin.fileno(), offset, os.SEEK_DATA)
+            except OSError:  # no more data: the rest is a hole
+                break
+            hole = os.lseek(fin.fileno(), data, os.SEEK_HOLE)
+            fin.seek(data)
+            fout.seek(data)
+            remaining = hole - data
+            while remaining:
+                chunk = fin.read(min(remaining, 4 << 20))
+                fout.write(chunk)
+                remaining -= len(chunk)
+            offset = hole
+        fout.truncate(size)
+
+
+def add_payload(root: Path, source: Path) -> Payload:
+    """Copy a file into ``root/blobs/`` under its digest and describe it."""
+    digest = file_sha256(source)
+    blobs = root / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(source.suffixes[-1:]) or ".bin"
+    target = blobs / f"{digest}{suffix}"
+    if not target.exists():
+        sparse_copy(source, target) if source.stat().st_size > (1 << 20) else shutil.copyfile(source, target)
+    return Payload(path=f"blobs/{target.name}", size=source.stat().st_size, sha256=digest)
+
+
+def write_catalog(root: Path, name: str, products: list[Product]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(formatVersion=FORMAT_VERSION, name=name, products=products)
+    path = root / CATALOG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(catalog.model_dump_json(indent=2, exclude_none=True))
+    os.replace(tmp, path)
+    return path
+
+
+def product_name(publisher: str, offer: str, sku: str, version: str) -> str:
+    """Azure Stack's product naming: ``Publisher.OfferSku.Version`` (e.g. Canonical.UbuntuServer1604LTS.1.0.0)."""
+    return f"{publisher}.{offer}{sku.replace('-', '').replace('.', '')}.{version}"

@@ -1,0 +1,667 @@
+"""The download engine of marketplace syndication: fetch a (multi-GiB, mostly zero) payload into a sparse file.
+
+`transfer` copies ``source`` (an ``http(s)://`` URL, a ``file://`` URL or a local path) into ``dest``, which is the
+caller's *partial* file: nothing is visible until `transfer` returns and the caller promotes the file. Along the way:
+
+* **sparse**: data is written with ``pwrite`` and every all-zero 64 KiB block is skipped, so zero runs become holes
+  (a 4 GiB image with 200 MiB of data takes ~200 MiB on disk). Local sources are walked with
+  ``SEEK_DATA``/``SEEK_HOLE``, so their holes are never read at all;
+* **verified**: SHA-256 covers the whole logical content (holes are hashed from a shared zero buffer, no I/O) and,
+  with the size, is checked against the expected values at the end. Hashing runs in a thread of its own (hashlib
+  releases the GIL), pipelined with reading and writing through a small pool of 4 MiB buffers;
+* **durable and resumable**: every ``checkpoint_bytes`` (and at the end) ``dest`` is fsync'd and ``on_checkpoint``
+  gets the offset below which everything is on disk. After a crash the caller passes that offset back as
+  ``resume_from``: ``dest`` is cut there, its prefix re-hashed from disk, and the transfer continues with
+  ``Range: bytes=N-`` (or from 0 if the upstream ignores Range);
+* **retried**: connection drops, timeouts, 408/425/429 and 5xx are retried with exponential backoff, resuming at
+  the current offset. ``retries`` bounds *consecutive* failures: an attempt that got further than any earlier one
+  resets the count, so a long download over a link that drops now and then still completes.
+
+Errors the caller should record as the download's failure are `TransferError` (``code`` + user-facing ``message``;
+URLs in messages have their query string removed, as it may hold a SAS token). For every code but ``Canceled``
+``dest`` has been deleted: a failed download leaves no file behind. ``Canceled`` keeps ``dest`` (fsync'd, with a
+last checkpoint) so the download can be resumed. Other exceptions (a bug, EIO on the data disk, an exception
+raised by a callback) propagate unchanged and leave ``dest`` as it is, resumable from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import queue
+import ssl
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+import httpx
+
+BUFFER = 4 << 20  # unit of reading, hashing and writing: big enough that per-call costs vanish
+BLOCK = 64 << 10  # zero-detection granularity: the smallest hole worth making
+POOL = 4  # buffers in flight between the reader and the hashing thread (bounds memory and hash lag)
+PROGRESS_INTERVAL = 0.5  # seconds: on_progress is called at most ~2/s
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 120.0
+TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+_ZEROS = bytes(BUFFER)
+_ZERO_BLOCK = bytes(BLOCK)
+_SEEK_DATA = getattr(os, "SEEK_DATA", None)
+_SEEK_HOLE = getattr(os, "SEEK_HOLE", None)
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+ProgressFn = Callable[[int, int | None], None]
+CheckpointFn = Callable[[int], None]
+
+
+class TransferError(Exception):
+    """A permanent failure: the caller marks the download Failed with this code and message.
+
+    Codes: ChecksumMismatch, SizeMismatch, UpstreamNotFound, UpstreamError, InsufficientStorage, Canceled.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    size: int  # logical size
+    sha256: str  # lowercase hex, of the full logical content
+    allocated_bytes: int  # what dest occupies on disk (st_blocks * 512)
+
+
+def allocated_bytes(path: Path) -> int:
+    """Bytes actually allocated to ``path``, i.e. its size on disk once holes are left out."""
+    return os.stat(path).st_blocks * 512
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The knobs of one `transfer` call that the fetchers and the sink share."""
+
+    retries: int
+    backoff: float
+    verify: ssl.SSLContext | bool
+    cancel: threading.Event | None
+    checkpoint_bytes: int
+    on_progress: ProgressFn | None
+    on_checkpoint: CheckpointFn | None
+
+    def canceled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def sleep(self, seconds: float) -> None:
+        """Backoff that a cancel interrupts, so canceling never waits out a long Retry-After."""
+        if self.cancel is None:
+            time.sleep(seconds)
+        elif self.cancel.wait(seconds):
+            raise TransferError("Canceled", "The download was canceled while waiting to retry.")
+
+
+def transfer(
+    source: str,
+    dest: Path,
+    *,
+    expected_size: int | None,
+    expected_sha256: str | None,
+    resume_from: int = 0,
+    on_progress: ProgressFn | None = None,
+    on_checkpoint: CheckpointFn | None = None,
+    retries: int = 6,
+    backoff: float = 0.5,
+    verify: ssl.SSLContext | str | bool = True,
+    cancel: threading.Event | None = None,
+    checkpoint_bytes: int = 64 << 20,
+) -> TransferResult:
+    """Download ``source`` into the sparse file ``dest``, verified; see the module docstring for the guarantees.
+
+    ``on_progress(bytes_done, total)`` is called at most ~2/s (and once at the start and the end);
+    ``on_checkpoint(offset)`` whenever everything below ``offset`` is fsync'd - persist it and pass it back as
+    ``resume_from`` after a crash. ``verify`` is for https: a context, a CA bundle path, or a bool.
+    """
+    job = _Job(
+        retries, backoff, _ssl_context(verify), cancel, max(checkpoint_bytes, BUFFER), on_progress, on_checkpoint
+    )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    sink = _Sink(dest, expected_size, job)
+    try:
+        sink.start(resume_from)
+        _fetch(source, sink, job)
+        size, digest = sink.finish()
+        _verify(source, size, digest, expected_size, expected_sha256)
+        return TransferResult(size, digest, allocated_bytes(dest))
+    except TransferError as err:
+        if err.code != "Canceled":
+            sink.discard()
+        raise
+    finally:
+        sink.close()
+
+
+def _fetch(source: str, sink: _Sink, job: _Job) -> None:
+    scheme = urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        _fetch_http(source, sink, job)
+    elif scheme == "file":
+        _fetch_local(Path(url2pathname(unquote(urlsplit(source).path))), sink)
+    elif scheme and len(scheme) > 1:  # one letter: a Windows drive, i.e. a path
+        raise TransferError("UpstreamError", f"Unsupported download source scheme '{scheme}': use http(s) or file.")
+    else:
+        _fetch_local(Path(source), sink)
+
+
+def _verify(source: str, size: int, digest: str, expected_size: int | None, expected_sha256: str | None) -> None:
+    if expected_size is not None and size != expected_size:
+        raise TransferError("SizeMismatch", f"{_redact(source)} is {size} bytes long, expected {expected_size} bytes.")
+    if expected_sha256 is not None and digest != expected_sha256.strip().lower():
+        raise TransferError(
+            "ChecksumMismatch",
+            f"The SHA-256 of {_redact(source)} does not match: expected {expected_sha256.lower()}, got {digest}. "
+            "The downloaded data was discarded.",
+        )
+
+
+def _redact(url: str) -> str:
+    """The URL without user info, query or fragment: a SAS token must not end up in an error message."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
+
+def _ssl_context(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext | bool:
+    """httpx deprecates ``verify=<path>``: turn a CA bundle (file or directory) into a context here."""
+    if not isinstance(verify, str):
+        return verify
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
+
+
+# --- hashing ---------------------------------------------------------------------------------------------------
+
+
+class _Hasher:
+    """SHA-256 in a thread of its own, so hashing overlaps network and disk I/O (hashlib releases the GIL).
+
+    Work items are pool buffers (data) or zero runs (holes; they take a pool buffer too, as a token, so hashing
+    never lags the reader by more than POOL buffers: progress stays honest and a cancel is quick).
+    """
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(POOL):
+            self.free.put(bytearray(BUFFER))
+        self._work: queue.Queue[tuple[bytearray, int, bool] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="transfer-sha256", daemon=True)
+        self._thread.start()
+
+    def take(self) -> bytearray:
+        """A free buffer to read into; blocks while hashing is POOL buffers behind (backpressure)."""
+        return self.free.get()
+
+    def data(self, buf: bytearray, n: int) -> None:
+        """Hash ``buf[:n]``, then give the buffer back to the pool."""
+        self._work.put((buf, n, False))
+
+    def zeros(self, n: int) -> None:
+        """Hash ``n`` zero bytes, without I/O."""
+        while n > 0:
+            k = min(n, BUFFER)
+            self._work.put((self.take(), k, True))
+            n -= k
+
+    def reset(self) -> None:
+        """Start over (the upstream ignored a Range request): wait for pending work, then a fresh hash."""
+        self._work.join()
+        self.sha = hashlib.sha256()
+
+    def hexdigest(self) -> str:
+        self._work.join()
+        if self._error is not None:
+            raise self._error
+        return self.sha.hexdigest()
+
+    def close(self) -> None:
+        self._work.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            buf, n, zero = item
+            try:
+                if self._error is None:
+                    self.sha.update(memoryview(_ZEROS if zero else buf)[:n])
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread by hexdigest
+                self._error = err
+            finally:
+                self.free.put(buf)
+                self._work.task_done()
+        self._work.task_done()
+
+
+# --- the destination -------------------------------------------------------------------------------------------
+
+
+class _Sink:
+    """``dest`` plus the running offset, hash, progress and checkpoint bookkeeping.
+
+    Invariant: ``dest`` holds the content of [0, offset) (holes where it is zero), nothing beyond it, except
+    between a checkpoint's fsync and the next write. All writes go at or after ``offset``, in increasing order, so a
+    skipped zero block always lands on a hole.
+    """
+
+    def __init__(self, dest: Path, total: int | None, job: _Job) -> None:
+        self.dest = dest
+        self.total = total
+        self.job = job
+        self.offset = 0
+        self._fd = os.open(dest, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        self.hasher = _Hasher()
+        self._buf: bytearray | None = None
+        self._fill = 0
+        self._next_checkpoint = 0
+        self._last_progress = 0.0
+        self._dir_synced = False
+
+    # lifecycle
+
+    def start(self, resume_from: int) -> None:
+        """Resume at ``resume_from`` if ``dest`` still holds that much, else start from scratch."""
+        size = os.fstat(self._fd).st_size
+        if 0 < resume_from <= size and (self.total is None or resume_from <= self.total):
+            with self._space():
+                os.ftruncate(self._fd, resume_from)
+            _scan(self._fd, 0, resume_from, self.hasher.take, self.hasher.data, self.hasher.zeros)
+            self.offset = resume_from
+            self._next_checkpoint = resume_from + self.job.checkpoint_bytes
+        else:
+            self.restart()
+        self._progress(force=True)
+
+    def restart(self) -> None:
+        """Back to offset 0 (and tell the caller, whose persisted checkpoint no longer holds)."""
+        self._drop_buffer()
+        self.hasher.reset()
+        self.offset = 0
+        with self._space():
+            os.ftruncate(self._fd, 0)
+        self.checkpoint()
+
+    def finish(self) -> tuple[int, str]:
+        """Make the whole file durable (trailing holes included) and return (size, sha256)."""
+        self.flush()
+        self.checkpoint()
+        self._progress(force=True)
+        return self.offset, self.hasher.hexdigest()
+
+    def discard(self) -> None:
+        """A failed download leaves nothing behind."""
+        self.dest.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.hasher.close()
+        os.close(self._fd)
+
+    def set_total(self, total: int) -> None:
+        """Learn the size from the upstream; it must agree with what the catalogue promised."""
+        if self.total is not None and total != self.total:
+            raise TransferError("SizeMismatch", f"The upstream has {total} bytes, expected {self.total} bytes.")
+        self.total = total
+
+    # data in
+
+    def write(self, chunk: bytes) -> None:
+        """Network data (any chunk size): gathered into pool buffers, committed BUFFER bytes at a time."""
+        view, pos = memoryview(chunk), 0
+        while pos < len(view):
+            if self._buf is None:
+                self._buf, self._fill = self.hasher.take(), 0
+            k = min(BUFFER - self._fill, len(view) - pos)
+            self._buf[self._fill : self._fill + k] = view[pos : pos + k]
+            self._fill += k
+            pos += k
+            if self._fill == BUFFER:
+                self.flush()
+
+    def flush(self) -> None:
+        """Commit the partly filled buffer: bytes received before a dropped connection are kept."""
+        buf, n = self._buf, self._fill
+        self._buf, self._fill = None, 0
+        if buf is not None and n:
+            self.commit(buf, n)
+        elif buf is not None:
+            self.hasher.free.put(buf)
+
+    def commit(self, buf: bytearray, n: int) -> None:
+        """Store and hash ``buf[:n]`` at the current offset; the buffer goes back to the pool once hashed."""
+        if self.total is not None and self.offset + n > self.total:
+            self.hasher.free.put(buf)
+            raise TransferError("SizeMismatch", f"The upstream sent more than the expected {self.total} bytes.")
+        try:
+            self._store(buf, n)
+        finally:
+            self.hasher.data(buf, n)
+        self._advance(n)
+
+    def hole(self, n: int) -> None:
+        """A zero run of the source: hashed, never written (``dest`` is extended over it later)."""
+        while n > 0:
+            k = min(n, BUFFER)
+            self.hasher.zeros(k)
+            self._advance(k)
+            n -= k
+
+    # durability and bookkeeping
+
+    def checkpoint(self) -> None:
+        """fsync everything below ``offset`` (extending the file over trailing holes), then tell the caller."""
+        with self._space():
+            if os.fstat(self._fd).st_size < self.offset:
+                os.ftruncate(self._fd, self.offset)
+            os.fsync(self._fd)
+        if not self._dir_synced:
+            _fsync_dir(self.dest.parent)
+            self._dir_synced = True
+        self._next_checkpoint = self.offset + self.job.checkpoint_bytes
+        if self.job.on_checkpoint is not None:
+            self.job.on_checkpoint(self.offset)
+
+    def _advance(self, n: int) -> None:
+        self.offset += n
+        if self.offset >= self._next_checkpoint:
+            self.checkpoint()
+        self._progress()
+        if self.job.canceled():
+            self.checkpoint()
+            raise TransferError(
+                "Canceled", f"The download was canceled at {self.offset} bytes; the partial file is kept to resume."
+            )
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.job.on_progress is not None and (force or now - self._last_progress >= PROGRESS_INTERVAL):
+            self._last_progress = now
+            self.job.on_progress(self.offset, self.total)
+
+    def _store(self, buf: bytearray, n: int) -> None:
+        """pwrite the data runs of ``buf[:n]``; all-zero blocks (aligned to the file) are left as holes."""
+        if n == BUFFER and buf == _ZEROS:
+            return
+        view = memoryview(buf)
+        for start, end in _data_runs(buf, n, self.offset):
+            with self._space():
+                _pwrite_all(self._fd, view[start:end], self.offset + start)
+
+    def _drop_buffer(self) -> None:
+        if self._buf is not None:
+            self.hasher.free.put(self._buf)
+        self._buf, self._fill = None, 0
+
+    @contextmanager
+    def _space(self) -> Iterator[None]:
+        """Turn ENOSPC/EDQUOT into a message an operator can act on."""
+        try:
+            yield
+        except OSError as err:
+            if err.errno not in _NO_SPACE:
+                raise
+            raise TransferError("InsufficientStorage", self._no_space_message(err)) from err
+
+    def _no_space_message(self, err: OSError) -> str:
+        folder = self.dest.parent
+        try:
+            free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+            stored = allocated_bytes(self.dest)
+        except OSError:
+            free = stored = -1
+        need = f"needs up to {self.total} bytes" if self.total is not None else "needs more space"
+        return (
+            f"Not enough space in {folder}: the download {need} (less if the image is sparse), {stored} bytes were "
+            f"stored when writing at offset {self.offset} failed ({err.strerror}); {free} bytes are free. "
+            "Free some space or move the data directory to a bigger file system, then download again."
+        )
+
+
+def _data_runs(buf: bytearray, n: int, base: int) -> Iterator[tuple[int, int]]:
+    """[start, end) runs of ``buf[:n]`` made of blocks that are not all zero; blocks align to file offset ``base``."""
+    run_start: int | None = None
+    pos = 0
+    while pos < n:
+        end = min(n, pos + BLOCK - (base + pos) % BLOCK)
+        zero = buf.startswith(_ZERO_BLOCK if end - pos == BLOCK else _ZERO_BLOCK[: end - pos], pos)
+        if zero and run_start is not None:
+            yield run_start, pos
+            run_start = None
+        elif not zero and run_start is None:
+            run_start = pos
+        pos = end
+    if run_start is not None:
+        yield run_start, n
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while len(view):
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _fsync_dir(folder: Path) -> None:
+    """The new file's directory entry must survive a crash too, or the checkpoints point at nothing."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- local sources ---------------------------------------------------------------------------------------------
+
+
+def _fetch_local(path: Path, sink: _Sink) -> None:
+    fd = _open_source(path)
+    try:
+        size = os.fstat(fd).st_size
+        sink.set_total(size)
+        if sink.offset > size:
+            sink.restart()
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        _scan(fd, sink.offset, size, sink.hasher.take, sink.commit, sink.hole)
+    finally:
+        os.close(fd)
+
+
+def _open_source(path: Path) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise TransferError("UpstreamNotFound", f"The source file {path} does not exist.") from None
+    except OSError as err:
+        raise TransferError("UpstreamError", f"The source file {path} cannot be opened: {err.strerror}.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise TransferError("UpstreamError", f"The source {path} is not a regular file.")
+    return fd
+
+
+def _scan(
+    fd: int,
+    start: int,
+    end: int,
+    take: Callable[[], bytearray],
+    on_data: Callable[[bytearray, int], None],
+    on_hole: Callable[[int], None],
+) -> None:
+    """Feed [start, end) of a local file: data extents read into pool buffers, holes reported without reading."""
+    for pos, stop, is_data in _extents(fd, start, end):
+        if not is_data:
+            on_hole(stop - pos)
+            continue
+        while pos < stop:
+            buf = take()
+            n = os.preadv(fd, [memoryview(buf)[: min(BUFFER, stop - pos)]], pos)
+            if n == 0:
+                raise TransferError("UpstreamError", f"The source file shrank to {pos} bytes while being copied.")
+            on_data(buf, n)
+            pos += n
+
+
+def _extents(fd: int, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
+    """(start, stop, is_data) runs of [start, end) by SEEK_DATA/SEEK_HOLE; all data where they are unsupported."""
+    pos = start
+    while pos < end:
+        if _SEEK_DATA is None or _SEEK_HOLE is None:
+            yield pos, end, True
+            return
+        try:
+            data = min(os.lseek(fd, pos, _SEEK_DATA), end)
+        except OSError as err:
+            yield pos, end, err.errno != errno.ENXIO  # ENXIO: only a hole is left; else: no SEEK_DATA support
+            return
+        if data > pos:
+            yield pos, data, False
+        if data < end:
+            hole = min(os.lseek(fd, data, _SEEK_HOLE), end)
+            yield data, hole, True
+            data = hole
+        pos = data
+
+
+# --- HTTP sources ----------------------------------------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """A transient upstream failure: retry after a backoff, resuming at the current offset."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+_TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def _fetch_http(url: str, sink: _Sink, job: _Job) -> None:
+    """Request until the body is complete; ``retries`` bounds consecutive attempts that made no new progress."""
+    headers = {"Accept-Encoding": "identity"}  # Range offsets must count the bytes we store
+    with httpx.Client(verify=job.verify, timeout=TIMEOUT, follow_redirects=True, headers=headers) as client:
+        failures, furthest = 0, sink.offset
+        while True:
+            try:
+                if _request(client, url, sink):
+                    return
+                retry = _Retry(f"the connection closed at {sink.offset} of {sink.total} bytes")
+            except _Retry as err:
+                retry = err
+            except _TRANSIENT_ERRORS as err:
+                retry = _transient(url, err)
+            except httpx.HTTPError as err:
+                raise TransferError("UpstreamError", f"Fetching {_redact(url)} failed: {err}") from None
+            if sink.offset > furthest:
+                failures, furthest = 0, sink.offset
+            failures += 1
+            if failures > job.retries:
+                raise TransferError(
+                    "UpstreamError", f"Fetching {_redact(url)} failed after {job.retries} retries: {retry.reason}"
+                )
+            delay = min(job.backoff * 2 ** (failures - 1), MAX_BACKOFF)
+            job.sleep(max(delay, retry.delay or 0.0))
+
+
+def _transient(url: str, err: httpx.HTTPError) -> _Retry:
+    """A network error, unless it is a certificate problem: retrying would not fix that."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise TransferError("UpstreamError", f"The certificate of {_redact(url)} is not trusted: {cause}") from None
+        cause = cause.__cause__ or cause.__context__
+    return _Retry(f"{type(err).__name__}: {err or 'no detail'}")
+
+
+def _request(client: httpx.Client, url: str, sink: _Sink) -> bool:
+    """One GET from the current offset; True when the body is complete."""
+    headers = {"Range": f"bytes={sink.offset}-"} if sink.offset else {}
+    with client.stream("GET", url, headers=headers) as response:
+        if response.status_code == 416:
+            return _range_not_satisfiable(response, sink)
+        _check_status(url, response)
+        _accept(url, response, sink)
+        try:
+            for chunk in response.iter_raw():
+                sink.write(chunk)
+        except _TRANSIENT_ERRORS:
+            sink.flush()
+            raise
+        sink.flush()
+    return sink.total is None or sink.offset == sink.total
+
+
+def _check_status(url: str, response: httpx.Response) -> None:
+    code = response.status_code
+    if code in (200, 206):
+        return
+    what = f"{_redact(url)} answered HTTP {code} {response.reason_phrase}".rstrip()
+    if code in (404, 410):
+        raise TransferError("UpstreamNotFound", f"{what}: the upstream does not have this payload.")
+    if code in (408, 425, 429) or code >= 500:
+        raise _Retry(what, _retry_after(response))
+    raise TransferError("UpstreamError", f"{what}.")
+
+
+def _accept(url: str, response: httpx.Response, sink: _Sink) -> None:
+    """Line the body up with the sink: a 206 must start at our offset; a 200 means starting over."""
+    encoding = response.headers.get("Content-Encoding", "identity").lower()
+    if encoding != "identity":
+        raise TransferError("UpstreamError", f"{_redact(url)} sent a '{encoding}'-encoded body despite identity.")
+    if response.status_code == 206:
+        start, total = _content_range(response.headers.get("Content-Range", ""))
+        if start != sink.offset:
+            raise TransferError(
+                "UpstreamError", f"{_redact(url)} answered bytes={sink.offset}- with Content-Range starting at {start}."
+            )
+    else:
+        if sink.offset:
+            sink.restart()  # the upstream ignored Range
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+    if total is not None:
+        sink.set_total(total)
+
+
+def _range_not_satisfiable(response: httpx.Response, sink: _Sink) -> bool:
+    """416 for bytes=N-: done if N is exactly the size (crash right after the last byte), else start over."""
+    _, total = _content_range(response.headers.get("Content-Range", ""))
+    if total is not None and total == sink.offset:
+        sink.set_total(total)
+        return True
+    offset = sink.offset
+    sink.restart()
+    raise _Retry(f"the upstream cannot serve from offset {offset} (416); starting over", 0.0)
+
+
+def _content_range(header: str) -> tuple[int | None, int | None]:
+    """(start, total) of ``bytes START-END/TOTAL`` or ``bytes */TOTAL``; None where absent or unknown."""
+    unit, _, spec = header.strip().partition(" ")
+    span, _, total = spec.partition("/")
+    start = span.split("-", 1)[0]
+    if unit.lower() != "bytes":
+        return None, None
+    return (int(start) if start.isdigit() else None), (int(total) if total.isdigit() else None)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
