@@ -283,12 +283,12 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     )
     print(
         f"{'target':<10}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'server CPU':>12}{'client CPU':>12}{'other CPU':>11}"
+        f"{'server CPU':>12}{'CPU us/req':>12}{'client CPU':>12}{'other CPU':>11}"
     )
     for r in results:
         print(
             f"{r.target:<10}{len(r.latencies):>10}{r.errors:>8}{r.rps:>10.0f}{r.pct(50):>9.2f}{r.pct(99):>9.2f}"
-            f"{r.server_cpu:>12.0%}{r.client_cpu:>12.0%}{r.other_cpu:>11.0%}"
+            f"{r.server_cpu:>12.0%}{r.server_cpu / max(r.rps, 1) * 1e6:>12.0f}{r.client_cpu:>12.0%}{r.other_cpu:>11.0%}"
         )
     base, ours = results
     ratio = ours.rps / base.rps if base.rps else float("nan")

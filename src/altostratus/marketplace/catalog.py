@@ -13,10 +13,8 @@ See docs/marketplace.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import ssl
 from pathlib import Path
 from typing import Any, Literal
@@ -103,46 +101,17 @@ def payload_source(location: str, payload: Payload) -> str:
     return str(Path(location) / payload.path)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(4 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sparse_copy(src: Path, dst: Path) -> None:
-    """Copy keeping holes (payloads are mostly-empty disk images)."""
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        size = os.fstat(fin.fileno()).st_size
-        offset = 0
-        while offset < size:
-            try:
-                data = os.lseek(fin.fileno(), offset, os.SEEK_DATA)
-            except OSError:  # no more data: the rest is a hole
-                break
-            hole = os.lseek(fin.fileno(), data, os.SEEK_HOLE)
-            fin.seek(data)
-            fout.seek(data)
-            remaining = hole - data
-            while remaining:
-                chunk = fin.read(min(remaining, 4 << 20))
-                fout.write(chunk)
-                remaining -= len(chunk)
-            offset = hole
-        fout.truncate(size)
-
-
 def add_payload(root: Path, source: Path) -> Payload:
-    """Copy a file into ``root/blobs/`` under its digest and describe it."""
-    digest = file_sha256(source)
+    """Copy a file into ``root/blobs/`` under its digest and describe it (one sparse-aware pass)."""
+    from altostratus.marketplace.transfer import transfer
+
     blobs = root / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(source.suffixes[-1:]) or ".bin"
-    target = blobs / f"{digest}{suffix}"
-    if not target.exists():
-        sparse_copy(source, target) if source.stat().st_size > (1 << 20) else shutil.copyfile(source, target)
-    return Payload(path=f"blobs/{target.name}", size=source.stat().st_size, sha256=digest)
+    tmp = blobs / f".incoming-{os.getpid()}"
+    result = transfer(str(source), tmp, expected_size=None, expected_sha256=None)
+    target = blobs / f"{result.sha256}{''.join(source.suffixes[-1:]) or '.bin'}"
+    os.replace(tmp, target)
+    return Payload(path=f"blobs/{target.name}", size=result.size, sha256=result.sha256)
 
 
 def write_catalog(root: Path, name: str, products: list[Product]) -> Path:

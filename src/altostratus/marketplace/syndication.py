@@ -29,6 +29,7 @@ from altostratus.store.db import Database, utcnow
 log = logging.getLogger("altostratus.syndication")
 DOWNLOAD_KIND = "marketplace/download"
 MAX_MANIFEST_BYTES = 16 << 20
+CHECKPOINT_BYTES = 16 << 20  # how much a crash can cost: the transfer resumes from the last checkpoint
 
 
 def new_download(s: Session, product: dict[str, Any], source: str, activation_id: int | None) -> Download:
@@ -131,6 +132,7 @@ def run_download(db: Database, blobs: BlobStore, task: OperationTask, progress: 
                 resume_from=resume if partial.exists() else 0,
                 on_progress=on_progress,
                 on_checkpoint=checkpoint,
+                checkpoint_bytes=CHECKPOINT_BYTES,
             )
         except TransferError as err:
             partial.unlink(missing_ok=True)

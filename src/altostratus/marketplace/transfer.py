@@ -269,8 +269,9 @@ class _Sink:
         self.offset = 0
         self._fd = os.open(dest, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         self.hasher = _Hasher()
-        self._buf: bytearray | None = None
+        self._buf: bytearray | None = None  # network data not committed yet: self._buf[:self._fill]...
         self._fill = 0
+        self._zeros = 0  # ...or this many zero bytes (never both)
         self._next_checkpoint = 0
         self._last_progress = 0.0
         self._dir_synced = False
@@ -323,7 +324,15 @@ class _Sink:
     # data in
 
     def write(self, chunk: bytes) -> None:
-        """Network data (any chunk size): gathered into pool buffers, committed BUFFER bytes at a time."""
+        """Network data, any chunk size. All-zero chunks (most of an image) are only counted, never copied; data is
+        gathered into pool buffers and committed BUFFER bytes at a time."""
+        if _ZEROS.startswith(chunk):  # a memcmp without a copy; False for chunks over BUFFER (then handled as data)
+            self._flush_data()
+            self._zeros += len(chunk)
+            if self._zeros >= BUFFER:
+                self._flush_zeros()
+            return
+        self._flush_zeros()
         view, pos = memoryview(chunk), 0
         while pos < len(view):
             if self._buf is None:
@@ -333,10 +342,14 @@ class _Sink:
             self._fill += k
             pos += k
             if self._fill == BUFFER:
-                self.flush()
+                self._flush_data()
 
     def flush(self) -> None:
-        """Commit the partly filled buffer: bytes received before a dropped connection are kept."""
+        """Commit what `write` holds back: bytes received before a dropped connection are kept."""
+        self._flush_data()
+        self._flush_zeros()
+
+    def _flush_data(self) -> None:
         buf, n = self._buf, self._fill
         self._buf, self._fill = None, 0
         if buf is not None and n:
@@ -344,12 +357,15 @@ class _Sink:
         elif buf is not None:
             self.hasher.free.put(buf)
 
+    def _flush_zeros(self) -> None:
+        n, self._zeros = self._zeros, 0
+        if n:
+            self.hole(n)
+
     def commit(self, buf: bytearray, n: int) -> None:
         """Store and hash ``buf[:n]`` at the current offset; the buffer goes back to the pool once hashed."""
-        if self.total is not None and self.offset + n > self.total:
-            self.hasher.free.put(buf)
-            raise TransferError("SizeMismatch", f"The upstream sent more than the expected {self.total} bytes.")
         try:
+            self._check_room(n)
             self._store(buf, n)
         finally:
             self.hasher.data(buf, n)
@@ -357,11 +373,16 @@ class _Sink:
 
     def hole(self, n: int) -> None:
         """A zero run of the source: hashed, never written (``dest`` is extended over it later)."""
+        self._check_room(n)
         while n > 0:
             k = min(n, BUFFER)
             self.hasher.zeros(k)
             self._advance(k)
             n -= k
+
+    def _check_room(self, n: int) -> None:
+        if self.total is not None and self.offset + n > self.total:
+            raise TransferError("SizeMismatch", f"The upstream sent more than the expected {self.total} bytes.")
 
     # durability and bookkeeping
 
@@ -407,7 +428,7 @@ class _Sink:
     def _drop_buffer(self) -> None:
         if self._buf is not None:
             self.hasher.free.put(self._buf)
-        self._buf, self._fill = None, 0
+        self._buf, self._fill, self._zeros = None, 0, 0
 
     @contextmanager
     def _space(self) -> Iterator[None]:
