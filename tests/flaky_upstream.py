@@ -13,6 +13,8 @@ Knobs (attributes of `FlakyUpstream`, changeable between requests):
 * ``corrupt_offset``: the byte at that file offset is served flipped;
 * ``throttle``: seconds to sleep after each MiB of body, to make a transfer last long enough to interrupt.
 
+With ``tls=(cert, key)`` it serves https (the body then goes through the TLS layer instead of sendfile).
+
 Every request is recorded in ``requests`` (path, Range header, status). Run as ``python -m tests.flaky_upstream DIR``
 to serve DIR in a process of its own (used by bench/syndication.py): it prints the port, then serves until killed.
 """
@@ -23,6 +25,7 @@ import argparse
 import contextlib
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -130,8 +133,10 @@ class _Handler(BaseHTTPRequestHandler):
 class FlakyUpstream:
     """The server, on an ephemeral 127.0.0.1 port, in a background thread; use as a context manager."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: (certificate, key) PEM files to serve https instead of http."""
         self.root = root
+        self.scheme = "https" if tls else "http"
         self.drop_after = 0
         self.drop_requests = 0
         self.fail_status = 503
@@ -144,6 +149,10 @@ class FlakyUpstream:
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.upstream = self
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
@@ -151,7 +160,7 @@ class FlakyUpstream:
         return int(self._httpd.server_address[1])
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
     def count_request(self) -> int:
         """Number of GETs before this one: the fault knobs apply to the first K."""

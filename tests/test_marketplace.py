@@ -140,3 +140,30 @@ def test_add_platform_image_from_path_and_remove(market: tuple[AltoServer, Opera
     assert r.status_code == 400 and r.json()["error"]["target"] == "properties.osDisk.uri"
     assert op.http.delete(op.image_url("2.0.0", "Fabrikam", "Custom", "v")).status_code == 200
     assert op.http.get(op.image_url("2.0.0", "Fabrikam", "Custom", "v")).status_code == 404
+
+
+def test_vm_extensions_and_gallery_create(market: tuple[AltoServer, Operator], tmp_path: Path) -> None:
+    server, op = market
+    handler = tmp_path / "handler.zip"
+    handler.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip archive
+    ext_base = op.images.replace("platformImage", "VMExtension")
+    url = f"{ext_base}/publishers/Contoso.Ext/types/Hello/versions/1.0.0?api-version=2015-12-01-preview"
+    r = op.http.put(url, json={"properties": {"vmOsType": "Linux", "sourceBlob": {"uri": str(handler)}}})
+    assert r.status_code == 201, r.text
+    assert op.wait(r)["status"] == "Succeeded"
+    got = op.http.get(url).json()
+    assert got["properties"]["provisioningState"] == "Succeeded" and got["properties"]["vmOsType"] == "Linux"
+    assert [e["name"] for e in op.http.get(f"{ext_base}?api-version=2015-12-01-preview").json()] == ["1.0.0"]
+    assert op.http.put(url, json={"properties": {"sourceBlob": {"uri": str(handler)}}}).status_code == 409
+    assert op.http.delete(url).status_code == 200
+    assert op.http.get(url).status_code == 404
+
+    manifest = tmp_path / "item.json"
+    manifest.write_text('{"publisher": "contoso", "name": "webapp", "version": "2.0.0", "displayName": "Web app"}')
+    r = op.http.post(f"{op.gallery}?api-version=2016-05-01", json={"galleryItemUri": str(manifest)})  # Add-AzsGalleryItem
+    assert r.status_code == 201 and r.json()["name"] == "contoso.webapp.2.0.0", r.text
+    assert tenant_gallery(server) == ["contoso.webapp.2.0.0"]
+    got = op.http.get(f"{op.gallery}/CONTOSO.webapp.2.0.0?api-version=2016-05-01").json()
+    assert got["properties"]["itemDisplayName"] == "Web app"
+    r = op.http.post(f"{op.gallery}?api-version=2016-05-01", json={"galleryItemUri": str(tmp_path / "missing.json")})
+    assert r.status_code == 400, r.text

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from altostratus.marketplace.transfer import TransferError, allocated_bytes, transfer
+from altostratus.pki import ensure_server_cert
 from tests.flaky_upstream import FlakyUpstream
 
 MiB = 1 << 20
@@ -319,3 +320,40 @@ def test_too_small_file_system_fails_with_a_clear_message(upstream: FlakyUpstrea
         assert not dest.exists() and os.listdir(dest.parent) == []
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_https_with_a_ca_bundle_and_untrusted_certificates(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    cert, key = ensure_server_cert(pki)
+    root = tmp_path / "upstream"
+    root.mkdir()
+    sha = make_sparse(root / "image.raw", 8 * MiB, {MiB: 3 * MiB})
+    with FlakyUpstream(root, tls=(cert, key)) as up:
+        result = transfer(up.url("image.raw"), tmp_path / "out", expected_size=None, expected_sha256=sha,
+                          verify=str(pki / "ca.pem"))  # fmt: skip
+        assert result.sha256 == sha
+        started = time.monotonic()
+        with pytest.raises(TransferError) as err:  # the system trust store does not know our CA: no retrying that
+            transfer(up.url("image.raw"), tmp_path / "out2", expected_size=None, expected_sha256=sha)
+        assert err.value.code == "UpstreamError" and "not trusted" in err.value.message
+        assert time.monotonic() - started < 1 and not (tmp_path / "out2").exists()
+
+
+def test_cancel_interrupts_a_backoff_and_keeps_the_partial_file(
+    upstream: FlakyUpstream, image: tuple[str, str, int], tmp_path: Path
+) -> None:
+    name, sha, size = image
+    upstream.drop_after, upstream.drop_requests = 5 * MiB, 1
+    upstream.fail_requests = 0
+    cancel = threading.Event()
+    dest = tmp_path / "out"
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(TransferError) as err:
+        transfer(upstream.url(name), dest, expected_size=size, expected_sha256=sha, backoff=60, cancel=cancel)
+    assert err.value.code == "Canceled" and time.monotonic() - started < 5
+    assert dest.exists() and dest.stat().st_size == 5 * MiB
+    result = transfer(upstream.url(name), dest, expected_size=size, expected_sha256=sha, resume_from=5 * MiB)
+    assert result.sha256 == sha and upstream.requests[-1].range == f"bytes={5 * MiB}-"

@@ -267,7 +267,8 @@ class _Sink:
         self.total = total
         self.job = job
         self.offset = 0
-        self._fd = os.open(dest, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        with self._space():  # creating the file can fail for want of inodes or quota
+            self._fd = os.open(dest, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         self.hasher = _Hasher()
         self._buf: bytearray | None = None  # network data not committed yet: self._buf[:self._fill]...
         self._fill = 0
