@@ -160,7 +160,9 @@ def test_vm_extensions_and_gallery_create(market: tuple[AltoServer, Operator], t
 
     manifest = tmp_path / "item.json"
     manifest.write_text('{"publisher": "contoso", "name": "webapp", "version": "2.0.0", "displayName": "Web app"}')
-    r = op.http.post(f"{op.gallery}?api-version=2016-05-01", json={"galleryItemUri": str(manifest)})  # Add-AzsGalleryItem
+    r = op.http.post(
+        f"{op.gallery}?api-version=2016-05-01", json={"galleryItemUri": str(manifest)}
+    )  # Add-AzsGalleryItem
     assert r.status_code == 201 and r.json()["name"] == "contoso.webapp.2.0.0", r.text
     assert tenant_gallery(server) == ["contoso.webapp.2.0.0"]
     got = op.http.get(f"{op.gallery}/CONTOSO.webapp.2.0.0?api-version=2016-05-01").json()

@@ -15,9 +15,14 @@ from altostratus.arm.dispatch import Dispatcher
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.bootstrap import ensure_installation
-from altostratus.compute import images as compute_images
+from altostratus.compute import lifecycle as compute_lifecycle
+from altostratus.compute import provider as compute
+from altostratus.compute.scalesets import CONVERGE
+from altostratus.compute.scalesets import TYPE as SCALE_SET_TYPE
 from altostratus.config import Settings
 from altostratus.controllers.operations import OperationRunner, OperationTask, ProgressFn
+from altostratus.controllers.scalesets import ScaleSetController
+from altostratus.hypervisors import make_driver
 from altostratus.marketplace import bridge, compute_admin, gallery, syndication
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.upstream import Upstreams
@@ -38,7 +43,7 @@ PROVIDERS = (
     bridge,
     compute_admin,
     gallery,
-    compute_images,
+    compute,
 )
 METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -64,7 +69,22 @@ def build_services(settings: Settings) -> Services:
         return bridge.download_result(db, done["downloadId"], settings.location) if done else None
 
     runner.register(syndication.DOWNLOAD_KIND, download)
-    return Services(settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir))
+    driver = make_driver(settings.hypervisor, **hypervisor_options(settings))
+    scalesets = ScaleSetController(db, driver, blobs, on_converged=runner.wake)
+    runner.register(CONVERGE, compute_lifecycle.converge_handler)
+    scale_set_type = registry.get_type(SCALE_SET_TYPE)
+    assert scale_set_type is not None
+    scale_set_type.deleter = compute_lifecycle.scale_set_deleter(scalesets.wake)
+    return Services(
+        settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir), driver, scalesets
+    )
+
+
+def hypervisor_options(settings: Settings) -> dict[str, Any]:
+    """The sim driver keeps its "host" state in the data dir, so instances outlive a server restart."""
+    if settings.hypervisor == "sim":
+        return {"state_dir": settings.data_dir / "sim-host", "boot_seconds": settings.sim_boot_seconds}
+    return {}
 
 
 def build_app(services: Services) -> Starlette:
@@ -74,10 +94,13 @@ def build_app(services: Services) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if services.settings.controllers:
             services.operations.start()
+            services.scalesets.start()
         try:
             yield
         finally:
+            services.scalesets.stop()
             services.operations.stop()
+            services.driver.close()
             services.db.dispose()
 
     return Starlette(routes=[Route("/{path:path}", dispatcher.endpoint, methods=METHODS)], lifespan=lifespan)

@@ -19,6 +19,8 @@ class Settings:
     controllers: bool = True  # False: API only (another node runs the controllers)
     token_lifetime: int = 3600
     operation_workers: int = 4
+    hypervisor: str = "sim"
+    sim_boot_seconds: float = 0.0
     upstream: str | None = None  # marketplace upstream to register on start (default: the demo catalogue)
 
     @property

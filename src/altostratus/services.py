@@ -15,6 +15,8 @@ from altostratus.store.db import Database
 
 if TYPE_CHECKING:
     from altostratus.controllers.operations import OperationRunner
+    from altostratus.controllers.scalesets import ScaleSetController
+    from altostratus.hypervisors import HypervisorDriver
 
 
 @dataclass
@@ -27,3 +29,5 @@ class Services:
     operations: OperationRunner
     blobs: BlobStore
     upstreams: Upstreams
+    driver: HypervisorDriver
+    scalesets: ScaleSetController

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Deletes one row of the generic resources table and whatever the owning provider keeps beside it
-# (called by resource-group deletion; must be idempotent). Arguments: Database, resource row id.
-Deleter = Callable[[Any, int], None]
+# Starts (or continues) deleting one resource of the generic resources table and whatever the owning
+# provider keeps beside it; called by resource-group deletion, repeatedly until it returns True (gone).
+# Must be idempotent. Arguments: Database, resource row id.
+Deleter = Callable[[Any, int], bool]
 
 
 @dataclass

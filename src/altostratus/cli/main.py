@@ -64,6 +64,8 @@ def up(
         str | None,
         typer.Option(help="Marketplace upstream to register: 'demo' (default on first start), a directory or a URL."),
     ] = None,
+    hypervisor: Annotated[str, typer.Option(help="What runs instances: sim (default) or libvirt.")] = "sim",
+    sim_boot_seconds: Annotated[float, typer.Option(help="sim driver: seconds an instance takes to boot.")] = 0.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -77,6 +79,8 @@ def up(
         controllers=controllers,
         token_lifetime=token_lifetime,
         upstream=upstream,
+        hypervisor=hypervisor,
+        sim_boot_seconds=sim_boot_seconds,
     )
     serve(settings, log_level)
 

@@ -29,6 +29,14 @@ log = logging.getLogger("altostratus.operations")
 MAX_ATTEMPTS = 5
 
 
+class Pending(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a handler whose operation waits on another controller: try again shortly, no attempt used."""
+
+    def __init__(self, retry_seconds: float = 0.3) -> None:
+        super().__init__("pending")
+        self.retry_seconds = retry_seconds
+
+
 @dataclass(frozen=True)
 class OperationTask:
     """What a handler sees of its operation (a detached snapshot, not a live row)."""
@@ -46,7 +54,7 @@ OperationHandler = Callable[[Database, OperationTask, ProgressFn], dict[str, Any
 
 
 class OperationRunner:
-    def __init__(self, db: Database, *, workers: int = 4, lease_seconds: int = 60, poll_seconds: float = 2.0):
+    def __init__(self, db: Database, *, workers: int = 4, lease_seconds: int = 60, poll_seconds: float = 0.5):
         self.db = db
         self.handlers: dict[str, OperationHandler] = {}
         self.workers = workers
@@ -148,6 +156,9 @@ class OperationRunner:
 
         try:
             result = handler(self.db, task, progress)
+        except Pending as wait:
+            self._release(task, delay=wait.retry_seconds, refund=True)
+            return False
         except ArmError as err:
             self._finish(task, error=err)
         except Exception:
@@ -171,9 +182,12 @@ class OperationRunner:
             self._finish(task, result=result)
         return True
 
-    def _release(self, task: OperationTask) -> None:
+    def _release(self, task: OperationTask, delay: float = 0.0, refund: bool = False) -> None:
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires": utcnow() + timedelta(seconds=delay)}
+        if refund:
+            values["attempts"] = Operation.attempts - 1
         with self.db.session() as s:
-            s.execute(update(Operation).where(Operation.id == task.id).values(lease_expires=None, lease_owner=None))
+            s.execute(update(Operation).where(Operation.id == task.id).values(**values))
 
     def _finish(
         self, task: OperationTask, *, result: dict[str, Any] | None = None, error: ArmError | None = None

@@ -140,7 +140,9 @@ def transfer(
         _verify(source, size, digest, expected_size, expected_sha256)
         return TransferResult(size, digest, allocated_bytes(dest))
     except TransferError as err:
-        if err.code != "Canceled":
+        if err.code == "Canceled":
+            sink.checkpoint()  # a clean stop: whatever arrived is kept for the resume
+        else:
             sink.discard()
         raise
     finally:
@@ -406,7 +408,6 @@ class _Sink:
             self.checkpoint()
         self._progress()
         if self.job.canceled():
-            self.checkpoint()
             raise TransferError(
                 "Canceled", f"The download was canceled at {self.offset} bytes; the partial file is kept to resume."
             )

@@ -58,19 +58,20 @@ def render(row: Resource, group: ResourceGroup, *, expand: bool = True) -> dict[
     return body
 
 
-def delete_resource_row(db: Database, registry: ProviderRegistry, row_id: int) -> None:
-    """Delete one resource through its provider's deleter (or just the row for plain types)."""
+def delete_resource_row(db: Database, registry: ProviderRegistry, row_id: int) -> bool:
+    """Delete one resource through its provider's deleter (or just the row for plain types); True when gone."""
     with db.session() as s:
         row = s.get(Resource, row_id)
         if row is None:
-            return
+            return True
         rtype = registry.get_type(row.type)
-    if rtype is not None and rtype.deleter is not None:
-        rtype.deleter(db, row_id)
+    if rtype is not None and rtype.deleter is not None and not rtype.deleter(db, row_id):
+        return False
     with db.session() as s:
         row = s.get(Resource, row_id)
         if row is not None:
             s.delete(row)
+    return True
 
 
 def list_in_group(ctx: RequestContext) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -19,7 +19,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_n
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.controllers.operations import OperationHandler, OperationTask, ProgressFn
+from altostratus.controllers.operations import OperationHandler, OperationTask, Pending, ProgressFn
 from altostratus.resources.filters import parse_tag_filter
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import Database, utcnow
@@ -202,17 +202,14 @@ def _run_delete(
 
     group_pk = task.params["groupId"]
     with db.session() as s:
-        total = s.scalar(select(func.count()).select_from(Resource).where(Resource.resource_group_id == group_pk)) or 0
+        ids = list(s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk)))
     done = 0
-    while True:
-        with db.session() as s:
-            ids = list(s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk).limit(50)))
-        if not ids:
-            break
-        for rid in ids:
-            delete_resource_row(db, registry, rid)
+    for rid in ids:
+        if delete_resource_row(db, registry, rid):
             done += 1
-            progress(100.0 * done / max(total, 1), {"resourcesDeleted": done, "resourcesTotal": total})
+        progress(100.0 * done / max(len(ids), 1), {"resourcesDeleted": done, "resourcesTotal": len(ids)})
+    if done < len(ids):
+        raise Pending(1.0)  # providers are still deleting (e.g. scale-set instances); come back later
     with db.session() as s:
         group = s.get(ResourceGroup, group_pk)
         if group is not None:

@@ -1,0 +1,61 @@
+"""How scale-set operations end: the operation runner waits on the controller's observed generation, and
+resource-group deletion hands scale sets to the controller (instances first, then the set)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+
+from altostratus.arm.errors import ArmError
+from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.controllers.operations import OperationTask, Pending, ProgressFn
+from altostratus.store.db import Database
+from altostratus.store.models import Resource
+
+
+def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
+    with db.session() as s:
+        ss = s.get(ScaleSet, task.params["scaleSetId"])
+        if ss is None:
+            return None  # deleted: a delete operation has succeeded; any other has nothing left to wait for
+        rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id)))
+        ready = sum(1 for r in rows if r.state in ("Running", "Failed"))
+        if ss.observed_generation < task.params["generation"]:
+            progress(
+                round(100.0 * ready / len(rows), 1) if rows else None, {"instancesReady": ready, "instances": len(rows)}
+            )
+            raise Pending()
+        failed = [r for r in rows if r.state == "Failed"]
+    if failed:
+        first = failed[0].error or {}
+        raise ArmError(
+            409,
+            first.get("code", "VMProvisioningFailed"),
+            f"Instance(s) {', '.join(str(r.instance_id) for r in failed)} failed to provision: "
+            f"{first.get('message', 'unknown error')}",
+        )
+    return None
+
+
+def scale_set_deleter(wake: Callable[[], None]) -> Callable[[Database, int], bool]:
+    def delete(db: Database, resource_row_id: int) -> bool:
+        with db.session() as s:
+            res = s.get(Resource, resource_row_id)
+            if res is None:
+                return True
+            ss = s.scalars(
+                select(ScaleSet).where(
+                    ScaleSet.resource_group_id == res.resource_group_id, ScaleSet.name_key == res.name_key
+                )
+            ).one_or_none()
+            if ss is None:
+                return True
+            if not ss.deleting:
+                ss.deleting, ss.provisioning_state, ss.generation = True, "Deleting", ss.generation + 1
+                s.execute(update(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id).values(state="Deleting"))
+        wake()
+        return False
+
+    return delete

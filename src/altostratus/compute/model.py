@@ -1,0 +1,178 @@
+"""Validation and shaping of the scale-set model.
+
+The model is kept as the client wrote it (so newer api-versions' fields survive a round trip), minus the
+secrets Azure never echoes (``adminPassword``, ``customData``), which are kept apart. Validation checks the
+fields this cloud acts on and answers with ARM codes and targets; nothing is stored when it fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.compute.sizes import VmSize, find_size
+
+UPGRADE_MODES = {"automatic": "Automatic", "manual": "Manual", "rolling": "Rolling"}
+SCALE_IN_RULES = {"default": "Default", "newestvm": "NewestVM", "oldestvm": "OldestVM"}
+MAX_CAPACITY = 1000
+SECRET_PATHS = (("osProfile", "adminPassword"), ("osProfile", "customData"))
+PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    publisher: str
+    offer: str
+    sku: str
+    version: str
+
+    @property
+    def urn(self) -> str:
+        return f"{self.publisher}:{self.offer}:{self.sku}:{self.version}"
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: objects merge recursively, everything else (lists included) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def split_secrets(properties: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    props = copy.deepcopy(properties)
+    secrets: dict[str, Any] = {}
+    profile = props.get("virtualMachineProfile") or {}
+    for section, field in SECRET_PATHS:
+        part = profile.get(section)
+        if isinstance(part, dict) and field in part:
+            value = part.pop(field)
+            if value is not None:
+                secrets[field] = value
+    return props, secrets
+
+
+def _obj(value: Any, target: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_parameter(f"'{target}' must be an object.", target)
+    return value
+
+
+def image_reference(properties: dict[str, Any]) -> ImageRef:
+    profile = _obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
+    storage = _obj(profile.get("storageProfile"), "storageProfile")
+    ref = _obj(storage.get("imageReference"), "imageReference")
+    if ref.get("id"):
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            "Custom images by id are not supported; use publisher, offer, sku and version of a platform image.",
+            "imageReference",
+        )
+    fields = [ref.get(k) for k in ("publisher", "offer", "sku", "version")]
+    if not all(isinstance(f, str) and f.strip() for f in fields):
+        raise invalid_parameter(
+            "The imageReference needs publisher, offer, sku and version (a version number or 'latest').",
+            "imageReference",
+        )
+    version = str(fields[3])
+    if version.lower() != "latest" and not re.match(r"^\d+(\.\d+){0,3}$", version):
+        raise invalid_parameter(
+            f"The image version '{version}' is invalid: use Major.Minor.Build or 'latest'.", "imageReference.version"
+        )
+    return ImageRef(
+        str(fields[0]), str(fields[1]), str(fields[2]), "latest" if version.lower() == "latest" else version
+    )
+
+
+@dataclass
+class ValidModel:
+    properties: dict[str, Any]  # without secrets
+    secrets: dict[str, Any]
+    sku: dict[str, Any]
+    size: VmSize
+    capacity: int
+    upgrade_mode: str
+    image: ImageRef
+    os_type: str
+
+
+def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidModel:
+    loc = body.get("location")
+    if not isinstance(loc, str) or loc.replace(" ", "").lower() != location:
+        raise invalid_parameter(f"The location '{loc}' is not available; use '{location}'.", "location")
+    sku = _obj(body.get("sku"), "sku")
+    size = find_size(str(sku.get("name") or "Standard_A1"))
+    if size is None:
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The VM size '{sku.get('name')}' is not offered in location '{location}'.",
+            "sku.name",
+        )
+    capacity = check_capacity(sku.get("capacity", 0 if not creating else None))
+    properties = _obj(body.get("properties"), "properties")
+    upgrade = _obj(properties.get("upgradePolicy"), "upgradePolicy")
+    mode = UPGRADE_MODES.get(str(upgrade.get("mode", "Manual")).lower())
+    if mode is None:
+        raise invalid_parameter(
+            f"The upgrade mode '{upgrade.get('mode')}' is invalid; use Automatic, Manual or Rolling.",
+            "upgradePolicy.mode",
+        )
+    scale_in = _obj(properties.get("scaleInPolicy"), "scaleInPolicy")
+    for rule in scale_in.get("rules") or []:
+        if str(rule).lower() not in SCALE_IN_RULES:
+            raise invalid_parameter(f"The scale-in rule '{rule}' is invalid.", "scaleInPolicy.rules")
+    profile = _obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
+    if not profile:
+        raise invalid_parameter("'virtualMachineProfile' is required.", "virtualMachineProfile")
+    image = image_reference(properties)
+    os_profile = _obj(profile.get("osProfile"), "osProfile")
+    storage = _obj(profile.get("storageProfile"), "storageProfile")
+    os_disk = _obj(storage.get("osDisk"), "osDisk")
+    os_type = "Windows" if os_profile.get("windowsConfiguration") or os_disk.get("osType") == "Windows" else "Linux"
+    prefix = os_profile.get("computerNamePrefix")
+    limit = 15 if os_type == "Windows" else 58
+    if not isinstance(prefix, str) or not prefix or len(prefix) > limit or not PREFIX.match(prefix):
+        raise invalid_parameter(
+            f"The computerNamePrefix '{prefix}' is invalid: 1-{limit} letters, digits or hyphens for {os_type}.",
+            "computerNamePrefix",
+        )
+    if not isinstance(os_profile.get("adminUsername"), str) or not os_profile["adminUsername"]:
+        raise invalid_parameter("Required parameter 'adminUsername' is missing (null).", "adminUsername")
+    props, secrets = split_secrets(properties)
+    return ValidModel(
+        props, secrets, {"name": size.name, "tier": sku.get("tier") or "Standard"}, size, capacity, mode, image, os_type
+    )
+
+
+def check_capacity(value: Any) -> int:
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_parameter("'sku.capacity' must be a whole number.", "sku.capacity")
+    if value < 0 or value > MAX_CAPACITY:
+        raise invalid_parameter(f"'sku.capacity' must be between 0 and {MAX_CAPACITY}.", "sku.capacity")
+    return value
+
+
+def computer_name(prefix: str, instance_id: int) -> str:
+    """``prefix`` + 6 base-36 digits, as Azure names scale-set instances."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    n = instance_id
+    for _ in range(6):
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return prefix + out
+
+
+def strip_read_only(properties: dict[str, Any]) -> dict[str, Any]:
+    props = {k: v for k, v in properties.items() if k not in ("provisioningState", "uniqueId", "timeCreated")}
+    return props

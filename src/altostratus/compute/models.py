@@ -1,0 +1,78 @@
+"""Scale sets and their instances: the desired state the scale-set controller converges to.
+
+``generation`` counts intent changes of a set (capacity, model, actions); the controller records the
+generation it has fully converged in ``observed_generation`` - the Kubernetes way - and long-running
+operations complete when that catches up with the generation they were started for. Instance ids are
+ordinals from ``next_instance_id`` and are never reused within a set.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from altostratus.store.models import Base
+
+
+class ScaleSet(Base):
+    __tablename__ = "scale_sets"
+    __table_args__ = (UniqueConstraint("resource_group_id", "name_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_group_id: Mapped[int] = mapped_column(ForeignKey("resource_groups.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(64))
+    unique_id: Mapped[str] = mapped_column(String(36), unique=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sku: Mapped[dict[str, Any]] = mapped_column()  # {name, tier}
+    capacity: Mapped[int] = mapped_column(Integer)
+    # The model as the client last wrote it, without secrets (those are in `secrets`, never echoed).
+    model: Mapped[dict[str, Any]] = mapped_column()
+    secrets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_revision: Mapped[int] = mapped_column(Integer, default=1)
+    upgrade_mode: Mapped[str] = mapped_column(String(16))
+    provisioning_state: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    observed_generation: Mapped[int] = mapped_column(Integer, default=0)
+    next_instance_id: Mapped[int] = mapped_column(Integer, default=0)
+    deleting: Mapped[bool] = mapped_column(Boolean, default=False)
+    etag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScaleSetVm(Base):
+    __tablename__ = "scale_set_vms"
+    __table_args__ = (
+        UniqueConstraint("scale_set_id", "instance_id"),
+        Index("ix_scale_set_vms_pending", "scale_set_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scale_set_id: Mapped[int] = mapped_column(ForeignKey("scale_sets.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # the driver's key: "<set uniqueId>:<instanceId>"
+    vm_id: Mapped[str] = mapped_column(String(36))
+    computer_name: Mapped[str] = mapped_column(String(64))
+    # What the instance runs: the exact image version resolved when it was created or last reimaged.
+    image_publisher: Mapped[str] = mapped_column(String(128))
+    image_offer: Mapped[str] = mapped_column(String(128))
+    image_sku: Mapped[str] = mapped_column(String(128))
+    image_version: Mapped[str] = mapped_column(String(64))
+    blob_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    model_revision: Mapped[int] = mapped_column(Integer)
+    # Lifecycle the controller drives: Creating -> Running/Failed; Deleting -> (row removed).
+    state: Mapped[str] = mapped_column(String(16))
+    desired_power: Mapped[str] = mapped_column(String(16), default="running")  # running | stopped | deallocated
+    power_state: Mapped[str] = mapped_column(String(16), default="starting")  # last observed
+    reimage_requested: Mapped[int] = mapped_column(Integer, default=0)
+    reimage_done: Mapped[int] = mapped_column(Integer, default=0)
+    restart_requested: Mapped[int] = mapped_column(Integer, default=0)
+    restart_done: Mapped[int] = mapped_column(Integer, default=0)
+    protect_from_scale_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    host: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,162 @@
+"""How scale sets and their instances look on the wire (secrets never echoed, read-only fields filled)."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from typing import Any
+
+from altostratus.arm.context import RequestContext
+from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.store.db import iso
+from altostratus.store.models import ResourceGroup
+
+TYPE = "Microsoft.Compute/virtualMachineScaleSets"
+VM_TYPE = f"{TYPE}/virtualMachines"
+PROVISIONING = {
+    "Creating": "Creating",
+    "Running": "Succeeded",
+    "Failed": "Failed",
+    "Updating": "Updating",
+    "Deleting": "Deleting",
+}
+POWER_DISPLAY = {
+    "starting": "VM starting",
+    "running": "VM running",
+    "stopping": "VM stopping",
+    "stopped": "VM stopped",
+    "deallocating": "VM deallocating",
+    "deallocated": "VM deallocated",
+}
+
+
+def set_id(group: ResourceGroup, ss: ScaleSet) -> str:
+    group_id = f"/subscriptions/{group.subscription_id}/resourceGroups/{group.name}"
+    return f"{group_id}/providers/Microsoft.Compute/virtualMachineScaleSets/{ss.name}"
+
+
+def render_set(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet) -> dict[str, Any]:
+    props = copy.deepcopy(ss.model)
+    profile = props.setdefault("virtualMachineProfile", {})
+    os_profile = profile.setdefault("osProfile", {})
+    os_profile.setdefault("secrets", [])
+    props.setdefault("overprovision", False)
+    props.setdefault("singlePlacementGroup", True)
+    props.setdefault("upgradePolicy", {"mode": ss.upgrade_mode})
+    props["uniqueId"] = ss.unique_id
+    props["provisioningState"] = ss.provisioning_state
+    props["timeCreated"] = iso(ss.created_at)
+    body: dict[str, Any] = {
+        "id": set_id(group, ss),
+        "name": ss.name,
+        "type": TYPE,
+        "location": ss.location,
+        "sku": {**ss.sku, "capacity": ss.capacity},
+        "etag": ss.etag,
+        "properties": props,
+    }
+    if ss.tags:
+        body["tags"] = ss.tags
+    return body
+
+
+def vm_provisioning(row: ScaleSetVm) -> str:
+    return PROVISIONING.get(row.state, row.state)
+
+
+def vm_statuses(row: ScaleSetVm) -> list[dict[str, Any]]:
+    state = vm_provisioning(row)
+    statuses: list[dict[str, Any]] = [
+        {
+            "code": f"ProvisioningState/{state.lower()}" + (f"/{row.error['code']}" if row.error else ""),
+            "level": "Error" if row.error else "Info",
+            "displayStatus": f"Provisioning {state.lower()}",
+            "message": row.error["message"] if row.error else None,
+            "time": iso(row.ready_at or row.created_at),
+        }
+    ]
+    if row.state != "Deleting":
+        statuses.append(
+            {
+                "code": f"PowerState/{row.power_state}",
+                "level": "Info",
+                "displayStatus": POWER_DISPLAY.get(row.power_state, row.power_state),
+            }
+        )
+    return [{k: v for k, v in s.items() if v is not None} for s in statuses]
+
+
+def vm_instance_view(row: ScaleSetVm) -> dict[str, Any]:
+    return {
+        "platformUpdateDomain": 0,
+        "platformFaultDomain": 0,
+        "computerName": row.computer_name,
+        "osName": "Linux",
+        "vmAgent": {"vmAgentVersion": "Unknown", "statuses": []},
+        "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": vm_statuses(row)[:1]}],
+        "bootDiagnostics": {},
+        "statuses": vm_statuses(row),
+        "assignedHost": row.host,
+    }
+
+
+def render_vm(group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm, *, expand: bool = False) -> dict[str, Any]:
+    model = ss.model.get("virtualMachineProfile") or {}
+    storage = model.get("storageProfile") or {}
+    ref = dict(storage.get("imageReference") or {})
+    ref["exactVersion"] = row.image_version
+    os_profile = {k: v for k, v in (model.get("osProfile") or {}).items() if k != "computerNamePrefix"}
+    os_profile["computerName"] = row.computer_name
+    os_profile.setdefault("secrets", [])
+    os_disk = dict(storage.get("osDisk") or {})
+    os_disk.update(name=f"{ss.name}_{ss.name}_{row.instance_id}_OsDisk_1", osType=os_disk.get("osType", "Linux"))
+    base = set_id(group, ss)
+    nics = (model.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []
+    props: dict[str, Any] = {
+        "latestModelApplied": row.model_revision == ss.model_revision,
+        "vmId": row.vm_id,
+        "hardwareProfile": {"vmSize": ss.sku["name"]},
+        "storageProfile": {"imageReference": ref, "osDisk": os_disk, "dataDisks": storage.get("dataDisks") or []},
+        "osProfile": os_profile,
+        "networkProfile": {
+            "networkInterfaces": [
+                {
+                    "id": f"{base}/virtualMachines/{row.instance_id}/networkInterfaces/{n.get('name')}",
+                    "properties": {"primary": True},
+                }
+                for n in nics
+            ]
+        },
+        "protectionPolicy": {"protectFromScaleIn": row.protect_from_scale_in, "protectFromScaleSetActions": False},
+        "provisioningState": vm_provisioning(row),
+    }
+    if expand:
+        props["instanceView"] = vm_instance_view(row)
+    return {
+        "id": f"{base}/virtualMachines/{row.instance_id}",
+        "name": f"{ss.name}_{row.instance_id}",
+        "type": VM_TYPE,
+        "location": ss.location,
+        "instanceId": str(row.instance_id),
+        "sku": {"name": ss.sku["name"], "tier": ss.sku.get("tier", "Standard")},
+        "properties": props,
+    }
+
+
+def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
+    codes: Counter[str] = Counter()
+    for row in rows:
+        for status in vm_statuses(row):
+            codes[status["code"].split("/")[0] + "/" + status["code"].split("/")[1]] += 1
+    return {
+        "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]},
+        "extensions": [],
+        "statuses": [
+            {
+                "code": f"ProvisioningState/{ss.provisioning_state.lower()}",
+                "level": "Info",
+                "displayStatus": f"Provisioning {ss.provisioning_state.lower()}",
+                "time": iso(ss.created_at),
+            }
+        ],
+    }

@@ -1,0 +1,101 @@
+"""virtualMachineScaleSets/{name}/virtualMachines: per-instance reads and actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from altostratus.arm import lro
+from altostratus.arm.context import RequestContext
+from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.arm.http import json_response, paged
+from altostratus.compute import service
+from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.render import render_vm, vm_instance_view
+from altostratus.compute.scalesets import apply_action, converge_operation, require_set
+from altostratus.store.models import ResourceGroup
+
+
+def require_vm(ctx: RequestContext, *, writable: bool = False) -> tuple[ResourceGroup, ScaleSet, ScaleSetVm]:
+    group, ss = require_set(ctx, lock=writable, writable=writable)
+    iid = ctx.params["instanceId"]
+    row = next((r for r in service.all_rows(ctx.db, ss) if str(r.instance_id) == iid), None)
+    if row is None:
+        raise ArmError(404, "NotFound", f"The instance '{iid}' of scale set '{ss.name}' was not found.")
+    return group, ss, row
+
+
+def _expand(ctx: RequestContext) -> bool:
+    return "instanceview" in (ctx.query.get("$expand") or "").lower()
+
+
+def list_vms(ctx: RequestContext) -> Response:
+    group, ss = require_set(ctx)
+    rows = service.all_rows(ctx.db, ss)
+    expand = _expand(ctx)
+    return paged(ctx, rows, lambda r: render_vm(group, ss, r, expand=expand))
+
+
+def get_vm(ctx: RequestContext) -> Response:
+    group, ss, row = require_vm(ctx)
+    return json_response(render_vm(group, ss, row, expand=_expand(ctx)))
+
+
+def get_vm_instance_view(ctx: RequestContext) -> Response:
+    _, _, row = require_vm(ctx)
+    return json_response(vm_instance_view(row))
+
+
+def put_vm(ctx: RequestContext) -> Response:
+    """Only ``protectionPolicy`` is writable per instance; the rest comes from the scale-set model."""
+    group, ss, row = require_vm(ctx, writable=True)
+    props = ctx.json().get("properties") or {}
+    policy = props.get("protectionPolicy")
+    if policy is not None:
+        if not isinstance(policy, dict):
+            raise invalid_parameter("'protectionPolicy' must be an object.", "protectionPolicy")
+        row.protect_from_scale_in = bool(policy.get("protectFromScaleIn", row.protect_from_scale_in))
+    op = converge_operation(ctx, ss, group)
+    return json_response(render_vm(group, ss, row), 200, lro.async_headers(ctx, op))
+
+
+def vm_action(ctx: RequestContext) -> Response:
+    group, ss, row = require_vm(ctx, writable=True)
+    if row.state == "Deleting":
+        raise ArmError(409, "Conflict", f"The instance '{row.instance_id}' is being deleted.")
+    apply_action(ctx, ss, ctx.extra["action"], [row])
+    op = converge_operation(ctx, ss, group)
+    return lro.accepted(ctx, op)
+
+
+VM_ACTIONS = ("start", "poweroff", "powerOff", "restart", "deallocate", "reimage", "reimageall", "redeploy",
+              "performMaintenance")  # fmt: skip
+
+
+def _bind(name: str) -> Any:
+    def handler(ctx: RequestContext) -> Response:
+        ctx.extra["action"] = name.lower()
+        return vm_action(ctx)
+
+    return handler
+
+
+def delete_vm(ctx: RequestContext) -> Response:
+    ctx.extra["action"] = "delete"
+    return vm_action(ctx)
+
+
+def register(router: Any, t: str) -> None:
+    base = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute"
+    vms = base + "/virtualMachineScaleSets/{vmScaleSetName}/virtualMachines"
+    vm = vms + "/{instanceId}"
+    router.add("GET", vms, list_vms, resource_type=t)
+    router.add("GET", vm, get_vm, resource_type=t)
+    router.add("PUT", vm, put_vm, resource_type=t)
+    router.add("DELETE", vm, delete_vm, resource_type=t)
+    router.add("GET", vm + "/instanceView", get_vm_instance_view, resource_type=t)
+    for name in VM_ACTIONS:
+        if name == "powerOff":
+            continue  # routing is case-insensitive: "poweroff" covers it
+        router.add("POST", f"{vm}/{name}", _bind(name), resource_type=t)

@@ -1,0 +1,239 @@
+"""The hypervisor driver interface: what a controller may ask of whatever runs scale-set instances.
+
+Modelled on OpenStack Nova's ``ComputeDriver`` (with a fake beside the real drivers). The rules that shape it:
+
+- **Drivers never touch the database.** The controller owns the desired state; a driver only reports what
+  its hypervisor(s) actually run. Everything the controller needs to find an instance again after a crash
+  travels with the instance itself: its ``key`` and its ``tags``.
+- **Idempotent where retries happen.** The controller may be SIGKILLed between "driver created it" and
+  "database recorded it", then retry the whole batch: ``create`` of an existing key returns the existing
+  instance, ``delete`` of a missing key succeeds, power operations that are already done are no-ops.
+- **Several hosts.** A driver may spread instances over hosts (``hosts()``); ``create`` takes an optional
+  host and every other call is by key alone, so the controller never has to remember placement.
+- **Never report a partial truth.** ``list_instances`` and ``get`` raise ``DriverError`` when a host cannot be
+  asked; they never return a shorter list or ``None`` for an instance that merely could not be seen, because
+  the controller treats "absent" as "recreate" or "orphan gone".
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+__all__ = [
+    "DriverError",
+    "HypervisorDriver",
+    "InstanceNotFound",
+    "InstanceSpec",
+    "InstanceState",
+    "PowerState",
+    "UnknownDriver",
+    "known_drivers",
+    "make_driver",
+    "register_driver",
+]
+
+
+class PowerState(StrEnum):
+    """Power state as the driver sees it (a ``str``: compares equal to the plain strings)."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    DEALLOCATING = "deallocating"
+    DEALLOCATED = "deallocated"
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything a driver needs to build and boot one instance (frozen; ``tags`` is copied, never aliased)."""
+
+    key: str
+    """Our globally unique instance key, e.g. ``"<vmss uniqueId>:<instanceId>"``; drivers find instances by it."""
+    vm_id: str
+    """The VM's GUID (Azure ``vmId``); the guest sees it as the NoCloud ``instance-id``."""
+    computer_name: str
+    image_urn: str
+    """``"publisher:offer:sku:version"`` with the version resolved (never ``latest``)."""
+    image_version: str
+    disk_path: str | None = None
+    """The platform-image blob (a raw disk); real drivers boot a copy-on-write overlay on it, never the blob."""
+    cpu: int = 1
+    memory_mb: int = 512
+    custom_data: bytes | None = None
+    """Decoded (not base64) user data; the demo image runs it when it starts with ``#!``."""
+    admin_username: str | None = None
+    ssh_public_keys: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Our ids (subscription, group, scale set, instance id...), stored with the instance for adoption."""
+    port_forwards: tuple[tuple[int, int], ...] = ()
+    """``(host_port, guest_port)`` pairs, reserved on the instance's host for its lifetime."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key or len(self.key) > 256 or not self.key.isprintable():
+            raise ValueError(f"InstanceSpec.key must be 1-256 printable characters, got {self.key!r}")
+        if self.cpu < 1 or self.memory_mb < 1:
+            raise ValueError(f"InstanceSpec {self.key}: cpu and memory_mb must be positive")
+        tags = dict(self.tags)
+        for name, value in tags.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ValueError(f"InstanceSpec {self.key}: tag names and values must be str, got {name!r}={value!r}")
+        object.__setattr__(self, "tags", tags)  # a private copy (a plain dict: picklable, asdict-able)
+        object.__setattr__(self, "ssh_public_keys", tuple(self.ssh_public_keys))
+        forwards = tuple((int(h), int(g)) for h, g in self.port_forwards)
+        for host_port, guest_port in forwards:
+            if not (0 < host_port < 65536 and 0 < guest_port < 65536):
+                raise ValueError(f"InstanceSpec {self.key}: bad port forward {host_port}->{guest_port}")
+        object.__setattr__(self, "port_forwards", forwards)
+
+
+@dataclass
+class InstanceState:
+    """A snapshot of one instance as the driver sees it now (a copy: mutating it changes nothing)."""
+
+    key: str
+    power_state: PowerState
+    ready: bool
+    """The guest signalled readiness (the demo image's ``ALTOSTRATUS-READY`` line) during the current boot."""
+    error: str | None
+    """Why the current boot failed (boot failure, readiness timeout); ``None`` while booting or when fine."""
+    host: str
+    tags: dict[str, str]
+    image_version: str
+    details: dict[str, Any] = field(default_factory=dict)
+    """Driver-specific facts for display and diagnostics, e.g. ``{"accelerator": "tcg"}``."""
+    created_at: float = 0.0
+    """When the driver created the instance, by the driver's clock (wall-clock seconds for the shipped drivers)."""
+    vm_id: str = ""
+    image_urn: str = ""
+
+
+class DriverError(Exception):
+    """A driver operation failed. ``code`` is a short machine-readable name (``InstanceNotFound``,
+    ``HostNotFound``, ``PortInUse``, ``HostUnreachable``...). ``retryable`` says a later identical call may
+    succeed (a transient hypervisor or connection failure), so the controller can retry instead of failing."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class InstanceNotFound(DriverError):
+    """An operation other than ``get``/``delete`` named a key the driver does not have."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("InstanceNotFound", f"no instance with key {key!r}")
+        self.key = key
+
+
+class UnknownDriver(DriverError, ValueError):
+    """``make_driver`` was given a name no driver is registered under."""
+
+
+class HypervisorDriver(abc.ABC):
+    """The interface every driver implements. Thread-safe: the controller calls it from several threads.
+
+    All operations are by ``key``. Power operations return once the driver has *accepted* the change; the
+    states in between (``starting``, ``stopping``...) are observed with ``get``/``list_instances``.
+    """
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def hosts(self) -> list[str]:
+        """The hosts this driver places instances on (stable names, usable as ``create(host=...)``)."""
+
+    @abc.abstractmethod
+    def create(self, spec: InstanceSpec, host: str | None = None) -> InstanceState:
+        """Define and start an instance. Idempotent: if ``spec.key`` exists (on any host), return its state
+        unchanged, even if the spec differs; this is what makes a batch retried after a crash safe.
+        ``host=None`` lets the driver choose; an unknown host raises ``DriverError("HostNotFound")``."""
+
+    @abc.abstractmethod
+    def start(self, key: str) -> None:
+        """Power on (boot) a stopped or deallocated instance; no-op if already starting or running."""
+
+    @abc.abstractmethod
+    def stop(self, key: str) -> None:
+        """Power off, keeping the host's resources (Azure "stopped"); no-op if stopped or deallocated."""
+
+    @abc.abstractmethod
+    def restart(self, key: str) -> None:
+        """Power-cycle the instance (a new boot: ``ready`` goes false until the guest signals again).
+        A stopped or deallocated instance is simply started."""
+
+    @abc.abstractmethod
+    def deallocate(self, key: str) -> None:
+        """Power off and release the host's compute resources; the disk and identity stay."""
+
+    @abc.abstractmethod
+    def reimage(self, key: str, spec: InstanceSpec) -> None:
+        """Rebuild the OS disk from ``spec``'s image and boot it. The instance keeps its key and host;
+        ``spec.key`` must equal ``key``."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Power off and remove the instance and its disk. Idempotent: a missing key is not an error."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> InstanceState | None:
+        """The instance's current state, or ``None`` if the driver is sure it does not exist."""
+
+    @abc.abstractmethod
+    def list_instances(self, tag_filter: Mapping[str, str] | None = None) -> list[InstanceState]:
+        """Every instance on every host whose tags include all of ``tag_filter`` (exact, case-sensitive
+        match), for adoption and orphan detection. Raises rather than returning a partial list."""
+
+    @abc.abstractmethod
+    def console_log(self, key: str) -> str:
+        """The serial console text of the current (or last) boot, for boot diagnostics."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
+        """Release connections and other resources. Instances keep running: they belong to the hosts."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+# name -> "module:attribute" (imported on first use, so a driver's optional dependencies are only needed when
+# it is chosen) or a factory callable.
+_REGISTRY: dict[str, str | Callable[..., HypervisorDriver]] = {
+    "sim": "altostratus.hypervisors.sim:SimDriver",
+}
+
+
+def register_driver(name: str, factory: str | Callable[..., HypervisorDriver]) -> None:
+    """Make ``make_driver(name)`` build drivers with ``factory`` (a callable or a ``"module:attribute"`` path)."""
+    _REGISTRY[name] = factory
+
+
+def known_drivers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_driver(name: str, **options: Any) -> HypervisorDriver:
+    """Build the driver registered as ``name`` with its keyword ``options`` (e.g. ``make_driver("sim",
+    boot_seconds=2)``)."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise UnknownDriver("UnknownDriver", f"unknown hypervisor driver {name!r}; known: {', '.join(known_drivers())}")
+    if isinstance(factory, str):
+        module_name, _, attribute = factory.partition(":")
+        factory = getattr(importlib.import_module(module_name), attribute)
+    driver = factory(**options)
+    if not isinstance(driver, HypervisorDriver):
+        raise TypeError(f"driver factory for {name!r} returned {type(driver).__name__}, not a HypervisorDriver")
+    return driver
