@@ -26,6 +26,7 @@ import contextlib
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +50,11 @@ class Seen:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     upstream: FlakyUpstream
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up mid-body (a canceled or failed download) are expected: no traceback for those."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class _Handler(BaseHTTPRequestHandler):

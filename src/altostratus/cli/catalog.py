@@ -94,7 +94,7 @@ def build(
     extension: Annotated[list[str] | None, typer.Option(help="FILE:publisher:type:version, repeatable.")] = None,
     gallery_item: Annotated[list[str] | None, typer.Option(help="Manifest JSON or .azpkg, repeatable.")] = None,
     demo: Annotated[bool, typer.Option(help="Build the demo marketplace (demo images, extension, VMSS item).")] = False,
-    name: Annotated[str, typer.Option(help="Catalogue name.")] = "Local marketplace",
+    name: Annotated[str | None, typer.Option(help="Catalogue name (default: keep the existing one).")] = None,
 ) -> None:
     """Make (or extend) a catalogue from local files."""
     if demo:
@@ -106,9 +106,11 @@ def build(
             err_console.print(f"[red]Cannot build the demo marketplace:[/red] {exc}")
             raise typer.Exit(1) from None
     existing: list[Product] = []
+    title = name or "Local marketplace"
     if (directory / CATALOG_FILE).exists():
         try:
-            existing = load_catalog(str(directory)).products
+            current = load_catalog(str(directory))
+            existing, title = current.products, name or current.name
         except CatalogError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
@@ -117,7 +119,7 @@ def build(
     new += [_gallery_product(directory, f) for f in gallery_item or []]
     names = {p.name.lower() for p in new}
     products = [p for p in existing if p.name.lower() not in names] + new
-    path = write_catalog(directory, name, products)
+    path = write_catalog(directory, title, products)
     for p in products:
         console.print(f"{p.kind:26} {p.name:48} {p.payload.size:>14,} bytes  sha256 {p.payload.sha256[:12]}…")
     console.print(f"Wrote {path} ({len(products)} products).")

@@ -78,7 +78,7 @@ def up(
         database_url=database_url,
         controllers=controllers,
         token_lifetime=token_lifetime,
-        upstream=upstream,
+        upstream=upstream if upstream in (None, "demo") or "://" in (upstream or "") else str(Path(upstream).resolve()),
         hypervisor=hypervisor,
         sim_boot_seconds=sim_boot_seconds,
     )

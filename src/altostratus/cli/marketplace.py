@@ -175,7 +175,7 @@ def image_add(
 ) -> None:
     """Add a platform image without the marketplace (like Add-AzsPlatformImage)."""
     api = _operator(data_dir)
-    if not uri.startswith(("http://", "https://")):
+    if "://" not in uri:
         uri = str(Path(uri).expanduser().resolve())
     os_disk: dict[str, Any] = {"osType": os_type, "uri": uri}
     if sha256:

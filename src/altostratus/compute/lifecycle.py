@@ -22,18 +22,19 @@ def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) ->
             return None  # deleted: a delete operation has succeeded; any other has nothing left to wait for
         rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id)))
         ready = sum(1 for r in rows if r.state in ("Running", "Failed"))
-        if ss.observed_generation < task.params["generation"]:
-            progress(
-                round(100.0 * ready / len(rows), 1) if rows else None, {"instancesReady": ready, "instances": len(rows)}
-            )
-            raise Pending()
-        failed = [r for r in rows if r.state == "Failed"]
+        converged = ss.observed_generation >= task.params["generation"]
+        failed = [(r.instance_id, r.error or {}) for r in rows if r.state == "Failed"]
+    # Outside the transaction: progress() writes in one of its own (nesting would wait on our own lock).
+    if not converged:
+        percent = round(100.0 * ready / len(rows), 1) if rows else None
+        progress(percent, {"instancesReady": ready, "instances": len(rows)})
+        raise Pending()
     if failed:
-        first = failed[0].error or {}
+        first = failed[0][1]
         raise ArmError(
             409,
             first.get("code", "VMProvisioningFailed"),
-            f"Instance(s) {', '.join(str(r.instance_id) for r in failed)} failed to provision: "
+            f"Instance(s) {', '.join(str(iid) for iid, _ in failed)} failed to provision: "
             f"{first.get('message', 'unknown error')}",
         )
     return None

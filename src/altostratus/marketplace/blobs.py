@@ -63,9 +63,13 @@ class BlobStore:
         """Delete blobs nothing refers to: rows first (committed), then files."""
         with db.session() as s:
             held = select(BlobRef.sha256)
-            orphans = list(s.scalars(select(Blob.sha256).where(Blob.sha256.not_in(held))))
-            if orphans:
-                s.execute(delete(Blob).where(Blob.sha256.in_(orphans)))
+            candidates = list(s.scalars(select(Blob.sha256).where(Blob.sha256.not_in(held))))
+            if not candidates:
+                return []
+            # Re-checked in the delete itself: a reference taken meanwhile keeps its blob.
+            s.execute(delete(Blob).where(Blob.sha256.in_(candidates), Blob.sha256.not_in(held)))
+            remaining = set(s.scalars(select(Blob.sha256).where(Blob.sha256.in_(candidates))))
+        orphans = [sha for sha in candidates if sha not in remaining]
         for sha in orphans:
             self.path(sha).unlink(missing_ok=True)
             log.info("blob %s garbage collected", sha)

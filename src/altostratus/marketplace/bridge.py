@@ -235,14 +235,16 @@ def get_product(ctx: RequestContext) -> Response:
 def download_product(ctx: RequestContext) -> Response:
     """POST .../products/{name}/download: joins a download under way, refuses a version already present."""
     a = require_activation(ctx)
+    ctx.db.scalars(select(Activation).where(Activation.id == a.id).with_for_update()).one()  # one request at a time
     product = find_product(ctx, a)
     running = ctx.db.scalars(
         select(Download).where(Download.product_key == product.name.lower(), Download.state == "Downloading")
     ).first()
-    if running is not None and running.operation_id:
-        op = ctx.db.get(Operation, running.operation_id)
-        if op is not None:
+    if running is not None:
+        op = ctx.db.get(Operation, running.operation_id) if running.operation_id else None
+        if op is not None and op.status == "InProgress":
             return lro.accepted(ctx, op)
+        running.state = "Failed"  # its operation ended without finishing it (e.g. an internal error)
     data = product.model_dump(exclude_none=True)
     conflict = conflict_for(ctx.db, data)
     if conflict is not None:

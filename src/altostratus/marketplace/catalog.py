@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 FORMAT_VERSION = 1
+VERSION = re.compile(r"^\d+(\.\d+){0,3}$")
 CATALOG_FILE = "catalog.json"
 ProductKind = Literal["virtualMachine", "virtualMachineExtension", "galleryItem"]
 
@@ -52,6 +54,15 @@ class Product(BaseModel):
     extensionType: str | None = None  # virtualMachineExtension: the handler type, e.g. CustomScript
     galleryItemIdentity: str | None = None
     payload: Payload
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Product:
+        """Refuse at the catalogue what would break later: versions compare numerically, images need a URN."""
+        if not VERSION.match(self.version):
+            raise ValueError(f"product {self.name}: version '{self.version}' is not Major.Minor.Build")
+        if self.kind == "virtualMachine" and not (self.offer and self.sku):
+            raise ValueError(f"product {self.name}: an OS image needs offer and sku")
+        return self
 
 
 class Catalog(BaseModel):

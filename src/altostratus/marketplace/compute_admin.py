@@ -254,6 +254,10 @@ def delete_extension(ctx: RequestContext) -> Response:
     ext = _extension(ctx)
     if ext is None:
         return empty(204)
+    if ext.provisioning_state == "Creating":
+        raise ArmError(
+            409, "AnotherOperationInProgress", "The extension is still being added; delete it when it has finished."
+        )
     from altostratus.marketplace.blobs import BlobStore
 
     BlobStore.drop_refs(ctx.db, "vmExtension", str(ext.id))

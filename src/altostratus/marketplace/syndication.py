@@ -146,6 +146,11 @@ def run_download(db: Database, blobs: BlobStore, task: OperationTask, progress: 
         partial.unlink(missing_ok=True)
         fail(db, download_id, err.code, err.message)
         raise
+    except Exception as exc:  # never leave a download "Downloading" forever
+        log.exception("promoting download %s failed", download_id)
+        partial.unlink(missing_ok=True)
+        fail(db, download_id, "InternalError", f"The download could not be made visible: {exc}")
+        raise ArmError(500, "InternalError", f"The download could not be made visible: {exc}") from None
     blobs.gc(db)
     return {"downloadId": download_id}
 
@@ -250,6 +255,7 @@ def promote_extension(s: Session, product: dict[str, Any], download_id: str, sha
         s.add(ext)
     ext.provisioning_state = "Succeeded"
     ext.blob_sha256 = sha
+    ext.download_id = download_id
     s.flush()
     BlobStore.add_ref(s, sha, "vmExtension", str(ext.id))
 

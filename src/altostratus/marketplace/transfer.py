@@ -12,7 +12,8 @@ caller's *partial* file: nothing is visible until `transfer` returns and the cal
 * **durable and resumable**: every ``checkpoint_bytes`` (and at the end) ``dest`` is fsync'd and ``on_checkpoint``
   gets the offset below which everything is on disk. After a crash the caller passes that offset back as
   ``resume_from``: ``dest`` is cut there, its prefix re-hashed from disk, and the transfer continues with
-  ``Range: bytes=N-`` (or from 0 if the upstream ignores Range);
+  ``Range: bytes=N-`` (or from 0 if the upstream ignores Range). The periodic fsyncs run in a background thread, so
+  disk writeback overlaps the transfer; ``on_checkpoint`` is still called from the calling thread, after the fsync;
 * **retried**: connection drops, timeouts, 408/425/429 and 5xx are retried with exponential backoff, resuming at
   the current offset. ``retries`` bounds *consecutive* failures: an attempt that got further than any earlier one
   resets the count, so a long download over a link that drops now and then still completes.
@@ -35,6 +36,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +134,7 @@ def transfer(
         retries, backoff, _ssl_context(verify), cancel, max(checkpoint_bytes, BUFFER), on_progress, on_checkpoint
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    sink = _Sink(dest, expected_size, job)
+    sink = _Sink(dest, _redact(source), expected_size, job)
     try:
         sink.start(resume_from)
         _fetch(source, sink, job)
@@ -163,13 +165,17 @@ def _fetch(source: str, sink: _Sink, job: _Job) -> None:
 
 def _verify(source: str, size: int, digest: str, expected_size: int | None, expected_sha256: str | None) -> None:
     if expected_size is not None and size != expected_size:
-        raise TransferError("SizeMismatch", f"{_redact(source)} is {size} bytes long, expected {expected_size} bytes.")
+        raise _size_mismatch(_redact(source), size, expected_size)
     if expected_sha256 is not None and digest != expected_sha256.strip().lower():
         raise TransferError(
             "ChecksumMismatch",
             f"The SHA-256 of {_redact(source)} does not match: expected {expected_sha256.lower()}, got {digest}. "
             "The downloaded data was discarded.",
         )
+
+
+def _size_mismatch(source: str, size: int, expected: int) -> TransferError:
+    return TransferError("SizeMismatch", f"{source} is {_bytes(size)} long, expected {_bytes(expected)}.")
 
 
 def _redact(url: str) -> str:
@@ -259,13 +265,14 @@ class _Hasher:
 class _Sink:
     """``dest`` plus the running offset, hash, progress and checkpoint bookkeeping.
 
-    Invariant: ``dest`` holds the content of [0, offset) (holes where it is zero), nothing beyond it, except
-    between a checkpoint's fsync and the next write. All writes go at or after ``offset``, in increasing order, so a
-    skipped zero block always lands on a hole.
+    Invariant: ``dest`` holds the content of [0, offset) and nothing beyond; it has holes where the content is zero
+    and may end short of ``offset`` over a trailing hole (`_extend` covers it at checkpoints). All writes go at or
+    after ``offset``, in increasing order, so a skipped zero block always lands on a hole.
     """
 
-    def __init__(self, dest: Path, total: int | None, job: _Job) -> None:
+    def __init__(self, dest: Path, source: str, total: int | None, job: _Job) -> None:
         self.dest = dest
+        self.source = source  # for messages, redacted
         self.total = total
         self.job = job
         self.offset = 0
@@ -276,6 +283,8 @@ class _Sink:
         self._fill = 0
         self._zeros = 0  # ...or this many zero bytes (never both)
         self._next_checkpoint = 0
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="transfer-fsync")
+        self._syncing: tuple[Future[None], int] | None = None  # the background fsync and the offset it covers
         self._last_progress = 0.0
         self._dir_synced = False
 
@@ -296,6 +305,7 @@ class _Sink:
 
     def restart(self) -> None:
         """Back to offset 0 (and tell the caller, whose persisted checkpoint no longer holds)."""
+        self._collect(wait=True)  # an older offset must not be reported after this restart
         self._drop_buffer()
         self.hasher.reset()
         self.offset = 0
@@ -315,13 +325,14 @@ class _Sink:
         self.dest.unlink(missing_ok=True)
 
     def close(self) -> None:
+        self._syncer.shutdown(wait=True)  # before closing: the fd number could be reused under a pending fsync
         self.hasher.close()
         os.close(self._fd)
 
     def set_total(self, total: int) -> None:
         """Learn the size from the upstream; it must agree with what the catalogue promised."""
         if self.total is not None and total != self.total:
-            raise TransferError("SizeMismatch", f"The upstream has {total} bytes, expected {self.total} bytes.")
+            raise _size_mismatch(self.source, total, self.total)
         self.total = total
 
     # data in
@@ -385,27 +396,54 @@ class _Sink:
 
     def _check_room(self, n: int) -> None:
         if self.total is not None and self.offset + n > self.total:
-            raise TransferError("SizeMismatch", f"The upstream sent more than the expected {self.total} bytes.")
+            raise TransferError("SizeMismatch", f"{self.source} sent more than the expected {_bytes(self.total)}.")
 
     # durability and bookkeeping
 
     def checkpoint(self) -> None:
-        """fsync everything below ``offset`` (extending the file over trailing holes), then tell the caller."""
+        """fsync everything below ``offset`` now (extending the file over trailing holes), then tell the caller."""
+        self._collect(wait=True)
+        self._extend()
+        with self._space():
+            os.fsync(self._fd)
+        self._next_checkpoint = self.offset + self.job.checkpoint_bytes
+        self._report(self.offset)
+
+    def _checkpoint_soon(self) -> None:
+        """The same with the fsync in the background, so disk writeback overlaps reading and hashing. `_collect`
+        reports it once it has returned; meanwhile no other starts (one in flight keeps the disk busy)."""
+        if self._syncing is None:
+            self._extend()
+            self._syncing = (self._syncer.submit(os.fsync, self._fd), self.offset)
+            self._next_checkpoint = self.offset + self.job.checkpoint_bytes
+
+    def _collect(self, wait: bool) -> None:
+        """Report the background fsync's offset if it has returned (with ``wait``: once it does)."""
+        if self._syncing is None or not (wait or self._syncing[0].done()):
+            return
+        (future, offset), self._syncing = self._syncing, None
+        with self._space():
+            future.result()
+        self._report(offset)
+
+    def _extend(self) -> None:
+        """Cover trailing holes, so that a file holds at least its checkpoint (`start` relies on it)."""
         with self._space():
             if os.fstat(self._fd).st_size < self.offset:
                 os.ftruncate(self._fd, self.offset)
-            os.fsync(self._fd)
+
+    def _report(self, offset: int) -> None:
         if not self._dir_synced:
             _fsync_dir(self.dest.parent)
             self._dir_synced = True
-        self._next_checkpoint = self.offset + self.job.checkpoint_bytes
         if self.job.on_checkpoint is not None:
-            self.job.on_checkpoint(self.offset)
+            self.job.on_checkpoint(offset)
 
     def _advance(self, n: int) -> None:
         self.offset += n
+        self._collect(wait=False)
         if self.offset >= self._next_checkpoint:
-            self.checkpoint()
+            self._checkpoint_soon()
         self._progress()
         if self.job.canceled():
             raise TransferError(
@@ -445,16 +483,24 @@ class _Sink:
     def _no_space_message(self, err: OSError) -> str:
         folder = self.dest.parent
         try:
-            free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
-            stored = allocated_bytes(self.dest)
+            stat_fs = os.statvfs(folder)
+            free, stored = _bytes(stat_fs.f_bavail * stat_fs.f_frsize), _bytes(allocated_bytes(self.dest))
         except OSError:
-            free = stored = -1
-        need = f"needs up to {self.total} bytes" if self.total is not None else "needs more space"
+            free = stored = "unknown"
+        need = f"needs up to {_bytes(self.total)}" if self.total is not None else "needs more space"
         return (
-            f"Not enough space in {folder}: the download {need} (less if the image is sparse), {stored} bytes were "
-            f"stored when writing at offset {self.offset} failed ({err.strerror}); {free} bytes are free. "
-            "Free some space or move the data directory to a bigger file system, then download again."
+            f"Not enough space in {folder}: the download {need}, less if the image is sparse; writing at offset "
+            f"{self.offset} failed ({err.strerror}) with {stored} stored and {free} free. Free some space or move the "
+            "data directory to a bigger file system, then download again."
         )
+
+
+def _bytes(n: int) -> str:
+    """A size for people, with the exact count for tools: ``4.0 GiB (4294967296 bytes)``."""
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n} bytes)"
+    return f"{n} bytes"
 
 
 def _data_runs(buf: bytearray, n: int, base: int) -> Iterator[tuple[int, int]]:
@@ -597,9 +643,8 @@ def _fetch_http(url: str, sink: _Sink, job: _Job) -> None:
                 failures, furthest = 0, sink.offset
             failures += 1
             if failures > job.retries:
-                raise TransferError(
-                    "UpstreamError", f"Fetching {_redact(url)} failed after {job.retries} retries: {retry.reason}"
-                )
+                tries = f"{job.retries} {'retry' if job.retries == 1 else 'retries'}"
+                raise TransferError("UpstreamError", f"Fetching {_redact(url)} failed after {tries}: {retry.reason}")
             delay = min(job.backoff * 2 ** (failures - 1), MAX_BACKOFF)
             job.sleep(max(delay, retry.delay or 0.0))
 
@@ -640,7 +685,7 @@ def _check_status(url: str, response: httpx.Response) -> None:
     if code in (404, 410):
         raise TransferError("UpstreamNotFound", f"{what}: the upstream does not have this payload.")
     if code in (408, 425, 429) or code >= 500:
-        raise _Retry(what, _retry_after(response))
+        raise _Retry(f"HTTP {code} {response.reason_phrase}".rstrip(), _retry_after(response))
     raise TransferError("UpstreamError", f"{what}.")
 
 

@@ -6,6 +6,7 @@ every start so an upgraded binary brings its schema with it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -85,6 +86,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
+        self._serialized = url.startswith("sqlite")
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -92,6 +95,11 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction that commits when the block ends normally and rolls back otherwise."""
+        depth = getattr(self._local, "depth", 0)
+        if depth and self._serialized:
+            # SQLite transactions begin IMMEDIATE: a second one on this thread would wait on the first forever.
+            raise RuntimeError("nested database session on one thread (finish the outer transaction first)")
+        self._local.depth = depth + 1
         session = self._sessions()
         try:
             yield session
@@ -101,6 +109,7 @@ class Database:
             raise
         finally:
             session.close()
+            self._local.depth = depth
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,78 @@
+"""The seed's image-version scenarios, end to end through the API with the sim driver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unique
+from tests.marketplace_util import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.server import AltoServer
+from tests.vmss_util import COMPUTE, Tenant, vmss_body
+
+V1, V2 = product_name(PUB, OFFER, SKU, "1.0.0"), product_name(PUB, OFFER, SKU, "1.1.0")
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[tuple[AltoServer, Operator, Tenant]]:
+    upstream = make_catalog(tmp_path / "upstream")
+    server = AltoServer(tmp_path / "data", extra_args=("--upstream", str(upstream))).start()
+    op = Operator(server)
+    assert op.download(V1)["status"] == "Succeeded"
+    tenant = Tenant(server, unique("vmss"))
+    yield server, op, tenant
+    op.http.close()
+    tenant.http.close()
+    server.close()
+
+
+def test_latest_scale_out_uses_the_newest_version(cloud: tuple[AltoServer, Operator, Tenant]) -> None:
+    server, op, t = cloud
+    created = t.create("web", vmss_body(2))
+    assert created["properties"]["provisioningState"] == "Succeeded"
+    assert "adminPassword" not in str(created) and "customData" not in str(created), "secrets are never echoed"
+    assert t.versions("web") == {"0": "1.0.0", "1": "1.0.0"}
+
+    assert op.download(V2)["status"] == "Succeeded"  # replaces 1.0.0 in the catalogue
+    assert t.wait(t.scale("web", 4))["status"] == "Succeeded"
+    assert t.versions("web") == {"0": "1.0.0", "1": "1.0.0", "2": "1.1.0", "3": "1.1.0"}, "existing keep theirs"
+
+    assert t.action("web", "delete", ["0", "1"])["status"] == "Succeeded"
+    assert t.versions("web") == {"2": "1.1.0", "3": "1.1.0"}
+    assert t.http.get(f"{t.base}/web?{COMPUTE}").json()["sku"]["capacity"] == 2, "deleting instances lowers capacity"
+    # The 1.0.0 blob was kept while instances used it, and collected after.
+    assert len(list((server.data_dir / "blobs").iterdir())) == 1
+
+
+def test_same_version_deleted_and_downloaded_again(cloud: tuple[AltoServer, Operator, Tenant]) -> None:
+    _, op, t = cloud
+    t.create("web", vmss_body(1))
+    assert op.http.delete(op.image_url("1.0.0")).status_code == 200
+    r = t.scale("web", 2)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "PlatformImageNotFound"
+    assert r.json()["error"]["target"] == "imageReference"
+    assert t.versions("web") == {"0": "1.0.0"}, "nothing created, the running instance untouched"
+    assert op.download(V1)["status"] == "Succeeded"
+    assert t.wait(t.scale("web", 2))["status"] == "Succeeded"
+    assert t.versions("web") == {"0": "1.0.0", "1": "1.0.0"}
+
+
+def test_pinned_version_blocks_scale_out_by_design(cloud: tuple[AltoServer, Operator, Tenant]) -> None:
+    _, op, t = cloud
+    t.create("pinned", vmss_body(2, version="1.0.0"))
+    assert op.download(V2)["status"] == "Succeeded"  # 1.0.0 is gone from the catalogue
+    r = t.scale("pinned", 3)
+    assert r.status_code == 404
+    err = r.json()["error"]
+    assert err["code"] == "PlatformImageNotFound" and err["target"] == "imageReference"
+    assert f"'{PUB}:{OFFER}:{SKU}:1.0.0' is not available" in err["message"]
+    vms = t.vms("pinned")
+    assert [v["properties"]["provisioningState"] for v in vms] == ["Succeeded", "Succeeded"]
+    statuses = [s["code"] for s in vms[0]["properties"]["instanceView"]["statuses"]]
+    assert "PowerState/running" in statuses, "running instances keep running"
+    assert t.wait(t.scale("pinned", 1))["status"] == "Succeeded", "scale-in still works"
+    assert list(t.versions("pinned")) == ["0"]
+    r = t.http.post(f"{t.base}/pinned/reimage?{COMPUTE}", json=None)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "PlatformImageNotFound"
