@@ -1,0 +1,117 @@
+"""Scale sets through azure-mgmt-compute 35.x with the hybrid profiles (api-versions 2017-03-30, 2020-06-01)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.resource import ResourceManagementClient
+from azure.profiles import KnownProfiles
+
+from tests.conftest import sdk_credential, sdk_kwargs, unique
+from tests.marketplace_util import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.server import AltoServer
+from tests.vmss_util import vmss_body
+
+PROFILES = [KnownProfiles.v2018_03_01_hybrid, KnownProfiles.v2020_09_01_hybrid]
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AltoServer]:
+    root = tmp_path_factory.mktemp("sdkvmss")
+    server = AltoServer(root / "data", extra_args=("--upstream", str(make_catalog(root / "upstream")))).start()
+    op = Operator(server)
+    assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+    op.http.close()
+    yield server
+    server.close()
+
+
+def clients(server: AltoServer, profile: KnownProfiles) -> tuple[ComputeManagementClient, str]:
+    sub = server.credentials["tenant"]["subscriptionId"]
+    rc = ResourceManagementClient(sdk_credential(server), sub, profile=profile, **sdk_kwargs(server))
+    group = unique("sdk")
+    rc.resource_groups.create_or_update(group, {"location": "local"})
+    rc.providers.register("Microsoft.Compute")
+    return ComputeManagementClient(sdk_credential(server), sub, profile=profile, **sdk_kwargs(server)), group
+
+
+def body(capacity: int) -> dict[str, Any]:
+    b = vmss_body(capacity)
+    profile = b["properties"]["virtualMachineProfile"]
+    # The SDK models use snake_case attributes but accept the REST (camelCase) JSON as a plain dict body.
+    profile["osProfile"]["linuxConfiguration"] = {"disablePasswordAuthentication": False}
+    return b
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_scale_set_lifecycle(cloud: AltoServer, profile: KnownProfiles) -> None:
+    cc, group = clients(cloud, profile)
+    sets, vms = cc.virtual_machine_scale_sets, cc.virtual_machine_scale_set_vms
+
+    created = sets.begin_create_or_update(group, "web", body(2)).result()
+    assert created.provisioning_state == "Succeeded" and created.sku.capacity == 2
+    assert created.virtual_machine_profile.os_profile.admin_password is None, "secrets are never echoed"
+    assert created.unique_id
+
+    updated = sets.begin_update(group, "web", {"sku": {"capacity": 3}}).result()  # PATCH
+    assert updated.sku.capacity == 3
+    listed = list(vms.list(group, "web"))
+    assert sorted(v.instance_id for v in listed) == ["0", "1", "2"]
+    assert all(v.provisioning_state == "Succeeded" and v.latest_model_applied for v in listed)
+    if profile is KnownProfiles.v2020_09_01_hybrid:
+        assert {v.storage_profile.image_reference.exact_version for v in listed} == {"1.0.0"}
+
+    full = body(4)
+    full["properties"]["virtualMachineProfile"]["osProfile"].pop("adminPassword")
+    assert sets.begin_create_or_update(group, "web", full).result().sku.capacity == 4  # scale by PUT
+
+    sets.begin_delete_instances(group, "web", {"instance_ids": ["0"]}).result()
+    assert sorted(v.instance_id for v in vms.list(group, "web")) == ["1", "2", "3"]
+    assert sets.get(group, "web").sku.capacity == 3
+
+    sets.begin_update_instances(group, "web", {"instance_ids": ["1", "2"]}).result()
+    sets.begin_reimage(group, "web").result()
+    sets.begin_power_off(
+        group, "web", {"instance_ids": ["1"]} if profile is KnownProfiles.v2020_09_01_hybrid else None
+    ).result()
+    sets.begin_start(group, "web").result()
+    sets.begin_restart(group, "web").result()
+    sets.begin_deallocate(group, "web", {"instance_ids": ["3"]}).result()
+
+    view = sets.get_instance_view(group, "web")
+    counts = {s.code: s.count for s in view.virtual_machine.statuses_summary}
+    assert counts["ProvisioningState/succeeded"] == 3
+    assert counts.get("PowerState/deallocated") == 1 and counts.get("PowerState/running") == 2
+
+    vm = vms.get(group, "web", "1")
+    assert vm.name == "web_1" and vm.os_profile.computer_name == "web000001"
+    vm_view = vms.get_instance_view(group, "web", "1")
+    assert any(s.code == "PowerState/running" for s in vm_view.statuses)
+    vms.begin_restart(group, "web", "1").result()
+    vms.begin_delete(group, "web", "2").result()
+    assert sorted(v.instance_id for v in vms.list(group, "web")) == ["1", "3"]
+
+    assert [s.name for s in sets.list(group)] == ["web"]
+    assert "web" in [s.name for s in sets.list_all()]
+    skus = list(sets.list_skus(group, "web"))
+    assert any(s.sku.name == "Standard_A1" for s in skus)
+
+    sets.begin_delete(group, "web").result()
+    with pytest.raises(ResourceNotFoundError):
+        sets.get(group, "web")
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_unknown_image_is_refused(cloud: AltoServer, profile: KnownProfiles) -> None:
+    cc, group = clients(cloud, profile)
+    b = body(1)
+    b["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"] = "9.9.9"
+    with pytest.raises(HttpResponseError) as exc:
+        cc.virtual_machine_scale_sets.begin_create_or_update(group, "nope", b).result()
+    assert exc.value.status_code == 404 and exc.value.error.code == "PlatformImageNotFound"
+    assert exc.value.error.target == "imageReference"
+    assert list(cc.virtual_machine_scale_sets.list(group)) == [], "nothing created"
