@@ -213,7 +213,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
 # -- moto ------------------------------------------------------------------------------------------------------
 
 MOTO_SCRIPT = textwrap.dedent(
-    r'''
+    r"""
     import json, os, random, socket, statistics, subprocess, sys, time
     from pathlib import Path
     import boto3
@@ -298,7 +298,7 @@ MOTO_SCRIPT = textwrap.dedent(
     finally:
         server.terminate()
         server.wait(30)
-    '''
+    """
 )
 
 
@@ -359,9 +359,9 @@ def report(args: argparse.Namespace, ours: dict[str, Any] | None, moto: dict[str
     cap = args.capacity
     rows.append((f"scale-out 0 -> {cap}, empty store", o[0]["seconds"] if o else None,
                  m[0]["seconds"] if m else None, "s"))  # fmt: skip
-    rows.append((f"  of which the write request (PUT / set_desired_capacity)", o[0]["put_seconds"] if o else None,
+    rows.append(("  of which the write request (PUT / set_desired_capacity)", o[0]["put_seconds"] if o else None,
                  m[0]["put_seconds"] if m else None, "s"))  # fmt: skip
-    rows.append((f"  server CPU during it", o[0]["server_cpu"] if o else None,
+    rows.append(("  server CPU during it", o[0]["server_cpu"] if o else None,
                  m[0]["server_cpu"] if m else None, "s"))  # fmt: skip
     if len(o) > 1 or len(m) > 1:
         med = lambda rs: statistics.median(r["seconds"] for r in rs) if rs else None  # noqa: E731
@@ -381,7 +381,8 @@ def report(args: argparse.Namespace, ours: dict[str, Any] | None, moto: dict[str
     width = max(len(r[0]) for r in rows)
     print()
     print(f"Scale-out bench, {date.today().isoformat()}, {os.cpu_count()} cores, load average now {loadavg()}")
-    print(f"reads with {stored} instances stored, {args.requests} requests each; moto {moto.get('version') if moto else '-'}")
+    version = moto.get("version") if moto else "-"
+    print(f"reads with {stored} instances stored, {args.requests} requests each; moto {version}")
     print(f"{'metric':<{width}}  {'ours':>10}  {'moto':>10}  {'ours/moto':>9}")
     for label, ov, mv, unit in rows:
         print(f"{label:<{width}}  {fmt(ov, unit):>10}  {fmt(mv, unit):>10}  {ratio(ov, mv):>9}")
@@ -402,17 +403,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--moto-python", default=DEFAULT_MOTO_PYTHON, help="python of a venv with moto[server], boto3")
     parser.add_argument("--no-moto", action="store_true", help="skip the moto side")
+    parser.add_argument("--no-ours", action="store_true", help="skip our side")
     parser.add_argument("--sets", type=int, default=10, help="scale sets (and ASGs) created, each of --capacity")
     parser.add_argument("--capacity", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per read metric")
     args = parser.parse_args()
     print(f"load average before: {loadavg()}", flush=True)
     ours = moto = None
-    try:
-        ours = run_ours(args)
-    except Exception:
-        print("ours failed:")
-        traceback.print_exc()
+    if not args.no_ours:
+        try:
+            ours = run_ours(args)
+        except Exception:
+            print("ours failed:")
+            traceback.print_exc()
     if not args.no_moto:
         try:
             moto = run_moto(args)

@@ -92,14 +92,16 @@ def test_stale_if_match(cloud: tuple[AltoServer, Tenant]) -> None:
     assert t.http.get(f"{t.base}/etag?{COMPUTE}").json()["sku"]["capacity"] == 2
 
 
+IMG = {"publisher": PUB, "offer": OFFER, "sku": SKU}
+NF = "PlatformImageNotFound"
 BAD = [
     ({"sku": {"name": "Standard_A1", "capacity": -1}}, 400, "InvalidParameter", "sku.capacity"),
     ({"sku": {"name": "Standard_A1", "capacity": 5000}}, 400, "InvalidParameter", "sku.capacity"),
     ({"sku": {"name": "Standard_Z99", "capacity": 1}}, 400, "InvalidParameter", "sku.name"),
-    ({"image": {"publisher": PUB, "offer": OFFER, "sku": SKU, "version": "7.7.7"}}, 404, "PlatformImageNotFound", "imageReference"),
-    ({"image": {"publisher": "Nobody", "offer": "x", "sku": "y", "version": "latest"}}, 404, "PlatformImageNotFound", "imageReference"),
+    ({"image": {**IMG, "version": "7.7.7"}}, 404, NF, "imageReference"),
+    ({"image": {"publisher": "Nobody", "offer": "x", "sku": "y", "version": "latest"}}, 404, NF, "imageReference"),
     ({"image": {"publisher": PUB, "offer": OFFER}}, 400, "InvalidParameter", "imageReference"),
-    ({"image": {"publisher": PUB, "offer": OFFER, "sku": SKU, "version": "one"}}, 400, "InvalidParameter", "imageReference.version"),
+    ({"image": {**IMG, "version": "one"}}, 400, "InvalidParameter", "imageReference.version"),
     ({"prefix": "x" * 80}, 400, "InvalidParameter", "computerNamePrefix"),
     ({"upgrade": {"mode": "Sometimes"}}, 400, "InvalidParameter", "upgradePolicy.mode"),
     ({"location": "westus"}, 400, "InvalidParameter", "location"),
