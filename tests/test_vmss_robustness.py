@@ -164,3 +164,26 @@ def test_another_tenant_sees_nothing(cloud: tuple[AltoServer, Tenant]) -> None:
         assert c.get(own).json()["value"] == []
     assert t.http.get(f"{t.base}/mine?{COMPUTE}").json()["sku"]["capacity"] == 1
     assert str(uuid.UUID(t.sub))
+
+
+def test_quota_refuses_before_creating_and_operator_raises_it(cloud: tuple[AltoServer, Tenant]) -> None:
+    server, t = cloud
+    r = t.http.put(f"{t.base}/huge?{COMPUTE}", json=vmss_body(51))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "OperationNotAllowed", r.text
+    assert "Maximum allowed: 50" in r.json()["error"]["message"]
+    assert t.http.get(f"{t.base}/huge?{COMPUTE}").status_code == 404 and sim_instances(server) == set()
+    t.create("small", vmss_body(40))
+    r = t.scale("small", 60)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "OperationNotAllowed"
+    with server.client("operator") as op:
+        quota = (
+            f"/subscriptions/{server.credentials['operator']['subscriptionId']}/providers/Microsoft.Compute.Admin"
+            f"/locations/local/quotas/{t.sub}?api-version=2018-02-09"
+        )
+        r = op.put(quota, json={"properties": {"virtualMachineCount": 100, "coresLimit": 200}})
+        assert r.status_code == 201, r.text
+        with server.client() as tenant:
+            r = tenant.get(quota)
+            assert r.status_code == 403, "quotas are the operator's"
+    assert t.wait(t.scale("small", 60))["status"] == "Succeeded"
+    assert len(t.vms("small")) == 60

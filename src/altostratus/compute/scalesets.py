@@ -18,7 +18,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.compute import service
+from altostratus.compute import quotas, service
 from altostratus.compute.model import check_capacity, deep_merge, image_reference, strip_read_only, validate
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import render_set, set_id
@@ -109,6 +109,7 @@ def put_set(ctx: RequestContext) -> Response:
         return _update(ctx, group, existing, body)
     valid = validate(body, ctx.services.settings.location, creating=True)
     tags = validate_tags(body.get("tags"))
+    quotas.check(ctx.db, group.subscription_id, add_sets=1, add_vms=valid.capacity, cores_each=valid.size.cores)
     service.resolve_or_refuse(ctx.db, valid.image)
     ss = ScaleSet(
         resource_group_id=group.id,

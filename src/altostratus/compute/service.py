@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
+from altostratus.compute import quotas
 from altostratus.compute.model import SCALE_IN_RULES, ImageRef, computer_name, image_reference
 from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.sizes import find_size
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.images import resolve
 from altostratus.marketplace.models import PlatformImage
@@ -57,6 +59,8 @@ def instance_key(ss: ScaleSet, instance_id: int) -> str:
 def add_instances(s: Session, ss: ScaleSet, count: int, prefix: str) -> list[ScaleSetVm]:
     if count <= 0:
         return []
+    size = find_size(ss.sku["name"])
+    quotas.check(s, ss.subscription_id, add_vms=count, cores_each=size.cores if size else 1)
     image = resolve_or_refuse(s, image_reference(ss.model))
     assert image.blob_sha256 is not None
     rows = []

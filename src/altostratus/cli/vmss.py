@@ -1,0 +1,482 @@
+"""Tenant commands for virtual machine scale sets, shaped like `az vmss`: a client of the
+Microsoft.Compute/virtualMachineScaleSets REST API (api-version 2020-06-01), as the tenant principal."""
+
+from __future__ import annotations
+
+import base64
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from altostratus.cli.client import ApiClient, ApiError
+from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
+
+COMPUTE_API, RESOURCES_API = "2020-06-01", "2019-10-01"
+NAMESPACE = "Microsoft.Compute"
+PREFIX_MAX = 58  # Linux computerNamePrefix limit
+
+vmss_app = typer.Typer(help="Virtual machine scale sets (like `az vmss`).", no_args_is_help=True)
+
+
+class UpgradeMode(StrEnum):
+    Manual = "Manual"
+    Automatic = "Automatic"
+    Rolling = "Rolling"
+
+
+GroupOpt = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group.")]
+NameOpt = Annotated[str, typer.Option("--name", "-n", help="Scale set name.")]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Return once the request is accepted.")]
+InstanceIdsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--instance-ids",
+        help="Instance ids: repeat the option or separate with commas/spaces; '*' for all (default: all).",
+    ),
+]
+RequiredIdsOpt = Annotated[
+    list[str],
+    typer.Option("--instance-ids", help="Instance ids: repeat the option or separate with commas/spaces; '*' for all."),
+]
+
+SET_COLUMNS = [
+    ("Name", "name"),
+    ("ResourceGroup", "resourceGroup"),
+    ("Location", "location"),
+    ("Sku", "sku.name"),
+    ("Capacity", "sku.capacity"),
+    ("Image", "image"),
+    ("UpgradePolicy", "properties.upgradePolicy.mode"),
+    ("ProvisioningState", "properties.provisioningState"),
+]
+INSTANCE_COLUMNS = [
+    ("InstanceId", "instanceId"),
+    ("Name", "name"),
+    ("ComputerName", "computerName"),
+    ("ProvisioningState", "provisioningState"),
+    ("PowerState", "powerState"),
+    ("ImageVersion", "imageVersion"),
+    ("LatestModelApplied", "latestModelApplied"),
+]
+
+
+# -- paths and shapes ------------------------------------------------------------------------------------
+
+
+def group_path(api: ApiClient, group: str) -> str:
+    return f"/subscriptions/{api.subscription_id}/resourcegroups/{group}"
+
+
+def sets_path(api: ApiClient, group: str | None = None) -> str:
+    if group is None:
+        return f"/subscriptions/{api.subscription_id}/providers/{NAMESPACE}/virtualMachineScaleSets"
+    return f"/subscriptions/{api.subscription_id}/resourceGroups/{group}/providers/{NAMESPACE}/virtualMachineScaleSets"
+
+
+def set_path(api: ApiClient, group: str, name: str) -> str:
+    return f"{sets_path(api, group)}/{name}"
+
+
+def parse_urn(urn: str) -> dict[str, str]:
+    """``publisher:offer:sku:version`` (version a number or ``latest``); ``publisher:offer:sku`` means latest."""
+    parts = urn.strip().split(":")
+    if len(parts) == 3:
+        parts.append("latest")
+    if len(parts) != 4 or not all(p.strip() for p in parts):
+        raise typer.BadParameter(f"'{urn}' is not an image URN: use publisher:offer:sku:version (or :latest).")
+    version = "latest" if parts[3].lower() == "latest" else parts[3]
+    return {"publisher": parts[0], "offer": parts[1], "sku": parts[2], "version": version}
+
+
+def image_urn(item: dict[str, Any]) -> str:
+    ref = (((item.get("properties") or {}).get("virtualMachineProfile") or {}).get("storageProfile") or {}).get(
+        "imageReference"
+    ) or {}
+    return ":".join(str(ref.get(k, "")) for k in ("publisher", "offer", "sku", "version"))
+
+
+def default_prefix(name: str) -> str:
+    prefix = re.sub(r"[^A-Za-z0-9-]", "", name).lstrip("-")[:PREFIX_MAX]
+    return prefix or "vm"
+
+
+def scale_set_body(
+    *,
+    image: dict[str, str],
+    capacity: int,
+    vm_sku: str = "Standard_A1",
+    location: str = "local",
+    computer_name_prefix: str,
+    admin_username: str = "azureuser",
+    admin_password: str | None = None,
+    ssh_keys: list[str] | None = None,
+    custom_data: bytes | None = None,
+    upgrade_mode: str = "Manual",
+) -> dict[str, Any]:
+    """The PUT body `az vmss create` would send (without the load balancer and virtual network)."""
+    os_profile: dict[str, Any] = {"computerNamePrefix": computer_name_prefix, "adminUsername": admin_username}
+    if admin_password:
+        os_profile["adminPassword"] = admin_password
+    if custom_data is not None:
+        os_profile["customData"] = base64.b64encode(custom_data).decode()
+    linux: dict[str, Any] = {"disablePasswordAuthentication": not admin_password}
+    if ssh_keys:
+        path = f"/home/{admin_username}/.ssh/authorized_keys"
+        linux["ssh"] = {"publicKeys": [{"path": path, "keyData": k} for k in ssh_keys]}
+    os_profile["linuxConfiguration"] = linux
+    nic = computer_name_prefix[:9]
+    return {
+        "location": location,
+        "sku": {"name": vm_sku, "tier": "Standard", "capacity": capacity},
+        "properties": {
+            "overprovision": False,
+            "upgradePolicy": {"mode": upgrade_mode},
+            "virtualMachineProfile": {
+                "osProfile": os_profile,
+                "storageProfile": {
+                    "imageReference": image,
+                    "osDisk": {"createOption": "FromImage", "caching": "ReadWrite"},
+                },
+                "networkProfile": {
+                    "networkInterfaceConfigurations": [
+                        {
+                            "name": f"{nic}Nic",
+                            "properties": {
+                                "primary": True,
+                                "ipConfigurations": [{"name": f"{nic}IPConfig", "properties": {}}],
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def set_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A scale set with the flat fields the tables show."""
+    parts = item.get("id", "").split("/")
+    group = parts[4] if len(parts) > 4 else ""
+    return {**item, "resourceGroup": group, "image": image_urn(item)}
+
+
+def power_state(vm: dict[str, Any]) -> str | None:
+    statuses = ((vm.get("properties") or {}).get("instanceView") or {}).get("statuses") or []
+    for s in statuses:
+        if str(s.get("code", "")).startswith("PowerState/"):
+            return str(s.get("displayStatus") or s["code"].split("/", 1)[1])
+    return None
+
+
+def instance_row(vm: dict[str, Any]) -> dict[str, Any]:
+    props = vm.get("properties") or {}
+    ref = (props.get("storageProfile") or {}).get("imageReference") or {}
+    return {
+        "instanceId": vm.get("instanceId"),
+        "name": vm.get("name"),
+        "computerName": (props.get("osProfile") or {}).get("computerName"),
+        "provisioningState": props.get("provisioningState"),
+        "powerState": power_state(vm),
+        "imageVersion": ref.get("exactVersion"),
+        "latestModelApplied": props.get("latestModelApplied"),
+    }
+
+
+def split_ids(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    ids = [part for v in values for part in re.split(r"[,\s]+", v) if part]
+    if not ids:
+        raise typer.BadParameter("give at least one instance id", param_hint="--instance-ids")
+    return ids
+
+
+# -- API steps the commands (and `alto demo`) share ------------------------------------------------------
+
+
+def wait_instances(api: ApiClient, response: httpx.Response, label: str) -> dict[str, Any]:
+    """Follow a scale-set operation, drawing a bar of instances ready (``properties.progress``)."""
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("instances ready"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def show(status: dict[str, Any]) -> None:
+            detail = (status.get("properties") or {}).get("progress") or {}
+            total, ready = detail.get("instances"), detail.get("instancesReady")
+            state = status.get("status")
+            if state == "Succeeded" and total is not None:
+                ready = total
+            percent = status.get("percentComplete")
+            suffix = f" {percent:.0f}%" if isinstance(percent, int | float) and state == "InProgress" else ""
+            progress.update(task, total=total, completed=ready or 0, description=f"{label}: {state}{suffix}")
+
+        return api.wait(response, show)
+
+
+def ensure_group(api: ApiClient, group: str, location: str = "local") -> bool:
+    """Create the resource group if it is missing; True if it was created."""
+    try:
+        api.request("GET", group_path(api, group), RESOURCES_API)
+        return False
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    api.request("PUT", group_path(api, group), RESOURCES_API, {"location": location})
+    return True
+
+
+def ensure_registered(api: ApiClient, namespace: str = NAMESPACE) -> bool:
+    """Register the resource provider with the subscription if needed; True if it was registered now."""
+    base = f"/subscriptions/{api.subscription_id}/providers/{namespace}"
+    state = api.request("GET", base, RESOURCES_API).json().get("registrationState")
+    if state == "Registered":
+        return False
+    api.request("POST", f"{base}/register", RESOURCES_API)
+    return True
+
+
+def list_vms(api: ApiClient, group: str, name: str) -> list[dict[str, Any]]:
+    return api.list_all(f"{set_path(api, group, name)}/virtualMachines", COMPUTE_API, {"$expand": "instanceView"})
+
+
+def run_action(
+    api: ApiClient, group: str, name: str, action: str, ids: list[str] | None, label: str, no_wait: bool
+) -> None:
+    body = {"instanceIds": ids} if ids is not None else None
+    r = api.request("POST", f"{set_path(api, group, name)}/{action}", COMPUTE_API, body)
+    which = "all instances" if ids is None else "instance(s) " + ", ".join(ids)
+    if no_wait:
+        console.print(f"{label} of {which} of '{name}' accepted.")
+        return
+    wait_instances(api, r, f"{label} {which} of '{name}'")
+    console.print(f"{label} of {which} of '{name}' done.")
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+
+def _ssh_key(value: str) -> str:
+    if value.startswith("@") or (not value.lstrip().startswith(("ssh-", "ecdsa-", "sk-")) and Path(value).exists()):
+        path = Path(value.removeprefix("@")).expanduser()
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--ssh-key-value") from None
+    return value.strip()
+
+
+def _default_ssh_key() -> str | None:
+    for name in ("id_ed25519.pub", "id_rsa.pub", "id_ecdsa.pub"):
+        path = Path.home() / ".ssh" / name
+        if path.is_file():
+            return path.read_text().strip()
+    return None
+
+
+@vmss_app.command("create")
+def create(
+    resource_group: GroupOpt,
+    name: NameOpt,
+    image: Annotated[str, typer.Option("--image", help="publisher:offer:sku:version; version may be 'latest'.")],
+    instance_count: Annotated[int, typer.Option("--instance-count", min=0, help="Number of instances.")] = 2,
+    vm_sku: Annotated[str, typer.Option("--vm-sku", help="Instance size.")] = "Standard_A1",
+    admin_username: Annotated[str, typer.Option("--admin-username")] = "azureuser",
+    ssh_key_value: Annotated[
+        list[str] | None,
+        typer.Option("--ssh-key-value", help="A public key, or @path of one; repeatable (default: ~/.ssh/*.pub)."),
+    ] = None,
+    admin_password: Annotated[str | None, typer.Option("--admin-password")] = None,
+    custom_data: Annotated[
+        Path | None,
+        typer.Option("--custom-data", exists=True, dir_okay=False, help="File passed to instances as user data."),
+    ] = None,
+    upgrade_policy_mode: Annotated[
+        UpgradeMode, typer.Option("--upgrade-policy-mode", case_sensitive=False)
+    ] = UpgradeMode.Manual,
+    computer_name_prefix: Annotated[
+        str | None, typer.Option("--computer-name-prefix", help="Default: the scale set name.")
+    ] = None,
+    location: Annotated[str, typer.Option("--location", "-l")] = "local",
+    no_wait: NoWaitOpt = False,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Create a scale set (and its resource group if missing), then follow it until its instances run."""
+    ref = parse_urn(image)
+    keys = [_ssh_key(k) for k in ssh_key_value or []]
+    if not keys and not admin_password:
+        default = _default_ssh_key()
+        if default is None:
+            raise typer.BadParameter("give --ssh-key-value or --admin-password (no ~/.ssh/*.pub to default to)")
+        keys = [default]
+    body = scale_set_body(
+        image=ref,
+        capacity=instance_count,
+        vm_sku=vm_sku,
+        location=location,
+        computer_name_prefix=computer_name_prefix or default_prefix(name),
+        admin_username=admin_username,
+        admin_password=admin_password,
+        ssh_keys=keys,
+        custom_data=custom_data.read_bytes() if custom_data else None,
+        upgrade_mode=upgrade_policy_mode.value,
+    )
+    api = client(data_dir)
+    try:
+        if ensure_group(api, resource_group, location):
+            console.print(f"Created resource group '{resource_group}'.")
+        if ensure_registered(api):
+            console.print(f"Registered {NAMESPACE} with the subscription.")
+        r = api.request("PUT", set_path(api, resource_group, name), COMPUTE_API, body)
+        if no_wait:
+            console.print(f"Creation of scale set '{name}' accepted.")
+            return
+        wait_instances(api, r, f"Creating '{name}'")
+        item = api.request("GET", set_path(api, resource_group, name), COMPUTE_API).json()
+    except ApiError as exc:
+        fail(exc)
+    emit(set_row(item), output, SET_COLUMNS)
+
+
+@vmss_app.command("show")
+def show(resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.json) -> None:
+    """Show a scale set."""
+    api = client(data_dir)
+    try:
+        item = api.request("GET", set_path(api, resource_group, name), COMPUTE_API).json()
+    except ApiError as exc:
+        fail(exc)
+    emit(item if output is Output.json else set_row(item), output, SET_COLUMNS)
+
+
+@vmss_app.command("list")
+def list_sets(
+    resource_group: Annotated[
+        str | None, typer.Option("--resource-group", "-g", help="Resource group (default: the whole subscription).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Scale sets of a resource group, or of the whole subscription."""
+    api = client(data_dir)
+    try:
+        items = api.list_all(sets_path(api, resource_group), COMPUTE_API)
+    except ApiError as exc:
+        fail(exc)
+    emit(items if output is Output.json else [set_row(i) for i in items], output, SET_COLUMNS)
+
+
+@vmss_app.command("scale")
+def scale(
+    resource_group: GroupOpt,
+    name: NameOpt,
+    new_capacity: Annotated[int, typer.Option("--new-capacity", min=0, help="Number of instances.")],
+    no_wait: NoWaitOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Change the number of instances (new instances resolve the image as of now)."""
+    api = client(data_dir)
+    try:
+        r = api.request("PATCH", set_path(api, resource_group, name), COMPUTE_API, {"sku": {"capacity": new_capacity}})
+        if no_wait:
+            console.print(f"Scaling '{name}' to {new_capacity} accepted.")
+            return
+        wait_instances(api, r, f"Scaling '{name}' to {new_capacity}")
+    except ApiError as exc:
+        fail(exc)
+    console.print(f"Scaled '{name}' to {new_capacity} instance(s).")
+
+
+@vmss_app.command("list-instances")
+def list_instances(
+    resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.table
+) -> None:
+    """Instances of a scale set, with power state and the exact image version each runs."""
+    api = client(data_dir)
+    try:
+        vms = list_vms(api, resource_group, name)
+    except ApiError as exc:
+        fail(exc)
+    emit(vms if output is Output.json else [instance_row(v) for v in vms], output, INSTANCE_COLUMNS)
+
+
+def _action_command(command: str, action: str, label: str, doc: str, *, required: bool = False) -> None:
+    if required:
+
+        def with_ids(
+            resource_group: GroupOpt,
+            name: NameOpt,
+            instance_ids: RequiredIdsOpt,
+            no_wait: NoWaitOpt = False,
+            data_dir: DataDirOpt = None,
+        ) -> None:
+            ids = split_ids(instance_ids)
+            api = client(data_dir)
+            try:
+                run_action(api, resource_group, name, action, ids, label, no_wait)
+            except ApiError as exc:
+                fail(exc)
+
+        with_ids.__doc__ = doc
+        vmss_app.command(command)(with_ids)
+        return
+
+    def optional_ids(
+        resource_group: GroupOpt,
+        name: NameOpt,
+        instance_ids: InstanceIdsOpt = None,
+        no_wait: NoWaitOpt = False,
+        data_dir: DataDirOpt = None,
+    ) -> None:
+        ids = split_ids(instance_ids)
+        api = client(data_dir)
+        try:
+            run_action(api, resource_group, name, action, ids, label, no_wait)
+        except ApiError as exc:
+            fail(exc)
+
+    optional_ids.__doc__ = doc
+    vmss_app.command(command)(optional_ids)
+
+
+_action_command(
+    "delete-instances", "delete", "Deleting", "Delete instances (the capacity drops by as many).", required=True
+)
+_action_command(
+    "update-instances", "manualupgrade", "Upgrading", "Bring instances to the latest scale-set model.", required=True
+)
+_action_command("reimage", "reimage", "Reimaging", "Rebuild instances' disks from the image the model names now.")
+_action_command("start", "start", "Starting", "Start instances.")
+_action_command("stop", "poweroff", "Stopping", "Power off instances (they keep their resources).")
+_action_command("deallocate", "deallocate", "Deallocating", "Stop and deallocate instances.")
+_action_command("restart", "restart", "Restarting", "Restart instances.")
+
+
+@vmss_app.command("delete")
+def delete(resource_group: GroupOpt, name: NameOpt, no_wait: NoWaitOpt = False, data_dir: DataDirOpt = None) -> None:
+    """Delete a scale set and its instances."""
+    api = client(data_dir)
+    try:
+        r = api.request("DELETE", set_path(api, resource_group, name), COMPUTE_API)
+        if r.status_code == 204:
+            console.print(f"Scale set '{name}' does not exist.")
+            return
+        if no_wait:
+            console.print(f"Deletion of '{name}' accepted.")
+            return
+        wait_instances(api, r, f"Deleting '{name}'")
+    except ApiError as exc:
+        fail(exc)
+    console.print(f"Deleted scale set '{name}'.")

@@ -1,0 +1,148 @@
+"""Compute quotas per subscription and location, with Azure Stack Hub's defaults.
+
+Operators adjust them through ``Microsoft.Compute.Admin/locations/{location}/quotas/{name}``. The quota named
+``Default Quota`` applies to every subscription; a quota named after a subscription id overrides it for that
+subscription. Checked before anything is created, answering 409 ``OperationNotAllowed`` like Azure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, String, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from starlette.responses import Response
+
+from altostratus.arm.context import RequestContext
+from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.arm.http import empty, json_response
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import Access, Router
+from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.sizes import find_size
+from altostratus.store.models import Base
+
+DEFAULT = "Default Quota"
+DEFAULTS = {"virtualMachineCount": 50, "coresLimit": 100, "availabilitySetCount": 10, "vmScaleSetCount": 100}
+NS = "Microsoft.Compute.Admin"
+VERSIONS = ("2021-01-01", "2018-02-09", "2015-12-01-preview")
+
+
+class ComputeQuota(Base):
+    __tablename__ = "compute_quotas"
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    virtual_machine_count: Mapped[int] = mapped_column(Integer)
+    cores_limit: Mapped[int] = mapped_column(Integer)
+    availability_set_count: Mapped[int] = mapped_column(Integer)
+    vm_scale_set_count: Mapped[int] = mapped_column(Integer)
+
+
+def limits_for(s: Session, subscription_id: str) -> dict[str, int]:
+    for name in (subscription_id.lower(), DEFAULT.lower()):
+        q = s.get(ComputeQuota, name)
+        if q is not None:
+            return {
+                "virtualMachineCount": q.virtual_machine_count,
+                "coresLimit": q.cores_limit,
+                "availabilitySetCount": q.availability_set_count,
+                "vmScaleSetCount": q.vm_scale_set_count,
+            }
+    return dict(DEFAULTS)
+
+
+def usage(s: Session, subscription_id: str) -> dict[str, int]:
+    live = ("Creating", "Running", "Failed", "Updating")
+    rows = s.execute(
+        select(ScaleSet.sku, func.count(ScaleSetVm.id))
+        .join(ScaleSetVm, ScaleSetVm.scale_set_id == ScaleSet.id)
+        .where(ScaleSet.subscription_id == subscription_id.lower(), ScaleSetVm.state.in_(live))
+        .group_by(ScaleSet.id)
+    ).all()
+    vms = sum(n for _, n in rows)
+    cores = sum(n * ((find_size(sku["name"]) or find_size("Standard_A1")).cores) for sku, n in rows)  # type: ignore[union-attr]
+    sets = s.scalar(select(func.count(ScaleSet.id)).where(ScaleSet.subscription_id == subscription_id.lower())) or 0
+    return {"virtualMachineCount": vms, "coresLimit": cores, "vmScaleSetCount": sets}
+
+
+def check(s: Session, subscription_id: str, *, add_vms: int = 0, cores_each: int = 1, add_sets: int = 0) -> None:
+    """Refuse, before anything is recorded, what would exceed the subscription's quota."""
+    limits, used = limits_for(s, subscription_id), usage(s, subscription_id)
+    wanted = (
+        ("vmScaleSetCount", "VM scale sets", add_sets),
+        ("virtualMachineCount", "Virtual machines", add_vms),
+        ("coresLimit", "Cores", add_vms * cores_each),
+    )
+    for key, label, extra in wanted:
+        if extra > 0 and used[key] + extra > limits[key]:
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"Operation results in exceeding quota limits of {label}. Maximum allowed: {limits[key]}, "
+                f"Current in use: {used[key]}, Additional requested: {extra}. Ask the operator to raise the "
+                "quota (Microsoft.Compute.Admin quotas).",
+            )
+
+
+def _render(ctx: RequestContext, name: str, limits: dict[str, int]) -> dict[str, Any]:
+    loc = ctx.services.settings.location
+    return {
+        "id": f"/subscriptions/{ctx.params['subscriptionId']}/providers/{NS}/locations/{loc}/quotas/{name}",
+        "name": f"{loc}/{name}",
+        "type": f"{NS}/locations/quotas",
+        "location": loc,
+        "properties": {**limits, "maxAllocationStandardManagedDisksAndSnapshots": 2048,
+                       "maxAllocationPremiumManagedDisksAndSnapshots": 2048},
+    }  # fmt: skip
+
+
+def list_quotas(ctx: RequestContext) -> Response:
+    rows = list(ctx.db.scalars(select(ComputeQuota).order_by(ComputeQuota.name_key)))
+    items = [_render(ctx, q.name, limits_for(ctx.db, q.name_key)) for q in rows]
+    if not any(q.name_key == DEFAULT.lower() for q in rows):
+        items.insert(0, _render(ctx, DEFAULT, dict(DEFAULTS)))
+    return json_response({"value": items})
+
+
+def get_quota(ctx: RequestContext) -> Response:
+    name = ctx.params["quotaName"]
+    q = ctx.db.get(ComputeQuota, name.lower())
+    if q is None and name.lower() != DEFAULT.lower():
+        raise ArmError(404, "NotFound", f"The quota '{name}' was not found.")
+    return json_response(_render(ctx, q.name if q else DEFAULT, limits_for(ctx.db, name) if q else dict(DEFAULTS)))
+
+
+def put_quota(ctx: RequestContext) -> Response:
+    name = ctx.params["quotaName"]
+    props = ctx.json().get("properties") or {}
+    values = {**(limits_for(ctx.db, name) if ctx.db.get(ComputeQuota, name.lower()) else DEFAULTS)}
+    for key in DEFAULTS:
+        if key in props:
+            v = props[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise invalid_parameter(f"'{key}' must be a non-negative whole number.", f"properties.{key}")
+            values[key] = v
+    q = ctx.db.get(ComputeQuota, name.lower())
+    created = q is None
+    if q is None:
+        q = ComputeQuota(name_key=name.lower(), name=name)
+        ctx.db.add(q)
+    q.virtual_machine_count, q.cores_limit = values["virtualMachineCount"], values["coresLimit"]
+    q.availability_set_count, q.vm_scale_set_count = values["availabilitySetCount"], values["vmScaleSetCount"]
+    return json_response(_render(ctx, q.name, values), 201 if created else 200)
+
+
+def delete_quota(ctx: RequestContext) -> Response:
+    q = ctx.db.get(ComputeQuota, ctx.params["quotaName"].lower())
+    if q is None:
+        return empty(204)
+    ctx.db.delete(q)
+    return empty(200)
+
+
+def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    t = registry.add_type(NS, "locations/quotas", VERSIONS, always_registered=True).full_name
+    base = "/subscriptions/{subscriptionId}/providers/" + NS + "/locations/{location}/quotas"
+    router.add("GET", base, list_quotas, resource_type=t, access=Access.OPERATOR)
+    for method, fn in (("GET", get_quota), ("PUT", put_quota), ("DELETE", delete_quota)):
+        router.add(method, base + "/{quotaName}", fn, resource_type=t, access=Access.OPERATOR)
