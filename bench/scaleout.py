@@ -214,7 +214,7 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
 
 MOTO_SCRIPT = textwrap.dedent(
     r"""
-    import json, os, random, socket, statistics, subprocess, sys, time
+    import http.client, json, os, random, socket, statistics, subprocess, sys, time
     from pathlib import Path
     import boto3
     from botocore.config import Config
@@ -292,7 +292,31 @@ MOTO_SCRIPT = textwrap.dedent(
         def describe_instance():
             r = asg.describe_auto_scaling_instances(InstanceIds=[random.choice(ids)])
             assert len(r["AutoScalingInstances"]) == 1
-        reads = {"describe_group": timed(describe_group, n, 3), "describe_instance": timed(describe_instance, n)}
+        # The same two calls as raw HTTP on one keep-alive connection (moto checks no signature): the server's
+        # share, without boto3 building the request and parsing the XML (our client does not parse either).
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        head = {
+            "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261126/us-east-1/autoscaling/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        }
+        def raw(body, marker, count):
+            conn.request("POST", "/", body, head)
+            r = conn.getresponse()
+            data = r.read()
+            assert r.status == 200 and data.count(marker) == count, data[:300]
+        def raw_group():
+            raw("Action=DescribeAutoScalingGroups&Version=2011-01-01&AutoScalingGroupNames.member.1=set00",
+                b"<InstanceId>", capacity)
+        def raw_instance():
+            raw("Action=DescribeAutoScalingInstances&Version=2011-01-01&InstanceIds.member.1=" + random.choice(ids),
+                b"<InstanceId>", 1)
+        reads = {
+            "describe_group": timed(describe_group, n, 3),
+            "describe_instance": timed(describe_instance, n),
+            "raw_group": timed(raw_group, n, 3),
+            "raw_instance": timed(raw_instance, n),
+        }
         import moto
         print(json.dumps({"runs": runs, "reads": reads, "version": moto.__version__}))
     finally:
@@ -312,7 +336,12 @@ def ensure_moto(python: str) -> str | None:
     try:
         if not Path(python).exists():
             subprocess.run([shutil.which("python3") or sys._base_executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", "moto[server]", "boto3"], check=True)
+        pip = subprocess.run(
+            [python, "-m", "pip", "install", "-q", "moto[server]", "boto3"], capture_output=True, text=True
+        )
+        if pip.returncode != 0:
+            print(pip.stdout[-3000:], pip.stderr[-3000:])
+            raise subprocess.CalledProcessError(pip.returncode, pip.args)
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"  could not create the moto venv: {exc}")
         return None
@@ -372,8 +401,11 @@ def report(args: argparse.Namespace, ours: dict[str, Any] | None, moto: dict[str
     orr, mr = (ours or {}).get("reads", {}), (moto or {}).get("reads", {})
     for label, ok, mk in (
         ("GET one scale set  vs describe_auto_scaling_groups(1)", "get_set", "describe_group"),
+        ("  moto as raw HTTP, no boto3", "get_set", "raw_group"),
         ("GET one VM         vs describe_auto_scaling_instances(1)", "get_vm", "describe_instance"),
+        ("  moto as raw HTTP, no boto3", "get_vm", "raw_instance"),
         (f"LIST {cap} VMs ($top={cap}) vs describe_auto_scaling_groups(1)", "list_vms", "describe_group"),
+        ("  moto as raw HTTP, no boto3", "list_vms", "raw_group"),
     ):
         for p in (50, 99):
             rows.append((f"{label} p{p}", pct(orr[ok], p) if ok in orr else None,

@@ -83,7 +83,19 @@ def build_services(settings: Settings) -> Services:
 def hypervisor_options(settings: Settings) -> dict[str, Any]:
     """The sim driver keeps its "host" state in the data dir, so instances outlive a server restart."""
     if settings.hypervisor == "sim":
-        return {"state_dir": settings.data_dir / "sim-host", "boot_seconds": settings.sim_boot_seconds}
+        options: dict[str, Any] = {
+            "state_dir": settings.data_dir / "sim-host",
+            "boot_seconds": settings.sim_boot_seconds,
+        }
+        marker = settings.sim_fail_boot_marker
+        if marker:
+            encoded = marker.encode()
+            options["fail_boot"] = lambda spec: (
+                "Injected boot failure (user data carries the failure marker)."
+                if spec.custom_data and encoded in spec.custom_data
+                else None
+            )
+        return options
     return {}
 
 

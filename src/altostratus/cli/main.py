@@ -66,6 +66,10 @@ def up(
     ] = None,
     hypervisor: Annotated[str, typer.Option(help="What runs instances: sim (default) or libvirt.")] = "sim",
     sim_boot_seconds: Annotated[float, typer.Option(help="sim driver: seconds an instance takes to boot.")] = 0.0,
+    sim_fail_boot_marker: Annotated[
+        str | None,
+        typer.Option(help="sim driver failure injection: instances whose user data contains it fail to boot."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -81,6 +85,7 @@ def up(
         upstream=upstream if upstream in (None, "demo") or "://" in (upstream or "") else str(Path(upstream).resolve()),
         hypervisor=hypervisor,
         sim_boot_seconds=sim_boot_seconds,
+        sim_fail_boot_marker=sim_fail_boot_marker,
     )
     serve(settings, log_level)
 

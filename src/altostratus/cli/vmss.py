@@ -209,7 +209,7 @@ def wait_instances(api: ApiClient, response: httpx.Response, label: str) -> dict
         TextColumn("instances ready"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task(label, total=None)
 
         def show(status: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altostratus.store.models import Base
@@ -40,6 +40,9 @@ class ScaleSet(Base):
     observed_generation: Mapped[int] = mapped_column(Integer, default=0)
     next_instance_id: Mapped[int] = mapped_column(Integer, default=0)
     deleting: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The latest rolling upgrade (rollingUpgrades/latest); the controller advances it batch by batch.
+    rolling: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    rolling_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     etag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

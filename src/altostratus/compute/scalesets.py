@@ -18,7 +18,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.compute import quotas, service
+from altostratus.compute import quotas, rolling, service
 from altostratus.compute.model import check_capacity, deep_merge, image_reference, strip_read_only, validate
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import render_set, set_id
@@ -123,6 +123,8 @@ def put_set(ctx: RequestContext) -> Response:
         capacity=0,
         model=strip_read_only(valid.properties),
         secrets=valid.secrets,
+        rolling=None,
+        rolling_active=False,
         model_revision=1,
         upgrade_mode=valid.upgrade_mode,
         provisioning_state="Creating",
@@ -158,8 +160,11 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
     if "tags" in body:
         ss.tags = validate_tags(body.get("tags"))
     service.scale_to(ctx.db, ss, valid.capacity)
-    if ss.upgrade_mode in ("Automatic", "Rolling"):
-        service.upgrade(ctx.db, ss, service.live_rows(ctx.db, ss))
+    outdated = [r for r in service.live_rows(ctx.db, ss) if r.model_revision != ss.model_revision]
+    if ss.upgrade_mode == "Automatic":
+        service.upgrade(ctx.db, ss, outdated)
+    elif ss.upgrade_mode == "Rolling" and outdated and not ss.rolling_active:
+        rolling.start(ss, outdated, reimage=False)
     ss.provisioning_state = "Updating"
     op = converge_operation(ctx, ss, group)
     _envelope(ctx, group, ss)
@@ -279,6 +284,29 @@ def apply_action(ctx: RequestContext, ss: ScaleSet, name: str, rows: list[ScaleS
         raise ArmError(400, "InvalidParameter", f"Unknown action '{name}'.")
 
 
+def os_rolling_upgrade(ctx: RequestContext) -> Response:
+    """POST osRollingUpgrade: reimage every instance to the newest image, batch by batch."""
+    group, ss = require_set(ctx, lock=True, writable=True)
+    rows = service.live_rows(ctx.db, ss)
+    rolling.policy_of(ss.model)
+    service.resolve_or_refuse(ctx.db, image_reference(ss.model))
+    rolling.start(ss, rows, reimage=True)
+    return lro.accepted(ctx, converge_operation(ctx, ss, group))
+
+
+def cancel_rolling_upgrade(ctx: RequestContext) -> Response:
+    group, ss = require_set(ctx, lock=True, writable=True)
+    rolling.cancel(ss)
+    return lro.accepted(ctx, converge_operation(ctx, ss, group))
+
+
+def latest_rolling_upgrade(ctx: RequestContext) -> Response:
+    _, ss = require_set(ctx)
+    if ss.rolling is None:
+        raise ArmError(404, "NotFound", f"The scale set '{ss.name}' has had no rolling upgrade.")
+    return json_response(rolling.render(ss))
+
+
 def instance_view(ctx: RequestContext) -> Response:
     from altostratus.compute.render import set_instance_view
 
@@ -310,6 +338,9 @@ def register(router: Any, t: str) -> None:
         router.add(method, item, fn, resource_type=t)
     router.add("GET", item + "/skus", list_skus, resource_type=t)
     router.add("GET", item + "/instanceView", instance_view, resource_type=t)
+    router.add("POST", item + "/osRollingUpgrade", os_rolling_upgrade, resource_type=t)
+    router.add("POST", item + "/rollingUpgrades/cancel", cancel_rolling_upgrade, resource_type=t)
+    router.add("GET", item + "/rollingUpgrades/latest", latest_rolling_upgrade, resource_type=t)
     for name in ACTIONS:
         router.add("POST", f"{item}/{name}", _bind(name), resource_type=t)
 

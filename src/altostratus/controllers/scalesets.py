@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from altostratus.compute import rolling
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
@@ -43,6 +44,7 @@ class SetView:
     resource_group_id: int
     generation: int
     deleting: bool
+    rolling_active: bool
     sku_name: str
     model: dict[str, Any]
     secrets: dict[str, Any]
@@ -113,7 +115,9 @@ class ScaleSetController:
             ids = list(
                 s.scalars(
                     select(ScaleSet.id).where(
-                        (ScaleSet.generation > ScaleSet.observed_generation) | ScaleSet.deleting.is_(True)
+                        (ScaleSet.generation > ScaleSet.observed_generation)
+                        | ScaleSet.deleting.is_(True)
+                        | ScaleSet.rolling_active.is_(True)
                     )
                 )
             )
@@ -162,6 +166,8 @@ class ScaleSetController:
         self._flush()
         if view.deleting:
             return self._finish_delete(view)
+        if view.rolling_active and not work:
+            work = self._advance_rolling(view)
         if not work:
             self._mark_converged(view)
         return work
@@ -175,7 +181,7 @@ class ScaleSetController:
                 return None, []
             view = SetView(
                 ss.id, ss.name, ss.subscription_id, ss.resource_group_id, ss.generation, ss.deleting,
-                ss.sku["name"], dict(ss.model), dict(ss.secrets),
+                ss.rolling_active, ss.sku["name"], dict(ss.model), dict(ss.secrets),
             )  # fmt: skip
             rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == set_id)))
             s.expunge_all()
@@ -315,6 +321,11 @@ class ScaleSetController:
                 BlobStore.drop_refs(s, "instance", row.key)
             s.execute(delete(ScaleSetVm).where(ScaleSetVm.id.in_(ids), ScaleSetVm.state == "Deleting"))
         self.blobs.gc(self.db)
+
+    def _advance_rolling(self, view: SetView) -> bool:
+        with self.db.session() as s:
+            ss = s.scalars(select(ScaleSet).where(ScaleSet.id == view.id).with_for_update()).one_or_none()
+            return ss is not None and rolling.advance(s, ss)
 
     def _finish_delete(self, view: SetView) -> bool:
         with self.db.session() as s:

@@ -1,0 +1,164 @@
+"""Rolling upgrades: bring instances to the current model in batches, stopping when too many are unhealthy.
+
+The API starts one (a model change under ``upgradePolicy.mode = Rolling``, or ``POST osRollingUpgrade``) by
+recording the instances to upgrade; the controller calls :func:`advance` on every pass: it waits for the
+current batch, checks health against ``maxUnhealthyUpgradedInstancePercent`` / ``maxUnhealthyInstancePercent``,
+honours ``pauseTimeBetweenBatches`` and starts the next batch of ``maxBatchInstancePercent``. Progress and
+the outcome are what ``GET rollingUpgrades/latest`` shows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.compute import service
+from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.store.db import as_utc, iso, utcnow
+
+DEFAULTS = {
+    "maxBatchInstancePercent": 20,
+    "maxUnhealthyInstancePercent": 20,
+    "maxUnhealthyUpgradedInstancePercent": 20,
+    "pauseTimeBetweenBatches": "PT0S",
+}
+DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def parse_duration(text: str) -> float:
+    m = DURATION.match(text or "PT0S")
+    if not m or text in ("P", "PT"):
+        raise invalid_parameter(f"'{text}' is not an ISO 8601 duration such as PT5S.", "pauseTimeBetweenBatches")
+    d, h, mi, sec = m.groups()
+    return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(sec or 0)
+
+
+def policy_of(model: dict[str, Any]) -> dict[str, Any]:
+    given = ((model.get("upgradePolicy") or {}).get("rollingUpgradePolicy")) or {}
+    policy = {**DEFAULTS, **{k: v for k, v in given.items() if k in DEFAULTS}}
+    for key in ("maxBatchInstancePercent", "maxUnhealthyInstancePercent", "maxUnhealthyUpgradedInstancePercent"):
+        value = policy[key]
+        low = 0 if key == "maxUnhealthyUpgradedInstancePercent" else 5
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 100:
+            raise invalid_parameter(f"'{key}' must be between {low} and 100.", f"rollingUpgradePolicy.{key}")
+    parse_duration(str(policy["pauseTimeBetweenBatches"]))
+    return policy
+
+
+def start(ss: ScaleSet, rows: list[ScaleSetVm], *, reimage: bool) -> None:
+    if ss.rolling_active:
+        raise ArmError(409, "RollingUpgradeInProgress", f"A rolling upgrade of '{ss.name}' is already in progress.")
+    ss.rolling = {
+        "policy": policy_of(ss.model),
+        "status": "RollingForward",
+        "startTime": iso(utcnow()),
+        "reimage": reimage,
+        "pending": [r.instance_id for r in rows],
+        "current": [],
+        "done": [],
+        "failed": [],
+        "pauseUntil": None,
+        "error": None,
+    }
+    ss.rolling_active = bool(rows)
+    if not rows:
+        ss.rolling = {**ss.rolling, "status": "Completed", "endTime": iso(utcnow())}
+
+
+def cancel(ss: ScaleSet) -> None:
+    if not ss.rolling_active or ss.rolling is None:
+        raise ArmError(409, "NoRollingUpgradeInProgress", f"No rolling upgrade of '{ss.name}' is in progress.")
+    ss.rolling = {**ss.rolling, "status": "Cancelled", "pending": [], "endTime": iso(utcnow())}
+    ss.rolling_active = False
+
+
+def advance(s: Session, ss: ScaleSet) -> bool:
+    """One step; returns True while the upgrade still needs passes."""
+    state = dict(ss.rolling or {})
+    if not ss.rolling_active or state.get("status") != "RollingForward":
+        return False
+    rows = {r.instance_id: r for r in service.live_rows(s, ss)}
+    current = [i for i in state["current"] if i in rows]
+    if any(rows[i].state in ("Creating", "Updating") for i in current):
+        return True
+    if current:
+        state["failed"] += [i for i in current if rows[i].state == "Failed"]
+        state["done"] += [i for i in current if rows[i].state != "Failed"]
+        state["current"] = []
+        policy = state["policy"]
+        upgraded = len(state["done"]) + len(state["failed"])
+        unhealthy_all = sum(1 for r in rows.values() if r.state == "Failed")
+        if 100 * len(state["failed"]) / max(upgraded, 1) > policy["maxUnhealthyUpgradedInstancePercent"] or (
+            100 * unhealthy_all / max(len(rows), 1) > policy["maxUnhealthyInstancePercent"]
+        ):
+            state.update(
+                status="Faulted",
+                endTime=iso(utcnow()),
+                error={
+                    "code": "MaxUnhealthyInstancePercentExceededInRollingUpgrade",
+                    "message": f"The rolling upgrade stopped: {len(state['failed'])} of {upgraded} upgraded "
+                    "instances are unhealthy, more than the policy allows.",
+                },
+            )
+            ss.rolling, ss.rolling_active = state, False
+            return False
+        state["pauseUntil"] = iso(utcnow() + timedelta(seconds=parse_duration(str(policy["pauseTimeBetweenBatches"]))))
+    pending = [i for i in state["pending"] if i in rows]
+    if not pending:
+        state.update(status="Completed", endTime=iso(utcnow()), pending=[])
+        ss.rolling, ss.rolling_active = state, False
+        return False
+    if state.get("pauseUntil") and as_utc(_parse(state["pauseUntil"])) > utcnow():
+        ss.rolling = state
+        return True
+    size = max(1, math.ceil(len(rows) * state["policy"]["maxBatchInstancePercent"] / 100))
+    batch, state["pending"] = pending[:size], pending[size:]
+    targets = [rows[i] for i in batch]
+    if state["reimage"]:
+        service.reimage(s, ss, targets, to_model=True)
+    else:
+        service.upgrade(s, ss, targets)
+        for r in targets:
+            if r.state == "Running":
+                r.reimage_requested += 1  # a rolling batch restarts each instance on the new model
+                r.state = "Updating"
+    state["current"] = batch
+    ss.rolling = state
+    return True
+
+
+def _parse(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def render(ss: ScaleSet) -> dict[str, Any]:
+    state = ss.rolling or {}
+    progress = {
+        "successfulInstanceCount": len(state.get("done", [])),
+        "failedInstanceCount": len(state.get("failed", [])),
+        "inProgressInstanceCount": len(state.get("current", [])),
+        "pendingInstanceCount": len(state.get("pending", [])),
+    }
+    body: dict[str, Any] = {
+        "location": ss.location,
+        "properties": {
+            "policy": state.get("policy", DEFAULTS),
+            "runningStatus": {
+                "code": state.get("status"),
+                "startTime": state.get("startTime"),
+                "lastAction": "Start" if state.get("status") != "Cancelled" else "Cancel",
+                "lastActionTime": state.get("endTime") or state.get("startTime"),
+            },
+            "progress": progress,
+        },
+    }
+    if state.get("error"):
+        body["properties"]["error"] = state["error"]
+    return body
