@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from altostratus.arm.auth import TokenService
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.arm.subscription_cache import SubscriptionCache
 from altostratus.config import Settings
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.upstream import Upstreams
@@ -31,3 +32,4 @@ class Services:
     upstreams: Upstreams
     driver: HypervisorDriver
     scalesets: ScaleSetController
+    subscriptions: SubscriptionCache = field(default_factory=SubscriptionCache)

@@ -14,13 +14,12 @@ import re
 import time
 import uuid
 
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from altostratus.arm.context import Caller, RequestContext
-from altostratus.arm.errors import ArmError, authorization_failed, subscription_not_found
+from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, split_path
 from altostratus.services import Services
@@ -109,7 +108,7 @@ class Dispatcher:
         headers = {k.lower(): v for k, v in request.headers.items()}
 
         def run() -> Response:
-            with services.db.session() as db:
+            with services.db.session(readonly=method in ("GET", "HEAD")) as db:
                 ctx = RequestContext(
                     method=method,
                     path="/" + "/".join(segments),
@@ -129,7 +128,7 @@ class Dispatcher:
                         caller.client_id, lambda cid: db.get(Principal, cid) is not None
                     )
                     if "subscriptionId" in params:
-                        ctx.extra["subscription"] = check_subscription(db, caller, params["subscriptionId"])
+                        ctx.extra["subscription"] = services.subscriptions.check(db, caller, params["subscriptionId"])
                         check_writable(ctx.extra["subscription"], method, segments)
                 response = route.handler(ctx)
             if ctx.extra.get("wake_operations"):
@@ -217,17 +216,3 @@ def check_writable(sub: Subscription, method: str, segments: list[str]) -> None:
         f"The subscription '{sub.subscription_id}' is {sub.state.lower()} and therefore marked as read only. "
         "You cannot perform any write actions on this subscription until it is re-enabled.",
     )
-
-
-def check_subscription(db: Session, caller: Caller, subscription_id: str) -> Subscription:
-    """Tenants see only subscriptions they own; anything else looks like it does not exist."""
-    if not SUB_ID.match(subscription_id):
-        raise ArmError(
-            400,
-            "InvalidSubscriptionId",
-            f"The provided subscription identifier '{subscription_id}' is malformed or invalid.",
-        )
-    sub = db.get(Subscription, subscription_id.lower())
-    if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
-        raise subscription_not_found(subscription_id)
-    return sub

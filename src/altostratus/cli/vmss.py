@@ -36,12 +36,12 @@ InstanceIdsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--instance-ids",
-        help="Instance ids: repeat the option or separate with commas/spaces; '*' for all (default: all).",
+        help="Instance ids (`--instance-ids 0 1`, or 0,1, or repeated); '*' for all (default: all).",
     ),
 ]
 RequiredIdsOpt = Annotated[
     list[str],
-    typer.Option("--instance-ids", help="Instance ids: repeat the option or separate with commas/spaces; '*' for all."),
+    typer.Option("--instance-ids", help="Instance ids (`--instance-ids 0 1`, or 0,1, or repeated); '*' for all."),
 ]
 
 SET_COLUMNS = [
@@ -252,16 +252,17 @@ def list_vms(api: ApiClient, group: str, name: str) -> list[dict[str, Any]]:
 
 
 def run_action(
-    api: ApiClient, group: str, name: str, action: str, ids: list[str] | None, label: str, no_wait: bool
+    api: ApiClient, group: str, name: str, action: str, ids: list[str] | None, verbs: tuple[str, str], no_wait: bool
 ) -> None:
+    """POST an instance action (``ids`` None: all instances) and follow it; ``verbs`` like ("Stopping", "Stopped")."""
     body = {"instanceIds": ids} if ids is not None else None
     r = api.request("POST", f"{set_path(api, group, name)}/{action}", COMPUTE_API, body)
     which = "all instances" if ids is None else "instance(s) " + ", ".join(ids)
     if no_wait:
-        console.print(f"{label} of {which} of '{name}' accepted.")
+        console.print(f"{verbs[0]} {which} of '{name}': accepted.")
         return
-    wait_instances(api, r, f"{label} {which} of '{name}'")
-    console.print(f"{label} of {which} of '{name}' done.")
+    wait_instances(api, r, f"{verbs[0]} {which} of '{name}'")
+    console.print(f"{verbs[1]} {which} of '{name}'.")
 
 
 # -- commands --------------------------------------------------------------------------------------------
@@ -412,56 +413,69 @@ def list_instances(
     emit(vms if output is Output.json else [instance_row(v) for v in vms], output, INSTANCE_COLUMNS)
 
 
-def _action_command(command: str, action: str, label: str, doc: str, *, required: bool = False) -> None:
+EXTRA_IDS = {"allow_extra_args": True}  # `--instance-ids 0 1 2`, as az takes them
+
+
+def _ids(ctx: typer.Context, values: list[str] | None) -> list[str] | None:
+    if ctx.args and values is None:
+        raise typer.BadParameter(f"unexpected argument(s): {' '.join(ctx.args)}")
+    return split_ids(None if values is None else [*values, *ctx.args])
+
+
+def _action_command(command: str, action: str, verbs: tuple[str, str], doc: str, *, required: bool = False) -> None:
+    def act(
+        ctx: typer.Context, group: str, name: str, ids: list[str] | None, no_wait: bool, data_dir: Path | None
+    ) -> None:
+        instance_ids = _ids(ctx, ids)
+        api = client(data_dir)
+        try:
+            run_action(api, group, name, action, instance_ids, verbs, no_wait)
+        except ApiError as exc:
+            fail(exc)
+
     if required:
 
         def with_ids(
+            ctx: typer.Context,
             resource_group: GroupOpt,
             name: NameOpt,
             instance_ids: RequiredIdsOpt,
             no_wait: NoWaitOpt = False,
             data_dir: DataDirOpt = None,
         ) -> None:
-            ids = split_ids(instance_ids)
-            api = client(data_dir)
-            try:
-                run_action(api, resource_group, name, action, ids, label, no_wait)
-            except ApiError as exc:
-                fail(exc)
+            act(ctx, resource_group, name, instance_ids, no_wait, data_dir)
 
         with_ids.__doc__ = doc
-        vmss_app.command(command)(with_ids)
+        vmss_app.command(command, context_settings=EXTRA_IDS)(with_ids)
         return
 
     def optional_ids(
+        ctx: typer.Context,
         resource_group: GroupOpt,
         name: NameOpt,
         instance_ids: InstanceIdsOpt = None,
         no_wait: NoWaitOpt = False,
         data_dir: DataDirOpt = None,
     ) -> None:
-        ids = split_ids(instance_ids)
-        api = client(data_dir)
-        try:
-            run_action(api, resource_group, name, action, ids, label, no_wait)
-        except ApiError as exc:
-            fail(exc)
+        act(ctx, resource_group, name, instance_ids, no_wait, data_dir)
 
     optional_ids.__doc__ = doc
-    vmss_app.command(command)(optional_ids)
+    vmss_app.command(command, context_settings=EXTRA_IDS)(optional_ids)
 
 
 _action_command(
-    "delete-instances", "delete", "Deleting", "Delete instances (the capacity drops by as many).", required=True
-)
+    "delete-instances", "delete", ("Deleting", "Deleted"), "Delete instances (the capacity drops by as many).",
+    required=True,
+)  # fmt: skip
 _action_command(
-    "update-instances", "manualupgrade", "Upgrading", "Bring instances to the latest scale-set model.", required=True
-)
-_action_command("reimage", "reimage", "Reimaging", "Rebuild instances' disks from the image the model names now.")
-_action_command("start", "start", "Starting", "Start instances.")
-_action_command("stop", "poweroff", "Stopping", "Power off instances (they keep their resources).")
-_action_command("deallocate", "deallocate", "Deallocating", "Stop and deallocate instances.")
-_action_command("restart", "restart", "Restarting", "Restart instances.")
+    "update-instances", "manualupgrade", ("Upgrading", "Upgraded"), "Bring instances to the latest scale-set model.",
+    required=True,
+)  # fmt: skip
+_action_command("reimage", "reimage", ("Reimaging", "Reimaged"), "Rebuild disks from the image the model names now.")
+_action_command("start", "start", ("Starting", "Started"), "Start instances.")
+_action_command("stop", "poweroff", ("Stopping", "Stopped"), "Power off instances (they keep their resources).")
+_action_command("deallocate", "deallocate", ("Deallocating", "Deallocated"), "Stop and deallocate instances.")
+_action_command("restart", "restart", ("Restarting", "Restarted"), "Restart instances.")
 
 
 @vmss_app.command("delete")

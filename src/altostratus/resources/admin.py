@@ -94,6 +94,7 @@ def put_subscription(ctx: RequestContext) -> Response:
         sub = create_subscription(ctx.db, owner, str(display), props.get("offerId"), target)
         sub.state = state
         return json_response(render_subscription(ctx, sub), 201)
+    ctx.after_commit.append(lambda: ctx.services.subscriptions.forget(target))
     if owner is not None:
         sub.owner_client_id = owner
     if props.get("displayName"):
@@ -122,6 +123,7 @@ def delete_subscription(ctx: RequestContext) -> Response:
             f"The subscription '{target}' still has {groups} resource group(s); delete them first.",
         )
     ctx.db.delete(sub)
+    ctx.after_commit.append(lambda: ctx.services.subscriptions.forget(target))
     return empty(200)
 
 

@@ -38,6 +38,9 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'altostratus.db'}"
 
 
+_txn = threading.local()  # per thread: is the transaction being opened read-only?
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -56,7 +59,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads take a snapshot (WAL) without the write lock; writers serialize from their first statement.
+            conn.exec_driver_sql("BEGIN" if getattr(_txn, "readonly", False) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -93,13 +97,15 @@ class Database:
         migrate(self.engine)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A transaction that commits when the block ends normally and rolls back otherwise."""
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A transaction that commits when the block ends normally and rolls back otherwise. ``readonly``
+        sessions (GET requests) read a consistent snapshot without taking SQLite's write lock."""
         depth = getattr(self._local, "depth", 0)
         if depth and self._serialized:
             # SQLite transactions begin IMMEDIATE: a second one on this thread would wait on the first forever.
             raise RuntimeError("nested database session on one thread (finish the outer transaction first)")
         self._local.depth = depth + 1
+        _txn.readonly = readonly
         session = self._sessions()
         try:
             yield session

@@ -1,0 +1,55 @@
+"""The subscription check every subscription-scoped request makes, with a short cache."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from sqlalchemy.orm import Session
+
+from altostratus.arm.context import Caller
+from altostratus.arm.errors import ArmError, subscription_not_found
+from altostratus.store.models import Subscription
+
+SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+
+
+class SubscriptionCache:
+    """Subscription owner and state, remembered for a few seconds: looked up on every request otherwise.
+
+    Admin writes to a subscription forget it at once on this node; other nodes see the change within
+    ``ttl`` seconds.
+    """
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Subscription]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, db: Session, caller: Caller, subscription_id: str) -> Subscription:
+        """Tenants see only subscriptions they own; anything else looks like it does not exist."""
+        if not SUB_ID.match(subscription_id):
+            raise ArmError(
+                400,
+                "InvalidSubscriptionId",
+                f"The provided subscription identifier '{subscription_id}' is malformed or invalid.",
+            )
+        key = subscription_id.lower()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        sub = hit[1] if hit and now - hit[0] < self.ttl else None
+        if sub is None:
+            sub = db.get(Subscription, key)
+            if sub is not None:
+                db.expunge(sub)
+                with self._lock:
+                    self._entries[key] = (now, sub)
+        if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
+            raise subscription_not_found(subscription_id)
+        return sub
+
+    def forget(self, subscription_id: str) -> None:
+        with self._lock:
+            self._entries.pop(subscription_id.lower(), None)
