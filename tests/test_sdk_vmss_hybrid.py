@@ -16,7 +16,7 @@ from tests.marketplace_util import OFFER, PUB, SKU, Operator, make_catalog, prod
 from tests.server import AltoServer
 from tests.vmss_util import vmss_body
 
-PROFILES = [KnownProfiles.v2018_03_01_hybrid, KnownProfiles.v2020_09_01_hybrid]
+PROFILES = [KnownProfiles.v2018_03_01_hybrid, KnownProfiles.v2019_03_01_hybrid, KnownProfiles.v2020_09_01_hybrid]
 
 
 @pytest.fixture(scope="module")
