@@ -12,10 +12,12 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from altostratus.cli.catalog import catalog_app
+from altostratus.cli.demo import demo
 from altostratus.cli.client import ApiError
 from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
+from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
 app = typer.Typer(
@@ -41,6 +43,8 @@ app.add_typer(image_app, name="image")
 app.add_typer(gallery_app, name="gallery-item")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(images_app, name="images")
+app.add_typer(vmss_app, name="vmss")
+app.command("demo")(demo)
 admin_app.command("register")(register)
 
 
