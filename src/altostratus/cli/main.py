@@ -12,9 +12,9 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from altostratus.cli.catalog import catalog_app
-from altostratus.cli.demo import demo
 from altostratus.cli.client import ApiError
 from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
+from altostratus.cli.demo import demo
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.vmss import vmss_app
