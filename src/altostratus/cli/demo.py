@@ -50,10 +50,11 @@ class Narrator:
         console.print()
         console.print(f"[bold cyan]Step {self.step_no}:[/bold cyan] [bold]{escape(title)}[/bold]")
 
-    def api(self, method: str, path: str, version: str, as_: str) -> None:
+    def api(self, method: str, path: str, version: str, as_: str, query: str = "") -> None:
         for sub, alias in self.subs.items():
             path = path.replace(sub, alias)
-        console.print(f"  [dim]API ({as_}): {method} {escape(path)}?api-version={version}[/dim]", soft_wrap=True)
+        line = f"{method} {path}?api-version={version}{query}"
+        console.print(f"  [dim]API ({as_}): {escape(line)}[/dim]", soft_wrap=True)
 
     def say(self, text: str) -> None:
         console.print(f"  {text}")
@@ -142,7 +143,8 @@ class Demo:
         self.n.say(f"Downloaded [bold]{product}[/bold]{sizes}.")
 
     def vms(self, name: str) -> list[dict[str, Any]]:
-        self.n.api("GET", f"{set_path(self.tn, self.group, name)}/virtualMachines", COMPUTE_API, "tenant")
+        path = f"{set_path(self.tn, self.group, name)}/virtualMachines"
+        self.n.api("GET", path, COMPUTE_API, "tenant", "&$expand=instanceView")
         return list_vms(self.tn, self.group, name)
 
     def gallery_names(self) -> list[str]:
@@ -239,10 +241,14 @@ class Demo:
         self.call(self.tn, "POST", register, RESOURCES_API)
         self.n.say("Microsoft.Compute is registered with the tenant subscription.")
         password = secrets.token_urlsafe(16)
+        started = []
         for name, version in ((LATEST, "latest"), (PINNED, V1)):
             image = {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": version}
             body = scale_set_body(image=image, capacity=2, computer_name_prefix=name, admin_password=password)
-            r = self.call(self.tn, "PUT", set_path(self.tn, self.group, name), COMPUTE_API, body)
+            started.append(
+                (name, version, self.call(self.tn, "PUT", set_path(self.tn, self.group, name), COMPUTE_API, body))
+            )
+        for name, version, r in started:  # both sets are created side by side
             wait_instances(self.tn, r, f"Creating '{name}'")
             self.n.say(f"Created [bold]{name}[/bold] (image version '{version}', 2 instances).")
 

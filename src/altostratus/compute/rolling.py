@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -133,8 +133,6 @@ def advance(s: Session, ss: ScaleSet) -> bool:
 
 
 def _parse(text: str) -> Any:
-    from datetime import datetime
-
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 

@@ -21,12 +21,12 @@ from altostratus.arm.http import check_preconditions, empty, json_response, new_
 from altostratus.compute import quotas, rolling, service
 from altostratus.compute.model import check_capacity, deep_merge, image_reference, strip_read_only, validate
 from altostratus.compute.models import ScaleSet, ScaleSetVm
-from altostratus.compute.render import render_set, set_id
-from altostratus.resources.generic import resource_id
+from altostratus.compute.render import render_set, set_id, set_instance_view
+from altostratus.compute.sizes import SIZES
 from altostratus.resources.groups import require_group
 from altostratus.resources.providers import require_registered
 from altostratus.store.db import utcnow
-from altostratus.store.models import Resource, ResourceGroup
+from altostratus.store.models import Operation, Resource, ResourceGroup
 
 NS = "Microsoft.Compute"
 TYPE = "Microsoft.Compute/virtualMachineScaleSets"
@@ -54,7 +54,7 @@ def require_set(ctx: RequestContext, *, lock: bool = False, writable: bool = Fal
     return group, ss
 
 
-def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) -> lro.Operation:
+def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) -> Operation:
     ss.generation += 1
     ss.etag = new_etag()
     op = lro.start_operation(
@@ -229,8 +229,6 @@ def delete_set(ctx: RequestContext) -> Response:
 
 def list_skus(ctx: RequestContext) -> Response:
     _, ss = require_set(ctx)
-    from altostratus.compute.sizes import SIZES
-
     items = [
         {
             "resourceType": TYPE,
@@ -308,8 +306,6 @@ def latest_rolling_upgrade(ctx: RequestContext) -> Response:
 
 
 def instance_view(ctx: RequestContext) -> Response:
-    from altostratus.compute.render import set_instance_view
-
     _, ss = require_set(ctx)
     return json_response(set_instance_view(ss, service.all_rows(ctx.db, ss)))
 
@@ -343,6 +339,3 @@ def register(router: Any, t: str) -> None:
     router.add("GET", item + "/rollingUpgrades/latest", latest_rolling_upgrade, resource_type=t)
     for name in ACTIONS:
         router.add("POST", f"{item}/{name}", _bind(name), resource_type=t)
-
-
-__all__ = ["CONVERGE", "TYPE", "find_set", "register", "resource_id"]

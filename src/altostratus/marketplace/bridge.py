@@ -13,16 +13,17 @@ from starlette.responses import Response
 from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
-from altostratus.arm.http import empty, json_response, paged
+from altostratus.arm.http import empty, json_response, new_etag, paged
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
+from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.catalog import Product, payload_source
 from altostratus.marketplace.images import remove_image
 from altostratus.marketplace.models import Activation, Blob, Download, GalleryItem, PlatformImage, VmExtension
 from altostratus.marketplace.syndication import DOWNLOAD_KIND, conflict_for, new_download
-from altostratus.resources.groups import require_group
+from altostratus.resources.groups import find_group, require_group
 from altostratus.store.db import Database, iso, utcnow
-from altostratus.store.models import Operation
+from altostratus.store.models import Operation, ResourceGroup
 
 NS = "Microsoft.AzureBridge.Admin"
 VERSIONS = ("2016-01-01", "2015-06-01-preview")
@@ -297,8 +298,6 @@ def delete_downloaded(ctx: RequestContext) -> Response:
 
 
 def remove_artifacts(s: Session, download_id: str) -> None:
-    from altostratus.marketplace.blobs import BlobStore
-
     for image in s.scalars(select(PlatformImage).where(PlatformImage.download_id == download_id)):
         remove_image(s, image)
     for ext in s.scalars(select(VmExtension).where(VmExtension.download_id == download_id)):
@@ -317,10 +316,6 @@ def download_result(db: Database, download_id: str, location: str) -> dict[str, 
 def ensure_default_activation(db: Database, subscription_id: str, upstream: str | None) -> None:
     """First start: register with the default upstream (the embedded demo marketplace) so that "Add from
     Azure" works out of the box; an explicit --upstream re-points it."""
-    from altostratus.arm.http import new_etag
-    from altostratus.resources.groups import find_group
-    from altostratus.store.models import ResourceGroup
-
     with db.session() as s:
         group = find_group(s, subscription_id, DEFAULT_GROUP)
         if group is None:

@@ -18,6 +18,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
+from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.images import check_version, find_image, remove_image, version_key
 from altostratus.marketplace.models import Blob, Download, PlatformImage, VmExtension
 from altostratus.marketplace.syndication import DOWNLOAD_KIND, find_extension, new_download
@@ -258,8 +259,6 @@ def delete_extension(ctx: RequestContext) -> Response:
         raise ArmError(
             409, "AnotherOperationInProgress", "The extension is still being added; delete it when it has finished."
         )
-    from altostratus.marketplace.blobs import BlobStore
-
     BlobStore.drop_refs(ctx.db, "vmExtension", str(ext.id))
     if ext.download_id:
         d = ctx.db.get(Download, ext.download_id)

@@ -19,7 +19,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
-from altostratus.marketplace.models import GalleryItem
+from altostratus.marketplace.models import Download, GalleryItem
 from altostratus.marketplace.syndication import add_gallery_item, read_manifest
 from altostratus.marketplace.transfer import TransferError, transfer
 from altostratus.store.db import iso
@@ -103,8 +103,6 @@ def admin_delete(ctx: RequestContext) -> Response:
     if item is None:
         return empty(204)
     if item.download_id:
-        from altostratus.marketplace.models import Download
-
         d = ctx.db.get(Download, item.download_id)
         if d is not None:
             ctx.db.delete(d)
