@@ -100,6 +100,8 @@ class ApiClient:
             if status.get("status", "").lower() in ("succeeded", "failed", "canceled"):
                 if status["status"].lower() != "succeeded":
                     err = status.get("error") or {}
-                    raise ApiError(400, err.get("code", status["status"]), err.get("message", "The operation failed."))
+                    message = err.get("message", "The operation failed.")
+                    raise ApiError(200, err.get("code", status["status"]), message, err.get("target"))
                 return dict(status)
-            time.sleep(float(response.headers.get("retry-after", "1")))
+            # Local server: poll a little faster than the suggested Retry-After so short operations end fast.
+            time.sleep(min(float(response.headers.get("retry-after", "1")), 0.25))

@@ -67,7 +67,7 @@ def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> 
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task(label, total=None)
 
         def show(status: dict[str, Any]) -> None:

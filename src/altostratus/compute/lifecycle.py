@@ -20,7 +20,9 @@ def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) ->
         ss = s.get(ScaleSet, task.params["scaleSetId"])
         if ss is None:
             return None  # deleted: a delete operation has succeeded; any other has nothing left to wait for
-        rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id)))
+        rows = [
+            r for r in s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id)) if r.state != "Deleting"
+        ]
         ready = sum(1 for r in rows if r.state in ("Running", "Failed"))
         converged = ss.observed_generation >= task.params["generation"]
         failed = [(r.instance_id, r.error or {}) for r in rows if r.state == "Failed"]

@@ -6,7 +6,6 @@ completes when the scale-set controller has converged the generation the request
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -103,9 +102,11 @@ def put_set(ctx: RequestContext) -> Response:
     if existing is not None:
         if existing.deleting:
             raise ArmError(409, "Conflict", f"The scale set '{existing.name}' is being deleted.")
-        if "adminPassword" not in json.dumps(body) and "customData" not in json.dumps(body):
-            # A full PUT that omits secrets keeps them (clients never see them, so can't resend them).
-            body = deep_merge({"properties": {"virtualMachineProfile": {"osProfile": existing.secrets}}}, body)
+        # A full PUT that omits a secret keeps it: clients never see secrets, so they can't send them back.
+        sent = ((body.get("properties") or {}).get("virtualMachineProfile") or {}).get("osProfile") or {}
+        kept = {k: v for k, v in existing.secrets.items() if k not in sent}
+        if kept:
+            body = deep_merge({"properties": {"virtualMachineProfile": {"osProfile": kept}}}, body)
         return _update(ctx, group, existing, body)
     valid = validate(body, ctx.services.settings.location, creating=True)
     tags = validate_tags(body.get("tags"))
