@@ -20,7 +20,7 @@ from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.images import resolve
-from altostratus.marketplace.models import PlatformImage
+from altostratus.marketplace.models import BlobRef, PlatformImage
 from altostratus.store.db import utcnow
 
 LIVE = ("Creating", "Running", "Failed", "Updating")
@@ -65,34 +65,37 @@ def add_instances(s: Session, ss: ScaleSet, count: int, prefix: str) -> list[Sca
     assert image.blob_sha256 is not None
     rows = []
     now = utcnow()
-    for _ in range(count):
-        iid = ss.next_instance_id
-        ss.next_instance_id += 1
-        row = ScaleSetVm(
-            scale_set_id=ss.id,
-            instance_id=iid,
-            key=instance_key(ss, iid),
-            vm_id=str(uuid.uuid4()),
-            computer_name=computer_name(prefix, iid),
-            image_publisher=image.publisher,
-            image_offer=image.offer,
-            image_sku=image.sku,
-            image_version=image.version,
-            blob_sha256=image.blob_sha256,
-            model_revision=ss.model_revision,
-            state="Creating",
-            desired_power="running",
-            power_state="starting",
-            reimage_requested=0,
-            reimage_done=0,
-            restart_requested=0,
-            restart_done=0,
-            protect_from_scale_in=False,
-            created_at=now,
-        )
-        s.add(row)
-        BlobStore.add_ref(s, image.blob_sha256, "instance", row.key)
-        rows.append(row)
+    first = ss.next_instance_id
+    ss.next_instance_id = first + count
+    with s.no_autoflush:
+        for iid in range(first, first + count):
+            rows.append(
+                ScaleSetVm(
+                    scale_set_id=ss.id,
+                    instance_id=iid,
+                    key=instance_key(ss, iid),
+                    vm_id=str(uuid.uuid4()),
+                    computer_name=computer_name(prefix, iid),
+                    image_publisher=image.publisher,
+                    image_offer=image.offer,
+                    image_sku=image.sku,
+                    image_version=image.version,
+                    blob_sha256=image.blob_sha256,
+                    model_revision=ss.model_revision,
+                    state="Creating",
+                    desired_power="running",
+                    power_state="starting",
+                    reimage_requested=0,
+                    reimage_done=0,
+                    restart_requested=0,
+                    restart_done=0,
+                    protect_from_scale_in=False,
+                    created_at=now,
+                )
+            )
+        s.add_all(rows)
+        # Instance ids are never reused, so these keys hold no reference yet: no per-row lookup (autoflush).
+        s.add_all([BlobRef(sha256=image.blob_sha256, holder_kind="instance", holder_id=r.key) for r in rows])
     return rows
 
 

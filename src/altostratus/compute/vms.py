@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from starlette.responses import Response
 
 from altostratus.arm import lro
@@ -20,7 +21,13 @@ from altostratus.store.models import ResourceGroup
 def require_vm(ctx: RequestContext, *, writable: bool = False) -> tuple[ResourceGroup, ScaleSet, ScaleSetVm]:
     group, ss = require_set(ctx, lock=writable, writable=writable)
     iid = ctx.params["instanceId"]
-    row = next((r for r in service.all_rows(ctx.db, ss) if str(r.instance_id) == iid), None)
+    row = (
+        ctx.db.scalars(
+            select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id, ScaleSetVm.instance_id == int(iid))
+        ).one_or_none()
+        if iid.isdigit() and len(iid) < 10
+        else None
+    )
     if row is None:
         raise ArmError(404, "NotFound", f"The instance '{iid}' of scale set '{ss.name}' was not found.")
     return group, ss, row

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 
 from altostratus.compute import rolling
 from altostratus.compute.models import ScaleSet, ScaleSetVm
@@ -27,7 +28,7 @@ from altostratus.compute.sizes import find_size
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.store.db import Database, utcnow
-from altostratus.store.models import Resource
+from altostratus.store.models import Operation, Resource
 
 log = logging.getLogger("altostratus.scalesets")
 MANAGED_TAG = "altostratus.managed"
@@ -299,14 +300,22 @@ class ScaleSetController:
             updates, self._updates = self._updates, []
         if not updates:
             return
+        table = cast(Table, ScaleSetVm.__table__)
         with self.db.session() as s:
-            for row, values in updates:
-                s.execute(
-                    update(ScaleSetVm)
-                    .where(ScaleSetVm.id == row.id, ScaleSetVm.state == row.state)
-                    .where(ScaleSetVm.reimage_requested == row.reimage_requested)
-                    .values(**values)
+            # One executemany per run of updates setting the same columns (order kept: a row may have two).
+            for keys, group in itertools.groupby(updates, key=lambda u: tuple(sorted(u[1]))):
+                stmt = (
+                    update(table)
+                    .where(table.c.id == bindparam("w_id"), table.c.state == bindparam("w_state"))
+                    .where(table.c.reimage_requested == bindparam("w_reimage"))
+                    .values({k: bindparam(f"v_{k}") for k in keys})
                 )
+                params = [
+                    {"w_id": row.id, "w_state": row.state, "w_reimage": row.reimage_requested,
+                     **{f"v_{k}": v for k, v in values.items()}}
+                    for row, values in group
+                ]  # fmt: skip
+                s.connection().execute(stmt, params)
 
     def _fail(self, row: ScaleSetVm, code: str, message: str) -> None:
         log.warning("instance %s failed: %s", row.key, message)
@@ -361,6 +370,13 @@ class ScaleSetController:
                     Resource.name_key == view.name.lower(),
                 )
                 .values(provisioning_state="Failed" if failed else "Succeeded")
+            )
+            # Converge operations parked by Pending (lease in the future) become claimable now, not 0.3-0.8 s later.
+            s.execute(
+                update(Operation)
+                .where(Operation.kind == "vmss/converge", Operation.status == "InProgress")
+                .where(Operation.lease_owner.is_(None))
+                .values(lease_expires=None)
             )
         self.on_converged()
 
