@@ -41,7 +41,7 @@ ensure_venv() {
   fi
   local stamp="$dir/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-${extras//[^a-z-]/_}"
   if [ ! -f "$stamp" ]; then
-    log "installing altostratus[$extras] into $1"
+    log "installing altostratus${extras:+[$extras]} into $1"
     "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
     local spec="$ROOT"
     [ -n "$extras" ] && spec="$ROOT[$extras]"
