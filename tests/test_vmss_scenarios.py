@@ -76,3 +76,14 @@ def test_pinned_version_blocks_scale_out_by_design(cloud: tuple[AltoServer, Oper
     assert list(t.versions("pinned")) == ["0"]
     r = t.http.post(f"{t.base}/pinned/reimage?{COMPUTE}", json=None)
     assert r.status_code == 404 and r.json()["error"]["code"] == "PlatformImageNotFound"
+
+
+def test_deleting_the_group_deletes_its_scale_sets_and_instances(cloud: tuple[AltoServer, Operator, Tenant]) -> None:
+    server, _, t = cloud
+    t.create("web", vmss_body(3))
+    listed = t.http.get(f"/subscriptions/{t.sub}/resourceGroups/{t.group}/resources?api-version=2019-10-01").json()
+    assert [r["type"] for r in listed["value"]] == ["Microsoft.Compute/virtualMachineScaleSets"]
+    r = t.http.delete(f"/subscriptions/{t.sub}/resourcegroups/{t.group}?api-version=2019-10-01")
+    assert t.wait(r)["status"] == "Succeeded"
+    assert t.http.get(f"/subscriptions/{t.sub}/resourcegroups/{t.group}?api-version=2019-10-01").status_code == 404
+    assert list((server.data_dir / "sim-host").glob("*.json")) == [], "no instance left in the driver"
