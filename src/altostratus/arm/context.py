@@ -16,6 +16,15 @@ if TYPE_CHECKING:
     from altostratus.services import Services
 
 
+def obj(value: Any, target: str) -> dict[str, Any]:
+    """A JSON object field of a request ({} when absent or null): clients get a 400, never a 500, for a list."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArmError(400, "InvalidParameter", f"'{target}' must be a JSON object.", target)
+    return value
+
+
 @dataclass(frozen=True)
 class Caller:
     """The authenticated principal behind a request (from the bearer token's claims)."""
@@ -65,6 +74,10 @@ class RequestContext:
         if not isinstance(value, dict):
             raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
         return value
+
+    def properties(self) -> dict[str, Any]:
+        """The body's ``properties`` object ({} when absent); anything else is a 400 naming the field."""
+        return obj(self.json().get("properties"), "properties")
 
     def url(self, path: str, **query: str | None) -> str:
         """An absolute URL on this server (ARM returns absolute nextLink / polling URLs)."""

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from altostratus.arm.context import obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.compute.sizes import VmSize, find_size
 
@@ -58,18 +59,10 @@ def split_secrets(properties: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     return props, secrets
 
 
-def _obj(value: Any, target: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise invalid_parameter(f"'{target}' must be an object.", target)
-    return value
-
-
 def image_reference(properties: dict[str, Any]) -> ImageRef:
-    profile = _obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
-    storage = _obj(profile.get("storageProfile"), "storageProfile")
-    ref = _obj(storage.get("imageReference"), "imageReference")
+    profile = obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
+    storage = obj(profile.get("storageProfile"), "storageProfile")
+    ref = obj(storage.get("imageReference"), "imageReference")
     if ref.get("id"):
         raise ArmError(
             400,
@@ -109,7 +102,7 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
     loc = body.get("location")
     if not isinstance(loc, str) or loc.replace(" ", "").lower() != location:
         raise invalid_parameter(f"The location '{loc}' is not available; use '{location}'.", "location")
-    sku = _obj(body.get("sku"), "sku")
+    sku = obj(body.get("sku"), "sku")
     size = find_size(str(sku.get("name") or "Standard_A1"))
     if size is None:
         raise ArmError(
@@ -119,25 +112,25 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
             "sku.name",
         )
     capacity = check_capacity(sku.get("capacity", 0 if not creating else None))
-    properties = _obj(body.get("properties"), "properties")
-    upgrade = _obj(properties.get("upgradePolicy"), "upgradePolicy")
+    properties = obj(body.get("properties"), "properties")
+    upgrade = obj(properties.get("upgradePolicy"), "upgradePolicy")
     mode = UPGRADE_MODES.get(str(upgrade.get("mode", "Manual")).lower())
     if mode is None:
         raise invalid_parameter(
             f"The upgrade mode '{upgrade.get('mode')}' is invalid; use Automatic, Manual or Rolling.",
             "upgradePolicy.mode",
         )
-    scale_in = _obj(properties.get("scaleInPolicy"), "scaleInPolicy")
+    scale_in = obj(properties.get("scaleInPolicy"), "scaleInPolicy")
     for rule in scale_in.get("rules") or []:
         if str(rule).lower() not in SCALE_IN_RULES:
             raise invalid_parameter(f"The scale-in rule '{rule}' is invalid.", "scaleInPolicy.rules")
-    profile = _obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
+    profile = obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
     if not profile:
         raise invalid_parameter("'virtualMachineProfile' is required.", "virtualMachineProfile")
     image = image_reference(properties)
-    os_profile = _obj(profile.get("osProfile"), "osProfile")
-    storage = _obj(profile.get("storageProfile"), "storageProfile")
-    os_disk = _obj(storage.get("osDisk"), "osDisk")
+    os_profile = obj(profile.get("osProfile"), "osProfile")
+    storage = obj(profile.get("storageProfile"), "storageProfile")
+    os_disk = obj(storage.get("osDisk"), "osDisk")
     os_type = "Windows" if os_profile.get("windowsConfiguration") or os_disk.get("osType") == "Windows" else "Linux"
     prefix = os_profile.get("computerNamePrefix")
     limit = 15 if os_type == "Windows" else 58

@@ -114,7 +114,7 @@ def get_quota(ctx: RequestContext) -> Response:
 
 def put_quota(ctx: RequestContext) -> Response:
     name = ctx.params["quotaName"]
-    props = ctx.json().get("properties") or {}
+    props = ctx.properties()
     values = {**(limits_for(ctx.db, name) if ctx.db.get(ComputeQuota, name.lower()) else DEFAULTS)}
     for key in DEFAULTS:
         if key in props:

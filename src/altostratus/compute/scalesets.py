@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm import lro
-from altostratus.arm.context import RequestContext
+from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.compute import quotas, rolling, service
@@ -103,7 +103,8 @@ def put_set(ctx: RequestContext) -> Response:
         if existing.deleting:
             raise ArmError(409, "Conflict", f"The scale set '{existing.name}' is being deleted.")
         # A full PUT that omits a secret keeps it: clients never see secrets, so they can't send them back.
-        sent = ((body.get("properties") or {}).get("virtualMachineProfile") or {}).get("osProfile") or {}
+        props = obj(body.get("properties"), "properties")
+        sent = obj(obj(props.get("virtualMachineProfile"), "virtualMachineProfile").get("osProfile"), "osProfile")
         kept = {k: v for k, v in existing.secrets.items() if k not in sent}
         if kept:
             body = deep_merge({"properties": {"virtualMachineProfile": {"osProfile": kept}}}, body)

@@ -57,7 +57,7 @@ def get_vm_instance_view(ctx: RequestContext) -> Response:
 def put_vm(ctx: RequestContext) -> Response:
     """Only ``protectionPolicy`` is writable per instance; the rest comes from the scale-set model."""
     group, ss, row = require_vm(ctx, writable=True)
-    props = ctx.json().get("properties") or {}
+    props = ctx.properties()
     policy = props.get("protectionPolicy")
     if policy is not None:
         if not isinstance(policy, dict):

@@ -96,7 +96,7 @@ def put_activation(ctx: RequestContext) -> Response:
     name = ctx.params["activationName"]
     if not NAME.match(name):
         raise invalid_parameter(f"The activation name '{name}' is invalid.", "name")
-    props = ctx.json().get("properties") or {}
+    props = ctx.properties()
     upstream = props.get("upstream") or props.get("azureRegistrationResourceIdentifier")
     if upstream is not None and (not isinstance(upstream, str) or not upstream.strip()):
         raise invalid_parameter("'upstream' must be 'demo', a directory or an http(s) URL.", "properties.upstream")

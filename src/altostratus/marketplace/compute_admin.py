@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from altostratus.arm import lro
-from altostratus.arm.context import RequestContext
+from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response
 from altostratus.arm.registry import ProviderRegistry
@@ -98,8 +98,8 @@ def put_image(ctx: RequestContext) -> Response:
     _check_location(ctx)
     p = ctx.params
     check_version(p["version"])
-    props = ctx.json().get("properties") or {}
-    os_disk = props.get("osDisk") or {}
+    props = ctx.properties()
+    os_disk = obj(props.get("osDisk"), "properties.osDisk")
     uri = os_disk.get("uri") if isinstance(os_disk, dict) else None
     if not isinstance(uri, str) or not uri:
         raise invalid_parameter(
@@ -215,8 +215,8 @@ def put_extension(ctx: RequestContext) -> Response:
     _check_location(ctx)
     p = ctx.params
     check_version(p["version"])
-    props = ctx.json().get("properties") or {}
-    uri = (props.get("sourceBlob") or {}).get("uri")
+    props = ctx.properties()
+    uri = obj(props.get("sourceBlob"), "properties.sourceBlob").get("uri")
     if not isinstance(uri, str) or not uri:
         raise invalid_parameter("'properties.sourceBlob.uri' is required.", "properties.sourceBlob.uri")
     if _extension(ctx) is not None:

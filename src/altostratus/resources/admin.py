@@ -160,7 +160,7 @@ def get_principal(ctx: RequestContext) -> Response:
 
 def put_principal(ctx: RequestContext) -> Response:
     cid = _principal_id(ctx)
-    props = ctx.json().get("properties") or {}
+    props = ctx.properties()
     role = props.get("role", "tenant")
     if role not in ("tenant", "operator"):
         raise invalid_parameter("'role' must be 'tenant' or 'operator'.", "properties.role")

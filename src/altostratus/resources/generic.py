@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from starlette.responses import Response
 
-from altostratus.arm.context import RequestContext
+from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_not_found
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.arm.registry import ProviderRegistry
@@ -186,9 +186,7 @@ class PlainResourceHandlers:
                 f"The location '{location}' is not available; use '{ctx.services.settings.location}'.",
                 "location",
             )
-        properties = body.get("properties") or {}
-        if not isinstance(properties, dict):
-            raise invalid_parameter("'properties' must be an object.", "properties")
+        properties = obj(body.get("properties"), "properties")
         rid = resource_id(group.subscription_id, group.name, self.spec.full_name, name)
         stored = {k: v for k, v in body.items() if k not in (*READ_ONLY, "location", "tags", "properties")}
         stored["properties"] = self.spec.complete(
