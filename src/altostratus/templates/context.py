@@ -12,6 +12,7 @@ without copying parameters or variables.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -88,7 +89,9 @@ class NamedValues(Mapping[str, Any]):
 
     Values are either set directly or deferred (a thunk run on first use, memoised). Evaluating on demand is what
     lets a variable use a variable declared after it, and lets a parameter default use another parameter; a name that
-    (indirectly) needs itself is reported as a circular reference instead of recursing forever.
+    (indirectly) needs itself is reported as a circular reference instead of recursing forever. Resolution holds a
+    re-entrant lock so that resources evaluated on several threads share one memoised value (and never see another
+    thread's evaluation as a cycle).
     """
 
     def __init__(self, kind: str, values: Mapping[str, Any] | None = None) -> None:
@@ -97,6 +100,7 @@ class NamedValues(Mapping[str, Any]):
         self._values: dict[str, Any] = {}
         self._pending: dict[str, Callable[[], Any]] = {}
         self._evaluating: list[str] = []
+        self._lock = threading.RLock()
         for name, value in (values or {}).items():
             self.set(name, value)
 
@@ -118,6 +122,12 @@ class NamedValues(Mapping[str, Any]):
     def resolve(self, name: str) -> Any:
         """The value of ``name``, evaluating it now if it is deferred."""
         key = name.casefold()
+        if key in self._values:
+            return self._values[key]
+        with self._lock:
+            return self._resolve_locked(name, key)
+
+    def _resolve_locked(self, name: str, key: str) -> Any:
         if key in self._values:
             return self._values[key]
         thunk = self._pending.get(key)
@@ -209,6 +219,7 @@ class EvaluationContext:
     resource_group_managed_by: str | None = None
     management_group: str | None = None
     management_group_display_name: str | None = None
+    management_group_parent: dict[str, Any] | None = None
 
     deployment_name: str = "deployment"
     deployment_mode: str = "Incremental"
@@ -318,7 +329,8 @@ class EvaluationContext:
         }
         if self.resource_group_managed_by:
             group["managedBy"] = self.resource_group_managed_by
-        group["tags"] = dict(self.resource_group_tags)
+        if self.resource_group_tags:
+            group["tags"] = dict(self.resource_group_tags)
         group["properties"] = {"provisioningState": "Succeeded"}
         return group
 
@@ -344,11 +356,15 @@ class EvaluationContext:
                 "The template function 'managementGroup' is not expected at this location: the deployment is not "
                 "at management group scope. Please see https://aka.ms/arm-template-expressions for usage details."
             )
+        properties: dict[str, Any] = {}
+        if self.management_group_parent is not None:
+            properties["details"] = {"parent": dict(self.management_group_parent)}
+        properties["displayName"] = self.management_group_display_name or self.management_group
         return {
             "id": f"/providers/Microsoft.Management/managementGroups/{self.management_group}",
             "name": self.management_group,
             "type": "/providers/Microsoft.Management/managementGroups",
-            "properties": {"displayName": self.management_group_display_name or self.management_group},
+            "properties": properties,
         }
 
     def deployment_object(self) -> dict[str, Any]:

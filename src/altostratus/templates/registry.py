@@ -90,7 +90,7 @@ def want_int(function: str, value: Any, position: int | None = None) -> int:
 def want_number(function: str, value: Any, position: int | None = None) -> int | float:
     if not is_number(value):
         raise type_error(function, value, "Integer", position)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def want_bool(function: str, value: Any, position: int | None = None) -> bool:
