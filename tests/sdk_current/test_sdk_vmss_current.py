@@ -29,7 +29,8 @@ def test_scale_set_lifecycle(tmp_path: Path) -> None:
 
         created = sets.begin_create_or_update(group, "web", vmss_body(2)).result()
         assert created.sku.capacity == 2
-        assert sets.begin_update(group, "web", {"sku": {"capacity": 3}}).result().sku.capacity == 3
+        assert sets.begin_update(group, "web", {"sku": {"capacity": 2}}).result().sku.capacity == 2  # PATCH
+        assert sets.begin_create_or_update(group, "web", vmss_body(3)).result().sku.capacity == 3  # full PUT
         listed = list(vms.list(group, "web"))
         assert sorted(v.instance_id for v in listed) == ["0", "1", "2"]
         assert {v.properties.storage_profile.image_reference.exact_version for v in listed} == {"1.0.0"}
