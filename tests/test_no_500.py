@@ -52,7 +52,7 @@ def test_compute_and_marketplace_never_answer_500(tmp_path: Path) -> None:
             (t.http, f"{t.base}/web/rollingUpgrades/cancel"),
             (t.http, f"{t.base}/web/rollingUpgrades/latest"),
             (t.http, f"{t.base}/web/virtualMachines/0/restart"),
-            (t.http, f"/subscriptions/{t.sub}/providers/Microsoft.Compute/locations/local/publishers/x/artifacttypes/vmimage/offers"),
+            (t.http, f"/subscriptions/{t.sub}/providers/Microsoft.Compute/locations/local/publishers/x/artifacttypes"),
             (op.http, f"{op.activation}"),
             (op.http, f"{op.activation}/products/nope/download"),
             (op.http, f"{op.activation}/downloadedProducts/nope"),

@@ -96,6 +96,12 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
                 else None
             )
         return options
+    if settings.hypervisor == "libvirt":
+        return {
+            "uri": list(settings.libvirt_uris) or "qemu:///system",
+            "state_dir": settings.data_dir / "libvirt",
+            "memory_cap_mb": settings.libvirt_memory_cap_mb,
+        }
     return {}
 
 

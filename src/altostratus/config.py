@@ -21,7 +21,9 @@ class Settings:
     operation_workers: int = 4
     hypervisor: str = "sim"
     sim_boot_seconds: float = 0.0
-    sim_fail_boot_marker: str | None = None  # sim failure injection: user data containing it fails to boot
+    sim_fail_boot_marker: str | None = None
+    libvirt_uris: tuple[str, ...] = ()  # libvirt hosts (default qemu:///system)
+    libvirt_memory_cap_mb: int = 256  # sim failure injection: user data containing it fails to boot
     upstream: str | None = None  # marketplace upstream to register on start (default: the demo catalogue)
 
     @property

@@ -74,6 +74,10 @@ def up(
         str | None,
         typer.Option(help="sim driver failure injection: instances whose user data contains it fail to boot."),
     ] = None,
+    libvirt_uri: Annotated[
+        list[str] | None, typer.Option(help="libvirt host URI (repeatable; default qemu:///system).")
+    ] = None,
+    libvirt_memory_cap: Annotated[int, typer.Option(help="libvirt: cap on each VM's memory in MB.")] = 256,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -90,6 +94,8 @@ def up(
         hypervisor=hypervisor,
         sim_boot_seconds=sim_boot_seconds,
         sim_fail_boot_marker=sim_fail_boot_marker,
+        libvirt_uris=tuple(libvirt_uri or ()),
+        libvirt_memory_cap_mb=libvirt_memory_cap,
     )
     serve(settings, log_level)
 

@@ -212,6 +212,7 @@ class HypervisorDriver(abc.ABC):
 # it is chosen) or a factory callable.
 _REGISTRY: dict[str, str | Callable[..., HypervisorDriver]] = {
     "sim": "altostratus.hypervisors.sim:SimDriver",
+    "libvirt": "altostratus.hypervisors.libvirt:LibvirtDriver",
 }
 
 
