@@ -94,3 +94,48 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
     finally:
         server.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_sigkill_during_real_scale_out_leaves_no_orphans() -> None:
+    """SIGKILL the server while 3 real VMs are being created; after a restart the set converges and every
+    domain and instance directory belongs to an instance."""
+    from tests.conftest import unique
+    from tests.vmss_util import Tenant
+
+    ensure_libvirtd()
+    data = Path(tempfile.mkdtemp(dir=SHARED_TMP, prefix="alto-lvk-"))
+    server = AltoServer(data / "data", extra_args=("--hypervisor", "libvirt", "--libvirt-uri", URI)).start()
+    conn = libvirt.open(URI)
+    try:
+        op = Operator(server)
+        assert op.download(V1)["status"] == "Succeeded"
+        t = Tenant(server, unique("lvk"))
+        body = vmss_body(0, prefix="k")
+        body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
+            "publisher": "Altostratus", "offer": "DemoLinux", "sku": "demo", "version": "latest",
+        }  # fmt: skip
+        created = t.create("k", body)
+        r = t.scale("k", 3)
+        assert r.status_code == 200
+        ours = lambda: {d.name() for d in conn.listAllDomains() if d.name().startswith("alto-")}  # noqa: E731
+        deadline = time.time() + 60
+        while len(ours()) < 1 and time.time() < deadline:
+            time.sleep(0.1)
+        server.kill()  # mid scale-out: some domains defined, none of them ready yet
+        server.start()
+        t.http = server.client()
+        assert t.wait(r, timeout=240)["status"] == "Succeeded"
+        keys = {f"{created['properties']['uniqueId']}:{i}" for i in range(3)}
+        assert ours() == {domain_name(k) for k in keys}, "exactly the 3 instances' domains, no orphan"
+        instances = server.data_dir / "libvirt" / "instances"
+        assert {p.name for p in instances.iterdir()} == {domain_name(k) for k in keys}, "no orphan overlay"
+        assert sorted(t.versions("k")) == ["0", "1", "2"]
+        r = t.http.delete(f"{t.base}/k?api-version=2020-06-01")
+        assert t.wait(r, timeout=120)["status"] == "Succeeded"
+        assert ours() == set()
+        op.http.close()
+        t.http.close()
+    finally:
+        conn.close()
+        server.close()
+        shutil.rmtree(data, ignore_errors=True)

@@ -87,3 +87,38 @@ def test_deleting_the_group_deletes_its_scale_sets_and_instances(cloud: tuple[Al
     assert t.wait(r)["status"] == "Succeeded"
     assert t.http.get(f"/subscriptions/{t.sub}/resourcegroups/{t.group}?api-version=2019-10-01").status_code == 404
     assert list((server.data_dir / "sim-host").glob("*.json")) == [], "no instance left in the driver"
+
+
+def test_boot_diagnostics_and_console(cloud: tuple[AltoServer, Operator, Tenant]) -> None:
+    import subprocess
+
+    from tests.server import ALTO
+
+    server, _, t = cloud
+    t.create("diag", vmss_body(1))
+    r = t.http.post(f"{t.base}/diag/virtualMachines/0/retrieveBootDiagnosticsData?{COMPUTE}")
+    assert r.status_code == 200, r.text
+    uri = r.json()["serialConsoleLogBlobUri"]
+    text = t.http.get(uri).text
+    assert "ALTOSTRATUS-READY" in text and "version=1.0.0" in text
+    view = t.http.get(f"{t.base}/diag/virtualMachines/0/instanceView?{COMPUTE}").json()
+    assert view["bootDiagnostics"]["serialConsoleLogBlobUri"] == uri
+    out = subprocess.run(
+        [
+            ALTO,
+            "vmss",
+            "console",
+            "-g",
+            t.group,
+            "-n",
+            "diag",
+            "--instance-id",
+            "0",
+            "--data-dir",
+            str(server.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "ALTOSTRATUS-READY" in out.stdout, out.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -494,3 +495,23 @@ def delete(resource_group: GroupOpt, name: NameOpt, no_wait: NoWaitOpt = False, 
     except ApiError as exc:
         fail(exc)
     console.print(f"Deleted scale set '{name}'.")
+
+
+@vmss_app.command("console")
+def console_log(
+    resource_group: GroupOpt,
+    name: NameOpt,
+    instance_id: Annotated[str, typer.Option("--instance-id", help="The instance whose serial console to show.")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print an instance's serial console (boot diagnostics), as retrieveBootDiagnosticsData points to it."""
+    api = client(data_dir)
+    try:
+        uris = api.request(
+            "POST", f"{set_path(api, resource_group, name)}/virtualMachines/{instance_id}/retrieveBootDiagnosticsData",
+            COMPUTE_API,
+        ).json()  # fmt: skip
+        text = api.request("GET", uris["serialConsoleLogBlobUri"], COMPUTE_API).text
+    except ApiError as exc:
+        fail(exc)
+    sys.stdout.write(text)

@@ -86,7 +86,7 @@ def vm_statuses(row: ScaleSetVm) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if v is not None} for s in statuses]
 
 
-def vm_instance_view(row: ScaleSetVm) -> dict[str, Any]:
+def vm_instance_view(row: ScaleSetVm, console_uri: str | None = None) -> dict[str, Any]:
     return {
         "platformUpdateDomain": 0,
         "platformFaultDomain": 0,
@@ -94,13 +94,15 @@ def vm_instance_view(row: ScaleSetVm) -> dict[str, Any]:
         "osName": "Linux",
         "vmAgent": {"vmAgentVersion": "Unknown", "statuses": []},
         "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": vm_statuses(row)[:1]}],
-        "bootDiagnostics": {},
+        "bootDiagnostics": {"serialConsoleLogBlobUri": console_uri} if console_uri else {},
         "statuses": vm_statuses(row),
         "assignedHost": row.host,
     }
 
 
-def render_vm(group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm, *, expand: bool = False) -> dict[str, Any]:
+def render_vm(
+    group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm, *, expand: bool = False, console_uri: str | None = None
+) -> dict[str, Any]:
     model = ss.model.get("virtualMachineProfile") or {}
     storage = model.get("storageProfile") or {}
     ref = dict(storage.get("imageReference") or {})
@@ -131,7 +133,7 @@ def render_vm(group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm, *, expand: bo
         "provisioningState": vm_provisioning(row),
     }
     if expand:
-        props["instanceView"] = vm_instance_view(row)
+        props["instanceView"] = vm_instance_view(row, console_uri)
     return {
         "id": f"{base}/virtualMachines/{row.instance_id}",
         "name": f"{ss.name}_{row.instance_id}",

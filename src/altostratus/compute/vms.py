@@ -13,8 +13,9 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import json_response, paged
 from altostratus.compute import service
 from altostratus.compute.models import ScaleSet, ScaleSetVm
-from altostratus.compute.render import render_vm, vm_instance_view
+from altostratus.compute.render import render_vm, set_id, vm_instance_view
 from altostratus.compute.scalesets import apply_action, converge_operation, require_set
+from altostratus.hypervisors.base import DriverError
 from altostratus.store.models import ResourceGroup
 
 
@@ -41,17 +42,45 @@ def list_vms(ctx: RequestContext) -> Response:
     group, ss = require_set(ctx)
     rows = service.all_rows(ctx.db, ss)
     expand = _expand(ctx)
-    return paged(ctx, rows, lambda r: render_vm(group, ss, r, expand=expand))
+    return paged(
+        ctx, rows, lambda r: render_vm(group, ss, r, expand=expand, console_uri=console_uri(ctx, group, ss, r))
+    )
+
+
+def console_uri(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm) -> str:
+    """Where the serial console log can be read (Azure gives a blob SAS URI; ours is an authenticated GET)."""
+    path = f"{set_id(group, ss)}/virtualMachines/{row.instance_id}/serialConsoleLog"
+    return ctx.url(path, api_version=ctx.api_version)
 
 
 def get_vm(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
-    return json_response(render_vm(group, ss, row, expand=_expand(ctx)))
+    return json_response(render_vm(group, ss, row, expand=_expand(ctx), console_uri=console_uri(ctx, group, ss, row)))
 
 
 def get_vm_instance_view(ctx: RequestContext) -> Response:
+    group, ss, row = require_vm(ctx)
+    return json_response(vm_instance_view(row, console_uri(ctx, group, ss, row)))
+
+
+def retrieve_boot_diagnostics(ctx: RequestContext) -> Response:
+    """POST retrieveBootDiagnosticsData: the URI of the serial console log (no screenshots: no display)."""
+    group, ss, row = require_vm(ctx)
+    return json_response(
+        {"consoleScreenshotBlobUri": None, "serialConsoleLogBlobUri": console_uri(ctx, group, ss, row)}
+    )
+
+
+def serial_console_log(ctx: RequestContext) -> Response:
+    """The instance's serial console (boot diagnostics) as text, read from the hypervisor driver."""
     _, _, row = require_vm(ctx)
-    return json_response(vm_instance_view(row))
+    try:
+        text = ctx.services.driver.console_log(row.key)
+    except DriverError as err:
+        if err.code != "InstanceNotFound":
+            raise ArmError(409, "BootDiagnosticsUnavailable", f"The console log cannot be read: {err}.") from None
+        text = ""
+    return Response(text, media_type="text/plain; charset=utf-8")
 
 
 def put_vm(ctx: RequestContext) -> Response:
@@ -102,6 +131,8 @@ def register(router: Any, t: str) -> None:
     router.add("PUT", vm, put_vm, resource_type=t)
     router.add("DELETE", vm, delete_vm, resource_type=t)
     router.add("GET", vm + "/instanceView", get_vm_instance_view, resource_type=t)
+    router.add("POST", vm + "/retrieveBootDiagnosticsData", retrieve_boot_diagnostics, resource_type=t)
+    router.add("GET", vm + "/serialConsoleLog", serial_console_log, resource_type=t)
     for name in VM_ACTIONS:
         if name == "powerOff":
             continue  # routing is case-insensitive: "poweroff" covers it

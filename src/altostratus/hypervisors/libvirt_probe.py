@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -36,6 +37,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
 
 PROBE_PREFIX = "alto-accel-probe-"
+OWNER = f"{socket.gethostname()}:{os.getpid()}"  # who probes: a probe of a dead local process is stale at once
 PROBE_MARKER = "ALTOSTRATUS-ACCEL-PROBE-OK"
 _BOOT_SECTOR_CODE = bytes.fromhex(
     "fa31c08ed88ec08ed0bc007cfcbaf803b052ee660f0116b07c0f20c00c010f22c066ea297c0000080066b810008ed88e"
@@ -69,7 +71,7 @@ def probe_image(directory: Path) -> Path:
 def probe_xml(name: str, image: Path, serial_log: Path, namespace: str, started: float) -> str:
     return f"""<domain type='kvm'>
   <name>{name}</name>
-  <metadata><alto:probe xmlns:alto={quoteattr(namespace)} started='{started:.3f}'/></metadata>
+  <metadata><alto:probe xmlns:alto={quoteattr(namespace)} started='{started:.3f}' owner={quoteattr(OWNER)}/></metadata>
   <memory unit='MiB'>16</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
@@ -146,12 +148,27 @@ def remove_stale_probes(conn: Any, namespace: str, older_than: float = 120.0) ->
             meta = dom.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, namespace, 0)
         except libvirt.libvirtError:
             continue
-        started = 0.0
+        started, owner = 0.0, ""
         with contextlib.suppress(ElementTree.ParseError, ValueError):
-            started = float(ElementTree.fromstring(meta).get("started", "0"))
-        if time.time() - started < older_than:
+            element = ElementTree.fromstring(meta)
+            started, owner = float(element.get("started", "0")), element.get("owner", "")
+        if time.time() - started < older_than and not _dead_local(owner):
             continue
         with contextlib.suppress(libvirt.libvirtError):
             dom.destroy()
         with contextlib.suppress(libvirt.libvirtError):
             dom.undefine()
+
+
+def _dead_local(owner: str) -> bool:
+    """True when ``owner`` ("host:pid") is a process of this host that no longer exists."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
