@@ -122,3 +122,31 @@ def test_boot_diagnostics_and_console(cloud: tuple[AltoServer, Operator, Tenant]
         timeout=60,
     )
     assert out.returncode == 0 and "ALTOSTRATUS-READY" in out.stdout, out.stderr
+
+
+def test_inbound_nat_pool_becomes_host_port_forwards(cloud: tuple[AltoServer, Operator, Tenant]) -> None:
+    import json
+
+    server, _, t = cloud
+    t.http.post(f"/subscriptions/{t.sub}/providers/Microsoft.Network/register?api-version=2019-10-01")
+    lb_id = f"/subscriptions/{t.sub}/resourceGroups/{t.group}/providers/Microsoft.Network/loadBalancers/lb"
+    pool = {"name": "ssh", "properties": {"frontendPortRangeStart": 50000, "frontendPortRangeEnd": 50119,
+                                          "backendPort": 22, "protocol": "Tcp"}}  # fmt: skip
+    r = t.http.put(
+        f"{lb_id}?api-version=2017-10-01", json={"location": "local", "properties": {"inboundNatPools": [pool]}}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"]["inboundNatPools"][0]["id"] == f"{lb_id}/inboundNatPools/ssh"
+    body = vmss_body(2)
+    ipc = body["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+    ipc["properties"]["ipConfigurations"][0]["properties"]["loadBalancerInboundNatPools"] = [
+        {"id": f"{lb_id}/inboundNatPools/ssh"}
+    ]
+    t.create("nat", body)
+    views = {v["instanceId"]: v["properties"]["instanceView"]["portForwards"] for v in t.vms("nat")}
+    assert views == {
+        "0": [{"hostAddress": "127.0.0.1", "hostPort": 50000, "guestPort": 22}],
+        "1": [{"hostAddress": "127.0.0.1", "hostPort": 50001, "guestPort": 22}],
+    }
+    specs = [json.loads(p.read_text())["spec"] for p in (server.data_dir / "sim-host").glob("*.json")]
+    assert sorted(tuple(map(tuple, s["port_forwards"])) for s in specs) == [((50000, 22),), ((50001, 22),)]

@@ -86,7 +86,9 @@ def vm_statuses(row: ScaleSetVm) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if v is not None} for s in statuses]
 
 
-def vm_instance_view(row: ScaleSetVm, console_uri: str | None = None) -> dict[str, Any]:
+def vm_instance_view(
+    row: ScaleSetVm, console_uri: str | None = None, forwards: tuple[tuple[int, int], ...] = ()
+) -> dict[str, Any]:
     return {
         "platformUpdateDomain": 0,
         "platformFaultDomain": 0,
@@ -97,11 +99,19 @@ def vm_instance_view(row: ScaleSetVm, console_uri: str | None = None) -> dict[st
         "bootDiagnostics": {"serialConsoleLogBlobUri": console_uri} if console_uri else {},
         "statuses": vm_statuses(row),
         "assignedHost": row.host,
+        # Inbound NAT pool mappings as host port forwards (our addition; Azure shows them on the load balancer).
+        "portForwards": [{"hostAddress": "127.0.0.1", "hostPort": h, "guestPort": g} for h, g in forwards],
     }
 
 
 def render_vm(
-    group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm, *, expand: bool = False, console_uri: str | None = None
+    group: ResourceGroup,
+    ss: ScaleSet,
+    row: ScaleSetVm,
+    *,
+    expand: bool = False,
+    console_uri: str | None = None,
+    forwards: tuple[tuple[int, int], ...] = (),
 ) -> dict[str, Any]:
     model = ss.model.get("virtualMachineProfile") or {}
     storage = model.get("storageProfile") or {}
@@ -133,7 +143,7 @@ def render_vm(
         "provisioningState": vm_provisioning(row),
     }
     if expand:
-        props["instanceView"] = vm_instance_view(row, console_uri)
+        props["instanceView"] = vm_instance_view(row, console_uri, forwards)
     return {
         "id": f"{base}/virtualMachines/{row.instance_id}",
         "name": f"{ss.name}_{row.instance_id}",

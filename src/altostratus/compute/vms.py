@@ -11,7 +11,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import json_response, paged
-from altostratus.compute import service
+from altostratus.compute import natpools, service
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import render_vm, set_id, vm_instance_view
 from altostratus.compute.scalesets import apply_action, converge_operation, require_set
@@ -42,9 +42,13 @@ def list_vms(ctx: RequestContext) -> Response:
     group, ss = require_set(ctx)
     rows = service.all_rows(ctx.db, ss)
     expand = _expand(ctx)
-    return paged(
-        ctx, rows, lambda r: render_vm(group, ss, r, expand=expand, console_uri=console_uri(ctx, group, ss, r))
-    )
+    pools = natpools.resolve_pools(ctx.db, ss.model) if expand else []
+
+    def render(r: ScaleSetVm) -> dict[str, Any]:
+        forwards = natpools.forwards_for(pools, r.instance_id)
+        return render_vm(group, ss, r, expand=expand, console_uri=console_uri(ctx, group, ss, r), forwards=forwards)
+
+    return paged(ctx, rows, render)
 
 
 def console_uri(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, row: ScaleSetVm) -> str:
@@ -55,12 +59,15 @@ def console_uri(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, row: Sc
 
 def get_vm(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
-    return json_response(render_vm(group, ss, row, expand=_expand(ctx), console_uri=console_uri(ctx, group, ss, row)))
+    forwards = natpools.forwards_for(natpools.resolve_pools(ctx.db, ss.model), row.instance_id)
+    uri = console_uri(ctx, group, ss, row)
+    return json_response(render_vm(group, ss, row, expand=_expand(ctx), console_uri=uri, forwards=forwards))
 
 
 def get_vm_instance_view(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
-    return json_response(vm_instance_view(row, console_uri(ctx, group, ss, row)))
+    forwards = natpools.forwards_for(natpools.resolve_pools(ctx.db, ss.model), row.instance_id)
+    return json_response(vm_instance_view(row, console_uri(ctx, group, ss, row), forwards))
 
 
 def retrieve_boot_diagnostics(ctx: RequestContext) -> Response:

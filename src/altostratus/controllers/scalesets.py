@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 
-from altostratus.compute import rolling
+from altostratus.compute import natpools, rolling
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
@@ -49,6 +49,7 @@ class SetView:
     sku_name: str
     model: dict[str, Any]
     secrets: dict[str, Any]
+    nat_pools: tuple[tuple[int, int, int], ...] = ()
 
 
 class ScaleSetController:
@@ -183,6 +184,7 @@ class ScaleSetController:
             view = SetView(
                 ss.id, ss.name, ss.subscription_id, ss.resource_group_id, ss.generation, ss.deleting,
                 ss.rolling_active, ss.sku["name"], dict(ss.model), dict(ss.secrets),
+                tuple(natpools.resolve_pools(s, ss.model)),
             )  # fmt: skip
             rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == set_id)))
             s.expunge_all()
@@ -208,6 +210,7 @@ class ScaleSetController:
             custom_data=_decode(view.secrets.get("customData")),
             admin_username=os_profile.get("adminUsername"),
             ssh_public_keys=tuple(k.get("keyData", "") for k in keys if isinstance(k, dict) and k.get("keyData")),
+            port_forwards=natpools.forwards_for(list(view.nat_pools), row.instance_id),
             tags={
                 MANAGED_TAG: "true",
                 "subscription": view.subscription_id,

@@ -274,7 +274,29 @@ NETWORK_VERSIONS = (
     "2015-06-15",
 )
 
-PLAIN_TYPES = (PlainType("Microsoft.Network", "networkSecurityGroups", NETWORK_VERSIONS, _nsg_properties),)
+LB_CHILDREN = ("frontendIPConfigurations", "backendAddressPools", "inboundNatPools", "inboundNatRules", "probes",
+               "loadBalancingRules")  # fmt: skip
+
+
+def _lb_properties(props: dict[str, Any], rid: str) -> dict[str, Any]:
+    """Load balancers are control plane only; children get their ids so scale sets can reference NAT pools."""
+    out = dict(props)
+    for child in LB_CHILDREN:
+        items = out.get(child) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
+            raise invalid_parameter(f"'{child}' must be an array of named objects.", f"properties.{child}")
+        for item in items:
+            item["id"] = f"{rid}/{child}/{item['name']}"
+            item.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        out[child] = items
+    out["resourceGuid"] = out.get("resourceGuid") or str(uuid.uuid4())
+    return out
+
+
+PLAIN_TYPES = (
+    PlainType("Microsoft.Network", "networkSecurityGroups", NETWORK_VERSIONS, _nsg_properties),
+    PlainType("Microsoft.Network", "loadBalancers", NETWORK_VERSIONS, _lb_properties),
+)
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
