@@ -70,7 +70,9 @@ def build_services(settings: Settings) -> Services:
 
     runner.register(syndication.DOWNLOAD_KIND, download)
     driver = make_driver(settings.hypervisor, **hypervisor_options(settings))
-    scalesets = ScaleSetController(db, driver, blobs, on_converged=runner.wake)
+    scalesets = ScaleSetController(
+        db, driver, blobs, installation_id=installation["tenantId"], on_converged=runner.wake
+    )
     runner.register(CONVERGE, compute_lifecycle.converge_handler)
     scale_set_type = registry.get_type(SCALE_SET_TYPE)
     assert scale_set_type is not None

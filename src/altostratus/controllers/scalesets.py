@@ -32,6 +32,9 @@ from altostratus.store.models import Operation, Resource
 
 log = logging.getLogger("altostratus.scalesets")
 MANAGED_TAG = "altostratus.managed"
+# Which installation made an instance: several installations (or test servers) may share a libvirt host,
+# and one must never take another's instances for orphans.
+INSTALLATION_TAG = "altostratus.installation"
 TYPE_KEY = "microsoft.compute/virtualmachinescalesets"
 
 
@@ -59,6 +62,7 @@ class ScaleSetController:
         driver: HypervisorDriver,
         blobs: BlobStore,
         *,
+        installation_id: str = "",
         on_converged: Any = None,
         workers: int = 8,
         idle_seconds: float = 1.0,
@@ -66,6 +70,7 @@ class ScaleSetController:
         orphan_sweep_seconds: float = 30.0,
     ) -> None:
         self.db, self.driver, self.blobs = db, driver, blobs
+        self.installation_id = installation_id
         self.on_converged = on_converged or (lambda: None)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="driver")
         self.idle_seconds, self.busy_seconds, self.orphan_sweep_seconds = (
@@ -132,7 +137,7 @@ class ScaleSetController:
 
     def sweep_orphans(self) -> list[str]:
         """Driver instances no row accounts for (left by a crash between create and a deletion) go away."""
-        instances = self.driver.list_instances({MANAGED_TAG: "true"})
+        instances = self.driver.list_instances({MANAGED_TAG: "true", INSTALLATION_TAG: self.installation_id})
         with self.db.session() as s:
             known = set(s.scalars(select(ScaleSetVm.key)))
         orphans = [i.key for i in instances if i.key not in known]
@@ -213,6 +218,7 @@ class ScaleSetController:
             port_forwards=natpools.forwards_for(list(view.nat_pools), row.instance_id),
             tags={
                 MANAGED_TAG: "true",
+                INSTALLATION_TAG: self.installation_id,
                 "subscription": view.subscription_id,
                 "scaleSet": view.name,
                 "instanceId": str(row.instance_id),
