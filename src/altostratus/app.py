@@ -26,7 +26,7 @@ from altostratus.hypervisors import make_driver
 from altostratus.marketplace import bridge, compute_admin, gallery, syndication
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.upstream import Upstreams
-from altostratus.resources import admin, generic, groups, metadata, providers, subscriptions
+from altostratus.resources import admin, deployments, generic, groups, metadata, providers, subscriptions
 from altostratus.services import Services
 from altostratus.store.db import Database
 
@@ -44,6 +44,7 @@ PROVIDERS = (
     compute_admin,
     gallery,
     compute,
+    deployments,
 )
 METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -77,9 +78,11 @@ def build_services(settings: Settings) -> Services:
     scale_set_type = registry.get_type(SCALE_SET_TYPE)
     assert scale_set_type is not None
     scale_set_type.deleter = compute_lifecycle.scale_set_deleter(scalesets.wake)
-    return Services(
+    services = Services(
         settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir), driver, scalesets
     )
+    runner.register(deployments.KIND, deployments.make_executor(services))
+    return services
 
 
 def hypervisor_options(settings: Settings) -> dict[str, Any]:

@@ -1,0 +1,652 @@
+"""Microsoft.Resources/deployments: template deployments of a resource group (REST surface).
+
+``PUT`` validates the template synchronously (ARM's preflight: parameters, variables, resource expansion,
+dependency graph, resource types and api-versions) and answers ``201`` with ``provisioningState: Accepted`` and an
+``Azure-AsyncOperation`` URL; the executor (:mod:`deployment_engine`) then deploys the resources through the router.
+Also: ``GET``/``HEAD``/list, ``DELETE`` (the history entry, never the resources), ``cancel``, ``validate`` (``200``
+with the expanded resources, or ``400`` with the error in the same shape), ``exportTemplate`` and the deployment
+operations, under both paths the SDKs use (with and without the ``providers/Microsoft.Resources`` segment).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from altostratus.arm import lro
+from altostratus.arm.context import RequestContext
+from altostratus.arm.errors import ArmError
+from altostratus.arm.http import empty, json_response, paged, validate_tags
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import ANY_VERSION, Router, split_path
+from altostratus.resources.deployment_engine import (
+    KIND,
+    DeploymentInput,
+    PrefixedSourceMap,
+    cancel_operation,
+    executor,
+    prepare_deployment,
+    template_error_body,
+)
+from altostratus.resources.deployment_models import Deployment, DeploymentOperation
+from altostratus.resources.deployment_plan import DEPLOYMENTS_TYPE, Plan, dependencies, providers
+from altostratus.resources.filters import parse_filter
+from altostratus.resources.groups import group_id, require_group
+from altostratus.resources.versions import RESOURCES
+from altostratus.store.db import as_utc, iso, utcnow
+from altostratus.store.models import Operation, ResourceGroup
+from altostratus.templates import EvaluationContext, TemplateError, read_parameters, secure_parameter_names
+from altostratus.templates.evaluate import TYPE_NAMES
+from altostratus.templates.hashing import template_hash
+from altostratus.templates.loader import SourceMap, join_path, load_document
+from altostratus.templates.values import find_key, get_ci
+
+if TYPE_CHECKING:
+    from altostratus.services import Services
+
+__all__ = ["KIND", "executor", "make_executor", "register_routes"]
+
+TYPE = DEPLOYMENTS_TYPE
+# The current SDK line (azure-mgmt-resource-deployments 2.x) sends 2026-06-01 for deployments.
+API_VERSIONS = (*RESOURCES, "2026-06-01")
+NAME_MAX = 64
+ACTIVE = ("Accepted", "Running")
+MAX_LINKED_BYTES = 4 << 20
+LINK_TIMEOUT = 30.0
+
+
+def deployment_id(group: ResourceGroup, name: str) -> str:
+    return f"{group_id(group.subscription_id, group.name)}/providers/{TYPE}/{name}"
+
+
+def duration(start: datetime | None, end: datetime | None) -> str:
+    """ISO 8601 duration, as ARM writes it (``PT1M2.345S``)."""
+    if start is None:
+        return "PT0S"
+    seconds = max((as_utc(end or utcnow()) - as_utc(start)).total_seconds(), 0.0)
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = "PT"
+    if hours:
+        text += f"{hours}H"
+    if minutes:
+        text += f"{minutes}M"
+    return text + f"{round(rest, 7):g}S"
+
+
+# ---------------------------------------------------------------------------------------------------- errors
+
+
+class TemplateArmError(ArmError):
+    """An ArmError that carries ARM's ``additionalInfo`` (the TemplateViolation position)."""
+
+    def __init__(self, status: int, error: dict[str, Any]) -> None:
+        super().__init__(status, error["code"], error["message"], error.get("target"), error.get("details"))
+        self.additional_info = error.get("additionalInfo")
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        if self.additional_info:
+            body["error"]["additionalInfo"] = self.additional_info
+        return body
+
+
+def template_failure(exc: TemplateError) -> TemplateArmError:
+    return TemplateArmError(400, template_error_body(exc))
+
+
+def bad_content(message: str) -> ArmError:
+    return ArmError(
+        400, "InvalidRequestContent", f"The request content was invalid and could not be deserialized: {message}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the request
+
+
+@dataclass
+class DeploymentRequest:
+    mode: str
+    template: dict[str, Any]
+    template_link: dict[str, Any] | None
+    parameters: dict[str, Any]  # supplied literal values
+    source: SourceMap | None
+    source_text: str | None
+    source_prefix: str
+    options: dict[str, Any]
+    tags: dict[str, str]
+
+
+def fetch_link(link: Any, what: str) -> bytes:
+    """The content of a ``templateLink``/``parametersLink`` (http or https URI)."""
+    uri = get_ci(link, "uri") if isinstance(link, dict) else None
+    if not isinstance(uri, str) or not uri:
+        raise ArmError(
+            400,
+            "InvalidContentLink",
+            f"The {what} link must have a 'uri'. Template specs ('id') and 'relativePath' are not supported.",
+        )
+    if not uri.lower().startswith(("http://", "https://")):
+        raise ArmError(400, "InvalidContentLink", f"The {what} link '{uri}' must be an http or https URI.")
+    try:
+        with httpx.stream("GET", uri, timeout=LINK_TIMEOUT, follow_redirects=True) as response:
+            if response.status_code != 200:
+                raise ArmError(
+                    400,
+                    "InvalidContentLink",
+                    f"Unable to download deployment content from '{uri}'. The tracking Id is "
+                    f"'{uuid.uuid4()}'. Please see https://aka.ms/arm-deploy for usage details (HTTP "
+                    f"{response.status_code}).",
+                )
+            chunks = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_LINKED_BYTES:
+                    raise ArmError(400, "InvalidContentLink", f"The {what} at '{uri}' exceeds 4 MB.")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise ArmError(
+            400, "InvalidContentLink", f"Unable to download deployment content from '{uri}': {exc}."
+        ) from None
+
+
+def parse_request(ctx: RequestContext) -> DeploymentRequest:
+    """The deployment body, read leniently (BOM, comments, trailing commas) so positions are the client's."""
+    if not ctx.raw_body.strip():
+        raise bad_content("the body is empty.")
+    try:
+        doc, body_source = load_document(ctx.raw_body)
+    except TemplateError as exc:
+        exc.message = f"Deployment template parse failed: '{exc.message}'."
+        raise template_failure(exc) from None
+    if not isinstance(doc, dict):
+        raise bad_content("the body must be a JSON object.")
+    props_key = find_key(doc, "properties")
+    props = doc.get(props_key) if props_key else None
+    if not isinstance(props, dict):
+        raise bad_content("'properties' is required and must be an object.")
+    raw_mode = get_ci(props, "mode")
+    if not isinstance(raw_mode, str) or raw_mode.lower() not in ("incremental", "complete"):
+        raise bad_content(f"'properties.mode' must be 'Incremental' or 'Complete' (found '{raw_mode}').")
+    mode = "Complete" if raw_mode.lower() == "complete" else "Incremental"
+    template_key = find_key(props, "template")
+    template = props.get(template_key) if template_key else None
+    link = get_ci(props, "templateLink")
+    if template is not None and link is not None:
+        raise bad_content("only one of 'template' and 'templateLink' may be given.")
+    source: SourceMap | None
+    source_text: str | None = None
+    prefix = ""
+    if template is None:
+        if link is None:
+            raise bad_content("'properties.template' or 'properties.templateLink' is required.")
+        try:
+            template, source = load_document(fetch_link(link, "template"))
+        except TemplateError as exc:
+            exc.message = f"Deployment template parse failed: '{exc.message}'."
+            raise template_failure(exc) from None
+        source_text = source.text
+        template_link = {k: v for k, v in link.items()} if isinstance(link, dict) else None
+    else:
+        prefix = join_path(join_path("", props_key or "properties"), template_key or "template")
+        source = PrefixedSourceMap(body_source.text, prefix=prefix)
+        source_text = body_source.text
+        template_link = None
+    if not isinstance(template, dict):
+        raise template_failure(TemplateError("The template must be a JSON object.", ""))
+    parameters = get_ci(props, "parameters")
+    parameters_link = get_ci(props, "parametersLink")
+    try:
+        values: dict[str, Any] = {}
+        if parameters_link is not None:
+            values.update(read_parameters(fetch_link(parameters_link, "parameters")))
+        if parameters is not None:
+            if not isinstance(parameters, dict):
+                raise bad_content("'properties.parameters' must be an object.")
+            values.update(read_parameters({"parameters": parameters}) if parameters else {})
+    except TemplateError as exc:
+        raise template_failure(exc) from None
+    options = {
+        key: props[found]
+        for key in ("debugSetting", "onErrorDeployment", "expressionEvaluationOptions")
+        if (found := find_key(props, key)) is not None
+    }
+    return DeploymentRequest(
+        mode, template, template_link, values, source, source_text, prefix, options, validate_tags(doc.get("tags"))
+    )
+
+
+def deployment_input(ctx: RequestContext, group: ResourceGroup, name: str, req: DeploymentRequest) -> DeploymentInput:
+    sub = ctx.extra.get("subscription")
+    return DeploymentInput(
+        subscription_id=group.subscription_id,
+        tenant_id=ctx.require_caller.tenant_id,
+        subscription_display_name=sub.display_name if sub is not None else "",
+        resource_group=group.name,
+        resource_group_location=group.location,
+        resource_group_tags=dict(group.tags or {}),
+        name=name,
+        mode=req.mode,
+        template=req.template,
+        template_link=req.template_link,
+        parameter_values=req.parameters,
+        base_url=ctx.base_url,
+        location=ctx.services.settings.location,
+        source=req.source,
+    )
+
+
+def check_types(ctx: RequestContext, plan: Plan) -> None:
+    """Every resource the deployment creates must be a type this cloud has, at an api-version it accepts."""
+    registry, location = ctx.services.registry, ctx.services.settings.location
+    for res in plan.active:
+        ns = registry.get_namespace(res.namespace)
+        if ns is None or (ns.admin and not ctx.require_caller.is_operator):
+            raise ArmError(
+                400, "InvalidResourceNamespace", f"The resource namespace '{res.namespace}' is invalid.", res.id
+            )
+        short = res.type.split("/", 1)[1]
+        rtype = ns.types.get(short.lower())
+        route = ctx.services.router.match("PUT", split_path(res.id))[0]
+        if rtype is None or rtype.hidden or route is None:
+            raise ArmError(
+                400,
+                "InvalidResourceType",
+                f"The resource type '{short}' could not be found in the namespace '{ns.name}' for api version "
+                f"'{res.api_version}'.",
+                res.id,
+            )
+        if res.api_version.lower() not in (v.lower() for v in rtype.api_versions):
+            raise ArmError(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for location '{location}' and API version "
+                f"'{res.api_version}' for type '{rtype.name}'. The supported api-versions are "
+                f"'{', '.join(rtype.api_versions)}'. The supported locations are '{location}'.",
+                res.id,
+            )
+
+
+def preflight(ctx: RequestContext, inp: DeploymentInput) -> tuple[EvaluationContext, Plan]:
+    try:
+        rctx, plan = prepare_deployment(inp, ctx.services.registry)
+    except TemplateError as exc:
+        raise template_failure(exc) from None
+    check_types(ctx, plan)
+    return rctx, plan
+
+
+def rendered_parameters(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    definitions = get_ci(template, "parameters") or {}
+    secure = {n.casefold() for n in secure_parameter_names(definitions)}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        declared = get_ci(definitions.get(name) or {}, "type") if isinstance(definitions, dict) else None
+        kind = TYPE_NAMES.get(str(declared).casefold(), str(declared)) if declared else "String"
+        out[name] = {"type": kind} if name.casefold() in secure else {"type": kind, "value": value}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- rendering
+
+
+def render(group: ResourceGroup, dep: Deployment) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "templateHash": dep.template_hash,
+        "parameters": dep.parameters,
+        "mode": dep.mode,
+        "provisioningState": dep.provisioning_state,
+        "timestamp": iso(dep.timestamp),
+        "duration": duration(dep.started_at, dep.ended_at),
+        "correlationId": dep.correlation_id,
+        "providers": dep.providers,
+        "dependencies": dep.dependencies,
+        "outputResources": dep.output_resources,
+    }
+    if dep.template_link:
+        props["templateLink"] = dep.template_link
+    if dep.outputs is not None:
+        props["outputs"] = dep.outputs
+    for key in ("debugSetting", "onErrorDeployment"):
+        if key in (dep.options or {}):
+            props[key] = dep.options[key]
+    if dep.error:
+        props["error"] = dep.error
+    body: dict[str, Any] = {"id": deployment_id(group, dep.name), "name": dep.name, "type": TYPE, "properties": props}
+    if dep.tags:
+        body["tags"] = dep.tags
+    return body
+
+
+def render_operation(group: ResourceGroup, dep: Deployment, op: DeploymentOperation) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "provisioningOperation": op.provisioning_operation,
+        "provisioningState": op.provisioning_state,
+        "timestamp": iso(op.timestamp),
+        "duration": duration(op.started_at, op.timestamp),
+        "trackingId": op.operation_id,
+    }
+    if op.service_request_id:
+        props["serviceRequestId"] = op.service_request_id
+    if op.status_code:
+        props["statusCode"] = op.status_code
+    if op.status_message is not None:
+        props["statusMessage"] = op.status_message
+    if op.target_id:
+        props["targetResource"] = {
+            "id": op.target_id,
+            "resourceType": op.target_type,
+            "resourceName": op.target_name,
+            "apiVersion": op.api_version,
+        }
+    return {
+        "id": f"{deployment_id(group, dep.name)}/operations/{op.operation_id}",
+        "operationId": op.operation_id,
+        "properties": props,
+    }
+
+
+# -------------------------------------------------------------------------------------------------- handlers
+
+
+def validate_name(name: str) -> str:
+    if len(name) > NAME_MAX:
+        raise ArmError(
+            400,
+            "DeploymentNameLengthLimitExceeded",
+            f"The provided deployment name '{name}' has a length of '{len(name)}' which exceeds the maximum length of "
+            f"'{NAME_MAX}'. Please see https://aka.ms/arm-deploy for usage details.",
+            "deploymentName",
+        )
+    if not name or not all(c.isalnum() or c in "-_.()" for c in name):
+        raise ArmError(
+            400,
+            "DeploymentNameInvalidCharacters",
+            f"The provided deployment name '{name}' has these invalid characters: only letters, digits, '-', '_', "
+            "'.', '(' and ')' are allowed. Please see https://aka.ms/arm-deploy for usage details.",
+            "deploymentName",
+        )
+    return name
+
+
+def find(db: Session, group: ResourceGroup, name: str, *, lock: bool = False) -> Deployment | None:
+    query = select(Deployment).where(Deployment.resource_group_id == group.id, Deployment.name_key == name.lower())
+    return db.scalars(query.with_for_update() if lock else query).one_or_none()
+
+
+def require(ctx: RequestContext, *, lock: bool = False, writable: bool = False) -> tuple[ResourceGroup, Deployment]:
+    group = require_group(ctx, writable=writable)
+    name = ctx.params["deploymentName"]
+    dep = find(ctx.db, group, name, lock=lock)
+    if dep is None:
+        raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
+    return group, dep
+
+
+def status_url(ctx: RequestContext, group: ResourceGroup, dep: Deployment, op_id: str) -> str:
+    path = (
+        f"/subscriptions/{group.subscription_id}/resourcegroups/{group.name}/providers/{TYPE}/{dep.name}"
+        f"/operationStatuses/{op_id}"
+    )
+    return ctx.url(path, api_version=ctx.api_version)
+
+
+def put_deployment(ctx: RequestContext) -> Response:
+    group = require_group(ctx, writable=True)
+    name = validate_name(ctx.params["deploymentName"])
+    req = parse_request(ctx)
+    existing = find(ctx.db, group, name, lock=True)
+    if existing is not None and existing.provisioning_state in ACTIVE:
+        raise ArmError(
+            409,
+            "DeploymentActiveAndUneditable",
+            f"The deployment '{existing.name}' cannot be saved, because this would overwrite an existing deployment "
+            "which is still active. Please see https://aka.ms/arm-deploy for usage details.",
+        )
+    inp = deployment_input(ctx, group, name, req)
+    rctx, plan = preflight(ctx, inp)
+    values = rctx.parameter_values.resolve_all()
+    caller = ctx.require_caller
+    now = utcnow()
+    options = dict(req.options)
+    if req.source_text is not None and len(req.source_text) <= MAX_LINKED_BYTES:
+        options["source"] = {"text": req.source_text, "prefix": req.source_prefix}
+    created = existing is None
+    dep = existing or Deployment(
+        resource_group_id=group.id,
+        subscription_id=group.subscription_id,
+        name=name,
+        name_key=name.lower(),
+        created_at=now,
+    )
+    dep.provisioning_state = "Accepted"
+    dep.mode = req.mode
+    dep.correlation_id = ctx.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())
+    dep.template = req.template
+    dep.template_link = req.template_link
+    dep.template_hash = template_hash(req.template)
+    dep.parameter_values = values
+    dep.parameters = rendered_parameters(req.template, values)
+    dep.options = options
+    dep.providers = providers(plan, ctx.services.settings.location)
+    dep.dependencies = dependencies(plan)
+    dep.outputs = None
+    dep.output_resources = []
+    dep.error = None
+    dep.tags = req.tags
+    dep.base_url = ctx.base_url
+    dep.caller_client_id, dep.caller_role, dep.caller_tenant_id = caller.client_id, caller.role, caller.tenant_id
+    dep.timestamp = now
+    dep.started_at = now
+    dep.ended_at = None
+    if created:
+        ctx.db.add(dep)
+    else:
+        for old in ctx.db.scalars(select(DeploymentOperation).where(DeploymentOperation.deployment_id == dep.id)):
+            ctx.db.delete(old)
+    ctx.db.flush()
+    op = lro.start_operation(
+        ctx,
+        namespace="Microsoft.Resources",
+        kind=KIND,
+        target=deployment_id(group, name),
+        params={"deploymentId": dep.id},
+    )
+    dep.operation_id = op.id
+    headers = {"Azure-AsyncOperation": status_url(ctx, group, dep, op.id), "Retry-After": lro.RETRY_AFTER}
+    return json_response(render(group, dep), 201 if created else 200, headers)
+
+
+def get_deployment(ctx: RequestContext) -> Response:
+    group, dep = require(ctx)
+    return json_response(render(group, dep))
+
+
+def head_deployment(ctx: RequestContext) -> Response:
+    group = require_group(ctx)
+    return empty(204 if find(ctx.db, group, ctx.params["deploymentName"]) else 404)
+
+
+def list_deployments(ctx: RequestContext) -> Response:
+    group = require_group(ctx)
+    rows = list(
+        ctx.db.scalars(
+            select(Deployment)
+            .where(Deployment.resource_group_id == group.id)
+            .order_by(Deployment.timestamp.desc(), Deployment.name_key)
+        )
+    )
+    clauses = parse_filter(ctx.query.get("$filter"), ("provisioningstate",))
+    if clauses:
+        wanted = clauses["provisioningstate"].lower()
+        rows = [r for r in rows if r.provisioning_state.lower() == wanted]
+    return paged(ctx, rows, lambda d: render(group, d))
+
+
+def delete_deployment(ctx: RequestContext) -> Response:
+    group = require_group(ctx, writable=True)
+    dep = find(ctx.db, group, ctx.params["deploymentName"], lock=True)
+    if dep is None:
+        return empty(204)
+    if dep.provisioning_state in ACTIVE:
+        raise ArmError(
+            409,
+            "DeploymentActiveAndUneditable",
+            f"The deployment '{dep.name}' cannot be deleted while it is running; cancel it first.",
+        )
+    for old in ctx.db.scalars(select(DeploymentOperation).where(DeploymentOperation.deployment_id == dep.id)):
+        ctx.db.delete(old)
+    ctx.db.delete(dep)
+    # The history entry is gone at once; the operation exists so that pollers see a completed deletion.
+    op = lro.start_operation(
+        ctx, namespace="Microsoft.Resources", kind="deployments/delete", target=deployment_id(group, dep.name)
+    )
+    op.status, op.end_time, op.percent_complete = "Succeeded", utcnow(), 100.0
+    return lro.accepted(ctx, op)
+
+
+def cancel_deployment(ctx: RequestContext) -> Response:
+    group, dep = require(ctx, lock=True, writable=True)
+    if dep.provisioning_state not in ACTIVE:
+        raise ArmError(
+            409,
+            "DeploymentCannotBeCancelled",
+            f"The deployment '{dep.name}' cannot be cancelled because it is in terminal state "
+            f"'{dep.provisioning_state}'.",
+        )
+    now = utcnow()
+    dep.provisioning_state = "Canceled"
+    dep.timestamp = now
+    dep.ended_at = now
+    cancel_operation(ctx.db, dep.operation_id)
+    return empty(204)
+
+
+def validate_deployment(ctx: RequestContext) -> Response:
+    group = require_group(ctx)
+    name = validate_name(ctx.params["deploymentName"])
+    try:
+        req = parse_request(ctx)
+        inp = deployment_input(ctx, group, name, req)
+        rctx, plan = preflight(ctx, inp)
+    except ArmError as err:
+        if err.status != 400:
+            raise
+        return json_response(err.body(), 400)
+    values = rctx.parameter_values.resolve_all()
+    now = utcnow()
+    props: dict[str, Any] = {
+        "templateHash": template_hash(req.template),
+        "parameters": rendered_parameters(req.template, values),
+        "mode": req.mode,
+        "provisioningState": "Succeeded",
+        "timestamp": iso(now),
+        "duration": "PT0S",
+        "correlationId": ctx.headers.get("x-ms-correlation-request-id") or ctx.request_id,
+        "providers": providers(plan, ctx.services.settings.location),
+        "dependencies": dependencies(plan),
+        "validatedResources": [
+            {"id": r.id, "name": r.name, "type": r.type, "apiVersion": r.api_version} for r in plan.active
+        ],
+    }
+    if req.template_link:
+        props["templateLink"] = req.template_link
+    return json_response({"id": deployment_id(group, name), "name": name, "type": TYPE, "properties": props})
+
+
+def export_template(ctx: RequestContext) -> Response:
+    _, dep = require(ctx)
+    return json_response({"template": dep.template})
+
+
+def get_operation_status(ctx: RequestContext) -> Response:
+    """``…/deployments/{name}/operationStatuses/{id}``: Accepted/Running, then Succeeded, Failed or Canceled."""
+    op = ctx.db.get(Operation, ctx.params["operationId"])
+    if op is None or op.subscription_id != ctx.params["subscriptionId"].lower() or op.kind != KIND:
+        raise ArmError(404, "OperationNotFound", f"The operation '{ctx.params['operationId']}' could not be found.")
+    status = op.status
+    if status == "InProgress":
+        dep = ctx.db.get(Deployment, int(op.params.get("deploymentId", 0)))
+        status = dep.provisioning_state if dep is not None and dep.provisioning_state in ACTIVE else "Running"
+    body: dict[str, Any] = {"status": status}
+    if op.error and status in ("Failed", "Canceled"):
+        body["error"] = op.error
+    headers = {"Retry-After": lro.RETRY_AFTER} if status in ACTIVE else None
+    return json_response(body, headers=headers)
+
+
+def list_operations(ctx: RequestContext) -> Response:
+    group, dep = require(ctx)
+    rows = list(
+        ctx.db.scalars(
+            select(DeploymentOperation)
+            .where(DeploymentOperation.deployment_id == dep.id)
+            .order_by(DeploymentOperation.seq, DeploymentOperation.id)
+        )
+    )
+    return paged(ctx, rows, lambda op: render_operation(group, dep, op))
+
+
+def get_operation(ctx: RequestContext) -> Response:
+    group, dep = require(ctx)
+    op = ctx.db.scalars(
+        select(DeploymentOperation).where(
+            DeploymentOperation.deployment_id == dep.id,
+            DeploymentOperation.operation_id == ctx.params["operationId"].upper(),
+        )
+    ).one_or_none()
+    if op is None:
+        raise ArmError(
+            404,
+            "DeploymentOperationNotFound",
+            f"The deployment operation '{ctx.params['operationId']}' could not be found in deployment '{dep.name}'.",
+        )
+    return json_response(render_operation(group, dep, op))
+
+
+def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    registry.add_type("Microsoft.Resources", "deployments", API_VERSIONS, arm_native=True, always_registered=True)
+    registry.add_type("Microsoft.Resources", "deployments/operations", API_VERSIONS, arm_native=True)
+    base = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
+    collection = f"{base}/providers/{TYPE}"
+    item = collection + "/{deploymentName}"
+    router.add("GET", collection, list_deployments, resource_type=TYPE)
+    routes: tuple[tuple[str, str, Callable[[RequestContext], Response]], ...] = (
+        ("PUT", "", put_deployment),
+        ("GET", "", get_deployment),
+        ("HEAD", "", head_deployment),
+        ("DELETE", "", delete_deployment),
+        ("POST", "/cancel", cancel_deployment),
+        ("POST", "/validate", validate_deployment),
+        ("POST", "/exportTemplate", export_template),
+    )
+    for method, suffix, handler in routes:
+        router.add(method, item + suffix, handler, resource_type=TYPE)
+    router.add("GET", item + "/operationStatuses/{operationId}", get_operation_status, resource_type=ANY_VERSION)
+    for prefix in (f"{base}/deployments/{{deploymentName}}", item):
+        router.add("GET", prefix + "/operations", list_operations, resource_type=TYPE)
+        router.add("GET", prefix + "/operations/{operationId}", get_operation, resource_type=TYPE)
+
+
+def make_executor(services: Services | Callable[[], Services]) -> Any:
+    """The executor, from the services or a factory of them (resolved on first use)."""
+    if not callable(services):
+        return executor(services)
+    holder: list[Any] = []
+
+    def handler(*args: Any) -> Any:
+        if not holder:
+            holder.append(executor(services()))
+        return holder[0](*args)
+
+    return handler

@@ -1,0 +1,409 @@
+"""Template deployments through azure-mgmt-resource 23.1.1 (hybrid profiles), against a real server.
+
+The templates (``tests/arm_templates``) use only resource types this cloud has today: scale sets, network security
+groups (a plain type) and nested deployments. The operator adds the platform image first, as on Azure Stack Hub.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.resource import ResourceManagementClient
+from azure.profiles import KnownProfiles
+
+from altostratus.compute.versions import COMPUTE
+from altostratus.templates import read_template
+from tests.conftest import sdk_credential, sdk_kwargs, unique
+from tests.marketplace_util import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.server import AltoServer
+
+TEMPLATES = Path(__file__).with_name("arm_templates")
+PROFILES = [KnownProfiles.v2020_09_01_hybrid, KnownProfiles.v2018_03_01_hybrid]
+RES_API = "api-version=2019-10-01"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AltoServer]:
+    root = tmp_path_factory.mktemp("deployments")
+    server = AltoServer(root / "data", extra_args=("--upstream", str(make_catalog(root / "upstream")))).start()
+    op = Operator(server)
+    assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+    op.http.close()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[str]:
+    """The template folder over plain HTTP, for linked templates (``templateLink.uri``)."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(TEMPLATES))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def client(server: AltoServer, profile: KnownProfiles) -> tuple[ResourceManagementClient, str]:
+    sub = server.credentials["tenant"]["subscriptionId"]
+    rc = ResourceManagementClient(
+        sdk_credential(server), sub, profile=profile, polling_interval=1, **sdk_kwargs(server)
+    )
+    group = unique("dep")
+    rc.resource_groups.create_or_update(group, {"location": "local"})
+    return rc, group
+
+
+def template(name: str) -> dict[str, Any]:
+    return read_template((TEMPLATES / name).read_bytes())[0]
+
+
+def deployment(tpl: dict[str, Any], mode: str = "Incremental", **parameters: Any) -> dict[str, Any]:
+    return {
+        "properties": {
+            "mode": mode,
+            "template": tpl,
+            "parameters": {name: {"value": value} for name, value in parameters.items()},
+        }
+    }
+
+
+def group_path(server: AltoServer, group: str) -> str:
+    return f"/subscriptions/{server.credentials['tenant']['subscriptionId']}/resourcegroups/{group}"
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_vmss_template_with_api_profile(cloud: AltoServer, profile: KnownProfiles) -> None:
+    rc, group = client(cloud, profile)  # Microsoft.Compute and Microsoft.Network are not registered: the engine does it
+    body = deployment(template("vmss_hybrid.json"), vmssName="web", adminPassword="S3cret!pass")
+    result = rc.deployments.begin_create_or_update(group, "vmss", body).result()
+    props = result.properties
+    assert props.provisioning_state == "Succeeded", props.error
+    assert props.mode == "Incremental" and props.correlation_id
+    out = {name: value["value"] for name, value in props.outputs.items()}
+    prefix = f"/subscriptions/{cloud.credentials['tenant']['subscriptionId']}/resourceGroups/{group}/providers"
+    assert out["vmssId"] == f"{prefix}/Microsoft.Compute/virtualMachineScaleSets/web"
+    assert out["vmssState"] == "Succeeded"
+    assert out["capacity"] == 2
+    assert out["computeApiVersion"] == COMPUTE[0]
+    assert out["nsgIds"] == [f"{prefix}/Microsoft.Network/networkSecurityGroups/web-nsg{i}" for i in (1, 2, 3)]
+    assert props.outputs["nsgIds"]["type"] == "Array"
+    assert props.parameters["adminPassword"] == {"type": "SecureString"}, "secure values are never returned"
+    assert props.parameters["instanceCount"] == {"type": "Int", "value": 2}
+
+    # The scale set is the compute provider's own: instances run, uniqueId matches the 'Full' reference.
+    http = cloud.client()
+    vmss = http.get(f"{out['vmssId']}?api-version=2017-03-30").json()
+    assert vmss["properties"]["uniqueId"] == out["vmssUniqueId"]
+    assert vmss["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"] == "latest"
+    vms = http.get(f"{out['vmssId']}/virtualMachines?api-version=2017-03-30").json()["value"]
+    assert len(vms) == 2 and all(v["properties"]["provisioningState"] == "Succeeded" for v in vms)
+    nsg = http.get(f"{out['nsgIds'][2]}?api-version=2017-10-01").json()
+    assert nsg["tags"] == {"index": "2"} and nsg["properties"]["securityRules"][0]["name"] == "ssh"
+    assert rc.providers.get("Microsoft.Compute").registration_state == "Registered"
+
+    # The graph: the serial batch of two makes web-nsg3 wait for web-nsg1/2; the scale set waits for the loop.
+    deps = {d.resource_name: sorted(x.resource_name for x in d.depends_on) for d in props.dependencies}
+    assert deps == {"web-nsg3": ["web-nsg1", "web-nsg2"], "web": ["web-nsg1", "web-nsg2", "web-nsg3"]}
+    assert {p.namespace for p in props.providers} == {"Microsoft.Compute", "Microsoft.Network"}
+
+    ops = list(rc.deployment_operations.list(group, "vmss"))
+    assert sorted(op.properties.target_resource.resource_name for op in ops) == [
+        "web",
+        "web-nsg1",
+        "web-nsg2",
+        "web-nsg3",
+    ]
+    assert all(op.properties.provisioning_state == "Succeeded" for op in ops)
+    assert all(op.properties.status_code == "Created" for op in ops)
+    one = rc.deployment_operations.get(group, "vmss", ops[-1].operation_id)
+    assert one.properties.target_resource.resource_type == "Microsoft.Compute/virtualMachineScaleSets"
+
+    assert rc.deployments.check_existence(group, "vmss") is True
+    assert rc.deployments.check_existence(group, "nope") is False
+    assert [d.name for d in rc.deployments.list_by_resource_group(group)] == ["vmss"]
+    assert [d.name for d in rc.deployments.list_by_resource_group(group, filter="provisioningState eq 'Failed'")] == []
+    assert rc.deployments.export_template(group, "vmss").template["apiProfile"] == "2018-03-01-hybrid"
+
+    # Redeploying the same template is idempotent: same scale set, same instances.
+    again = rc.deployments.begin_create_or_update(group, "vmss", body).result()
+    assert again.properties.provisioning_state == "Succeeded"
+    assert again.properties.outputs["vmssUniqueId"]["value"] == out["vmssUniqueId"]
+    assert len(http.get(f"{out['vmssId']}/virtualMachines?api-version=2017-03-30").json()["value"]) == 2
+
+    # Deleting the deployment removes the history entry, never the resources.
+    rc.deployments.begin_delete(group, "vmss").result()
+    with pytest.raises(ResourceNotFoundError):
+        rc.deployments.get(group, "vmss")
+    assert http.get(f"{out['vmssId']}?api-version=2017-03-30").status_code == 200
+
+
+def test_failing_deployment_reports_the_provider_error(cloud: AltoServer) -> None:
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    body = deployment(template("vmss_hybrid.json"), vmssName="bad", imageVersion="9.9.9", nsgCount=1)
+    with pytest.raises(HttpResponseError) as exc:
+        rc.deployments.begin_create_or_update(group, "broken", body).result()
+    assert exc.value.error.code == "DeploymentFailed"
+    assert [d.code for d in exc.value.error.details] == ["PlatformImageNotFound"]
+
+    failed = rc.deployments.get(group, "broken").properties
+    assert failed.provisioning_state == "Failed"
+    assert failed.error.code == "DeploymentFailed" and failed.error.details[0].code == "PlatformImageNotFound"
+    ops = {
+        op.properties.target_resource.resource_name: op.properties
+        for op in rc.deployment_operations.list(group, "broken")
+    }
+    assert ops["bad-nsg1"].provisioning_state == "Succeeded"
+    assert ops["bad"].provisioning_state == "Failed" and ops["bad"].status_code == "NotFound"
+    assert ops["bad"].status_message["error"]["code"] == "PlatformImageNotFound"
+    listed = rc.deployments.list_by_resource_group(group, filter="provisioningState eq 'Failed'")
+    assert [d.name for d in listed] == ["broken"]
+
+    http = cloud.client()
+    r = http.post(f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments/broken/cancel?{RES_API}")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "DeploymentCannotBeCancelled"
+
+
+def test_nested_linked_bom_and_comments(cloud: AltoServer, web: str) -> None:
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    text = (TEMPLATES / "nested_bom_comments.json").read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    # Sent as the file is, inside the request (BOM first, comments and trailing commas kept).
+    params = json.dumps({"linkedTemplateUri": {"value": f"{web}/linked_nsg.json"}}).encode()
+    raw = b'\xef\xbb\xbf{"properties": {"mode": "Incremental", "parameters": ' + params + b', "template": '
+    raw += text[3:] + b"}}"
+    result = rc.deployments.begin_create_or_update(group, "nested", raw).result()
+    props = result.properties
+    assert props.provisioning_state == "Succeeded", props.error
+    out = {name: value["value"] for name, value in props.outputs.items()}
+    assert out["innerScope"] == "from nested template"
+    assert out["outerScope"] == "from parent"
+    assert out["innerNsgId"].endswith("/networkSecurityGroups/app-inner")
+    assert out["linkedNsg"].endswith("/networkSecurityGroups/app-linked")
+    assert len(out["innerGuid"]) == 36
+    assert sorted(r.id.rsplit("/", 1)[1] for r in props.output_resources) == ["app-inner", "app-linked", "app-outer"]
+
+    names = {d.name: d for d in rc.deployments.list_by_resource_group(group)}
+    assert set(names) == {"nested", "innerDeployment", "outerDeployment", "linkedDeployment"}
+    assert names["linkedDeployment"].properties.template_link.uri == f"{web}/linked_nsg.json"
+    ops = list(rc.deployment_operations.list(group, "nested"))
+    assert {op.properties.target_resource.resource_type for op in ops} == {"Microsoft.Resources/deployments"}
+    # The same operations without the providers segment (what the SDK calls) and with it.
+    http = cloud.client()
+    with_provider = http.get(
+        f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments/nested/operations?{RES_API}"
+    ).json()["value"]
+    assert sorted(o["operationId"] for o in with_provider) == sorted(op.operation_id for op in ops)
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_validate_reports_template_errors(cloud: AltoServer, profile: KnownProfiles) -> None:
+    rc, group = client(cloud, profile)
+    bad = template("malformed_expression.json")
+    good = template("nsg_list.json")
+    if profile is KnownProfiles.v2020_09_01_hybrid:  # 2019-10-01: validate is a long-running operation
+        with pytest.raises(HttpResponseError) as exc:
+            rc.deployments.begin_validate(group, "check", deployment(bad)).result()
+        assert exc.value.status_code == 400 and exc.value.error.code == "InvalidTemplate"
+        ok = rc.deployments.begin_validate(group, "check", deployment(good, names=["a", "b"])).result()
+        assert [r.id.rsplit("/", 1)[1] for r in ok.properties.validated_resources] == ["a", "b"]
+    else:
+        result = rc.deployments.validate(group, "check", deployment(bad))
+        assert result.error.code == "InvalidTemplate"
+        ok = rc.deployments.validate(group, "check", deployment(good, names=["a"]))
+        assert ok.error is None and ok.properties.provisioning_state == "Succeeded"
+    assert rc.deployments.check_existence(group, "check") is False, "validation leaves no history"
+
+
+def test_template_errors_carry_positions_and_codes(cloud: AltoServer) -> None:
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    http = cloud.client()
+    base = f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments"
+    text = (TEMPLATES / "malformed_expression.json").read_text()
+    raw = '{\n  "properties": {\n    "mode": "Incremental",\n    "template": ' + text + "  }\n}\n"
+    line = next(i for i, t in enumerate(raw.splitlines(), 1) if '"name": "[concat(' in t)
+    for method, url in (("POST", f"{base}/v/validate?{RES_API}"), ("PUT", f"{base}/v?{RES_API}")):
+        r = http.request(method, url, content=raw.encode(), headers={"content-type": "application/json"})
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["code"] == "InvalidTemplate"
+        assert error["message"].startswith("Deployment template validation failed:")
+        info = error["additionalInfo"][0]
+        assert info["type"] == "TemplateViolation"
+        assert info["info"]["lineNumber"] == line and info["info"]["linePosition"] > 1
+        assert info["info"]["path"] == "resources[0].name"
+    assert http.head(f"{base}/v?{RES_API}").status_code == 404, "a template error leaves nothing behind"
+
+    def put(tpl: dict[str, Any], **params: Any) -> dict[str, Any]:
+        r = http.put(f"{base}/e?{RES_API}", json=deployment(tpl, **params))
+        assert r.status_code == 400, r.text
+        return dict(r.json()["error"])
+
+    nsg = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2018-11-01", "location": "local"}
+    shape = {"$schema": "x", "contentVersion": "1.0.0.0"}
+    cycle = {**shape, "resources": [{**nsg, "name": "a", "dependsOn": ["b"]}, {**nsg, "name": "b", "dependsOn": ["a"]}]}
+    assert put(cycle)["code"] == "InvalidTemplateCircularDependency"
+    unknown = {**shape, "resources": [{"type": "Contoso.Widgets/widgets", "apiVersion": "2024-01-01", "name": "w"}]}
+    assert put(unknown)["code"] == "InvalidResourceNamespace"
+    old = {**shape, "resources": [{**nsg, "apiVersion": "2001-01-01", "name": "n"}]}
+    assert put(old)["code"] == "NoRegisteredProviderFound"
+    missing = put(template("nsg_list.json"))
+    assert (
+        missing["code"] == "InvalidTemplate"
+        and "'names'" in missing["message"]
+        and "not provided" in missing["message"]
+    )
+    undefined = {**shape, "resources": [{**nsg, "name": "a", "dependsOn": ["ghost"]}]}
+    assert "'ghost' is not defined" in put(undefined)["message"]
+    assert put(template("nsg_list.json"), names=["x"], extra=1)["code"] == "InvalidTemplate"
+    r = http.put(f"{base}/{'x' * 65}?{RES_API}", json=deployment(template("nsg_list.json"), names=["a"]))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "DeploymentNameLengthLimitExceeded"
+
+
+def test_complete_mode_removes_resources_not_in_the_template(cloud: AltoServer) -> None:
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    tpl = template("nsg_list.json")
+    first = rc.deployments.begin_create_or_update(group, "nsgs", deployment(tpl, names=["keep", "extra"])).result()
+    assert first.properties.provisioning_state == "Succeeded"
+    http = cloud.client()
+    nsgs = f"{group_path(cloud, group)}/providers/Microsoft.Network/networkSecurityGroups"
+    assert sorted(n["name"] for n in http.get(f"{nsgs}?api-version=2018-11-01").json()["value"]) == ["extra", "keep"]
+
+    second = rc.deployments.begin_create_or_update(group, "nsgs", deployment(tpl, "Complete", names=["keep"])).result()
+    assert second.properties.provisioning_state == "Succeeded" and second.properties.mode == "Complete"
+    assert [n["name"] for n in http.get(f"{nsgs}?api-version=2018-11-01").json()["value"]] == ["keep"]
+    ops = {
+        (op.properties.provisioning_operation, op.properties.target_resource.resource_name)
+        for op in rc.deployment_operations.list(group, "nsgs")
+    }
+    assert ops == {("Create", "keep"), ("Delete", "extra")}
+
+
+def wait(http: Any, url: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = dict(http.get(url).json())
+        if body["status"] not in ("Accepted", "Running"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"deployment still running after {timeout}s")
+
+
+def test_runtime_evaluation_errors_fail_the_deployment(cloud: AltoServer) -> None:
+    _, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    http = cloud.client()
+    base = f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments"
+    nsg = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2018-11-01", "location": "local"}
+    tpl = {
+        "$schema": "x",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {**nsg, "name": "a", "properties": {}},
+            {**nsg, "name": "b", "properties": {"k": "[listKeys('a', '2018-11-01').keys[0].value]"}},
+            {**nsg, "name": "c", "dependsOn": ["b"], "properties": {}},
+        ],
+        "outputs": {"never": {"type": "string", "value": "[reference('c').resourceGuid]"}},
+    }
+    r = http.put(f"{base}/runtime?{RES_API}", json=deployment(tpl))
+    assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Accepted"
+    status = wait(http, r.headers["azure-asyncoperation"])
+    assert status["status"] == "Failed" and status["error"]["code"] == "DeploymentFailed"
+    (detail,) = status["error"]["details"]
+    assert "does not support the action 'listKeys'" in detail["message"]
+    assert detail["additionalInfo"][0]["info"]["path"] == "resources[1].properties.k"
+    ops = http.get(f"{group_path(cloud, group)}/deployments/runtime/operations?{RES_API}").json()["value"]
+    states = {o["properties"]["targetResource"]["resourceName"]: o["properties"]["provisioningState"] for o in ops}
+    assert states == {"a": "Succeeded", "b": "Failed"}, "c depends on the failed b and never starts"
+
+
+BODIES: list[bytes] = [
+    b"",
+    b"{}",
+    b"[]",
+    b"null",
+    b'{"properties": []}',
+    b'{"properties": {"mode": 5}}',
+    b'{"properties": {"mode": "Incremental"}}',
+    b'{"properties": {"mode": "Incremental", "template": []}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": "x"}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": [5, null]}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": [{"type": 5, "name": ["x"]}]}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": [{"type": "a/b", "name": "n", '
+    b'"copy": {"name": "l", "count": "abc"}}]}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": [{"type": "a/b", "name": "n", '
+    b'"dependsOn": 5, "condition": "maybe"}]}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"parameters": [], "resources": []}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": []}, "parameters": []}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": []}, "parameters": {"x": 5}}}',
+    b'{"properties": {"mode": "Incremental", "templateLink": 5}}',
+    b'{"properties": {"mode": "Incremental", "templateLink": {"uri": "file:///etc/passwd"}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": [], "outputs": {"o": 5}}}}',
+    b'{"properties": {"mode": "Incremental", "template": {"resources": []}}, "tags": []}',
+    b'{"properties": {"mode": "Incremental", "template": {"apiProfile": "nope", "resources": []}}}',
+]
+
+
+def test_odd_requests_never_answer_500(cloud: AltoServer) -> None:
+    _, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    http = cloud.client()
+    base = f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments"
+    paths = [f"{base}/odd", f"{base}/odd/validate", f"{base}/odd/cancel", f"{base}/odd/exportTemplate",
+             f"{group_path(cloud, group)}/deployments/odd/operations/ABC", f"{base}/bad name"]  # fmt: skip
+    for path in paths:
+        for method in ("GET", "PUT", "POST", "DELETE", "HEAD"):
+            for body in BODIES if method in ("PUT", "POST") else [b""]:
+                r = http.request(method, f"{path}?{RES_API}&$top=2", content=body)
+                assert r.status_code < 500, (method, path, body, r.text)
+    r = http.put(f"{base}/odd?{RES_API}", json=deployment({"resources": [], "outputs": {"o": 5}}))
+    assert r.status_code == 400 and r.json()["error"]["additionalInfo"][0]["info"]["path"] == "outputs.o"
+
+
+def test_symbolic_names_existing_and_conditions(cloud: AltoServer) -> None:
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    nsg = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2018-11-01", "location": "local"}
+    first = {"$schema": "x", "contentVersion": "1.0.0.0", "resources": [{**nsg, "name": "base", "properties": {}}]}
+    rc.deployments.begin_create_or_update(group, "base", deployment(first)).result()
+    tpl = {
+        "$schema": "x",
+        "contentVersion": "1.0.0.0",
+        "languageVersion": "2.0",
+        "resources": {
+            "base": {**nsg, "name": "base", "existing": True},
+            "loop": {**nsg, "name": "[format('n{0}', copyIndex())]", "copy": {"name": "loop", "count": 2}},
+            "skipped": {**nsg, "name": "skipped", "condition": False},
+            "last": {
+                **nsg,
+                "name": "last",
+                "dependsOn": ["loop", "skipped"],
+                "tags": {"guid": "[reference('base').resourceGuid]"},
+            },
+        },
+        "outputs": {
+            "count": {"type": "int", "value": "[length(references('loop'))]"},
+            "lastId": {"type": "string", "value": "[resourceInfo('last').id]"},
+            "second": {"type": "string", "value": "[reference('loop[1]', '2018-11-01', 'Full').name]"},
+        },
+    }
+    result = rc.deployments.begin_create_or_update(group, "symbolic", deployment(tpl)).result()
+    props = result.properties
+    assert props.provisioning_state == "Succeeded", props.error
+    assert props.outputs["count"]["value"] == 2 and props.outputs["second"]["value"] == "n1"
+    assert props.outputs["lastId"]["value"].endswith("/networkSecurityGroups/last")
+    names = sorted(
+        op.properties.target_resource.resource_name for op in rc.deployment_operations.list(group, "symbolic")
+    )
+    assert names == ["last", "n0", "n1"], "existing and condition-false resources are not deployed"
+    http = cloud.client()
+    last = http.get(f"{props.outputs['lastId']['value']}?api-version=2018-11-01").json()
+    base = http.get(last["id"].replace("/last", "/base") + "?api-version=2018-11-01").json()
+    assert last["tags"]["guid"] == base["properties"]["resourceGuid"]
