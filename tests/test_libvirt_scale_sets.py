@@ -86,6 +86,13 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
             assert any(s.code == "PowerState/stopped" for s in view.statuses)
             vms.begin_start("lv", "web", "2").result()
             assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+            boots = lambda: console(server, key2).count("ALTOSTRATUS-IMAGE")  # noqa: E731 - the log restarts per boot
+            vms.begin_restart("lv", "web", "2").result()
+            assert boots() == 1 and "ALTOSTRATUS-READY" in console(server, key2), "a fresh boot after restart"
+            assert any(s.code == "PowerState/running" for s in vms.get_instance_view("lv", "web", "2").statuses)
+            vms.begin_reimage("lv", "web", "2").result()
+            assert "version=1.1.0" in console(server, key2) and "ALTOSTRATUS-READY" in console(server, key2)
+            assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
             sets.begin_delete("lv", "web").result()
             assert domain_name(key2) not in {d.name() for d in conn.listAllDomains()}
         finally:
