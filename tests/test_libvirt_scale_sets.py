@@ -84,6 +84,12 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
             assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
             view = vms.get_instance_view("lv", "web", "2")
             assert any(s.code == "PowerState/stopped" for s in view.statuses)
+            with server.client() as c:
+                vm_path = (
+                    f"/subscriptions/{sub}/resourceGroups/lv/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+                )
+                raw = c.get(f"{vm_path}/virtualMachines/2/instanceView?api-version=2020-06-01").json()
+            assert raw["hypervisor"]["accelerator"] in ("kvm", "tcg"), raw.get("hypervisor")
             vms.begin_start("lv", "web", "2").result()
             assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
             boots = lambda: console(server, key2).count("ALTOSTRATUS-IMAGE")  # noqa: E731 - the log restarts per boot

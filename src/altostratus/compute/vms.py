@@ -64,10 +64,23 @@ def get_vm(ctx: RequestContext) -> Response:
     return json_response(render_vm(group, ss, row, expand=_expand(ctx), console_uri=uri, forwards=forwards))
 
 
+def hypervisor_view(ctx: RequestContext, row: ScaleSetVm) -> dict[str, Any]:
+    """What the driver reports right now (host, accelerator: kvm or tcg, ...); empty if it can't say."""
+    try:
+        state = ctx.services.driver.get(row.key)
+    except DriverError:
+        return {}
+    if state is None:
+        return {}
+    return {"driver": ctx.services.settings.hypervisor, "host": state.host, **state.details}
+
+
 def get_vm_instance_view(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
     forwards = natpools.forwards_for(natpools.resolve_pools(ctx.db, ss.model), row.instance_id)
-    return json_response(vm_instance_view(row, console_uri(ctx, group, ss, row), forwards))
+    view = vm_instance_view(row, console_uri(ctx, group, ss, row), forwards)
+    view["hypervisor"] = hypervisor_view(ctx, row)
+    return json_response(view)
 
 
 def retrieve_boot_diagnostics(ctx: RequestContext) -> Response:
