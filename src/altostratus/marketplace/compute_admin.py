@@ -67,6 +67,20 @@ def render_image(ctx: RequestContext, i: PlatformImage) -> dict[str, Any]:
     }
 
 
+def _start_import(ctx: RequestContext, d: Download) -> dict[str, str]:
+    """The download operation that fills an image or extension added by URI; its async headers."""
+    name = d.product["name"]
+    op = lro.start_operation(ctx, namespace=NS, kind=DOWNLOAD_KIND, target=name, params={"downloadId": d.id})
+    d.operation_id = op.id
+    return lro.async_headers(ctx, op)
+
+
+def _forget_download(ctx: RequestContext, download_id: str | None) -> None:
+    d = ctx.db.get(Download, download_id) if download_id else None
+    if d is not None:
+        ctx.db.delete(d)
+
+
 def list_images(ctx: RequestContext) -> Response:
     _check_location(ctx)
     rows = sorted(
@@ -149,9 +163,7 @@ def put_image(ctx: RequestContext) -> Response:
     )
     ctx.db.add(image)
     ctx.db.flush()
-    op = lro.start_operation(ctx, namespace=NS, kind=DOWNLOAD_KIND, target=product["name"], params={"downloadId": d.id})
-    d.operation_id = op.id
-    return json_response(render_image(ctx, image), 201, lro.async_headers(ctx, op))
+    return json_response(render_image(ctx, image), 201, _start_import(ctx, d))
 
 
 def delete_image(ctx: RequestContext) -> Response:
@@ -163,10 +175,7 @@ def delete_image(ctx: RequestContext) -> Response:
         raise ArmError(
             409, "AnotherOperationInProgress", "The image is still being created; delete it when it has finished."
         )
-    if image.download_id:
-        d = ctx.db.get(Download, image.download_id)
-        if d is not None:
-            ctx.db.delete(d)
+    _forget_download(ctx, image.download_id)
     remove_image(ctx.db, image)
     ctx.after_commit.append(lambda: ctx.services.blobs.gc(ctx.services.db))
     return empty(200)
@@ -245,9 +254,7 @@ def put_extension(ctx: RequestContext) -> Response:
     )
     ctx.db.add(ext)
     ctx.db.flush()
-    op = lro.start_operation(ctx, namespace=NS, kind=DOWNLOAD_KIND, target=product["name"], params={"downloadId": d.id})
-    d.operation_id = op.id
-    return json_response(render_extension(ctx, ext), 201, lro.async_headers(ctx, op))
+    return json_response(render_extension(ctx, ext), 201, _start_import(ctx, d))
 
 
 def delete_extension(ctx: RequestContext) -> Response:
@@ -260,10 +267,7 @@ def delete_extension(ctx: RequestContext) -> Response:
             409, "AnotherOperationInProgress", "The extension is still being added; delete it when it has finished."
         )
     BlobStore.drop_refs(ctx.db, "vmExtension", str(ext.id))
-    if ext.download_id:
-        d = ctx.db.get(Download, ext.download_id)
-        if d is not None:
-            ctx.db.delete(d)
+    _forget_download(ctx, ext.download_id)
     ctx.db.delete(ext)
     ctx.after_commit.append(lambda: ctx.services.blobs.gc(ctx.services.db))
     return empty(200)
