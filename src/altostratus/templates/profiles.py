@@ -12,6 +12,19 @@ inboundNatRules``) takes the version of its nearest listed parent type, as the t
 
 from __future__ import annotations
 
+# Type lists that several profiles map to their own api-version (same types, newer version).
+NETWORK_TYPES = (
+    "connections", "loadBalancers", "localNetworkGateways", "locations", "locations/operationResults",
+    "locations/operations", "locations/usages", "networkInterfaces", "networkSecurityGroups", "operations",
+    "publicIPAddresses", "routeTables", "virtualNetworkGateways", "virtualNetworks",
+)  # fmt: skip
+RESOURCES_TYPES = (
+    "deployments", "deployments/operations", "links", "locations", "operations", "providers",
+    "resourceGroups", "resources", "subscriptions/operationresults", "subscriptions/providers",
+    "subscriptions/resourceGroups", "subscriptions/resourceGroups/resources", "subscriptions/resources",
+    "subscriptions/tagNames", "subscriptions/tagNames/tagValues",
+)  # fmt: skip
+
 # profile -> namespace -> {api version: resource types}
 _TABLES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     "2018-03-01-hybrid": {
@@ -31,21 +44,12 @@ _TABLES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         },
         "Microsoft.KeyVault": {"2016-10-01": ("operations", "vaults", "vaults/accessPolicies", "vaults/secrets")},
         "Microsoft.Network": {
-            "2017-10-01": (
-                "connections", "loadBalancers", "localNetworkGateways", "locations", "locations/operationResults",
-                "locations/operations", "locations/usages", "networkInterfaces", "networkSecurityGroups", "operations",
-                "publicIPAddresses", "routeTables", "virtualNetworkGateways", "virtualNetworks",
-            ),
+            "2017-10-01": NETWORK_TYPES,
             "2016-04-01": ("dnsZones",),
         },
         "Microsoft.Resources": {
             "2016-06-01": ("subscriptions", "subscriptions/locations", "tenants"),
-            "2018-02-01": (
-                "deployments", "deployments/operations", "links", "locations", "operations", "providers",
-                "resourceGroups", "resources", "subscriptions/operationresults", "subscriptions/providers",
-                "subscriptions/resourceGroups", "subscriptions/resourceGroups/resources", "subscriptions/resources",
-                "subscriptions/tagNames", "subscriptions/tagNames/tagValues",
-            ),
+            "2018-02-01": RESOURCES_TYPES,
         },
         "Microsoft.Storage": {
             "2016-01-01": (
@@ -87,11 +91,7 @@ _TABLES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         },
         "Microsoft.KeyVault": {"2016-10-01": ("operations", "vaults", "vaults/accessPolicies", "vaults/secrets")},
         "Microsoft.Network": {
-            "2017-10-01": (
-                "connections", "loadBalancers", "localNetworkGateways", "locations", "locations/operationResults",
-                "locations/operations", "locations/usages", "networkInterfaces", "networkSecurityGroups", "operations",
-                "publicIPAddresses", "routeTables", "virtualNetworkGateways", "virtualNetworks",
-            ),
+            "2017-10-01": NETWORK_TYPES,
             "2016-04-01": ("dnsZones",),
         },
         "Microsoft.Resources": {
@@ -139,21 +139,12 @@ _TABLES: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         },
         "Microsoft.KeyVault": {"2019-09-01": ("operations", "vaults", "vaults/accessPolicies", "vaults/secrets")},
         "Microsoft.Network": {
-            "2018-11-01": (
-                "connections", "loadBalancers", "localNetworkGateways", "locations", "locations/operationResults",
-                "locations/operations", "locations/usages", "networkInterfaces", "networkSecurityGroups", "operations",
-                "publicIPAddresses", "routeTables", "virtualNetworkGateways", "virtualNetworks",
-            ),
+            "2018-11-01": NETWORK_TYPES,
             "2016-04-01": ("dnsZones",),
         },
         "Microsoft.Resources": {
             "2016-06-01": ("subscriptions", "subscriptions/locations", "tenants"),
-            "2019-10-01": (
-                "deployments", "deployments/operations", "links", "locations", "operations", "providers",
-                "resourceGroups", "resources", "subscriptions/operationresults", "subscriptions/providers",
-                "subscriptions/resourceGroups", "subscriptions/resourceGroups/resources", "subscriptions/resources",
-                "subscriptions/tagNames", "subscriptions/tagNames/tagValues",
-            ),
+            "2019-10-01": RESOURCES_TYPES,
         },
         "Microsoft.Storage": {
             "2019-06-01": (
