@@ -26,7 +26,16 @@ from altostratus.hypervisors import make_driver
 from altostratus.marketplace import bridge, compute_admin, gallery, syndication
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.upstream import Upstreams
-from altostratus.resources import admin, deployments, generic, groups, metadata, providers, subscriptions
+from altostratus.resources import (
+    admin,
+    deployment_whatif,
+    deployments,
+    generic,
+    groups,
+    metadata,
+    providers,
+    subscriptions,
+)
 from altostratus.services import Services
 from altostratus.store.db import Database
 
@@ -82,6 +91,7 @@ def build_services(settings: Settings) -> Services:
         settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir), driver, scalesets
     )
     runner.register(deployments.KIND, deployments.make_executor(services))
+    runner.register(deployment_whatif.KIND, deployment_whatif.handler(services))
     return services
 
 

@@ -230,6 +230,50 @@ def template_error_body(exc: TemplateError) -> dict[str, Any]:
     return {"code": exc.code, "message": message, "additionalInfo": [exc.additional_info()]}
 
 
+# ------------------------------------------------------------------------------------------------ resource bodies
+
+
+def resource_body(res: PlannedResource, rctx: EvaluationContext, parent_template: dict[str, Any]) -> dict[str, Any]:
+    """The request body the deployment PUTs for ``res`` (what-if compares the same body with the resource)."""
+    ctx = rctx.derive(copy_indexes=dict(res.copy_indexes))
+    source = {k: v for k, v in res.definition.items() if k.casefold() not in TEMPLATE_KEYS}
+    if not res.is_deployment:
+        body = evaluate(source, ctx, res.path, drop_nulls=True)
+        return body if isinstance(body, dict) else {}
+    props_key = find_key(source, "properties")
+    props = source.pop(props_key) if props_key is not None else {}
+    body = evaluate(source, ctx, res.path, drop_nulls=True)
+    if not isinstance(props, dict):
+        raise TemplateError("The properties of a nested deployment must be an object.", res.path)
+    template_key = find_key(props, "template")
+    rest = {k: v for k, v in props.items() if k != template_key}
+    props_path = join_path(res.path, props_key or "properties")
+    evaluated = evaluate(rest, ctx, props_path, drop_nulls=True)
+    if template_key is not None:
+        options = get_ci(evaluated, "expressionEvaluationOptions") or {}
+        scope = str(get_ci(options, "scope") or "outer") if isinstance(options, dict) else "outer"
+        nested = props[template_key]
+        if scope.lower() == "outer" and isinstance(nested, dict):
+            nested, values = outer_scope(nested, parent_template, rctx)
+            evaluated["parameters"] = {name: {"value": value} for name, value in values.items()}
+        evaluated["template"] = nested
+    body["properties"] = evaluated
+    return body
+
+
+def outer_scope(
+    nested: dict[str, Any], parent: dict[str, Any], rctx: EvaluationContext
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An outer-scope nested template sees the parent's parameters, variables and functions: the child
+    deployment gets the parent's definitions of those sections and the parent's parameter values."""
+    merged = {k: v for k, v in nested.items() if k.casefold() not in ("parameters", "variables", "functions")}
+    for section in ("parameters", "variables", "functions"):
+        value = get_ci(parent, section)
+        if value is not None:
+            merged[section] = value
+    return merged, rctx.parameter_values.resolve_all()
+
+
 # --------------------------------------------------------------------------------------------------- runtime
 
 
@@ -607,41 +651,7 @@ class Execution:
     # ------------------------------------------------------------------------------------------- resources
 
     def body_for(self, res: PlannedResource, rctx: EvaluationContext) -> dict[str, Any]:
-        ctx = rctx.derive(copy_indexes=dict(res.copy_indexes))
-        source = {k: v for k, v in res.definition.items() if k.casefold() not in TEMPLATE_KEYS}
-        if not res.is_deployment:
-            body = evaluate(source, ctx, res.path, drop_nulls=True)
-            return body if isinstance(body, dict) else {}
-        props_key = find_key(source, "properties")
-        props = source.pop(props_key) if props_key is not None else {}
-        body = evaluate(source, ctx, res.path, drop_nulls=True)
-        if not isinstance(props, dict):
-            raise TemplateError("The properties of a nested deployment must be an object.", res.path)
-        template_key = find_key(props, "template")
-        rest = {k: v for k, v in props.items() if k != template_key}
-        props_path = join_path(res.path, props_key or "properties")
-        evaluated = evaluate(rest, ctx, props_path, drop_nulls=True)
-        if template_key is not None:
-            options = get_ci(evaluated, "expressionEvaluationOptions") or {}
-            scope = str(get_ci(options, "scope") or "outer") if isinstance(options, dict) else "outer"
-            nested = props[template_key]
-            if scope.lower() == "outer" and isinstance(nested, dict):
-                nested, values = self.outer_scope(nested, rctx)
-                evaluated["parameters"] = {name: {"value": value} for name, value in values.items()}
-            evaluated["template"] = nested
-        body["properties"] = evaluated
-        return body
-
-    def outer_scope(self, nested: dict[str, Any], rctx: EvaluationContext) -> tuple[dict[str, Any], dict[str, Any]]:
-        """An outer-scope nested template sees the parent's parameters, variables and functions: the child
-        deployment gets the parent's definitions of those sections and the parent's parameter values."""
-        parent = self.snap.input.template
-        merged = {k: v for k, v in nested.items() if k.casefold() not in ("parameters", "variables", "functions")}
-        for section in ("parameters", "variables", "functions"):
-            value = get_ci(parent, section)
-            if value is not None:
-                merged[section] = value
-        return merged, rctx.parameter_values.resolve_all()
+        return resource_body(res, rctx, self.snap.input.template)
 
     def start(self, res: PlannedResource, rctx: EvaluationContext) -> None:
         key = f"Create:{res.key}"

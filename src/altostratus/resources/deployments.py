@@ -27,6 +27,7 @@ from altostratus.arm.errors import ArmError
 from altostratus.arm.http import empty, json_response, paged, validate_tags
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import ANY_VERSION, Router, split_path
+from altostratus.resources import deployment_whatif as whatif
 from altostratus.resources.deployment_engine import (
     KIND,
     DeploymentInput,
@@ -218,7 +219,7 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
         raise template_failure(exc) from None
     options = {
         key: props[found]
-        for key in ("debugSetting", "onErrorDeployment", "expressionEvaluationOptions")
+        for key in ("debugSetting", "onErrorDeployment", "expressionEvaluationOptions", "whatIfSettings")
         if (found := find_key(props, key)) is not None
     }
     return DeploymentRequest(
@@ -564,6 +565,29 @@ def validate_deployment(ctx: RequestContext) -> Response:
     return json_response({"id": deployment_id(group, name), "name": name, "type": TYPE, "properties": props})
 
 
+def what_if(ctx: RequestContext) -> Response:
+    """``POST …/whatIf``: template errors answer at once (as validate does); the comparison runs as an operation."""
+    group = require_group(ctx)
+    name = validate_name(ctx.params["deploymentName"])
+    req = parse_request(ctx)
+    settings = req.options.pop("whatIfSettings", None)
+    result_format = get_ci(settings, "resultFormat") if isinstance(settings, dict) else None
+    if result_format is None:
+        result_format = "FullResourcePayloads"
+    if not isinstance(result_format, str) or result_format.lower() not in ("fullresourcepayloads", "resourceidonly"):
+        raise bad_content("'whatIfSettings.resultFormat' must be 'FullResourcePayloads' or 'ResourceIdOnly'.")
+    inp = deployment_input(ctx, group, name, req)
+    preflight(ctx, inp)
+    op = lro.start_operation(
+        ctx,
+        namespace="Microsoft.Resources",
+        kind=whatif.KIND,
+        target=deployment_id(group, name),
+        params=whatif.operation_params(inp, ctx.require_caller, result_format),
+    )
+    return lro.accepted(ctx, op)
+
+
 def export_template(ctx: RequestContext) -> Response:
     _, dep = require(ctx)
     return json_response({"template": dep.template})
@@ -628,6 +652,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         ("DELETE", "", delete_deployment),
         ("POST", "/cancel", cancel_deployment),
         ("POST", "/validate", validate_deployment),
+        ("POST", "/whatIf", what_if),
         ("POST", "/exportTemplate", export_template),
     )
     for method, suffix, handler in routes:
