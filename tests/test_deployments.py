@@ -150,28 +150,52 @@ def test_vmss_template_with_api_profile(cloud: AltoServer, profile: KnownProfile
 
 def test_failing_deployment_reports_the_provider_error(cloud: AltoServer) -> None:
     rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
-    body = deployment(template("vmss_hybrid.json"), vmssName="bad", imageVersion="9.9.9", nsgCount=1)
+    tpl = template("vmss_hybrid.json")
+    tpl["resources"][1]["sku"]["name"] = "Standard_Nope"  # only the provider knows its sizes: fails at run time
+    body = deployment(tpl, vmssName="bad", nsgCount=1)
     with pytest.raises(HttpResponseError) as exc:
         rc.deployments.begin_create_or_update(group, "broken", body).result()
     assert exc.value.error.code == "DeploymentFailed"
-    assert [d.code for d in exc.value.error.details] == ["PlatformImageNotFound"]
+    assert [d.code for d in exc.value.error.details] == ["InvalidParameter"]
 
     failed = rc.deployments.get(group, "broken").properties
     assert failed.provisioning_state == "Failed"
-    assert failed.error.code == "DeploymentFailed" and failed.error.details[0].code == "PlatformImageNotFound"
+    assert failed.error.code == "DeploymentFailed" and failed.error.details[0].code == "InvalidParameter"
     ops = {
         op.properties.target_resource.resource_name: op.properties
         for op in rc.deployment_operations.list(group, "broken")
     }
     assert ops["bad-nsg1"].provisioning_state == "Succeeded"
-    assert ops["bad"].provisioning_state == "Failed" and ops["bad"].status_code == "NotFound"
-    assert ops["bad"].status_message["error"]["code"] == "PlatformImageNotFound"
+    assert ops["bad"].provisioning_state == "Failed" and ops["bad"].status_code == "BadRequest"
+    assert ops["bad"].status_message["error"]["target"] == "sku.name"
     listed = rc.deployments.list_by_resource_group(group, filter="provisioningState eq 'Failed'")
     assert [d.name for d in listed] == ["broken"]
 
     http = cloud.client()
     r = http.post(f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments/broken/cancel?{RES_API}")
     assert r.status_code == 409 and r.json()["error"]["code"] == "DeploymentCannotBeCancelled"
+
+
+@pytest.mark.parametrize("version", ["9.9.9", "latest"])
+def test_missing_platform_image_fails_preflight_and_deploys_nothing(cloud: AltoServer, version: str) -> None:
+    """As on Azure Stack Hub: the image must be downloaded first; otherwise not even the NSGs are created."""
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    params = {"vmssName": "pin", "imageVersion": version, "nsgCount": 2}
+    if version == "latest":
+        params["imageSku"] = "large"  # allowed by the template, never downloaded by the operator
+    body = deployment(template("vmss_hybrid.json"), **params)
+    with pytest.raises(HttpResponseError) as exc:
+        rc.deployments.begin_validate(group, "pinned", body).result()
+    assert exc.value.status_code == 400 and exc.value.error.code == "InvalidTemplateDeployment"
+    (detail,) = exc.value.error.details
+    assert detail.code == "PlatformImageNotFound" and detail.target == "imageReference"
+    assert "Contoso:TinyLinux" in detail.message
+
+    with pytest.raises(HttpResponseError) as exc:
+        rc.deployments.begin_create_or_update(group, "pinned", body)
+    assert exc.value.status_code == 400 and exc.value.error.code == "InvalidTemplateDeployment"
+    assert rc.deployments.check_existence(group, "pinned") is False
+    assert list(rc.resources.list_by_resource_group(group)) == [], "nothing is half-deployed"
 
 
 def test_nested_linked_bom_and_comments(cloud: AltoServer, web: str) -> None:

@@ -17,6 +17,7 @@ from altostratus.arm.routing import Router
 from altostratus.bootstrap import ensure_installation
 from altostratus.compute import lifecycle as compute_lifecycle
 from altostratus.compute import provider as compute
+from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.scalesets import CONVERGE
 from altostratus.compute.scalesets import TYPE as SCALE_SET_TYPE
 from altostratus.config import Settings
@@ -87,6 +88,7 @@ def build_services(settings: Settings) -> Services:
     scale_set_type = registry.get_type(SCALE_SET_TYPE)
     assert scale_set_type is not None
     scale_set_type.deleter = compute_lifecycle.scale_set_deleter(scalesets.wake)
+    scale_set_type.preflight = scale_set_preflight
     services = Services(
         settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir), driver, scalesets
     )

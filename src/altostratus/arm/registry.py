@@ -16,6 +16,24 @@ from typing import Any
 Deleter = Callable[[Any, int], bool]
 
 
+@dataclass(frozen=True)
+class PreflightCheck:
+    """A template resource as a provider sees it before a deployment starts (ARM's RP preflight).
+
+    ``read(path)`` evaluates part of the resource's body, e.g. ``("properties", "virtualMachineProfile")``;
+    it raises LookupError when the part is absent or needs a resource that is not deployed yet (``reference()``).
+    """
+
+    session: Any  # the request's database session (read what exists; never write)
+    resource_id: str
+    location: str
+    read: Callable[[tuple[str, ...]], Any]
+
+
+# Raises ArmError when the resource would certainly fail to deploy, so nothing is deployed at all.
+Preflight = Callable[[PreflightCheck], None]
+
+
 @dataclass
 class ResourceType:
     namespace: str
@@ -27,6 +45,7 @@ class ResourceType:
     arm_native: bool = False
     hidden: bool = False  # routing-only types (operation status) that the providers listing omits
     deleter: Deleter | None = None
+    preflight: Preflight | None = None
 
     @property
     def full_name(self) -> str:

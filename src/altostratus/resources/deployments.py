@@ -25,11 +25,12 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError
 from altostratus.arm.http import empty, json_response, paged, validate_tags
-from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.registry import PreflightCheck, ProviderRegistry
 from altostratus.arm.routing import ANY_VERSION, Router, split_path
 from altostratus.resources import deployment_whatif as whatif
 from altostratus.resources.deployment_engine import (
     KIND,
+    TEMPLATE_KEYS,
     DeploymentInput,
     PrefixedSourceMap,
     cancel_operation,
@@ -38,13 +39,13 @@ from altostratus.resources.deployment_engine import (
     template_error_body,
 )
 from altostratus.resources.deployment_models import Deployment, DeploymentOperation
-from altostratus.resources.deployment_plan import DEPLOYMENTS_TYPE, Plan, dependencies, providers
+from altostratus.resources.deployment_plan import DEPLOYMENTS_TYPE, Plan, PlannedResource, dependencies, providers
 from altostratus.resources.filters import parse_filter
 from altostratus.resources.groups import group_id, require_group
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import as_utc, iso, utcnow
 from altostratus.store.models import Operation, ResourceGroup
-from altostratus.templates import EvaluationContext, TemplateError, read_parameters, secure_parameter_names
+from altostratus.templates import EvaluationContext, TemplateError, evaluate, read_parameters, secure_parameter_names
 from altostratus.templates.evaluate import TYPE_NAMES
 from altostratus.templates.hashing import template_hash
 from altostratus.templates.loader import SourceMap, join_path, load_document
@@ -284,7 +285,51 @@ def preflight(ctx: RequestContext, inp: DeploymentInput) -> tuple[EvaluationCont
     except TemplateError as exc:
         raise template_failure(exc) from None
     check_types(ctx, plan)
+    check_providers(ctx, inp, rctx, plan)
     return rctx, plan
+
+
+def body_reader(res: PlannedResource, rctx: EvaluationContext) -> Callable[[tuple[str, ...]], Any]:
+    """Evaluates one part of a resource's body, following expressions on the way (``"[variables('image')]"``)."""
+    ctx = rctx.derive(copy_indexes=dict(res.copy_indexes))
+
+    def read(path: tuple[str, ...]) -> Any:
+        node: Any = {k: v for k, v in res.definition.items() if k.casefold() not in TEMPLATE_KEYS}
+        where = res.path
+        try:
+            for key in path:
+                if isinstance(node, str):
+                    node = evaluate(node, ctx, where)
+                found = find_key(node, key) if isinstance(node, dict) else None
+                if found is None:
+                    raise LookupError(".".join(path))
+                node, where = node[found], join_path(where, found)
+            return evaluate(node, ctx, where, drop_nulls=True)
+        except TemplateError as exc:  # reference()/list*() before anything is deployed, among others
+            raise LookupError(exc.message) from None
+
+    return read
+
+
+def check_providers(ctx: RequestContext, inp: DeploymentInput, rctx: EvaluationContext, plan: Plan) -> None:
+    """Each provider's preflight for its resources; a refusal fails validation as ``InvalidTemplateDeployment``."""
+    registry, location = ctx.services.registry, ctx.services.settings.location
+    for res in plan.active:
+        rtype = registry.get_type(res.type)
+        if rtype is None or rtype.preflight is None:
+            continue
+        try:
+            rtype.preflight(PreflightCheck(ctx.db, res.id, location, body_reader(res, rctx)))
+        except ArmError as err:
+            detail = err.body()["error"]
+            detail.setdefault("target", res.id)
+            raise ArmError(
+                400,
+                "InvalidTemplateDeployment",
+                f"The template deployment '{inp.name}' is not valid according to the validation procedure. The "
+                f"tracking id is '{ctx.request_id}'. See inner errors for details.",
+                details=[detail],
+            ) from None
 
 
 def rendered_parameters(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
