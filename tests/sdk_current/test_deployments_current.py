@@ -68,11 +68,25 @@ def test_deployments(tmp_path: Path) -> None:
         ok = dc.deployments.begin_validate(group, "ok", deployment(template("nsg_list.json"), names=["a"])).result()
         assert ok.properties.provisioning_state == "Succeeded"
 
-        failing = deployment(template("vmss_hybrid.json"), vmssName="bad", imageVersion="9.9.9", nsgCount=1)
+        pinned = deployment(template("vmss_hybrid.json"), vmssName="pin", imageVersion="9.9.9", nsgCount=1)
+        with pytest.raises(HttpResponseError) as exc:
+            dc.deployments.begin_create_or_update(group, "pinned", pinned)
+        assert exc.value.status_code == 400 and exc.value.error.code == "InvalidTemplateDeployment"
+        assert [d.code for d in exc.value.error.details] == ["PlatformImageNotFound"]
+        assert dc.deployments.check_existence(group, "pinned") is False
+
+        bad_size = template("vmss_hybrid.json")
+        bad_size["resources"][1]["sku"]["name"] = "Standard_Nope"
+        failing = deployment(bad_size, vmssName="bad", nsgCount=1)
         with pytest.raises(HttpResponseError) as exc:
             dc.deployments.begin_create_or_update(group, "broken", failing).result()
         assert exc.value.error.code == "DeploymentFailed"
-        assert [d.code for d in exc.value.error.details] == ["PlatformImageNotFound"]
+        assert [d.code for d in exc.value.error.details] == ["InvalidParameter"]
+
+        plan = deployment(template("nsg_list.json"), "Complete", names=["web-nsg1", "fresh"])
+        changes = dc.deployments.begin_what_if(group, "plan", plan).result().changes
+        kinds = {c.resource_id.rsplit("/", 1)[1]: c.change_type for c in changes}
+        assert kinds["web-nsg1"] == "NoChange" and kinds["fresh"] == "Create" and kinds["vmss"] == "Delete"
 
         complete = deployment(template("nsg_list.json"), "Complete", names=["web-nsg1"])
         done = dc.deployments.begin_create_or_update(group, "complete", complete).result()
