@@ -86,7 +86,7 @@ def test_deployments(tmp_path: Path) -> None:
         plan = deployment(template("nsg_list.json"), "Complete", names=["web-nsg1", "fresh"])
         changes = dc.deployments.begin_what_if(group, "plan", plan).result().changes
         kinds = {c.resource_id.rsplit("/", 1)[1]: c.change_type for c in changes}
-        assert kinds["web-nsg1"] == "NoChange" and kinds["fresh"] == "Create" and kinds["vmss"] == "Delete"
+        assert kinds["web-nsg1"] == "NoChange" and kinds["fresh"] == "Create" and kinds["web"] == "Delete"
 
         complete = deployment(template("nsg_list.json"), "Complete", names=["web-nsg1"])
         done = dc.deployments.begin_create_or_update(group, "complete", complete).result()
