@@ -230,6 +230,26 @@ def test_nested_linked_bom_and_comments(cloud: AltoServer, web: str) -> None:
     assert sorted(o["operationId"] for o in with_provider) == sorted(op.operation_id for op in ops)
 
 
+def test_linked_templates_by_relative_path(cloud: AltoServer, web: str) -> None:
+    """``relativePath`` resolves against the parent's URI at every level (``../`` and sub-folders included)."""
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    link = {"properties": {"mode": "Incremental", "templateLink": {"uri": f"{web}/relative/main.json?sig=abc"}}}
+    props = rc.deployments.begin_create_or_update(group, "rel", link).result().properties
+    assert props.provisioning_state == "Succeeded", props.error
+    assert props.outputs["sibling"]["value"].endswith("/networkSecurityGroups/rel-up")
+    assert props.outputs["grandchild"]["value"].endswith("/networkSecurityGroups/rel-child")
+    links = {d.name: d.properties.template_link for d in rc.deployments.list_by_resource_group(group)}
+    assert links["sibling"].uri == f"{web}/linked_nsg.json?sig=abc", "the parent's query (a SAS token) is reused"
+    assert links["grandchild"].uri == f"{web}/relative/nested/grandchild.json?sig=abc"
+
+    inline = deployment(template("relative/main.json"))
+    with pytest.raises(HttpResponseError) as exc:
+        rc.deployments.begin_create_or_update(group, "inline", inline).result()
+    assert exc.value.error.code == "DeploymentFailed"
+    assert {d.code for d in exc.value.error.details} == {"InvalidContentLink"}
+    assert "relativePath" in exc.value.error.details[0].message
+
+
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
 def test_validate_reports_template_errors(cloud: AltoServer, profile: KnownProfiles) -> None:
     rc, group = client(cloud, profile)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from sqlalchemy import func, select
 
@@ -233,7 +233,12 @@ def template_error_body(exc: TemplateError) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ resource bodies
 
 
-def resource_body(res: PlannedResource, rctx: EvaluationContext, parent_template: dict[str, Any]) -> dict[str, Any]:
+def resource_body(
+    res: PlannedResource,
+    rctx: EvaluationContext,
+    parent_template: dict[str, Any],
+    parent_link: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The request body the deployment PUTs for ``res`` (what-if compares the same body with the resource)."""
     ctx = rctx.derive(copy_indexes=dict(res.copy_indexes))
     source = {k: v for k, v in res.definition.items() if k.casefold() not in TEMPLATE_KEYS}
@@ -257,8 +262,31 @@ def resource_body(res: PlannedResource, rctx: EvaluationContext, parent_template
             nested, values = outer_scope(nested, parent_template, rctx)
             evaluated["parameters"] = {name: {"value": value} for name, value in values.items()}
         evaluated["template"] = nested
+    link = get_ci(evaluated, "templateLink")
+    if isinstance(link, dict):
+        evaluated[find_key(evaluated, "templateLink") or "templateLink"] = resolve_relative_link(link, parent_link)
     body["properties"] = evaluated
     return body
+
+
+def resolve_relative_link(link: dict[str, Any], parent_link: dict[str, Any] | None) -> dict[str, Any]:
+    """``templateLink.relativePath`` is relative to the parent's ``templateLink.uri`` (its SAS query is reused),
+    as ARM resolves it; without a parent URI there is nothing to resolve against."""
+    relative = get_ci(link, "relativePath")
+    if not isinstance(relative, str) or get_ci(link, "uri"):
+        return link
+    base = get_ci(parent_link, "uri") if isinstance(parent_link, dict) else None
+    if not isinstance(base, str) or not base:
+        raise TemplateError(
+            f"The templateLink.relativePath '{relative}' can only be used when the parent template was deployed from "
+            "a templateLink.uri; deploy the main template by URI, or inline the linked file (the alto CLI does this "
+            "for --template-file).",
+            code="InvalidContentLink",
+        )
+    parts = urlsplit(base)
+    target = urlsplit(urljoin(base, relative))
+    uri = urlunsplit((target.scheme, target.netloc, target.path, target.query or parts.query, ""))
+    return {**{k: v for k, v in link.items() if k.lower() != "relativepath"}, "uri": uri}
 
 
 def outer_scope(
@@ -651,7 +679,7 @@ class Execution:
     # ------------------------------------------------------------------------------------------- resources
 
     def body_for(self, res: PlannedResource, rctx: EvaluationContext) -> dict[str, Any]:
-        return resource_body(res, rctx, self.snap.input.template)
+        return resource_body(res, rctx, self.snap.input.template, self.snap.input.template_link)
 
     def start(self, res: PlannedResource, rctx: EvaluationContext) -> None:
         key = f"Create:{res.key}"

@@ -152,12 +152,14 @@ class WhatIf:
             if res.is_deployment:
                 out.extend(self.nested(res, rctx, inp, depth))
             else:
-                out.append(self.change(res, rctx, inp.template))
+                out.append(self.change(res, rctx, inp.template, inp.template_link))
         return out
 
-    def change(self, res: PlannedResource, rctx: EvaluationContext, template: dict[str, Any]) -> dict[str, Any]:
+    def change(
+        self, res: PlannedResource, rctx: EvaluationContext, template: dict[str, Any], link: dict[str, Any] | None
+    ) -> dict[str, Any]:
         try:
-            body = resource_body(res, rctx, template)
+            body = resource_body(res, rctx, template, link)
         except TemplateError:
             body = lenient_body(res, rctx)
         current = self.client.request("GET", res.id, api_version=res.api_version)
@@ -194,7 +196,7 @@ class WhatIf:
         try:
             if depth >= MAX_DEPTH:
                 raise TemplateError(f"Nested deployments deeper than {MAX_DEPTH} levels are not expanded.")
-            child = self.child_input(res, resource_body(res, rctx, parent.template), parent)
+            child = self.child_input(res, resource_body(res, rctx, parent.template, parent.template_link), parent)
             return self.changes(child, depth + 1)
         except TemplateError:
             return [{"resourceId": res.id, "changeType": "Ignore"}]

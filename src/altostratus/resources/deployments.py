@@ -134,7 +134,8 @@ def fetch_link(link: Any, what: str) -> bytes:
         raise ArmError(
             400,
             "InvalidContentLink",
-            f"The {what} link must have a 'uri'. Template specs ('id') and 'relativePath' are not supported.",
+            f"The {what} link must have a 'uri' (template specs by 'id' are not supported; 'relativePath' works in a "
+            "template that was itself deployed from a URI).",
         )
     if not uri.lower().startswith(("http://", "https://")):
         raise ArmError(400, "InvalidContentLink", f"The {what} link '{uri}' must be an http or https URI.")
