@@ -15,6 +15,7 @@ from altostratus.cli.catalog import catalog_app
 from altostratus.cli.client import ApiError
 from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
 from altostratus.cli.demo import demo
+from altostratus.cli.deployment import deployment_app
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.vmss import vmss_app
@@ -44,6 +45,7 @@ app.add_typer(gallery_app, name="gallery-item")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(images_app, name="images")
 app.add_typer(vmss_app, name="vmss")
+app.add_typer(deployment_app, name="deployment")
 app.command("demo")(demo)
 admin_app.command("register")(register)
 

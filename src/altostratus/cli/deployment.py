@@ -1,0 +1,367 @@
+"""`alto deployment group ...`: template deployments of a resource group, shaped like `az deployment group`.
+
+A client of Microsoft.Resources/deployments (api-version 2019-10-01) as the tenant principal. The commands read
+their inputs with :mod:`deployment_input`, talk HTTP through :mod:`deployment_http` (errors kept whole) and print
+with :mod:`deployment_view` and :mod:`whatif_view`; what is here is the flow of each command.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.table import Table
+
+from altostratus.cli.client import ApiClient
+from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console
+from altostratus.cli.deployment_http import (
+    POLL_SECONDS,
+    call,
+    deployments_path,
+    handled,
+    list_all,
+    operations_path,
+    poll_location,
+    wait_status,
+)
+from altostratus.cli.deployment_input import (
+    InputError,
+    TemplateSource,
+    default_name,
+    load_template,
+    merge_parameters,
+)
+from altostratus.cli.deployment_view import (
+    DEPLOYMENT_COLUMNS,
+    OPERATION_COLUMNS,
+    TERMINAL,
+    OperationsView,
+    deployment_row,
+    failed_operations,
+    human_duration,
+    operation_row,
+    outputs_table,
+    print_error,
+)
+from altostratus.cli.whatif_view import CHANGES, render
+
+deployment_app = typer.Typer(help="Template deployments (like `az deployment`).", no_args_is_help=True)
+group_app = typer.Typer(help="Deployments of a resource group (like `az deployment group`).", no_args_is_help=True)
+deployment_app.add_typer(group_app, name="group")
+
+
+class Mode(StrEnum):
+    Incremental = "Incremental"
+    Complete = "Complete"
+
+
+class ResultFormat(StrEnum):
+    FullResourcePayloads = "FullResourcePayloads"
+    ResourceIdOnly = "ResourceIdOnly"
+
+
+GroupOpt = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group.")]
+NameOpt = Annotated[str, typer.Option("--name", "-n", help="Deployment name.")]
+DefaultNameOpt = Annotated[
+    str | None, typer.Option("--name", "-n", help="Deployment name (default: the template file's base name).")
+]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option("--template-file", "-f", help="Template JSON (a byte-order mark, comments, trailing commas are ok)."),
+]
+UriOpt = Annotated[str | None, typer.Option("--template-uri", "-u", help="http(s) URL the server fetches it from.")]
+ParamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--parameters",
+        "-p",
+        help="@file.json, inline JSON, or name=value (JSON if it parses, else a string); repeatable, later wins.",
+    ),
+]
+ModeOpt = Annotated[Mode, typer.Option("--mode", case_sensitive=False, help="Complete deletes what is not in it.")]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Return once the request is accepted.")]
+EXTRA_ARGS = {"allow_extra_args": True}  # `--parameters @p.json name=web`, as az takes them
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+
+
+def request_inputs(
+    extras: list[str], template_file: Path | None, template_uri: str | None, parameters: list[str] | None
+) -> tuple[TemplateSource, dict[str, Any]]:
+    """The template and the merged parameters; ``extras`` are the words after ``--parameters`` (az style)."""
+    if extras and parameters is None:
+        raise typer.BadParameter(f"unexpected argument(s): {' '.join(extras)}")
+    try:
+        return load_template(template_file, template_uri), merge_parameters([*(parameters or []), *extras])
+    except InputError as exc:
+        err_console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+# -------------------------------------------------------------------------------------------------- commands
+
+
+@group_app.command("create", context_settings=EXTRA_ARGS)
+def create(
+    ctx: typer.Context,
+    resource_group: GroupOpt,
+    template_file: FileOpt = None,
+    template_uri: UriOpt = None,
+    parameters: ParamsOpt = None,
+    name: DefaultNameOpt = None,
+    mode: ModeOpt = Mode.Incremental,
+    no_wait: NoWaitOpt = False,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Deploy a template to a resource group, showing its operations while it runs; prints the outputs."""
+    source, values = request_inputs(ctx.args, template_file, template_uri, parameters)
+    name = name or default_name(template_file, template_uri)
+    api = client(data_dir)
+    body = '{"properties": ' + source.properties_text(mode.value, values) + "}"
+    path = f"{deployments_path(api, resource_group)}/{name}"
+    with handled(f"Deployment '{name}' was not accepted."):
+        r = call(api, "PUT", path, body)
+    if no_wait:
+        if output is Output.json:
+            console.print_json(r.text)
+        else:
+            where = f"-g {resource_group} -n {name}"
+            console.print(f"Deployment '{name}' accepted. Follow it with `alto deployment group show {where}`.")
+        return
+    try:
+        with handled(), OperationsView(err_console, name) as view:
+            status, operations = follow(api, r, resource_group, name, view)
+    except KeyboardInterrupt:
+        where = f"-g {resource_group} -n {name}"
+        err_console.print(
+            f"Stopped waiting; '{name}' goes on in the cloud. `alto deployment group show {where}` shows it, "
+            f"`alto deployment group cancel {where}` stops it."
+        )
+        raise typer.Exit(130) from None
+    with handled():
+        dep = call(api, "GET", path).json()
+    report(dep, status, operations, resource_group, output)
+
+
+def follow(
+    api: ApiClient, r: httpx.Response, group: str, name: str, view: OperationsView
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Poll the deployment's status and its operations until it ends, feeding the live view."""
+    url = r.headers.get("azure-asyncoperation")
+    while True:
+        if url:
+            status = call(api, "GET", url).json()
+        else:  # no status URL: read the deployment itself
+            dep = call(api, "GET", f"{deployments_path(api, group)}/{name}").json()
+            status = {"status": (dep.get("properties") or {}).get("provisioningState")}
+        operations = list_all(api, operations_path(api, group, name))
+        view.update(str(status.get("status")), operations)
+        if status.get("status") in TERMINAL:
+            return dict(status), operations
+        time.sleep(POLL_SECONDS)
+
+
+def report(
+    dep: dict[str, Any], status: dict[str, Any], operations: list[dict[str, Any]], group: str, output: Output
+) -> None:
+    """The end of `create`: state and outputs, or the error with the failed resources (exit 1)."""
+    props = dep.get("properties") or {}
+    name, state = dep.get("name"), props.get("provisioningState") or status.get("status")
+    if state != "Succeeded":
+        why = "Resources deployed before it stopped stay." if state == "Canceled" else "See its operations."
+        error = props.get("error") or status.get("error") or {"code": state, "message": why}
+        print_error(err_console, error, f"Deployment '{name}' {str(state).lower()}.")
+        lines = failed_operations(operations)
+        if lines:
+            err_console.print("Failed operations:")
+            for line in lines:
+                err_console.print(f"  {line}", markup=False, highlight=False)
+        err_console.print(f"All operations: `alto deployment group list-operations -g {group} -n {name}`.")
+        raise typer.Exit(1)
+    if output is Output.json:
+        console.print_json(json.dumps(dep))
+        return
+    count = len(props.get("outputResources") or [])
+    took = human_duration(props.get("duration"))
+    console.print(f"Deployment '{name}': {state} in {took} ({count} resource(s)).", highlight=False)
+    outputs = props.get("outputs") or {}
+    console.print(outputs_table(outputs) if outputs else "No outputs.")
+
+
+@group_app.command("validate", context_settings=EXTRA_ARGS)
+def validate(
+    ctx: typer.Context,
+    resource_group: GroupOpt,
+    template_file: FileOpt = None,
+    template_uri: UriOpt = None,
+    parameters: ParamsOpt = None,
+    name: DefaultNameOpt = None,
+    mode: ModeOpt = Mode.Incremental,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Check a template and its parameters without deploying (ARM's preflight); exits 1 when invalid."""
+    source, values = request_inputs(ctx.args, template_file, template_uri, parameters)
+    name = name or default_name(template_file, template_uri)
+    api = client(data_dir)
+    body = '{"properties": ' + source.properties_text(mode.value, values) + "}"
+    with handled("The template is not valid."):
+        result = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/validate", body).json()
+    if output is Output.json:
+        console.print_json(json.dumps(result))
+        return
+    resources = (result.get("properties") or {}).get("validatedResources") or []
+    console.print(f"The template is valid: {len(resources)} resource(s) validated.")
+    if resources:
+        table = Table("Resource", "Api version")
+        for res in resources:
+            table.add_row(f"{res.get('type')}/{res.get('name')}", res.get("apiVersion"))
+        console.print(table)
+
+
+@group_app.command("what-if", context_settings=EXTRA_ARGS)
+def what_if(
+    ctx: typer.Context,
+    resource_group: GroupOpt,
+    template_file: FileOpt = None,
+    template_uri: UriOpt = None,
+    parameters: ParamsOpt = None,
+    name: DefaultNameOpt = None,
+    mode: ModeOpt = Mode.Incremental,
+    result_format: Annotated[
+        ResultFormat, typer.Option("--result-format", "-r", help="ResourceIdOnly lists resources without properties.")
+    ] = ResultFormat.FullResourcePayloads,
+    exclude_change_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude-change-types",
+            "-x",
+            help="Leave out these change types (`-x NoChange Ignore`, or comma-separated).",
+        ),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Show what a deployment would create, modify or delete, without changing anything."""
+    # `-x NoChange Ignore` as az takes it: the extra words that name change types belong to -x.
+    kinds = {k.casefold() for k in CHANGES}
+    more = [a for a in ctx.args if exclude_change_types and a.casefold() in kinds]
+    excluded = excluded_types([*(exclude_change_types or []), *more])
+    extras = [a for a in ctx.args if a not in more]
+    source, values = request_inputs(extras, template_file, template_uri, parameters)
+    name = name or default_name(template_file, template_uri)
+    api = client(data_dir)
+    settings = {"whatIfSettings": {"resultFormat": result_format.value}}
+    body = '{"properties": ' + source.properties_text(mode.value, values, settings) + "}"
+    with handled("What-if failed."):
+        r = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/whatIf", body)
+        result = poll_location(api, r, f"What-if of '{name}'")
+    if result.get("error") or str(result.get("status", "Succeeded")) not in ("Succeeded", ""):
+        print_error(err_console, result.get("error") or {"code": result.get("status")}, "What-if failed.")
+        raise typer.Exit(1)
+    changes = [c for c in (result.get("properties") or {}).get("changes") or [] if c.get("changeType") not in excluded]
+    if output is Output.json:
+        console.print_json(
+            json.dumps({**result, "properties": {**(result.get("properties") or {}), "changes": changes}})
+        )
+        return
+    render(console, changes)
+
+
+def excluded_types(values: list[str] | None) -> set[str]:
+    known = {k.casefold(): k for k in CHANGES}
+    out = set()
+    for part in (p for v in values or [] for p in v.replace(",", " ").split()):
+        if part.casefold() not in known:
+            raise typer.BadParameter(
+                f"'{part}' is not one of {', '.join(CHANGES)}", param_hint="--exclude-change-types"
+            )
+        out.add(known[part.casefold()])
+    return out
+
+
+@group_app.command("show")
+def show(resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.json) -> None:
+    """A deployment: state, parameters, outputs, dependencies, error."""
+    api = client(data_dir)
+    with handled():
+        dep = call(api, "GET", f"{deployments_path(api, resource_group)}/{name}").json()
+    if output is Output.json:
+        console.print_json(json.dumps(dep))
+        return
+    emit(deployment_row(dep), output, DEPLOYMENT_COLUMNS)
+    props = dep.get("properties") or {}
+    if props.get("outputs"):
+        console.print(outputs_table(props["outputs"]))
+    if props.get("error"):
+        print_error(console, props["error"])
+
+
+@group_app.command("list")
+def list_deployments(
+    resource_group: GroupOpt,
+    state: Annotated[str | None, typer.Option("--state", help="Only deployments in this state, e.g. Failed.")] = None,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """The deployment history of a resource group, newest first."""
+    api = client(data_dir)
+    params = {"$filter": f"provisioningState eq '{state}'"} if state else None
+    with handled():
+        items = list_all(api, deployments_path(api, resource_group) + "/", params)
+    emit(items if output is Output.json else [deployment_row(d) for d in items], output, DEPLOYMENT_COLUMNS)
+
+
+@group_app.command("list-operations")
+def list_operations(
+    resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.table
+) -> None:
+    """What a deployment did, resource by resource: operation, state, HTTP status, duration, error."""
+    api = client(data_dir)
+    with handled():
+        items = list_all(api, operations_path(api, resource_group, name))
+    emit(items if output is Output.json else [operation_row(op) for op in items], output, OPERATION_COLUMNS)
+
+
+@group_app.command("delete")
+def delete(resource_group: GroupOpt, name: NameOpt, no_wait: NoWaitOpt = False, data_dir: DataDirOpt = None) -> None:
+    """Remove a deployment from the history (the resources it deployed stay)."""
+    api = client(data_dir)
+    with handled():
+        r = call(api, "DELETE", f"{deployments_path(api, resource_group)}/{name}")
+        if r.status_code == 204:
+            console.print(f"No deployment '{name}' in '{resource_group}': nothing to delete.")
+            return
+        if no_wait:
+            console.print(f"Deletion of deployment '{name}' accepted.")
+            return
+        status = wait_status(api, r, f"Deleting deployment '{name}'")
+    if status.get("status") != "Succeeded":
+        print_error(err_console, status.get("error") or {"code": status.get("status")}, "Deletion failed.")
+        raise typer.Exit(1)
+    console.print(f"Deleted deployment '{name}' from the history of '{resource_group}' (its resources stay).")
+
+
+@group_app.command("cancel")
+def cancel(resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None) -> None:
+    """Stop a running deployment; resources already deployed stay."""
+    api = client(data_dir)
+    with handled():
+        call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/cancel")
+    console.print(f"Canceled deployment '{name}'.")
+
+
+@group_app.command("export")
+def export(resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None) -> None:
+    """The template a deployment used, as JSON."""
+    api = client(data_dir)
+    with handled():
+        body = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/exportTemplate").json()
+    console.print_json(json.dumps(body.get("template")))
