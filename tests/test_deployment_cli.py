@@ -6,16 +6,21 @@ checked exactly; the input parsing (parameters files, overrides, line numbers) i
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 
 from altostratus.cli.deployment_input import (
     InputError,
@@ -23,7 +28,8 @@ from altostratus.cli.deployment_input import (
     load_template,
     merge_parameters,
 )
-from altostratus.cli.deployment_view import error_lines, human_duration
+from altostratus.cli.deployment_view import OperationsView, error_lines, human_duration
+from altostratus.cli.whatif_view import render
 from tests.conftest import unique
 from tests.server import ALTO, AltoServer
 
@@ -445,3 +451,93 @@ def test_error_lines_and_durations() -> None:
     assert human_duration("PT2H0M5S") == "2h 0m 5.0s"
     assert human_duration("P1DT1H") == "25h 0m 0.0s"
     assert human_duration(None) == "" and human_duration("soon") == ""
+
+
+def test_template_uri(server: AltoServer, group: str, tmp_path: Path) -> None:
+    (tmp_path / "linked.json").write_text(TEMPLATE)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{httpd.server_address[1]}/linked.json"
+        out = ok(run(server, "create", "-g", group, "-u", uri, "-p", 'names=["linked1"]', "-o", "json"))
+        dep = json.loads(out.stdout)
+        assert dep["name"] == "linked", "the default name is the URL's file name"
+        assert dep["properties"]["templateLink"]["uri"] == uri
+        assert dep["properties"]["outputs"]["env"]["value"] == "dev"
+        out = failed(run(server, "validate", "-g", group, "-u", uri.replace("linked", "absent")))
+        assert "InvalidContentLink" in out.stderr
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_live_view_on_a_terminal() -> None:
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, width=120)
+    view = OperationsView(terminal, "web")
+    op = {
+        "operationId": "A1",
+        "properties": {
+            "provisioningOperation": "Create",
+            "provisioningState": "Running",
+            "duration": "PT1.5S",
+            "targetResource": {"resourceType": NSG, "resourceName": "front"},
+        },
+    }
+    with view:
+        view.update("Running", [op])
+        terminal.print(view.render())
+    text = buffer.getvalue()
+    assert "Deployment 'web': " in text and "0/1 operations done" in text
+    assert f"{NSG}/front" in text and "Create" in text and "1.50s" in text
+
+
+def test_what_if_rendering_of_every_change_kind() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, color_system=None)
+    rid = "/subscriptions/s/resourceGroups/g/providers/Contoso.Things/things/"
+    render(
+        console,
+        [
+            {
+                "resourceId": rid + "a",
+                "changeType": "Modify",
+                "delta": [
+                    {"path": "tags.new", "propertyChangeType": "Create", "after": "x"},
+                    {"path": "tags.old", "propertyChangeType": "Delete", "before": "y"},
+                    {"path": "properties.size", "propertyChangeType": "NoEffect", "before": 2},
+                    {
+                        "path": "properties.list",
+                        "propertyChangeType": "Array",
+                        "children": [{"path": "1", "propertyChangeType": "Create", "after": {"k": 1}}],
+                    },
+                ],
+            },
+            {"resourceId": rid + "b", "changeType": "Unsupported", "unsupportedReason": "Not evaluated."},
+            {"resourceId": rid + "c", "changeType": "NoEffect"},
+        ],
+    )
+    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+    assert lines[:4] == [
+        "Resource and property changes are indicated with these symbols:",
+        "  ~ Modify",
+        "  x NoEffect",
+        "  ? Unsupported",
+    ]
+    at = lines.index("  ~ Contoso.Things/things/a")
+    assert lines[at + 1 : at + 7] == [
+        '    + tags.new: "x"',
+        '    - tags.old: "y"',
+        "    x properties.size: 2",
+        "    ~ properties.list: [",
+        '      + 1: {"k": 1}',
+        "      ]",
+    ]
+    assert "  ? Contoso.Things/things/b" in lines and "      Not evaluated." in lines
+    assert lines[-1] == "Resource changes: 1 to modify, 1 no effect, 1 unsupported."
+    buffer.seek(0)
+    buffer.truncate()
+    render(console, [])
+    assert buffer.getvalue().strip() == "No resource changes to show."
