@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -541,3 +542,22 @@ def test_what_if_rendering_of_every_change_kind() -> None:
     buffer.truncate()
     render(console, [])
     assert buffer.getvalue().strip() == "No resource changes to show."
+
+
+def test_linked_templates_by_relative_path_from_local_files(
+    server: AltoServer, group: str, http: httpx.Client, tmp_path: Path
+) -> None:
+    """relativePath links next to a local --template-file are read by the CLI and sent inline (inner scope)."""
+    source = Path(__file__).with_name("arm_templates")
+    folder = tmp_path / "relative"
+    shutil.copytree(source / "relative", folder)
+    shutil.copy(source / "linked_nsg.json", tmp_path / "linked_nsg.json")
+    out = ok(run(server, "create", "-g", group, "-f", str(folder / "main.json"), "-p", "prefix=loc", "-o", "json"))
+    outputs = json.loads(out.stdout)["properties"]["outputs"]
+    assert outputs["sibling"]["value"].endswith("/networkSecurityGroups/loc-up")
+    assert outputs["grandchild"]["value"].endswith("/networkSecurityGroups/loc-child")
+    assert sorted(nsg_names(http, server, group)) == ["loc-child", "loc-up"]
+
+    (folder / "nested" / "grandchild.json").unlink()
+    missing = failed(run(server, "validate", "-g", group, "-f", str(folder / "main.json")), 2)
+    assert "grandchild.json" in missing.stderr + missing.stdout

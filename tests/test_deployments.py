@@ -288,30 +288,90 @@ def test_template_errors_carry_positions_and_codes(cloud: AltoServer) -> None:
         assert info["info"]["path"] == "resources[0].name"
     assert http.head(f"{base}/v?{RES_API}").status_code == 404, "a template error leaves nothing behind"
 
-    def put(tpl: dict[str, Any], **params: Any) -> dict[str, Any]:
-        r = http.put(f"{base}/e?{RES_API}", json=deployment(tpl, **params))
-        assert r.status_code == 400, r.text
-        return dict(r.json()["error"])
-
-    nsg = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2018-11-01", "location": "local"}
-    shape = {"$schema": "x", "contentVersion": "1.0.0.0"}
-    cycle = {**shape, "resources": [{**nsg, "name": "a", "dependsOn": ["b"]}, {**nsg, "name": "b", "dependsOn": ["a"]}]}
-    assert put(cycle)["code"] == "InvalidTemplateCircularDependency"
-    unknown = {**shape, "resources": [{"type": "Contoso.Widgets/widgets", "apiVersion": "2024-01-01", "name": "w"}]}
-    assert put(unknown)["code"] == "InvalidResourceNamespace"
-    old = {**shape, "resources": [{**nsg, "apiVersion": "2001-01-01", "name": "n"}]}
-    assert put(old)["code"] == "NoRegisteredProviderFound"
-    missing = put(template("nsg_list.json"))
-    assert (
-        missing["code"] == "InvalidTemplate"
-        and "'names'" in missing["message"]
-        and "not provided" in missing["message"]
-    )
-    undefined = {**shape, "resources": [{**nsg, "name": "a", "dependsOn": ["ghost"]}]}
-    assert "'ghost' is not defined" in put(undefined)["message"]
-    assert put(template("nsg_list.json"), names=["x"], extra=1)["code"] == "InvalidTemplate"
     r = http.put(f"{base}/{'x' * 65}?{RES_API}", json=deployment(template("nsg_list.json"), names=["a"]))
     assert r.status_code == 400 and r.json()["error"]["code"] == "DeploymentNameLengthLimitExceeded"
+
+
+NSG = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2018-11-01", "location": "local"}
+SHAPE = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+         "contentVersion": "1.0.0.0"}  # fmt: skip
+TYPED = {**SHAPE, "parameters": {"count": {"type": "int"}, "flag": {"type": "bool", "defaultValue": False}}}
+BROKEN: dict[str, tuple[dict[str, Any], dict[str, Any], str, str]] = {
+    # name: (template, parameters, error code, a fragment of the message)
+    "syntax": (
+        {**SHAPE, "resources": [{**NSG, "name": "[concat('a', 'b']"}]},
+        {},
+        "InvalidTemplate",
+        "resources[0].name",
+    ),
+    "unknown function": (
+        {**SHAPE, "resources": [{**NSG, "name": "[frobnicate('a')]"}]},
+        {},
+        "InvalidTemplate",
+        "frobnicate",
+    ),
+    "missing parameter": ({**TYPED, "resources": []}, {}, "InvalidTemplate", "'count'"),
+    "extra parameter": ({**TYPED, "resources": []}, {"count": 1, "colour": "red"}, "InvalidTemplate", "'colour'"),
+    "mistyped parameter": ({**TYPED, "resources": []}, {"count": "many"}, "InvalidTemplate", "'count'"),
+    "allowedValues": (
+        template("nsg_rules.json"),
+        {"names": ["a"], "access": "Maybe"},
+        "InvalidTemplate",
+        "allowed value(s): 'Allow,Deny'",
+    ),
+    "dependsOn cycle": (
+        {**SHAPE, "resources": [{**NSG, "name": "a", "dependsOn": ["b"]}, {**NSG, "name": "b", "dependsOn": ["a"]}]},
+        {},
+        "InvalidTemplateCircularDependency",
+        "circular",
+    ),
+    "undefined dependsOn": (
+        {**SHAPE, "resources": [{**NSG, "name": "a", "dependsOn": ["ghost"]}]},
+        {},
+        "InvalidTemplate",
+        "'ghost' is not defined",
+    ),
+    "unknown namespace": (
+        {**SHAPE, "resources": [{"type": "Contoso.Widgets/widgets", "apiVersion": "2024-01-01", "name": "w"}]},
+        {},
+        "InvalidResourceNamespace",
+        "Contoso.Widgets",
+    ),
+    "unknown type": (
+        {**SHAPE, "resources": [{**NSG, "name": "n"}, {**NSG, "type": "Microsoft.Network/flux", "name": "w"}]},
+        {},
+        "InvalidResourceType",
+        "'flux'",
+    ),
+    "old api-version": (
+        {**SHAPE, "resources": [{**NSG, "apiVersion": "2001-01-01", "name": "n"}]},
+        {},
+        "NoRegisteredProviderFound",
+        "2001-01-01",
+    ),
+    "pinned image missing": (
+        template("vmss_hybrid.json"),
+        {"vmssName": "pin", "imageVersion": "3.2.1", "nsgCount": 1},
+        "InvalidTemplateDeployment",
+        "Contoso:TinyLinux:base:3.2.1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_templates_fail_validate_and_deploy_and_deploy_nothing(cloud: AltoServer, case: str) -> None:
+    tpl, params, code, fragment = BROKEN[case]
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    http = cloud.client()
+    base = f"{group_path(cloud, group)}/providers/Microsoft.Resources/deployments"
+    for method, url in (("POST", f"{base}/broken/validate?{RES_API}"), ("PUT", f"{base}/broken?{RES_API}")):
+        r = http.request(method, url, json=deployment(tpl, **params))
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["code"] == code, error
+        assert fragment.lower() in json.dumps(error).lower(), error
+    assert http.head(f"{base}/broken?{RES_API}").status_code == 404, "no deployment history"
+    assert list(rc.resources.list_by_resource_group(group)) == [], "nothing deployed"
 
 
 def test_complete_mode_removes_resources_not_in_the_template(cloud: AltoServer) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from altostratus.cli.linked_files import LinkedFileError, inline_relative_links
 from altostratus.templates.errors import TemplateError
 from altostratus.templates.loader import decode, loads, strip_comments
 
@@ -64,6 +65,11 @@ def load_template(template_file: Path | None, template_uri: str | None) -> Templ
         raise InputError(f"'{template_file}' is not valid JSON: {exc.message}") from None
     if not isinstance(template, dict):
         raise InputError(f"'{template_file}' must contain a JSON object (a template), not {type(template).__name__}.")
+    try:
+        if inline_relative_links(template, template_file.expanduser().resolve().parent):
+            return TemplateSource(text=json.dumps(template, indent=2))  # linked files inlined: a new document
+    except LinkedFileError as exc:
+        raise InputError(str(exc)) from None
     try:
         json.loads(text)  # strict: what any JSON parser on the other side accepts
     except ValueError:

@@ -180,7 +180,7 @@ class WhatIf:
                 "resourceId": res.id,
                 "changeType": "Modify" if delta else "NoChange",
                 "before": before,
-                "after": predicted(before, body) if delta else before,
+                "after": {**(predicted(before, body) if delta else before), "apiVersion": res.api_version},
             }
             if delta:
                 change["delta"] = delta
