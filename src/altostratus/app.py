@@ -33,8 +33,11 @@ from altostratus.resources import (
     deployments,
     generic,
     groups,
+    insights,
     metadata,
+    network,
     providers,
+    storage_accounts,
     subscriptions,
 )
 from altostratus.services import Services
@@ -49,6 +52,9 @@ PROVIDERS = (
     groups,
     providers,
     generic,
+    network,
+    storage_accounts,
+    insights,
     admin,
     bridge,
     compute_admin,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import images, quotas, scalesets, vms
+from altostratus.compute import images, quotas, scalesets, stored_types, vms
 from altostratus.compute.versions import COMPUTE
 
 
@@ -16,3 +16,4 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)
     scalesets.register(router, sets)
     vms.register(router, vm_t)
+    stored_types.register_routes(router, registry)

@@ -1,14 +1,21 @@
-"""Generic ARM resources: listings across providers, and "plain" resource types.
+"""Generic ARM resources: listings across providers, and the mechanism behind "plain" resource types.
 
 A plain type is one whose control plane is the ARM envelope itself (stored, validated, listed, deleted
-with its group), with a hook that fills the computed read-only fields. Providers with behaviour (compute)
-write the same envelope row beside their own tables, so these listings and group deletion see everything.
+with its group), with a hook that validates a PUT and fills the computed read-only fields. Providers with
+behaviour (compute) write the same envelope row beside their own tables, so these listings and group
+deletion see everything. The plain types themselves live with their namespace (``resources/network.py``,
+``resources/storage_accounts.py``, ``resources/insights.py``, ``compute/stored_types.py``).
+
+Some plain types have sub-resources that ARM also addresses on their own (a virtual network's subnets, a
+load balancer's inbound NAT rules). Azure keeps them inside the parent's body, and so do we: a child route
+reads or rewrites the array in the parent and runs the parent's hook again, so a subnet PUT is validated
+exactly like the same subnet inside a virtual-network PUT, and the two views never disagree.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -118,47 +125,90 @@ def _filtered(ctx: RequestContext, rows: list[Resource]) -> list[Resource]:
     return rows
 
 
+Complete = Callable[["Draft"], dict[str, Any]]
+"""Validates a draft (raising ArmError) and returns the body to store: ``properties`` and top-level fields such as
+``sku`` and ``kind``. It runs before anything is written, so a refused request leaves no trace."""
+
+Present = Callable[[dict[str, Any], "str | None"], dict[str, Any]]
+"""Adapts a rendered resource to the request's api-version (old versions spell some fields differently)."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A plain resource about to be stored: what the caller sent, and what is stored now (None on create)."""
+
+    ctx: RequestContext
+    group: ResourceGroup
+    rid: str
+    name: str
+    body: dict[str, Any]  # top-level fields other than id, name, type, etag, location, tags and properties
+    properties: dict[str, Any]  # without provisioningState
+    previous: dict[str, Any] | None
+
+    @property
+    def previous_properties(self) -> dict[str, Any]:
+        return dict((self.previous or {}).get("properties") or {})
+
+
+def check_name(name: str) -> None:
+    if not NAME.match(name):
+        raise ArmError(400, "InvalidResourceName", f"The resource name '{name}' is invalid.", "name")
+
+
 @dataclass(frozen=True)
 class PlainType:
     namespace: str
     type: str
-    api_versions: tuple[str, ...]
-    complete: Callable[[dict[str, Any], str], dict[str, Any]]  # (properties, resource id) -> properties
+    api_versions: tuple[str, ...]  # any order; the registry sorts them newest first
+    complete: Complete
+    children: tuple[str, ...] = ()  # arrays of ``properties`` that ARM also addresses as sub-resources
+    present: Present | None = None
+    check_name: Callable[[str], None] = check_name  # raises ArmError for a name the type does not allow
+    created_status: int = 201  # what a creating PUT answers (some Azure providers answer 200, and SDKs check)
 
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.type}"
 
 
+def group_routes_base(spec: PlainType) -> str:
+    return (
+        f"/subscriptions/{{subscriptionId}}/resourceGroups/{{resourceGroupName}}/providers/{spec.namespace}/{spec.type}"
+    )
+
+
 class PlainResourceHandlers:
-    """PUT/GET/PATCH/DELETE/HEAD and list for one plain type."""
+    """PUT/GET/PATCH/DELETE/HEAD and lists (group, subscription) for one plain type."""
 
     def __init__(self, spec: PlainType) -> None:
         self.spec = spec
 
-    def _find(self, ctx: RequestContext, group: ResourceGroup) -> Resource | None:
-        return ctx.db.scalars(
-            select(Resource).where(
-                Resource.resource_group_id == group.id,
-                Resource.type_key == self.spec.full_name.lower(),
-                Resource.name_key == ctx.params["name"].lower(),
-            )
-        ).one_or_none()
+    def find(self, ctx: RequestContext, group: ResourceGroup, *, lock: bool = False) -> Resource | None:
+        query = select(Resource).where(
+            Resource.resource_group_id == group.id,
+            Resource.type_key == self.spec.full_name.lower(),
+            Resource.name_key == ctx.params["name"].lower(),
+        )
+        return ctx.db.scalars(query.with_for_update() if lock else query).one_or_none()
 
-    def _require(self, ctx: RequestContext, group: ResourceGroup) -> Resource:
-        row = self._find(ctx, group)
+    def require(self, ctx: RequestContext, group: ResourceGroup, *, lock: bool = False) -> Resource:
+        row = self.find(ctx, group, lock=lock)
         if row is None:
             raise resource_not_found(self.spec.full_name, ctx.params["name"], group.name)
         return row
 
+    def show(self, ctx: RequestContext, row: Resource, group: ResourceGroup) -> dict[str, Any]:
+        body = render(row, group)
+        return self.spec.present(body, ctx.api_version) if self.spec.present else body
+
     def get(self, ctx: RequestContext) -> Response:
         group = require_group(ctx)
-        row = self._require(ctx, group)
-        return json_response(render(row, group), headers={"ETag": row.etag})
+        row = self.require(ctx, group)
+        return json_response(self.show(ctx, row, group), headers={"ETag": row.etag})
 
     def head(self, ctx: RequestContext) -> Response:
         group = require_group(ctx)
-        return empty(204 if self._find(ctx, group) else 404)
+        return empty(204 if self.find(ctx, group) else 404)
 
     def list(self, ctx: RequestContext) -> Response:
         group = require_group(ctx)
@@ -169,16 +219,30 @@ class PlainResourceHandlers:
                 .order_by(Resource.name_key)
             )
         )
-        return paged(ctx, rows, lambda r: render(r, group))
+        return paged(ctx, rows, lambda r: self.show(ctx, r, group))
+
+    def list_all(self, ctx: RequestContext) -> Response:
+        """Every resource of the type in the subscription (the SDKs' ``list_all``)."""
+        pairs = list(
+            ctx.db.execute(
+                select(Resource, ResourceGroup)
+                .join(ResourceGroup, Resource.resource_group_id == ResourceGroup.id)
+                .where(
+                    ResourceGroup.subscription_id == ctx.params["subscriptionId"].lower(),
+                    Resource.type_key == self.spec.full_name.lower(),
+                )
+                .order_by(ResourceGroup.name_key, Resource.name_key)
+            ).tuples()
+        )
+        return paged(ctx, pairs, lambda p: self.show(ctx, p[0], p[1]))
 
     def put(self, ctx: RequestContext) -> Response:
         group = require_group(ctx, writable=True)
         require_registered(ctx, self.spec.namespace)
         name = ctx.params["name"]
-        if not NAME.match(name):
-            raise ArmError(400, "InvalidResourceName", f"The resource name '{name}' is invalid.", "name")
+        self.spec.check_name(name)
         body = ctx.json()
-        row = self._find(ctx, group)
+        row = self.find(ctx, group, lock=True)
         check_preconditions(ctx, row.etag if row else None)
         location = body.get("location")
         if not isinstance(location, str) or location.replace(" ", "").lower() != ctx.services.settings.location:
@@ -187,12 +251,17 @@ class PlainResourceHandlers:
                 "location",
             )
         properties = obj(body.get("properties"), "properties")
-        rid = resource_id(group.subscription_id, group.name, self.spec.full_name, name)
-        stored = {k: v for k, v in body.items() if k not in (*READ_ONLY, "location", "tags", "properties")}
-        stored["properties"] = self.spec.complete(
-            {k: v for k, v in properties.items() if k != "provisioningState"}, rid
-        )
         tags = validate_tags(body.get("tags"))
+        draft = Draft(
+            ctx,
+            group,
+            resource_id(group.subscription_id, group.name, self.spec.full_name, name),
+            name,
+            {k: v for k, v in body.items() if k not in (*READ_ONLY, "location", "tags", "properties")},
+            {k: v for k, v in properties.items() if k != "provisioningState"},
+            copy.deepcopy(row.body) if row else None,
+        )
+        stored = self.spec.complete(draft)
         now = utcnow()
         created = row is None
         if row is None:
@@ -212,22 +281,40 @@ class PlainResourceHandlers:
         row.etag = new_etag()
         row.changed_at = now
         ctx.db.flush()
-        return json_response(render(row, group), 201 if created else 200, {"ETag": row.etag})
+        status = self.spec.created_status if created else 200
+        return json_response(self.show(ctx, row, group), status, {"ETag": row.etag})
+
+    def rewrite(self, ctx: RequestContext, group: ResourceGroup, row: Resource, properties: dict[str, Any]) -> None:
+        """Stores new ``properties`` of an existing resource (a child route's change) through the type's hook."""
+        previous = copy.deepcopy(row.body)
+        draft = Draft(
+            ctx,
+            group,
+            resource_id(group.subscription_id, group.name, self.spec.full_name, row.name),
+            row.name,
+            {k: v for k, v in previous.items() if k != "properties"},
+            {k: v for k, v in properties.items() if k != "provisioningState"},
+            previous,
+        )
+        row.body = self.spec.complete(draft)
+        row.etag = new_etag()
+        row.changed_at = utcnow()
+        ctx.db.flush()
 
     def patch(self, ctx: RequestContext) -> Response:
         group = require_group(ctx, writable=True)
-        row = self._require(ctx, group)
+        row = self.require(ctx, group, lock=True)
         check_preconditions(ctx, row.etag)
         body = ctx.json()
         if "tags" in body:
             row.tags = validate_tags(body["tags"])
         row.etag = new_etag()
         row.changed_at = utcnow()
-        return json_response(render(row, group), headers={"ETag": row.etag})
+        return json_response(self.show(ctx, row, group), headers={"ETag": row.etag})
 
     def delete(self, ctx: RequestContext) -> Response:
         group = require_group(ctx)
-        row = self._find(ctx, group)
+        row = self.find(ctx, group, lock=True)
         if row is None:
             return empty(204)
         check_preconditions(ctx, row.etag)
@@ -235,12 +322,101 @@ class PlainResourceHandlers:
         return empty(200)
 
 
-def register_plain_type(router: Router, registry: ProviderRegistry, spec: PlainType) -> None:
+class ChildHandlers:
+    """GET/PUT/DELETE and list of one sub-resource array, e.g. ``virtualNetworks/{name}/subnets/{childName}``.
+
+    The child shares its parent's ETag (as in Azure: both change together).
+    """
+
+    def __init__(self, parent: PlainResourceHandlers, segment: str) -> None:
+        self.parent = parent
+        self.segment = segment
+        self.type = f"{parent.spec.full_name}/{segment}"
+
+    def _parent(self, ctx: RequestContext, group: ResourceGroup, action: str, *, lock: bool = False) -> Resource:
+        row = self.parent.find(ctx, group, lock=lock)
+        if row is None:
+            rid = resource_id(group.subscription_id, group.name, self.parent.spec.full_name, ctx.params["name"])
+            raise ArmError(
+                404,
+                "ParentResourceNotFound",
+                f"Failed to perform '{action}' on resource(s) of type '{self.type}', because the parent resource "
+                f"'{rid}' could not be found.",
+            )
+        return row
+
+    def _items(self, row: Resource) -> list[dict[str, Any]]:
+        items = (row.body.get("properties") or {}).get(self.segment) or []
+        return [i for i in items if isinstance(i, dict)]
+
+    def _index(self, items: list[dict[str, Any]], name: str) -> int | None:
+        return next((i for i, it in enumerate(items) if str(it.get("name", "")).lower() == name.lower()), None)
+
+    def _show(self, item: dict[str, Any], row: Resource) -> dict[str, Any]:
+        return {**item, "etag": row.etag, "type": self.type}
+
+    def _missing(self, ctx: RequestContext, group: ResourceGroup) -> ArmError:
+        parent = f"{self.parent.spec.full_name}/{ctx.params['name']}/{self.segment}"
+        return resource_not_found(parent, ctx.params["childName"], group.name)
+
+    def list(self, ctx: RequestContext) -> Response:
+        group = require_group(ctx)
+        row = self._parent(ctx, group, "read")
+        return paged(ctx, self._items(row), lambda item: self._show(item, row))
+
+    def get(self, ctx: RequestContext) -> Response:
+        group = require_group(ctx)
+        row = self._parent(ctx, group, "read")
+        items = self._items(row)
+        index = self._index(items, ctx.params["childName"])
+        if index is None:
+            raise self._missing(ctx, group)
+        return json_response(self._show(items[index], row), headers={"ETag": row.etag})
+
+    def put(self, ctx: RequestContext) -> Response:
+        group = require_group(ctx, writable=True)
+        require_registered(ctx, self.parent.spec.namespace)
+        name = ctx.params["childName"]
+        check_name(name)
+        body = ctx.json()
+        properties = obj(body.get("properties"), "properties")
+        row = self._parent(ctx, group, "write", lock=True)
+        items = copy.deepcopy(self._items(row))
+        index = self._index(items, name)
+        check_preconditions(ctx, row.etag if index is not None else None)
+        item = {"name": items[index]["name"] if index is not None else name, "properties": properties}
+        if index is None:
+            items.append(item)
+        else:
+            items[index] = item
+        parent_properties = {**(row.body.get("properties") or {}), self.segment: items}
+        self.parent.rewrite(ctx, group, row, copy.deepcopy(parent_properties))
+        stored = self._items(row)
+        saved = stored[self._index(stored, name) or 0]
+        return json_response(self._show(saved, row), 201 if index is None else 200, {"ETag": row.etag})
+
+    def delete(self, ctx: RequestContext) -> Response:
+        group = require_group(ctx, writable=True)
+        row = self.parent.find(ctx, group, lock=True)
+        if row is None:
+            return empty(204)
+        items = copy.deepcopy(self._items(row))
+        index = self._index(items, ctx.params["childName"])
+        if index is None:
+            return empty(204)
+        check_preconditions(ctx, row.etag)
+        del items[index]
+        self.parent.rewrite(ctx, group, row, {**copy.deepcopy(row.body.get("properties") or {}), self.segment: items})
+        return empty(200)
+
+
+def register_plain_type(router: Router, registry: ProviderRegistry, spec: PlainType) -> PlainResourceHandlers:
+    """Registers the type (and its child types, same api-versions) and routes all of its handlers."""
     registry.add_type(spec.namespace, spec.type, spec.api_versions)
     h = PlainResourceHandlers(spec)
-    base = (
-        f"/subscriptions/{{subscriptionId}}/resourceGroups/{{resourceGroupName}}/providers/{spec.namespace}/{spec.type}"
-    )
+    base = group_routes_base(spec)
+    router.add("GET", f"/subscriptions/{{subscriptionId}}/providers/{spec.full_name}", h.list_all,
+               resource_type=spec.full_name)  # fmt: skip
     router.add("GET", base, h.list, resource_type=spec.full_name)
     for method, fn in (
         ("GET", h.get),
@@ -250,53 +426,14 @@ def register_plain_type(router: Router, registry: ProviderRegistry, spec: PlainT
         ("DELETE", h.delete),
     ):
         router.add(method, base + "/{name}", fn, resource_type=spec.full_name)
-
-
-def _nsg_properties(props: dict[str, Any], rid: str) -> dict[str, Any]:
-    rules = props.get("securityRules") or []
-    if not isinstance(rules, list):
-        raise invalid_parameter("'securityRules' must be an array.", "properties.securityRules")
-    for rule in rules:
-        if not isinstance(rule, dict) or not rule.get("name"):
-            raise invalid_parameter("Every security rule needs a name.", "properties.securityRules")
-        rule["id"] = f"{rid}/securityRules/{rule['name']}"
-        rule.setdefault("properties", {})["provisioningState"] = "Succeeded"
-    return {**props, "securityRules": rules, "resourceGuid": props.get("resourceGuid") or str(uuid.uuid4())}
-
-
-NETWORK_VERSIONS = (
-    "2020-06-01",
-    "2019-11-01",
-    "2018-11-01",
-    "2017-10-01",
-    "2017-06-01",
-    "2016-09-01",
-    "2015-06-15",
-)
-
-LB_CHILDREN = ("frontendIPConfigurations", "backendAddressPools", "inboundNatPools", "inboundNatRules", "probes",
-               "loadBalancingRules")  # fmt: skip
-
-
-def _lb_properties(props: dict[str, Any], rid: str) -> dict[str, Any]:
-    """Load balancers are control plane only; children get their ids so scale sets can reference NAT pools."""
-    out = dict(props)
-    for child in LB_CHILDREN:
-        items = out.get(child) or []
-        if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("name") for i in items):
-            raise invalid_parameter(f"'{child}' must be an array of named objects.", f"properties.{child}")
-        for item in items:
-            item["id"] = f"{rid}/{child}/{item['name']}"
-            item.setdefault("properties", {})["provisioningState"] = "Succeeded"
-        out[child] = items
-    out["resourceGuid"] = out.get("resourceGuid") or str(uuid.uuid4())
-    return out
-
-
-PLAIN_TYPES = (
-    PlainType("Microsoft.Network", "networkSecurityGroups", NETWORK_VERSIONS, _nsg_properties),
-    PlainType("Microsoft.Network", "loadBalancers", NETWORK_VERSIONS, _lb_properties),
-)
+    for segment in spec.children:
+        child_type = registry.add_type(spec.namespace, f"{spec.type}/{segment}", spec.api_versions).full_name
+        c = ChildHandlers(h, segment)
+        collection = f"{base}/{{name}}/{segment}"
+        router.add("GET", collection, c.list, resource_type=child_type)
+        for method, fn in (("GET", c.get), ("PUT", c.put), ("DELETE", c.delete)):
+            router.add(method, collection + "/{childName}", fn, resource_type=child_type)
+    return h
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
@@ -313,5 +450,3 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         list_in_subscription,
         resource_type="Microsoft.Resources/resources",
     )
-    for spec in PLAIN_TYPES:
-        register_plain_type(router, registry, spec)
