@@ -1,9 +1,10 @@
 """Downloads: from an upstream product (or a URI the operator gives) to a verified, visible artifact.
 
 The API records a ``downloads`` row and an operation; :func:`run_download` (run by the operation runner)
-transfers the payload into a partial file, checkpointing the durable offset so a restarted server resumes
-instead of starting over, verifies it, and only then - in one transaction - turns it into a platform image,
-a VM extension or a gallery item, replacing older versions of the same image. Every step is idempotent.
+transfers the payload into a partial file (extent by extent when the catalogue has an extent map: format 2),
+checkpointing the durable offset so a restarted server resumes instead of starting over, verifies it, and only
+then - in one transaction - turns it into a platform image, a VM extension or a gallery item, replacing older
+versions of the same image. Every step is idempotent.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
 from altostratus.controllers.operations import OperationTask, ProgressFn
 from altostratus.marketplace.blobs import BlobStore
+from altostratus.marketplace.extent_transfer import transfer_extents
+from altostratus.marketplace.extents import Extent, map_id
 from altostratus.marketplace.images import find_image, images_of, remove_image, version_key
 from altostratus.marketplace.models import Download, GalleryItem, PlatformImage, VmExtension
 from altostratus.marketplace.transfer import TransferError, transfer
@@ -30,6 +34,7 @@ log = logging.getLogger("altostratus.syndication")
 DOWNLOAD_KIND = "marketplace/download"
 MAX_MANIFEST_BYTES = 16 << 20
 CHECKPOINT_BYTES = 16 << 20  # how much a crash can cost: the transfer resumes from the last checkpoint
+_EXTENTS = TypeAdapter(list[Extent])
 
 
 def new_download(s: Session, product: dict[str, Any], source: str, activation_id: int | None) -> Download:
@@ -109,7 +114,11 @@ def run_download(db: Database, blobs: BlobStore, task: OperationTask, progress: 
             raise ArmError(400, err.get("code", "DownloadFailed"), err.get("message", "The download failed."))
         source, size, resume = d.source or "", d.total_bytes, d.bytes_done
         product = dict(d.product)
-    expected_sha = (product.get("payload") or {}).get("sha256")
+    payload = product.get("payload") or {}
+    extents = _EXTENTS.validate_python(payload["extents"]) if payload.get("extents") is not None else None
+    if extents is not None:
+        size = int(payload["size"])  # a validated catalogue entry: extents always come with the size
+    expected_sha = map_id(size, extents) if extents is not None and size is not None else payload.get("sha256")
     partial = blobs.partial(download_id)
     if expected_sha and blobs.path(expected_sha).exists() and not partial.exists():
         sha, size_done = expected_sha, blobs.path(expected_sha).stat().st_size  # promoted before a crash
@@ -123,22 +132,36 @@ def run_download(db: Database, blobs: BlobStore, task: OperationTask, progress: 
             percent = round(100.0 * done / total, 1) if total else None
             progress(percent, {"bytesDone": done, "totalBytes": total})
 
+        resume_from = resume if partial.exists() else 0
         try:
-            result = transfer(
-                source,
-                partial,
-                expected_size=size,
-                expected_sha256=expected_sha,
-                resume_from=resume if partial.exists() else 0,
-                on_progress=on_progress,
-                on_checkpoint=checkpoint,
-                checkpoint_bytes=CHECKPOINT_BYTES,
-            )
+            if extents is not None and size is not None:  # format 2: only the data extents are fetched and hashed
+                done = transfer_extents(
+                    source,
+                    partial,
+                    size=size,
+                    extents=extents,
+                    resume_from=resume_from,
+                    on_progress=on_progress,
+                    on_checkpoint=checkpoint,
+                    checkpoint_bytes=CHECKPOINT_BYTES,
+                )
+                sha, size_done = done.content_id, done.size
+            else:
+                result = transfer(
+                    source,
+                    partial,
+                    expected_size=size,
+                    expected_sha256=expected_sha,
+                    resume_from=resume_from,
+                    on_progress=on_progress,
+                    on_checkpoint=checkpoint,
+                    checkpoint_bytes=CHECKPOINT_BYTES,
+                )
+                sha, size_done = result.sha256, result.size
         except TransferError as err:
             partial.unlink(missing_ok=True)
             fail(db, download_id, err.code, err.message)
             raise ArmError(400, err.code, err.message) from None
-        sha, size_done = result.sha256, result.size
     try:
         with db.session() as s:
             promote(s, blobs, download_id, partial, sha, size_done)

@@ -503,7 +503,7 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
-def _data_runs(buf: bytearray, n: int, base: int) -> Iterator[tuple[int, int]]:
+def _data_runs(buf: bytes | bytearray, n: int, base: int) -> Iterator[tuple[int, int]]:
     """[start, end) runs of ``buf[:n]`` made of blocks that are not all zero; blocks align to file offset ``base``."""
     run_start: int | None = None
     pos = 0

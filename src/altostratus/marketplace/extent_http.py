@@ -1,0 +1,223 @@
+"""HTTP(S) sources of extent-verified downloads (extent_transfer.py): one ``Range`` request per extent.
+
+The workers each fetch one extent at a time, on connections of their own, as ``Range: bytes=START-END``. A 206
+must start where asked and give the catalogue's size as the total. A connection that drops mid-extent resumes
+at the byte it reached, carrying the extent's SHA-256 state over; transient failures (connection errors,
+timeouts, 408/425/429, 5xx) are retried with backoff as `transfer` does, ``retries`` bounding consecutive
+attempts that got no further. Hole bytes are never requested, so they never cross the network.
+
+An upstream that ignores ``Range`` answers 200 with the whole file. Then the remaining extents come from one
+sequential stream (`Stream`) in which every hole byte is checked to be zero: a catalogue that does not match the
+file is refused even from such an upstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import httpx
+
+from altostratus.marketplace.extent_transfer import Item, Run, check_digest, first_nonzero, hole_not_zero, is_zero
+from altostratus.marketplace.extents import Extent
+from altostratus.marketplace.transfer import (
+    _TRANSIENT_ERRORS,
+    MAX_BACKOFF,
+    TIMEOUT,
+    TransferError,
+    _check_status,
+    _content_range,
+    _Retry,
+    _size_mismatch,
+    _transient,
+)
+
+
+class NoRanges(Exception):
+    """The upstream answered a Range request with the whole file."""
+
+
+def fetch_http(url: str, run: Run) -> None:
+    headers = {"Accept-Encoding": "identity"}  # Range offsets must count the bytes we store
+    limits = httpx.Limits(max_connections=run.workers + 1)
+    with httpx.Client(
+        verify=run.job.verify, timeout=TIMEOUT, follow_redirects=True, headers=headers, limits=limits
+    ) as client:
+        items = [Item(e.offset, e.length, e) for e in run.todo()]
+        try:
+            run.execute(items, Ranges(client, url, run).task, end=run.out.size)
+        except NoRanges:
+            Stream(client, url, run).fetch()
+
+
+class Cursor:
+    """How far one extent has got: what a retry resumes from."""
+
+    def __init__(self, extent: Extent) -> None:
+        self.extent = extent
+        self.pos = extent.offset
+        self.sha = hashlib.sha256()
+
+
+class Ranges:
+    """The worker task: fetch one extent with Range requests, retrying until it is complete."""
+
+    def __init__(self, client: httpx.Client, url: str, run: Run) -> None:
+        self.client, self.url, self.run = client, url, run
+
+    def task(self, item: Item) -> None:
+        assert item.extent is not None
+        cur = Cursor(item.extent)
+        failures, furthest = 0, cur.pos
+        while cur.pos < item.end:
+            self.run.check()  # queued behind a failure: no request
+            try:
+                self._get(cur)
+                if cur.pos == item.end:
+                    break
+                retry = _Retry(f"the connection closed at byte {cur.pos} of the extent ending at {item.end}")
+            except _Retry as err:
+                retry = err
+            except _TRANSIENT_ERRORS as err:
+                retry = _transient(self.url, err)
+            except httpx.HTTPError as err:
+                raise TransferError("UpstreamError", f"Fetching {self.run.source} failed: {err}") from None
+            if cur.pos > furthest:
+                failures, furthest = 0, cur.pos
+            failures += 1
+            give_up(self.run, failures, retry)
+            self._sleep(max(min(self.run.job.backoff * 2 ** (failures - 1), MAX_BACKOFF), retry.delay or 0.0))
+        check_digest(self.run.source, item.extent, cur.sha.hexdigest())
+
+    def _get(self, cur: Cursor) -> None:
+        end = cur.extent.end
+        with self.client.stream("GET", self.url, headers={"Range": f"bytes={cur.pos}-{end - 1}"}) as response:
+            if response.status_code == 416:  # the file ends before this extent starts
+                raise self._too_short(response, cur.pos)
+            _check_status(self.url, response)
+            if response.status_code == 200:
+                raise NoRanges
+            check_identity(self.run, response)
+            start, total = _content_range(response.headers.get("Content-Range", ""))
+            if total is not None and total != self.run.out.size:
+                raise _size_mismatch(self.run.source, total, self.run.out.size)
+            if start != cur.pos:
+                raise TransferError(
+                    "UpstreamError",
+                    f"{self.run.source} answered bytes={cur.pos}- with Content-Range starting at {start}.",
+                )
+            for chunk in response.iter_raw():
+                self.run.check()
+                n = min(len(chunk), end - cur.pos)
+                cur.sha.update(memoryview(chunk)[:n])
+                self.run.out.write(chunk, n, cur.pos)
+                cur.pos += n
+                if cur.pos == end:
+                    break  # a server sending more than the range asked for: the rest is not ours
+
+    def _too_short(self, response: httpx.Response, pos: int) -> TransferError:
+        total = _content_range(response.headers.get("Content-Range", ""))[1]
+        if total is not None:
+            return _size_mismatch(self.run.source, total, self.run.out.size)
+        return TransferError("SizeMismatch", f"{self.run.source} ends before byte {pos} of {self.run.out.size}.")
+
+    def _sleep(self, seconds: float) -> None:
+        """Backoff that a cancel or an abandoned transfer interrupts."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.run.abort.wait(min(left, 0.1))
+            self.run.check()
+
+
+def give_up(run: Run, failures: int, retry: _Retry) -> None:
+    if failures > run.job.retries:
+        tries = f"{run.job.retries} {'retry' if run.job.retries == 1 else 'retries'}"
+        raise TransferError("UpstreamError", f"Fetching {run.source} failed after {tries}: {retry.reason}")
+
+
+def check_identity(run: Run, response: httpx.Response) -> None:
+    encoding = response.headers.get("Content-Encoding", "identity").lower()
+    if encoding != "identity":
+        raise TransferError("UpstreamError", f"{run.source} sent a '{encoding}'-encoded body despite identity.")
+
+
+class Stream:
+    """The whole file in one GET, on the calling thread, for an upstream that ignores Range.
+
+    Extents from the watermark on are hashed and written as they pass, those below it are skipped, and every hole
+    byte must be zero. A dropped stream starts over from byte 0 (there is no Range to resume with) after cutting
+    ``dest`` back to the watermark, which each verified extent advances (with checkpoints, as for ranges).
+    """
+
+    def __init__(self, client: httpx.Client, url: str, run: Run) -> None:
+        self.client, self.url, self.run = client, url, run
+        self.pos = self.index = self.skip_below = 0
+        self.sha = hashlib.sha256()
+
+    def fetch(self) -> None:
+        failures, furthest = 0, 0
+        while True:
+            self.run.out.cut(self.run.watermark)  # an interrupted extent may have left bytes above it
+            self.skip_below = self.run.watermark
+            self.pos = self.index = 0
+            self.sha = hashlib.sha256()
+            try:
+                if self._get():
+                    return
+                retry = _Retry(f"the connection closed at {self.pos} of {self.run.out.size} bytes")
+            except _Retry as err:
+                retry = err
+            except _TRANSIENT_ERRORS as err:
+                retry = _transient(self.url, err)
+            except httpx.HTTPError as err:
+                raise TransferError("UpstreamError", f"Fetching {self.run.source} failed: {err}") from None
+            if self.pos > furthest:
+                failures, furthest = 0, self.pos
+            failures += 1
+            give_up(self.run, failures, retry)
+            self.run.job.sleep(max(min(self.run.job.backoff * 2 ** (failures - 1), MAX_BACKOFF), retry.delay or 0.0))
+
+    def _get(self) -> bool:
+        """One GET of the whole file; True when all of it arrived."""
+        with self.client.stream("GET", self.url) as response:
+            _check_status(self.url, response)
+            if response.status_code != 200:
+                raise TransferError("UpstreamError", f"{self.run.source} answered {response.status_code} to a GET.")
+            check_identity(self.run, response)
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) != self.run.out.size:
+                raise _size_mismatch(self.run.source, int(length), self.run.out.size)
+            for chunk in response.iter_raw():
+                self.run.check()
+                self._feed(chunk)
+        return self.pos == self.run.out.size
+
+    def _feed(self, chunk: bytes) -> None:
+        size, extents = self.run.out.size, self.run.extents
+        at = 0
+        while at < len(chunk):
+            if self.pos >= size:
+                raise TransferError("SizeMismatch", f"{self.run.source} sent more than the expected {size} bytes.")
+            extent = extents[self.index] if self.index < len(extents) else None
+            if extent is None or self.pos < extent.offset:
+                n = min(len(chunk) - at, (extent.offset if extent else size) - self.pos)
+                piece = memoryview(chunk)[at : at + n]
+                if not is_zero(piece):
+                    raise hole_not_zero(self.run.source, self.pos + first_nonzero(piece))
+            else:
+                n = min(len(chunk) - at, extent.end - self.pos)
+                if extent.offset >= self.skip_below:
+                    piece_bytes = chunk[at : at + n]
+                    self.sha.update(piece_bytes)
+                    self.run.out.write(piece_bytes, n, self.pos)
+                if self.pos + n == extent.end:
+                    self._extent_done(extent)
+            self.pos += n
+            at += n
+
+    def _extent_done(self, extent: Extent) -> None:
+        if extent.offset >= self.skip_below:
+            check_digest(self.run.source, extent, self.sha.hexdigest())
+            self.run.completed(extent)
+        self.index += 1
+        self.sha = hashlib.sha256()
