@@ -1,7 +1,8 @@
 """`alto catalog build|serve`: make an upstream marketplace catalogue from local files, and serve one.
 
-The format is documented in docs/marketplace.md; `alto up --upstream DIR|URL` or `alto admin register`
-points a cloud at it.
+`build` publishes format 2: every payload with its extent map, so clouds download only the data and verify it
+without hashing holes. The format is documented in docs/marketplace.md; `alto up --upstream DIR|URL` or
+`alto admin register` points a cloud at it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _image_product(root: Path, spec: str) -> Product:
         sku=sku,
         version=version,
         osType=os_type,  # type: ignore[arg-type]
-        payload=add_payload(root, Path(file)),
+        payload=add_payload(root, Path(file), extents=True),
     )
 
 
@@ -61,7 +62,7 @@ def _extension_product(root: Path, spec: str) -> Product:
         offer=ext_type,
         extensionType=ext_type,
         version=version,
-        payload=add_payload(root, Path(file)),
+        payload=add_payload(root, Path(file), extents=True),
     )
 
 
@@ -79,8 +80,15 @@ def _gallery_product(root: Path, file: str) -> Product:
         offer=manifest["name"],
         version=manifest["version"],
         galleryItemIdentity=identity,
-        payload=add_payload(root, Path(file)),
+        payload=add_payload(root, Path(file), extents=True),
     )
+
+
+def _verified_by(p: Product) -> str:
+    extents = p.payload.extents
+    if extents is None:
+        return f"sha256 {p.payload.content_id[:12]}…"
+    return f"{sum(e.length for e in extents):>14,} in {len(extents)} extents"
 
 
 @catalog_app.command("build")
@@ -121,7 +129,7 @@ def build(
     products = [p for p in existing if p.name.lower() not in names] + new
     path = write_catalog(directory, title, products)
     for p in products:
-        console.print(f"{p.kind:26} {p.name:48} {p.payload.size:>14,} bytes  sha256 {p.payload.sha256[:12]}…")
+        console.print(f"{p.kind:26} {p.name:48} {p.payload.size:>14,} bytes  {_verified_by(p)}")
     console.print(f"Wrote {path} ({len(products)} products).")
 
 

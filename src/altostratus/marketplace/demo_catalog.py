@@ -1,7 +1,8 @@
 """The embedded demo marketplace: what `alto up` offers out of the box.
 
 One OS image offer in two versions (real bootable disks built by :mod:`demo_images`), one VM extension and
-the virtual-machine-scale-set gallery item, written as an ordinary upstream catalogue into the data dir.
+the virtual-machine-scale-set gallery item, written as an ordinary upstream catalogue (format 2, with extent
+maps) into the data dir.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def build_demo_catalog(root: Path) -> Path:
                     sku=SKU,
                     version=version,
                     osType="Linux",
-                    payload=add_payload(root, disk),
+                    payload=add_payload(root, disk, extents=True),
                 )
             )
         ext_pub, ext_type, ext_version = EXTENSION
@@ -99,7 +100,7 @@ def build_demo_catalog(root: Path) -> Path:
                 extensionType=ext_type,
                 version=ext_version,
                 osType="Linux",
-                payload=add_payload(root, ext_zip),
+                payload=add_payload(root, ext_zip, extents=True),
             )
         )
         azpkg = work / "microsoft.vmss.1.3.6.azpkg"
@@ -116,7 +117,7 @@ def build_demo_catalog(root: Path) -> Path:
                 offer="vmss",
                 version="1.3.6",
                 galleryItemIdentity="microsoft.vmss.1.3.6",
-                payload=add_payload(root, azpkg),
+                payload=add_payload(root, azpkg, extents=True),
             )
         )
     return write_catalog(root, "Altostratus demo marketplace", products)
