@@ -46,6 +46,9 @@ def test_demo_marketplace_is_the_default(demo: AltoServer) -> None:
     assert {DEMO_V1, DEMO_V2, "Altostratus.Extensions.CustomScript.1.0.0", "microsoft.vmss.1.3.6"} <= set(products)
     assert products[DEMO_V1]["productKind"] == "virtualMachine"
     assert products["microsoft.vmss.1.3.6"]["productKind"] == "galleryItem"
+    raw = json.loads((demo.data_dir / "demo-catalog" / "catalog.json").read_text())
+    assert raw["formatVersion"] == 2, "the demo publishes extent maps"
+    assert all(p["payload"]["extents"] for p in raw["products"])
 
 
 def test_download_list_remove_with_the_cli(demo: AltoServer) -> None:

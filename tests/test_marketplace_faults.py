@@ -1,7 +1,12 @@
-"""Downloads under faults: a corrupt payload, a flaky upstream, a killed server, a full disk, a huge sparse image."""
+"""Downloads under faults: a corrupt payload, a flaky upstream, a killed server, a full disk, a huge sparse image.
+
+The faults that both catalogue formats meet alike run for each: format 1 (one whole-content SHA-256) and format 2
+(extent maps, fetched extent by extent).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -24,9 +29,15 @@ def random_disk(path: Path, size: int, data_bytes: int, extents: int = 4) -> Pat
     return make_disk(path, size, [(i * step, os.urandom(per)) for i in range(extents)])
 
 
-def served_product(root: Path, flaky: FlakyUpstream, version: str, disk: Path) -> Product:
+def poke(path: Path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def served_product(root: Path, flaky: FlakyUpstream, version: str, disk: Path, fmt: int = 1) -> Product:
     """A product whose payload is fetched from the flaky HTTP upstream (the catalogue itself stays local)."""
-    local = add_payload(root, disk)
+    local = add_payload(root, disk, extents=fmt == 2)
     return Product(
         name=product_name(PUB, OFFER, SKU, version),
         kind="virtualMachine",
@@ -35,7 +46,7 @@ def served_product(root: Path, flaky: FlakyUpstream, version: str, disk: Path) -
         offer=OFFER,
         sku=SKU,
         version=version,
-        payload=Payload(path=flaky.url(local.path), size=local.size, sha256=local.sha256),
+        payload=Payload(path=flaky.url(local.path), size=local.size, sha256=local.sha256, extents=local.extents),
     )
 
 
@@ -76,24 +87,32 @@ def test_checksum_mismatch_leaves_nothing(tmp_path: Path) -> None:
         server.close()
 
 
-def test_dropped_connection_resumes(tmp_path: Path, flaky: FlakyUpstream) -> None:
-    product = served_product(flaky.root, flaky, "1.0.0", random_disk(tmp_path / "d.raw", 64 * MiB, 24 * MiB))
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_dropped_connection_resumes(tmp_path: Path, flaky: FlakyUpstream, fmt: int) -> None:
+    product = served_product(flaky.root, flaky, "1.0.0", random_disk(tmp_path / "d.raw", 64 * MiB, 24 * MiB), fmt)
     write_catalog(tmp_path / "catalog", "flaky", [product])
     flaky.drop_after, flaky.drop_requests = 5 * MiB, 2
     server, op = start(tmp_path, tmp_path / "catalog")
     try:
         assert op.download(product.name)["status"] == "Succeeded"
         image = op.http.get(op.image_url("1.0.0")).json()["properties"]
-        assert image["sha256"] == product.payload.sha256
+        assert image["sha256"] == product.payload.content_id
         ranges = [r.range for r in flaky.requests if r.range]
-        assert ranges and all(not r.startswith("bytes=0-") for r in ranges), "resumed, not restarted"
+        if fmt == 1:
+            assert ranges and all(not r.startswith("bytes=0-") for r in ranges), "resumed, not restarted"
+        else:  # the first two extents dropped 5 MiB in, and were resumed there
+            extents = product.payload.extents or []
+            resumed = {f"bytes={e.offset + 5 * MiB}-{e.end - 1}" for e in extents[:2]}
+            assert resumed <= set(ranges) and len(ranges) == len(extents) + 2, ranges
     finally:
         op.http.close()
         server.close()
 
 
-def test_server_killed_mid_download_resumes_after_restart(tmp_path: Path, flaky: FlakyUpstream) -> None:
-    product = served_product(flaky.root, flaky, "1.0.0", random_disk(tmp_path / "d.raw", 128 * MiB, 96 * MiB))
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_server_killed_mid_download_resumes_after_restart(tmp_path: Path, flaky: FlakyUpstream, fmt: int) -> None:
+    disk = random_disk(tmp_path / "d.raw", 128 * MiB, 96 * MiB)
+    product = served_product(flaky.root, flaky, "1.0.0", disk, fmt)
     write_catalog(tmp_path / "catalog", "slow", [product])
     flaky.throttle = 0.04  # ~4 s for the whole payload
     server, op = start(tmp_path, tmp_path / "catalog")
@@ -108,26 +127,32 @@ def test_server_killed_mid_download_resumes_after_restart(tmp_path: Path, flaky:
             time.sleep(0.1)
         assert progress.get("bytesDone", 0) > 40 * MiB, progress
         server.kill()
+        before = len(flaky.requests)
         server.start()
         op.http = server.client("operator")
         status = op.wait(r)
         assert status["status"] == "Succeeded", status
         image = op.http.get(op.image_url("1.0.0")).json()["properties"]
-        assert image["sha256"] == product.payload.sha256
-        resumed = [s.range for s in flaky.requests if s.range and not s.range.startswith("bytes=0-")]
-        assert resumed, f"the restarted server resumed with a Range request: {flaky.requests}"
+        assert image["sha256"] == product.payload.content_id
+        if fmt == 1:
+            resumed = [s.range for s in flaky.requests if s.range and not s.range.startswith("bytes=0-")]
+            assert resumed, f"the restarted server resumed with a Range request: {flaky.requests}"
+        else:
+            again = [s.range for s in flaky.requests[before:] if s.range and s.range.startswith("bytes=0-")]
+            assert again == [], "the restarted server did not fetch the first extent again"
         assert leftovers(server) == [image["sha256"]]
     finally:
         op.http.close()
         server.close()
 
 
-def test_full_filesystem_fails_clearly_and_keeps_older_image(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [1, 2])
+def test_full_filesystem_fails_clearly_and_keeps_older_image(tmp_path: Path, fmt: int) -> None:
     root = tmp_path / "upstream"
     small = image_product(root, "1.0.0")
     big_disk = random_disk(tmp_path / "big.raw", 96 * MiB, 64 * MiB)
     big = Product(**{**small.model_dump(), "name": product_name(PUB, OFFER, SKU, "2.0.0"), "version": "2.0.0",
-                     "payload": add_payload(root, big_disk)})  # fmt: skip
+                     "payload": add_payload(root, big_disk, extents=fmt == 2)})  # fmt: skip
     write_catalog(root, "big", [small, big])
     data = tmp_path / "tiny-fs"
     data.mkdir()
@@ -173,6 +198,52 @@ def test_huge_sparse_image_stays_sparse(tmp_path: Path) -> None:
         assert props["allocatedSize"] <= 1.1 * 200 * MiB, props
         blob = server.data_dir / "blobs" / props["sha256"]
         assert blob.stat().st_blocks * 512 <= 1.1 * 200 * MiB
+    finally:
+        op.http.close()
+        server.close()
+
+
+def test_format_2_product_end_to_end(tmp_path: Path) -> None:
+    """A format 2 catalogue through the admin API: good, tampered and hole-breaking payloads of one image."""
+    root = tmp_path / "upstream"
+    disk = random_disk(tmp_path / "d.raw", 512 * MiB, 40 * MiB, extents=4)
+    good = image_product(root, "3.0.0").model_copy(update={"payload": add_payload(root, disk, extents=True)})
+    assert good.payload.extents is not None
+    tampered_extents = list(good.payload.extents)
+    tampered_extents[2] = tampered_extents[2].model_copy(update={"sha256": "0" * 64})
+    tampered = image_product(root, "1.0.0").model_copy(
+        update={"payload": good.payload.model_copy(update={"extents": tampered_extents})}
+    )
+    holed = disk.with_name("holed.raw")
+    subprocess.run(["cp", "--sparse=always", str(disk), str(holed)], check=True)
+    poke(holed, 300 * MiB, b"\x01")  # in a hole of the map
+    hole_payload = add_payload(root, holed)
+    breaks_hole = image_product(root, "2.0.0").model_copy(
+        update={"payload": good.payload.model_copy(update={"path": hole_payload.path})}
+    )
+    path = write_catalog(root, "format 2", [tampered, breaks_hole, good])
+    assert '"formatVersion": 2' in path.read_text()
+    server, op = start(tmp_path, root)
+    try:
+        status = op.download(tampered.name)
+        assert status["status"] == "Failed" and status["error"]["code"] == "ChecksumMismatch"
+        assert "0" * 64 in status["error"]["message"]
+        status = op.download(breaks_hole.name)
+        assert status["status"] == "Failed" and status["error"]["code"] == "ChecksumMismatch"
+        assert f"hole is not zero (at offset {300 * MiB})" in status["error"]["message"]
+        assert op.image_versions() == [] and leftovers(server) == []
+
+        r = op.start_download(good.name)
+        assert op.wait(r)["status"] == "Succeeded"
+        props = op.http.get(r.headers["location"]).json()["properties"]
+        assert props["provisioningState"] == "Succeeded" and props["payloadSha256"] == good.payload.sha256
+        image = op.http.get(op.image_url("3.0.0")).json()["properties"]
+        assert image["sha256"] == good.payload.content_id and image["sha256"].startswith("map-")
+        assert image["virtualSize"] == 512 * MiB and image["allocatedSize"] <= 1.01 * 40 * MiB
+        blob = server.data_dir / "blobs" / image["sha256"]
+        with open(blob, "rb") as f:
+            assert hashlib.file_digest(f, "sha256").hexdigest() == good.payload.sha256, "byte for byte the image"
+        assert leftovers(server) == [image["sha256"]]
     finally:
         op.http.close()
         server.close()
