@@ -142,7 +142,7 @@ def test_local_file_url_and_http_sources(upstream: FlakyUpstream, image: tuple[P
         assert result.content_id == map_id(size, extents) and result.size == size
         assert sha_of(dest) == sha_of(src) and dest.stat().st_size == size
         assert progress[-1] == (size, size) and progress == sorted(progress)
-        assert checkpoints[-1] == size and checkpoints == sorted(checkpoints) and len(checkpoints) > 2
+        assert checkpoints[-1] == size and checkpoints == sorted(checkpoints) and len(checkpoints) >= 2
         assert result.allocated_bytes == allocated_bytes(dest) <= 24 * MiB + 128 * 1024
     ranges = {r.range for r in upstream.requests}
     assert ranges == {f"bytes={e.offset}-{e.end - 1}" for e in extents}, "only the extents were requested"
@@ -228,10 +228,12 @@ def test_resume_mid_way_and_a_damaged_partial_file(upstream: FlakyUpstream, imag
         if offset:
             cancel.set()
 
+    upstream.throttle = 0.02  # ~50 MiB/s: the cancel comes while extents are still to do
     with pytest.raises(TransferError) as err:
         transfer_extents(upstream.url(src.name), dest, size=size, extents=extents, workers=1, cancel=cancel,
                          on_checkpoint=on_checkpoint, checkpoint_bytes=MiB)  # fmt: skip
     assert err.value.code == "Canceled" and dest.exists()
+    upstream.throttle = 0
     resume = checkpoints[-1]
     assert resume in [e.offset for e in extents[1:]], "at an extent boundary, past the first"
     poke(dest, resume + 5, b"garbage past the checkpoint")
