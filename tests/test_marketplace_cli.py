@@ -98,6 +98,8 @@ def test_catalog_build_serve_and_register(demo: AltoServer, tmp_path: Path) -> N
         text=True,
     )
     assert out.returncode == 0, out.stderr
+    assert "1 extents, " in out.stdout and "bytes of data" in out.stdout
+    assert json.loads((catalog / "catalog.json").read_text())["formatVersion"] == 2
     port = free_port()
     serve = subprocess.Popen([ALTO, "catalog", "serve", str(catalog), "--port", str(port)], stdout=subprocess.DEVNULL)
     try:
@@ -111,6 +113,9 @@ def test_catalog_build_serve_and_register(demo: AltoServer, tmp_path: Path) -> N
         assert [p["name"] for p in listed] == ["Served.Imgs.1.0.0"]
         out = alto(demo, "marketplace", "download", "Served.Imgs.1.0.0")
         assert out.returncode == 0, out.stderr
+        out = subprocess.run([ALTO, "catalog", "build", str(catalog), "--format", "1"], capture_output=True, text=True)
+        assert out.returncode == 0 and "sha256 " in out.stdout, out.stderr
+        assert json.loads((catalog / "catalog.json").read_text())["formatVersion"] == 1
     finally:
         serve.terminate()
         serve.wait(10)

@@ -88,7 +88,14 @@ def _verified_by(p: Product) -> str:
     extents = p.payload.extents
     if extents is None:
         return f"sha256 {p.payload.content_id[:12]}…"
-    return f"{sum(e.length for e in extents):>14,} in {len(extents)} extents"
+    return f"{len(extents)} extents, {sum(e.length for e in extents):,} bytes of data"
+
+
+def _without_extents(p: Product) -> Product:
+    if p.payload.sha256 is None:
+        err_console.print(f"[red]{p.name} has no whole-content sha256: it cannot be listed in format 1.[/red]")
+        raise typer.Exit(1)
+    return p.model_copy(update={"payload": p.payload.model_copy(update={"extents": None})})
 
 
 @catalog_app.command("build")
@@ -103,6 +110,16 @@ def build(
     gallery_item: Annotated[list[str] | None, typer.Option(help="Manifest JSON or .azpkg, repeatable.")] = None,
     demo: Annotated[bool, typer.Option(help="Build the demo marketplace (demo images, extension, VMSS item).")] = False,
     name: Annotated[str | None, typer.Option(help="Catalogue name (default: keep the existing one).")] = None,
+    format_version: Annotated[
+        int,
+        typer.Option(
+            "--format",
+            min=1,
+            max=2,
+            help="2: extent maps (only the data is downloaded and hashed). 1: one SHA-256 per payload, for clouds "
+            "that predate format 2 (the whole catalogue is rewritten so).",
+        ),
+    ] = 2,
 ) -> None:
     """Make (or extend) a catalogue from local files."""
     if demo:
@@ -127,6 +144,8 @@ def build(
     new += [_gallery_product(directory, f) for f in gallery_item or []]
     names = {p.name.lower() for p in new}
     products = [p for p in existing if p.name.lower() not in names] + new
+    if format_version == 1:
+        products = [_without_extents(p) for p in products]
     path = write_catalog(directory, title, products)
     for p in products:
         console.print(f"{p.kind:26} {p.name:48} {p.payload.size:>14,} bytes  {_verified_by(p)}")
