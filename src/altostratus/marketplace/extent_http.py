@@ -106,14 +106,31 @@ class Ranges:
                     "UpstreamError",
                     f"{self.run.source} answered bytes={cur.pos}- with Content-Range starting at {start}.",
                 )
+            self._receive(response, cur)
+
+    def _receive(self, response: httpx.Response, cur: Cursor) -> None:
+        """Gather the body into this worker's buffer, and hash and write it a buffer at a time: per network chunk
+        (64 KiB), the calls and GIL hand-overs would cost more than the copy into the buffer."""
+        buf, fill, end = self.run.buffer(), 0, cur.extent.end
+        view = memoryview(buf)
+        try:
             for chunk in response.iter_raw():
                 self.run.check()
-                n = min(len(chunk), end - cur.pos)
-                cur.sha.update(memoryview(chunk)[:n])
-                self.run.out.write(chunk, n, cur.pos)
-                cur.pos += n
-                if cur.pos == end:
+                n = min(len(chunk), end - cur.pos - fill)
+                if fill + n > len(buf):
+                    self._flush(cur, buf, fill)
+                    fill = 0
+                view[fill : fill + n] = memoryview(chunk)[:n]
+                fill += n
+                if cur.pos + fill == end:
                     break  # a server sending more than the range asked for: the rest is not ours
+        finally:  # what arrived before a dropped connection counts: the retry resumes after it
+            self._flush(cur, buf, fill)
+
+    def _flush(self, cur: Cursor, buf: bytearray, n: int) -> None:
+        cur.sha.update(memoryview(buf)[:n])
+        self.run.out.write(buf, n, cur.pos)
+        cur.pos += n
 
     def _too_short(self, response: httpx.Response, pos: int) -> TransferError:
         total = _content_range(response.headers.get("Content-Range", ""))[1]
