@@ -5,23 +5,27 @@ A sparse source (default: 4 GiB holding 200 MiB of random data in a few extents,
 * ``cp``: ``cp --sparse=always SRC DST`` - the baseline. coreutils walks SEEK_DATA/SEEK_HOLE, so it copies only the
   data extents; it neither hashes nor fsyncs;
 * ``cp+sync``: the same followed by ``sync DST`` (fsync), i.e. with the durability a download needs;
-* ``sha256``: hashing the logical size from a zero buffer in this process (hashlib). Not a copy: the floor that any
-  *verified* transfer of this image pays, since SHA-256 must run over every byte, holes included;
-* ``local``: ``transfer(SRC)`` - the local-path fast path (SEEK_DATA, holes hashed without I/O);
-* ``http``: ``transfer(http://127.0.0.1/...)`` from tests/flaky_upstream.py running in a process of its own (so it
-  does not share this process's GIL), which serves with sendfile and honours Range. Every byte, zeros included,
-  crosses the socket.
+* ``sha256``: hashing the logical size from a zero buffer in this process (hashlib). Not a copy: the floor of any
+  download verified by one whole-content SHA-256 (catalogue format 1), which must hash every zero, in sequence;
+* ``sha256 extents``: hashing the source's data extents (read from the page cache) on two threads, without
+  writing: the CPU floor of a download verified extent by extent (format 2);
+* ``v1 local`` / ``v1 http``: `transfer` of a format 1 payload (whole-content SHA-256) from the path, and over HTTP;
+* ``v2 local`` / ``v2 http``: `transfer_extents` of the format 2 payload (the extent map that `alto catalog build`
+  would publish, computed once beforehand, untimed) from the path, and over HTTP.
 
-Both transfers verify size and SHA-256 against the expected values and fsync, as in production. Methods run
-interleaved, ``--reps`` rounds in a rotating order, so a change in machine load hits them alike; the median is
-reported. Throughput is logical size / time; "vs cp" is cp's time / the method's time (the throughput ratio;
-the issue's goal is >= 0.7 for the transfers); "vs sha256" is the same against the hashing floor, i.e. how close a
-transfer gets to the best any verified download of this image can do. Allocated bytes are st_blocks * 512 of each
-result.
+HTTP runs against tests/flaky_upstream.py in a process of its own (so it does not share this process's GIL), which
+serves with sendfile and honours Range: v1 moves every byte, zeros included, through the socket; v2 requests the
+extents only. All transfers verify and fsync as in production, with its checkpoint interval (16 MiB).
+
+Methods run interleaved, ``--reps`` rounds in a rotating order, so a change in machine load hits them alike; the
+median is reported. Before each timed run the page cache is written back (``sync``, untimed), so no method pays
+for the previous one's dirty pages. Throughput is logical size / time; "vs cp" is cp's time / the method's time
+(the throughput ratio; the issue's goal is >= 0.7 for the transfers), "vs cp+sync" the same against the copy with
+the same durability. Allocated bytes are st_blocks * 512 of each result.
 
 The page cache cannot be dropped here (shared machine), so the source's 200 MiB of data is read from memory by every
-method after the first round; the figures are CPU and memory bound, not disk bound. The load average before and after
-is printed: other work on the machine skews the figures.
+method after the first round; the figures are CPU and memory bound, not disk bound (except for the fsyncs). The load
+average before and after is printed: other work on the machine skews the figures.
 
 Run:  .venv/bin/python bench/syndication.py [--size 4G] [--data 200M] [--extents 4] [--reps 3] [--dir DIR]
 
@@ -39,11 +43,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+from altostratus.marketplace.extent_transfer import transfer_extents
+from altostratus.marketplace.extents import Extent, scan_extents
+from altostratus.marketplace.syndication import CHECKPOINT_BYTES
 from altostratus.marketplace.transfer import allocated_bytes, transfer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +116,9 @@ class Upstream:
         self.proc.wait()
 
 
-def methods(src: Path, dst: Path, url: str, size: int, sha: str) -> dict[str, Callable[[], None]]:
+def methods(
+    src: Path, dst: Path, url: str, size: int, sha: str, extents: list[Extent]
+) -> dict[str, Callable[[], None]]:
     def cp() -> None:
         subprocess.run(["cp", "--sparse=always", str(src), str(dst)], check=True)
 
@@ -118,13 +129,41 @@ def methods(src: Path, dst: Path, url: str, size: int, sha: str) -> dict[str, Ca
     def floor() -> None:
         _hash_zeros(hashlib.sha256(), size)
 
-    def local() -> None:
-        transfer(str(src), dst, expected_size=size, expected_sha256=sha)
+    def extents_floor() -> None:
+        buffers = threading.local()
 
-    def http() -> None:
-        transfer(url, dst, expected_size=size, expected_sha256=sha)
+        def digest(fd: int, e: Extent) -> str:
+            buf = getattr(buffers, "buf", None) or bytearray(4 * MiB)
+            buffers.buf, view, sha = buf, memoryview(buf), hashlib.sha256()
+            for pos in range(e.offset, e.end, len(buf)):
+                sha.update(view[: os.preadv(fd, [view[: min(len(buf), e.end - pos)]], pos)])
+            return sha.hexdigest()
 
-    return {"cp": cp, "cp+sync": cp_sync, "sha256": floor, "local": local, "http": http}
+        with open(src, "rb") as f, ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda e: digest(f.fileno(), e), extents))
+
+    def v1(source: str) -> Callable[[], None]:
+        def run() -> None:
+            transfer(source, dst, expected_size=size, expected_sha256=sha, checkpoint_bytes=CHECKPOINT_BYTES)
+
+        return run
+
+    def v2(source: str) -> Callable[[], None]:
+        def run() -> None:
+            transfer_extents(source, dst, size=size, extents=extents, checkpoint_bytes=CHECKPOINT_BYTES)
+
+        return run
+
+    return {
+        "cp": cp,
+        "cp+sync": cp_sync,
+        "sha256": floor,
+        "sha256 extents": extents_floor,
+        "v1 local": v1(str(src)),
+        "v1 http": v1(url),
+        "v2 local": v2(str(src)),
+        "v2 http": v2(url),
+    }
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
@@ -136,9 +175,13 @@ def run(args: argparse.Namespace, work: Path) -> None:
     sha, _ = make_source(src, size, data, args.extents)
     took = time.monotonic() - started
     print(f"source: {size / MiB:.0f} MiB, {allocated_bytes(src) / MiB:.1f} MiB allocated, made in {took:.1f}s")
+    started = time.monotonic()
+    extents = scan_extents(src)
+    mapped = sum(e.length for e in extents)
+    print(f"extent map: {len(extents)} extents, {mapped / MiB:.1f} MiB, built in {time.monotonic() - started:.2f}s")
     upstream = Upstream(root)
     try:
-        todo = methods(src, dst, f"http://127.0.0.1:{upstream.port}/image.raw", size, sha)
+        todo = methods(src, dst, f"http://127.0.0.1:{upstream.port}/image.raw", size, sha, extents)
         times: dict[str, list[float]] = {name: [] for name in todo}
         allocated: dict[str, int] = {}
         load = os.getloadavg()[0]
@@ -146,6 +189,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             names = list(todo)
             for name in names[rep % len(names) :] + names[: rep % len(names)]:
                 dst.unlink(missing_ok=True)
+                os.sync()  # untimed: nobody pays for the dirty pages of the method before
                 t = time.perf_counter()
                 todo[name]()
                 times[name].append(time.perf_counter() - t)
@@ -166,17 +210,20 @@ def report(
     load: tuple[float, float],
 ) -> None:
     cp, floor = statistics.median(times["cp"]), statistics.median(times["sha256"])
+    cp_sync = statistics.median(times["cp+sync"])
     print(f"\n{date.today()}, {os.cpu_count()} CPUs, load average {load[0]:.2f} before / {load[1]:.2f} after")
     print(f"command: .venv/bin/python bench/syndication.py --size {args.size} --data {args.data} "
           f"--extents {args.extents} --reps {args.reps}\n")  # fmt: skip
-    print("| method | median s | all runs s | MB/s (logical) | vs cp | vs sha256 | allocated MiB | allocated / data |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| method | median s | all runs s | MB/s (logical) | vs cp | vs cp+sync | vs sha256 | allocated MiB "
+          "| allocated / data |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, runs in times.items():
         med = statistics.median(runs)
         alloc = allocated.get(name)
         alloc_cells = f"{alloc / MiB:.1f} | {alloc / data:.3f}" if alloc is not None else "- | -"
-        runs_s = " ".join(f"{r:.2f}" for r in runs)
-        cells = f"{med:.2f} | {runs_s} | {size / med / 1e6:.0f} | {cp / med:.3f} | {floor / med:.2f}"
+        runs_s = " ".join(f"{r:.3f}" for r in runs)
+        ratios = f"{cp / med:.3f} | {cp_sync / med:.2f} | {floor / med:.2f}"
+        cells = f"{med:.3f} | {runs_s} | {size / med / 1e6:,.0f} | {ratios}"
         print(f"| {name} | {cells} | {alloc_cells} |")
 
 
