@@ -195,8 +195,10 @@ class Dest:
                 _pwrite_all(self.fd, view[start:end], offset + start)
 
     def fsync(self) -> None:
+        """fdatasync: the data and what finding it needs (size, block map); timestamps can wait. The directory entry
+        is synced apart, once (`Run._report`)."""
         with self.space(self.size):
-            os.fsync(self.fd)
+            os.fdatasync(self.fd)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
