@@ -13,7 +13,7 @@ is the extents' bytes and zeros everywhere else. So:
 * **parallel**: extents are independent, so ``workers`` threads take one each; reading, hashing and writing
   release the GIL. An extent is written before its digest is known, which is safe because ``dest`` is not visible
   until this returns, and a failure deletes it;
-* **durable and resumable**: when ``checkpoint_bytes`` more have been done, an fsync runs in the background and
+* **durable and resumable**: when ``checkpoint_bytes`` more have been done, an fdatasync runs in the background and
   then ``on_checkpoint(offset)`` reports an offset below which every extent is verified and on disk. Given back as
   ``resume_from``, the extents below it are re-hashed from ``dest`` (a damaged partial file starts over rather than
   becoming visible), everything above it is cut away, and the rest is fetched again;
