@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altostratus.store.models import Base
@@ -34,11 +34,20 @@ class Activation(Base):
 
 
 class Blob(Base):
+    """A stored payload, named by its content: a whole-content SHA-256 or an extent map's id (``map-...``).
+
+    A blob becomes visible before it is known to be on disk (durability.py): until then ``durable`` is false and
+    ``extents`` holds the map it is re-verified against after a crash (None for a SHA-256 id, which says it all).
+    Rows from before the column existed were synced before they became visible, hence the server default.
+    """
+
     __tablename__ = "blobs"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     allocated: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    durable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
+    extents: Mapped[list[Any] | None] = mapped_column(nullable=True)
 
 
 class BlobRef(Base):
@@ -63,7 +72,7 @@ class Download(Base):
     state: Mapped[str] = mapped_column(String(16))  # Downloading | Succeeded | Failed
     source: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)  # durable (fsync'd) prefix
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)  # checkpoint: verified below (resume re-checks)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     operation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
