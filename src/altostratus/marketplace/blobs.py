@@ -2,7 +2,8 @@
 
 Files live under ``<data dir>/blobs/<sha256>``; partial downloads under ``<data dir>/downloads/``. A blob is
 deleted only when no ``blob_refs`` row holds it, which is what keeps the disk of a running instance alive
-after the operator replaces or deletes its image.
+after the operator replaces or deletes its image. A blob is visible before it is known to be on disk; durability.py
+syncs it just after, and `sweep` has every blob not yet marked durable verified again at start-up.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from altostratus.marketplace import durability
 from altostratus.marketplace.models import Blob, BlobRef, Download
 from altostratus.store.db import Database, utcnow
 
@@ -33,8 +36,13 @@ class BlobStore:
     def partial(self, download_id: str) -> Path:
         return self.partial_dir / f"{download_id}.part"
 
-    def promote(self, s: Session, partial: Path, sha256: str, size: int) -> Blob:
-        """Make a verified download a blob (the rename is atomic; an existing identical blob is reused)."""
+    def promote(
+        self, s: Session, partial: Path, sha256: str, size: int, extents: list[dict[str, Any]] | None = None
+    ) -> Blob:
+        """Make a verified download a blob (the rename is atomic; an existing identical blob is reused).
+
+        The new blob is not durable yet: ``extents`` (the map of a ``map-`` id) is kept with it so that it can be
+        verified again if a crash comes first (durability.py)."""
         blob = s.get(Blob, sha256)
         target = self.path(sha256)
         if blob is not None and target.exists():
@@ -48,6 +56,7 @@ class BlobStore:
         if blob is None:
             blob = Blob(sha256=sha256, size=size, allocated=allocated, created_at=utcnow())
             s.add(blob)
+        blob.durable, blob.extents = False, extents
         return blob
 
     @staticmethod
@@ -77,7 +86,8 @@ class BlobStore:
 
     def sweep(self, db: Database) -> None:
         """At start-up: remove files that no row accounts for (left by a crash between commit and unlink,
-        or partials of downloads that already ended)."""
+        or partials of downloads that already ended), then verify, sync or discard the blobs that were not yet
+        durable when the server stopped (`durability.recover`): nothing can use a blob before this returns."""
         with db.session() as s:
             known = set(s.scalars(select(Blob.sha256)))
             active = set(s.scalars(select(Download.id).where(Download.state == "Downloading")))
@@ -87,3 +97,4 @@ class BlobStore:
         for f in self.partial_dir.iterdir():
             if f.name.removesuffix(".part") not in active:
                 f.unlink(missing_ok=True)
+        durability.recover(db, self)

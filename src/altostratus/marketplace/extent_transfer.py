@@ -13,10 +13,18 @@ is the extents' bytes and zeros everywhere else. So:
 * **parallel**: extents are independent, so ``workers`` threads take one each; reading, hashing and writing
   release the GIL. An extent is written before its digest is known, which is safe because ``dest`` is not visible
   until this returns, and a failure deletes it;
-* **durable and resumable**: when ``checkpoint_bytes`` more have been done, an fdatasync runs in the background and
-  then ``on_checkpoint(offset)`` reports an offset below which every extent is verified and on disk. Given back as
-  ``resume_from``, the extents below it are re-hashed from ``dest`` (a damaged partial file starts over rather than
-  becoming visible), everything above it is cut away, and the rest is fetched again;
+* **resumable without syncing**: when ``checkpoint_bytes`` more have been done, ``on_checkpoint(offset)`` reports
+  an offset below which every extent has been verified and written - to the page cache, not necessarily to disk:
+  no fsync runs here, and durability is the caller's, once, after the download (durability.py). This is safe
+  because a checkpoint is only ever *trusted after verification*. Given back as ``resume_from``, the extents below
+  it are re-hashed from ``dest`` and its holes below it checked to be zero (`Run.verify`, the same check as
+  `verify_extents`), and everything above it is cut away and fetched again. Whatever a crash of the machine lost
+  below the offset (a page never written back, a size or block map reverted, the whole file gone) fails that
+  check, and the download starts over from 0 rather than trusting it. The record itself can never claim too
+  much: the watermark passes an extent only once its digest has matched (`Run.execute`), and it is reported from
+  the calling thread after that; and ``dest`` is never visible before this returns. So a checkpoint costs one
+  database update and no I/O wait; a crash of the process alone (kill -9) loses nothing, as the page cache
+  survives it;
 * errors, retries and cancel are those of `transfer`, with the same `TransferError` codes: ``dest`` is deleted on
   failure, kept (with a last checkpoint) on ``Canceled``.
 """
@@ -50,7 +58,6 @@ from altostratus.marketplace.transfer import (
     _bytes,
     _data_runs,
     _extents,
-    _fsync_dir,
     _Job,
     _open_source,
     _pwrite_all,
@@ -130,6 +137,25 @@ def transfer_extents(
         run.close()
 
 
+def verify_extents(path: Path, size: int, extents: Sequence[Extent], workers: int = WORKERS) -> None:
+    """Raise `TransferError` (ChecksumMismatch) unless ``path`` holds exactly the map's content: the size, each
+    extent's SHA-256, zeros everywhere else. A resume's check of its prefix (`Run.verify`) over the whole file:
+    durability.py uses it on a blob that a crash may have caught before it was on disk."""
+    check_extents(size, extents)
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        raise TransferError("ChecksumMismatch", f"{path} is missing. The downloaded data was lost.") from None
+    if actual != size:
+        raise mismatch(str(path), 0, f"the file has {actual} bytes, expected {size}")
+    job = _Job(0, 0.0, False, None, size + 1, None, None)
+    run = Run(Dest(path, size, 0, os.O_RDONLY), list(extents), job, str(path), max(1, workers))
+    try:
+        run.verify(size)
+    finally:
+        run.close()
+
+
 def _local_path(source: str) -> Path | None:
     """The path of a local source; None for http(s)."""
     scheme = urlsplit(source).scheme.lower()
@@ -174,10 +200,10 @@ def first_nonzero(data: bytes | bytearray | memoryview) -> int:
 class Dest:
     """The partial file: created as one hole of the full size, written only inside extents."""
 
-    def __init__(self, path: Path, size: int, data_bytes: int) -> None:
+    def __init__(self, path: Path, size: int, data_bytes: int, mode: int = os.O_RDWR | os.O_CREAT) -> None:
         self.path, self.size, self.data_bytes = path, size, data_bytes
         with self.space(0):  # creating the file can fail for want of inodes or quota
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            self.fd = os.open(path, mode | getattr(os, "O_CLOEXEC", 0), 0o644)
 
     def cut(self, offset: int) -> None:
         """Everything from ``offset`` on becomes a hole again (what a crash or a dropped stream left there goes)."""
@@ -193,12 +219,6 @@ class Dest:
         for start, end in _data_runs(buf, n, offset):
             with self.space(offset + start):
                 _pwrite_all(self.fd, view[start:end], offset + start)
-
-    def fsync(self) -> None:
-        """fdatasync: the data and what finding it needs (size, block map); timestamps can wait. The directory entry
-        is synced apart, once (`Run._report`)."""
-        with self.space(self.size):
-            os.fdatasync(self.fd)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -233,8 +253,9 @@ class Dest:
 class Run:
     """Runs items on the worker threads, and keeps the watermark, progress and checkpoints on the calling thread.
 
-    ``watermark``: every extent that ends at or below it is verified and written (fsync'd once a checkpoint
-    reports it). Items complete out of order; the watermark is the start of the first one still open.
+    ``watermark``: every extent that ends at or below it is verified and written (to the page cache; see the module
+    docstring for why that is enough). Items complete out of order; the watermark is the start of the first one
+    still open.
     """
 
     def __init__(self, out: Dest, extents: list[Extent], job: _Job, source: str, workers: int) -> None:
@@ -243,11 +264,8 @@ class Run:
         self.abort = threading.Event()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="transfer-extent")
         self._local = threading.local()
-        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="transfer-fsync")
-        self._syncing: tuple[Future[None], int] | None = None
-        self._since = 0  # bytes done since the last checkpoint started
+        self._since = 0  # bytes done since the last checkpoint
         self._last_progress = 0.0
-        self._dir_synced = False
 
     # lifecycle
 
@@ -255,19 +273,24 @@ class Run:
         """Resume below ``resume_from`` if ``dest`` still verifies there, else start from an empty file."""
         resume = self._aligned(resume_from) if os.fstat(self.out.fd).st_size == self.out.size else 0
         if resume:
-            prefix = [e for e in self.extents if e.end <= resume]
-            items = local_items(self.out.fd, self.extents, prefix, 0, resume)
             try:
-                self.execute(items, LocalCopy(self, self.out.fd, copy=False).task, end=resume, track=False)
+                self.verify(resume)
             except TransferError as err:
                 if err.code != "ChecksumMismatch":
                     raise
-                resume = 0  # the partial file was damaged: start over
+                resume = 0  # the partial file was damaged, or lost writes in a crash: start over
         self.out.cut(resume)
         self.watermark, self._since = resume, 0
         if resume != resume_from:
             self.checkpoint()  # tell the caller its checkpoint no longer holds
         self.progress(force=True)
+
+    def verify(self, end: int) -> None:
+        """Raise ChecksumMismatch unless ``dest`` holds the map's content below ``end`` (an extent boundary): every
+        extent there re-hashed from the file, every byte outside them zero (SEEK_DATA finds what to read)."""
+        prefix = [e for e in self.extents if e.end <= end]
+        items = local_items(self.out.fd, self.extents, prefix, 0, end)
+        self.execute(items, LocalCopy(self, self.out.fd, copy=False).task, end=end, track=False)
 
     def _aligned(self, offset: int) -> int:
         """``offset`` lowered to the start of the extent that straddles it (a checkpoint never falls inside one)."""
@@ -287,7 +310,6 @@ class Run:
     def close(self) -> None:
         self.abort.set()
         self._pool.shutdown(wait=True)
-        self._syncer.shutdown(wait=True)  # before closing: the fd number could be reused under a pending fsync
         os.close(self.out.fd)
 
     def buffer(self) -> bytearray:
@@ -349,11 +371,9 @@ class Run:
         self.tick()
 
     def tick(self) -> None:
-        """Between items, on the calling thread: report a finished fsync, start the next, progress, cancel."""
-        self._collect(wait=False)
-        if self._since >= self.job.checkpoint_bytes and self._syncing is None:
-            self._syncing = (self._syncer.submit(self.out.fsync), self.watermark)
-            self._since = 0
+        """Between items, on the calling thread: checkpoint, progress, cancel."""
+        if self._since >= self.job.checkpoint_bytes:
+            self.checkpoint()
         self.progress()
         if self.job.canceled():
             raise TransferError(
@@ -367,25 +387,10 @@ class Run:
             self.job.on_progress(self.watermark, self.out.size)
 
     def checkpoint(self) -> None:
-        """fsync now and report the watermark."""
-        self._collect(wait=True)
-        self.out.fsync()
+        """Report the watermark: verified below it, to be verified again before a resume trusts it (no fsync)."""
         self._since = 0
-        self._report(self.watermark)
-
-    def _collect(self, wait: bool) -> None:
-        if self._syncing is None or not (wait or self._syncing[0].done()):
-            return
-        (future, offset), self._syncing = self._syncing, None
-        future.result()
-        self._report(offset)
-
-    def _report(self, offset: int) -> None:
-        if not self._dir_synced:
-            _fsync_dir(self.out.path.parent)  # the checkpoints would point at nothing after a crash without it
-            self._dir_synced = True
         if self.job.on_checkpoint is not None:
-            self.job.on_checkpoint(offset)
+            self.job.on_checkpoint(self.watermark)
 
 
 # --- local sources ---------------------------------------------------------------------------------------------

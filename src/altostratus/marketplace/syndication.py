@@ -2,9 +2,10 @@
 
 The API records a ``downloads`` row and an operation; :func:`run_download` (run by the operation runner)
 transfers the payload into a partial file (extent by extent when the catalogue has an extent map: format 2),
-checkpointing the durable offset so a restarted server resumes instead of starting over, verifies it, and only
+checkpointing the offset so a restarted server resumes instead of starting over, verifies it, and only
 then - in one transaction - turns it into a platform image, a VM extension or a gallery item, replacing older
-versions of the same image. Every step is idempotent.
+versions of the same image. The blob is synced to disk just after it became visible, not before
+(durability.py), and the operation ends once it is. Every step is idempotent.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from sqlalchemy.orm import Session
 from altostratus.arm.errors import ArmError
 from altostratus.controllers.operations import OperationTask, ProgressFn
 from altostratus.marketplace.blobs import BlobStore
+from altostratus.marketplace.durability import make_durable
 from altostratus.marketplace.extent_transfer import transfer_extents
-from altostratus.marketplace.extents import Extent, map_id
+from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent, map_id
 from altostratus.marketplace.images import find_image, images_of, remove_image, version_key
 from altostratus.marketplace.models import Download, GalleryItem, PlatformImage, VmExtension
 from altostratus.marketplace.transfer import TransferError, transfer
@@ -107,13 +109,16 @@ def run_download(db: Database, blobs: BlobStore, task: OperationTask, progress: 
         d = s.get(Download, download_id)
         if d is None:
             raise ArmError(404, "NotFound", "The download was deleted before it finished.")
-        if d.state == "Succeeded":
-            return {"downloadId": d.id}
         if d.state == "Failed":
             err = d.error or {}
             raise ArmError(400, err.get("code", "DownloadFailed"), err.get("message", "The download failed."))
+        state, done_sha = d.state, d.sha256
         source, size, resume = d.source or "", d.total_bytes, d.bytes_done
         product = dict(d.product)
+    if state == "Succeeded":  # made visible by an attempt that stopped before the end: it may still need syncing
+        if done_sha:
+            _make_durable(db, blobs, download_id, done_sha)
+        return {"downloadId": download_id}
     payload = product.get("payload") or {}
     extents = _EXTENTS.validate_python(payload["extents"]) if payload.get("extents") is not None else None
     if extents is not None:
@@ -175,7 +180,17 @@ def run_download(db: Database, blobs: BlobStore, task: OperationTask, progress: 
         fail(db, download_id, "InternalError", f"The download could not be made visible: {exc}")
         raise ArmError(500, "InternalError", f"The download could not be made visible: {exc}") from None
     blobs.gc(db)
+    _make_durable(db, blobs, download_id, sha)
     return {"downloadId": download_id}
+
+
+def _make_durable(db: Database, blobs: BlobStore, download_id: str, sha: str) -> None:
+    """Sync the visible blob; if that fails it is discarded, the download Failed (durability.py)."""
+    try:
+        make_durable(db, blobs, sha)
+    except TransferError as err:
+        log.warning("download %s failed after it became visible: %s: %s", download_id, err.code, err.message)
+        raise ArmError(400, err.code, err.message) from None
 
 
 def fail(db: Database, download_id: str, code: str, message: str) -> None:
@@ -206,7 +221,8 @@ def promote(s: Session, blobs: BlobStore, download_id: str, partial: Path, sha: 
         partial.unlink(missing_ok=True)
         add_gallery_item(s, manifest, product, d.id)
     else:
-        blobs.promote(s, partial, sha, size)
+        extents = product["payload"].get("extents") if sha.startswith(MAP_ID_PREFIX) else None
+        blobs.promote(s, partial, sha, size, extents)
         if d.kind == "virtualMachine":
             promote_image(s, product, d.id, sha)
         else:
