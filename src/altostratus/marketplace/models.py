@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, true
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altostratus.store.models import Base
@@ -47,7 +47,7 @@ class Blob(Base):
     allocated: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     durable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
-    extents: Mapped[list[Any] | None] = mapped_column(nullable=True)
+    extents: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class BlobRef(Base):
