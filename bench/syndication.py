@@ -11,11 +11,17 @@ A sparse source (default: 4 GiB holding 200 MiB of random data in a few extents,
   writing: the CPU floor of a download verified extent by extent (format 2);
 * ``v1 local`` / ``v1 http``: `transfer` of a format 1 payload (whole-content SHA-256) from the path, and over HTTP;
 * ``v2 local`` / ``v2 http``: `transfer_extents` of the format 2 payload (the extent map that `alto catalog build`
-  would publish, computed once beforehand, untimed) from the path, and over HTTP.
+  would publish, computed once beforehand, untimed) from the path, and over HTTP. Timed until it returns: the
+  point where production makes the image visible, as ``cp`` stops once its data is in the page cache;
+* ``... deferred sync``: then, timed apart, the sync production runs just after the image is visible
+  (durability.sync_file: fdatasync of the file, fsync of its directory), and ``... + sync``, the two together per
+  run: the same durability as ``cp+sync``.
 
 HTTP runs against tests/flaky_upstream.py in a process of its own (so it does not share this process's GIL), which
 serves with sendfile and honours Range: v1 moves every byte, zeros included, through the socket; v2 requests the
-extents only. All transfers verify and fsync as in production, with its checkpoint interval (16 MiB).
+extents only. All transfers verify as in production, with its checkpoint interval (16 MiB); v1 fsyncs at each
+checkpoint and at the end (format 1 is unchanged), v2 syncs nothing until the deferred sync (durability.py: what
+a crash may lose is found by verifying again, so durability need not be awaited).
 
 Methods run interleaved, ``--reps`` rounds in a rotating order, so a change in machine load hits them alike; the
 median is reported. Before each timed run the page cache is written back (``sync``, untimed), so no method pays
@@ -50,12 +56,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+from altostratus.marketplace.durability import sync_file
 from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import Extent, scan_extents
 from altostratus.marketplace.syndication import CHECKPOINT_BYTES
 from altostratus.marketplace.transfer import allocated_bytes, transfer
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFERRED = ("v2 local", "v2 http")  # made durable after they return, by the sync production runs then
 MiB = 1 << 20
 UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -182,7 +190,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
     upstream = Upstream(root)
     try:
         todo = methods(src, dst, f"http://127.0.0.1:{upstream.port}/image.raw", size, sha, extents)
-        times: dict[str, list[float]] = {name: [] for name in todo}
+        times: dict[str, list[float]] = {}
+        for name in todo:
+            times[name] = []
+            if name in DEFERRED:
+                times[f"{name} deferred sync"], times[f"{name} + sync"] = [], []
         allocated: dict[str, int] = {}
         load = os.getloadavg()[0]
         for rep in range(args.reps):
@@ -193,6 +205,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
                 t = time.perf_counter()
                 todo[name]()
                 times[name].append(time.perf_counter() - t)
+                if name in DEFERRED:  # what production does next, once the image is visible
+                    t = time.perf_counter()
+                    sync_file(dst)
+                    times[f"{name} deferred sync"].append(time.perf_counter() - t)
+                    times[f"{name} + sync"].append(times[name][-1] + times[f"{name} deferred sync"][-1])
                 if dst.exists():
                     allocated[name] = allocated_bytes(dst)
                     dst.unlink()
@@ -219,10 +236,12 @@ def report(
     print("|---|---|---|---|---|---|---|---|---|")
     for name, runs in times.items():
         med = statistics.median(runs)
-        alloc = allocated.get(name)
+        alloc = allocated.get(name.removesuffix(" + sync"))
         alloc_cells = f"{alloc / MiB:.1f} | {alloc / data:.3f}" if alloc is not None else "- | -"
         runs_s = " ".join(f"{r:.3f}" for r in runs)
         ratios = f"{cp / med:.3f} | {cp_sync / med:.2f} | {floor / med:.2f}"
+        if name.endswith("deferred sync"):  # not a copy: no ratio
+            ratios, alloc_cells = "- | - | -", "- | -"
         cells = f"{med:.3f} | {runs_s} | {size / med / 1e6:,.0f} | {ratios}"
         print(f"| {name} | {cells} | {alloc_cells} |")
 
