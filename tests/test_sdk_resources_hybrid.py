@@ -91,7 +91,8 @@ def test_providers(server: AltoServer, profile: KnownProfiles) -> None:
     assert network.registration_state == "Registered"
     assert rc.providers.get("microsoft.network").registration_state == "Registered"
     nsg = next(t for t in network.resource_types if t.resource_type == "networkSecurityGroups")
-    assert nsg.api_versions[0] == "2020-06-01"
+    assert nsg.api_versions[0] == "2024-05-01" and "2020-06-01" in nsg.api_versions
+    assert nsg.api_versions == sorted(nsg.api_versions, reverse=True)
 
 
 def test_resources_in_group_and_group_delete_cascades(server: AltoServer, profile: KnownProfiles) -> None:

@@ -36,8 +36,11 @@ from altostratus.store.models import Resource
 NS = "Microsoft.Storage"
 # Up to 2019-06-01, the newest of the hybrid profiles (2016-01-01, 2017-10-01, 2019-06-01); 2015-06-15 is what
 # the Azure Stack quickstart templates name.
-VERSIONS = ("2019-06-01", "2019-04-01", "2018-11-01", "2018-07-01", "2018-02-01", "2017-10-01", "2017-06-01",
-            "2016-12-01", "2016-05-01", "2016-01-01", "2015-06-15")  # fmt: skip
+VERSIONS = (
+    "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01", "2022-05-01", "2021-09-01", "2021-08-01", "2021-06-01",
+    "2021-04-01", "2021-02-01", "2021-01-01", "2020-08-01-preview", "2019-06-01", "2019-04-01", "2018-11-01",
+    "2018-07-01", "2018-02-01", "2017-10-01", "2017-06-01", "2016-12-01", "2016-05-01", "2016-01-01", "2015-06-15",
+)  # fmt: skip
 FIRST_SKU_VERSION = "2016-01-01"
 SKUS = ("Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premium_LRS")
 KINDS = ("Storage", "StorageV2", "BlobStorage", "FileStorage", "BlockBlobStorage")
