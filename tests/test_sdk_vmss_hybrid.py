@@ -115,3 +115,29 @@ def test_unknown_image_is_refused(cloud: AltoServer, profile: KnownProfiles) -> 
     assert exc.value.status_code == 404 and exc.value.error.code == "PlatformImageNotFound"
     assert exc.value.error.target == "imageReference"
     assert list(cc.virtual_machine_scale_sets.list(group)) == [], "nothing created"
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_put_with_only_location_and_sku_changes_capacity_and_keeps_the_model(
+    cloud: AltoServer, profile: KnownProfiles
+) -> None:
+    """Azure Stack's 201-vmss-scalein-scaleout-existing template re-PUTs just ``location`` and ``sku``."""
+    cc, group = clients(cloud, profile)
+    sets = cc.virtual_machine_scale_sets
+    before = sets.begin_create_or_update(group, "keep", body(1)).result()
+    after = sets.begin_create_or_update(
+        group, "keep", {"location": "local", "sku": {"name": "Standard_A1", "tier": "Standard", "capacity": 3}}
+    ).result()
+    assert after.sku.capacity == 3
+    assert after.unique_id == before.unique_id
+    ref = after.virtual_machine_profile.storage_profile.image_reference
+    assert (ref.publisher, ref.offer, ref.sku) == (
+        before.virtual_machine_profile.storage_profile.image_reference.publisher,
+        before.virtual_machine_profile.storage_profile.image_reference.offer,
+        before.virtual_machine_profile.storage_profile.image_reference.sku,
+    )
+    assert (
+        after.virtual_machine_profile.os_profile.admin_username
+        == before.virtual_machine_profile.os_profile.admin_username
+    )
+    assert len(list(cc.virtual_machine_scale_set_vms.list(group, "keep"))) == 3

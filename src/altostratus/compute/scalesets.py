@@ -102,8 +102,11 @@ def put_set(ctx: RequestContext) -> Response:
     if existing is not None:
         if existing.deleting:
             raise ArmError(409, "Conflict", f"The scale set '{existing.name}' is being deleted.")
-        # A full PUT that omits a secret keeps it: clients never see secrets, so they can't send them back.
         props = obj(body.get("properties"), "properties")
+        if not props.get("virtualMachineProfile"):
+            # Azure Stack's scale-in/scale-out templates re-PUT only location + sku: the model is kept.
+            return _update(ctx, group, existing, deep_merge(current_body(existing), body))
+        # A full PUT that omits a secret keeps it: clients never see secrets, so they can't send them back.
         sent = obj(obj(props.get("virtualMachineProfile"), "virtualMachineProfile").get("osProfile"), "osProfile")
         kept = {k: v for k, v in existing.secrets.items() if k not in sent}
         if kept:
@@ -182,13 +185,17 @@ def patch_set(ctx: RequestContext) -> Response:
         raise ArmError(400, "InvalidParameter", f"Unknown properties in the update: {', '.join(sorted(unknown))}.")
     if "sku" in patch and isinstance(patch["sku"], dict) and "capacity" in patch["sku"]:
         check_capacity(patch["sku"]["capacity"])
-    current = {
+    return _update(ctx, group, ss, deep_merge(current_body(ss), patch))
+
+
+def current_body(ss: ScaleSet) -> dict[str, Any]:
+    """The scale set as a full request body (secrets included), for updates that send only what changes."""
+    return {
         "location": ss.location,
         "sku": {**ss.sku, "capacity": ss.capacity},
         "tags": ss.tags,
         "properties": deep_merge(ss.model, {"virtualMachineProfile": {"osProfile": ss.secrets}}),
     }
-    return _update(ctx, group, ss, deep_merge(current, patch))
 
 
 def get_set(ctx: RequestContext) -> Response:
