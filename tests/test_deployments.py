@@ -242,12 +242,12 @@ def test_linked_templates_by_relative_path(cloud: AltoServer, web: str) -> None:
     assert links["sibling"].uri == f"{web}/linked_nsg.json?sig=abc", "the parent's query (a SAS token) is reused"
     assert links["grandchild"].uri == f"{web}/relative/nested/grandchild.json?sig=abc"
 
-    inline = deployment(template("relative/main.json"))
+    inline = deployment(template("relative/main.json"), prefix="inl")
     with pytest.raises(HttpResponseError) as exc:
-        rc.deployments.begin_create_or_update(group, "inline", inline).result()
-    assert exc.value.error.code == "DeploymentFailed"
-    assert {d.code for d in exc.value.error.details} == {"InvalidContentLink"}
-    assert "relativePath" in exc.value.error.details[0].message
+        rc.deployments.begin_create_or_update(group, "inline", inline)
+    assert exc.value.status_code == 400 and exc.value.error.code == "InvalidContentLink"
+    assert "relativePath" in exc.value.error.message
+    assert not [r for r in rc.resources.list_by_resource_group(group) if r.name.startswith("inl")]
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
@@ -348,6 +348,84 @@ BROKEN: dict[str, tuple[dict[str, Any], dict[str, Any], str, str]] = {
         {},
         "NoRegisteredProviderFound",
         "2001-01-01",
+    ),
+    "failing function in a later resource's body": (
+        {
+            **SHAPE,
+            "resources": [{**NSG, "name": "a"}, {**NSG, "name": "b", "tags": {"x": "[substring('abc', 1, 10)]"}}],
+        },
+        {},
+        "InvalidTemplate",
+        "substring",
+    ),
+    "undefined variable in a body": (
+        {**SHAPE, "resources": [{**NSG, "name": "a"}, {**NSG, "name": "b", "tags": {"x": "[variables('nope')]"}}]},
+        {},
+        "InvalidTemplate",
+        "'nope'",
+    ),
+    "copyIndex outside a loop": (
+        {**SHAPE, "resources": [{**NSG, "name": "a"}, {**NSG, "name": "b", "tags": {"x": "[string(copyIndex())]"}}]},
+        {},
+        "InvalidTemplate",
+        "copyIndex",
+    ),
+    "unknown function in an output": (
+        {**SHAPE, "resources": [{**NSG, "name": "a"}], "outputs": {"o": {"type": "string", "value": "[nosuch(1)]"}}},
+        {},
+        "InvalidTemplate",
+        "nosuch",
+    ),
+    "reference() in a name": (
+        {**SHAPE, "resources": [{**NSG, "name": "a"}, {**NSG, "name": "[reference('a').resourceGuid]"}]},
+        {},
+        "InvalidTemplate",
+        "'reference' is not expected",
+    ),
+    "location not offered": (
+        {**SHAPE, "resources": [{**NSG, "name": "a"}, {**NSG, "name": "b", "location": "westus"}]},
+        {},
+        "LocationNotAvailableForResourceType",
+        "westus",
+    ),
+    "nested deployment in Complete mode": (
+        {
+            **SHAPE,
+            "resources": [
+                {**NSG, "name": "a"},
+                {
+                    "type": "Microsoft.Resources/deployments",
+                    "apiVersion": "2019-10-01",
+                    "name": "inner",
+                    "properties": {"mode": "Complete", "template": {**SHAPE, "resources": []}},
+                },
+            ],
+        },
+        {},
+        "InvalidTemplate",
+        "only use 'Incremental'",
+    ),
+    "nested template with a mistyped parameter": (
+        {
+            **SHAPE,
+            "resources": [
+                {**NSG, "name": "a"},
+                {
+                    "type": "Microsoft.Resources/deployments",
+                    "apiVersion": "2019-10-01",
+                    "name": "inner",
+                    "properties": {
+                        "mode": "Incremental",
+                        "expressionEvaluationOptions": {"scope": "inner"},
+                        "template": {**TYPED, "resources": []},
+                        "parameters": {"count": {"value": "many"}},
+                    },
+                },
+            ],
+        },
+        {},
+        "InvalidTemplate",
+        "'count'",
     ),
     "pinned image missing": (
         template("vmss_hybrid.json"),

@@ -39,7 +39,14 @@ from altostratus.resources.deployment_plan import (
 )
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation, ResourceGroup, Subscription
-from altostratus.templates import EvaluationContext, TemplateError, evaluate, evaluate_outputs, prepare
+from altostratus.templates import (
+    EvaluationContext,
+    TemplateError,
+    evaluate,
+    evaluate_outputs,
+    prepare,
+    read_parameters,
+)
 from altostratus.templates.loader import SourceMap, join_path
 from altostratus.templates.values import find_key, get_ci
 
@@ -262,11 +269,53 @@ def resource_body(
             nested, values = outer_scope(nested, parent_template, rctx)
             evaluated["parameters"] = {name: {"value": value} for name, value in values.items()}
         evaluated["template"] = nested
+    mode = get_ci(evaluated, "mode")
+    if not isinstance(mode, str) or mode.lower() != "incremental":
+        raise TemplateError(
+            f"The nested deployment '{res.name}' has mode '{mode}': nested and linked deployments can only use "
+            "'Incremental' (Complete mode applies to the top-level deployment).",
+            join_path(props_path, find_key(props, "mode") or "mode"),
+        )
     link = get_ci(evaluated, "templateLink")
     if isinstance(link, dict):
         evaluated[find_key(evaluated, "templateLink") or "templateLink"] = resolve_relative_link(link, parent_link)
     body["properties"] = evaluated
     return body
+
+
+def nested_input(
+    res: PlannedResource,
+    body: dict[str, Any],
+    parent: DeploymentInput,
+    *,
+    template: dict[str, Any],
+    source: Any = None,
+    group_location: str | None = None,
+    group_tags: dict[str, Any] | None = None,
+) -> DeploymentInput:
+    """The deployment a nested ``Microsoft.Resources/deployments`` body describes (for preflight and what-if)."""
+    props = get_ci(body, "properties") or {}
+    values: dict[str, Any] = {}
+    params = get_ci(props, "parameters")
+    if isinstance(params, dict) and params:
+        values.update(read_parameters({"parameters": params}))
+    link = get_ci(props, "templateLink")
+    return DeploymentInput(
+        subscription_id=parent.subscription_id,
+        tenant_id=parent.tenant_id,
+        subscription_display_name=parent.subscription_display_name,
+        resource_group=res.resource_group,
+        resource_group_location=group_location or parent.resource_group_location,
+        resource_group_tags=dict(group_tags if group_tags is not None else parent.resource_group_tags),
+        name=res.name,
+        mode="Incremental",
+        template=template,
+        template_link=link if isinstance(link, dict) else None,
+        parameter_values=values,
+        base_url=parent.base_url,
+        location=parent.location,
+        source=source,
+    )
 
 
 def resolve_relative_link(link: dict[str, Any], parent_link: dict[str, Any] | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ expanded (up to :data:`MAX_DEPTH` levels) so their resources are reported too. I
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from altostratus.resources.deployment_engine import (
     TEMPLATE_KEYS,
     DeploymentInput,
     Runtime,
+    nested_input,
     prepare_deployment,
     resource_body,
     template_error_body,
@@ -206,37 +208,26 @@ class WhatIf:
 
         props = get_ci(body, "properties") or {}
         template = get_ci(props, "template")
-        link = get_ci(props, "templateLink")
         if not isinstance(template, dict):
+            link = get_ci(props, "templateLink")
             if link is None:
                 raise TemplateError("The nested deployment has neither a template nor a templateLink.")
             template = read_parameters_document(fetch_link(link, "template"))
-        values: dict[str, Any] = {}
-        if (params_link := get_ci(props, "parametersLink")) is not None:
-            values.update(read_parameters(fetch_link(params_link, "parameters")))
-        if isinstance(params := get_ci(props, "parameters"), dict) and params:
-            values.update(read_parameters({"parameters": params}))
-        group = self.client.request(
-            "GET",
-            f"/subscriptions/{parent.subscription_id}/resourcegroups/{res.resource_group}",
-            api_version=LIST_VERSION,
-        )
+        group_url = f"/subscriptions/{parent.subscription_id}/resourcegroups/{res.resource_group}"
+        group = self.client.request("GET", group_url, api_version=LIST_VERSION)
         info = group.body if group.ok and isinstance(group.body, dict) else {}
-        return DeploymentInput(
-            subscription_id=parent.subscription_id,
-            tenant_id=parent.tenant_id,
-            subscription_display_name=parent.subscription_display_name,
-            resource_group=str(info.get("name") or res.resource_group),
-            resource_group_location=str(info.get("location") or parent.resource_group_location),
-            resource_group_tags=dict(info.get("tags") or {}),
-            name=res.name,
-            mode="Incremental",
+        child = nested_input(
+            res,
+            body,
+            parent,
             template=template,
-            template_link=link if isinstance(link, dict) else None,
-            parameter_values=values,
-            base_url=parent.base_url,
-            location=parent.location,
+            group_location=str(info.get("location") or parent.resource_group_location),
+            group_tags=dict(info.get("tags") or {}),
         )
+        if (params_link := get_ci(props, "parametersLink")) is not None:
+            linked = read_parameters(fetch_link(params_link, "parameters"))
+            child = dataclasses.replace(child, parameter_values={**linked, **child.parameter_values})
+        return child
 
     def group_resources(self, group: str) -> list[dict[str, Any]]:
         url: str | None = f"{group}/resources"

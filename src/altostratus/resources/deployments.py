@@ -25,27 +25,25 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError
 from altostratus.arm.http import empty, json_response, paged, validate_tags
-from altostratus.arm.registry import PreflightCheck, ProviderRegistry
-from altostratus.arm.routing import ANY_VERSION, Router, split_path
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import ANY_VERSION, Router
 from altostratus.resources import deployment_whatif as whatif
 from altostratus.resources.deployment_engine import (
     KIND,
-    TEMPLATE_KEYS,
     DeploymentInput,
     PrefixedSourceMap,
     cancel_operation,
     executor,
-    prepare_deployment,
-    template_error_body,
 )
 from altostratus.resources.deployment_models import Deployment, DeploymentOperation
-from altostratus.resources.deployment_plan import DEPLOYMENTS_TYPE, Plan, PlannedResource, dependencies, providers
+from altostratus.resources.deployment_plan import DEPLOYMENTS_TYPE, dependencies, providers
+from altostratus.resources.deployment_preflight import preflight, template_failure
 from altostratus.resources.filters import parse_filter
 from altostratus.resources.groups import group_id, require_group
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import as_utc, iso, utcnow
 from altostratus.store.models import Operation, ResourceGroup
-from altostratus.templates import EvaluationContext, TemplateError, evaluate, read_parameters, secure_parameter_names
+from altostratus.templates import TemplateError, read_parameters, secure_parameter_names
 from altostratus.templates.evaluate import TYPE_NAMES
 from altostratus.templates.hashing import template_hash
 from altostratus.templates.loader import SourceMap, join_path, load_document
@@ -85,24 +83,6 @@ def duration(start: datetime | None, end: datetime | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- errors
-
-
-class TemplateArmError(ArmError):
-    """An ArmError that carries ARM's ``additionalInfo`` (the TemplateViolation position)."""
-
-    def __init__(self, status: int, error: dict[str, Any]) -> None:
-        super().__init__(status, error["code"], error["message"], error.get("target"), error.get("details"))
-        self.additional_info = error.get("additionalInfo")
-
-    def body(self) -> dict[str, Any]:
-        body = super().body()
-        if self.additional_info:
-            body["error"]["additionalInfo"] = self.additional_info
-        return body
-
-
-def template_failure(exc: TemplateError) -> TemplateArmError:
-    return TemplateArmError(400, template_error_body(exc))
 
 
 def bad_content(message: str) -> ArmError:
@@ -247,90 +227,6 @@ def deployment_input(ctx: RequestContext, group: ResourceGroup, name: str, req: 
         location=ctx.services.settings.location,
         source=req.source,
     )
-
-
-def check_types(ctx: RequestContext, plan: Plan) -> None:
-    """Every resource the deployment creates must be a type this cloud has, at an api-version it accepts."""
-    registry, location = ctx.services.registry, ctx.services.settings.location
-    for res in plan.active:
-        ns = registry.get_namespace(res.namespace)
-        if ns is None or (ns.admin and not ctx.require_caller.is_operator):
-            raise ArmError(
-                400, "InvalidResourceNamespace", f"The resource namespace '{res.namespace}' is invalid.", res.id
-            )
-        short = res.type.split("/", 1)[1]
-        rtype = ns.types.get(short.lower())
-        route = ctx.services.router.match("PUT", split_path(res.id))[0]
-        if rtype is None or rtype.hidden or route is None:
-            raise ArmError(
-                400,
-                "InvalidResourceType",
-                f"The resource type '{short}' could not be found in the namespace '{ns.name}' for api version "
-                f"'{res.api_version}'.",
-                res.id,
-            )
-        if res.api_version.lower() not in (v.lower() for v in rtype.api_versions):
-            raise ArmError(
-                400,
-                "NoRegisteredProviderFound",
-                f"No registered resource provider found for location '{location}' and API version "
-                f"'{res.api_version}' for type '{rtype.name}'. The supported api-versions are "
-                f"'{', '.join(rtype.api_versions)}'. The supported locations are '{location}'.",
-                res.id,
-            )
-
-
-def preflight(ctx: RequestContext, inp: DeploymentInput) -> tuple[EvaluationContext, Plan]:
-    try:
-        rctx, plan = prepare_deployment(inp, ctx.services.registry)
-    except TemplateError as exc:
-        raise template_failure(exc) from None
-    check_types(ctx, plan)
-    check_providers(ctx, inp, rctx, plan)
-    return rctx, plan
-
-
-def body_reader(res: PlannedResource, rctx: EvaluationContext) -> Callable[[tuple[str, ...]], Any]:
-    """Evaluates one part of a resource's body, following expressions on the way (``"[variables('image')]"``)."""
-    ctx = rctx.derive(copy_indexes=dict(res.copy_indexes))
-
-    def read(path: tuple[str, ...]) -> Any:
-        node: Any = {k: v for k, v in res.definition.items() if k.casefold() not in TEMPLATE_KEYS}
-        where = res.path
-        try:
-            for key in path:
-                if isinstance(node, str):
-                    node = evaluate(node, ctx, where)
-                found = find_key(node, key) if isinstance(node, dict) else None
-                if found is None:
-                    raise LookupError(".".join(path))
-                node, where = node[found], join_path(where, found)
-            return evaluate(node, ctx, where, drop_nulls=True)
-        except TemplateError as exc:  # reference()/list*() before anything is deployed, among others
-            raise LookupError(exc.message) from None
-
-    return read
-
-
-def check_providers(ctx: RequestContext, inp: DeploymentInput, rctx: EvaluationContext, plan: Plan) -> None:
-    """Each provider's preflight for its resources; a refusal fails validation as ``InvalidTemplateDeployment``."""
-    registry, location = ctx.services.registry, ctx.services.settings.location
-    for res in plan.active:
-        rtype = registry.get_type(res.type)
-        if rtype is None or rtype.preflight is None:
-            continue
-        try:
-            rtype.preflight(PreflightCheck(ctx.db, res.id, location, body_reader(res, rctx)))
-        except ArmError as err:
-            detail = err.body()["error"]
-            detail.setdefault("target", res.id)
-            raise ArmError(
-                400,
-                "InvalidTemplateDeployment",
-                f"The template deployment '{inp.name}' is not valid according to the validation procedure. The "
-                f"tracking id is '{ctx.request_id}'. See inner errors for details.",
-                details=[detail],
-            ) from None
 
 
 def rendered_parameters(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

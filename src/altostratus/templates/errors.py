@@ -74,3 +74,10 @@ def function_error(name: str, detail: str) -> TemplateError:
     return TemplateError(
         f"Unable to evaluate template language function '{name}': {detail} {TEMPLATE_EXPRESSIONS_HELP}"
     )
+
+
+class DeferredValue(TemplateError):
+    """A value only a running deployment can know (``reference()``/``list*()`` of a resource not deployed yet).
+
+    Validation evaluates everything else and treats this as "checked later", never as an error.
+    """
