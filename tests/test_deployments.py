@@ -589,3 +589,23 @@ def test_symbolic_names_existing_and_conditions(cloud: AltoServer) -> None:
     last = http.get(f"{props.outputs['lastId']['value']}?api-version=2018-11-01").json()
     base = http.get(last["id"].replace("/last", "/base") + "?api-version=2018-11-01").json()
     assert last["tags"]["guid"] == base["properties"]["resourceGuid"]
+
+
+def test_template_hash_and_content_version(cloud: AltoServer, web: str) -> None:
+    rc, group = client(cloud, KnownProfiles.v2020_09_01_hybrid)
+    tpl = template("nsg_list.json")
+    hashed = rc.deployments.calculate_template_hash(tpl)
+    assert json.loads(hashed.minified_template) == tpl
+    done = rc.deployments.begin_create_or_update(group, "hashed", deployment(tpl, names=["h"])).result()
+    assert done.properties.template_hash == hashed.template_hash, "the hash a deployment of it records"
+
+    link = {"uri": f"{web}/nsg_list.json", "contentVersion": "9.9.9.9"}
+    body = {"properties": {"mode": "Incremental", "templateLink": link, "parameters": {"names": {"value": ["v"]}}}}
+    with pytest.raises(HttpResponseError) as exc:
+        rc.deployments.begin_create_or_update(group, "versioned", body)
+    assert exc.value.status_code == 400 and exc.value.error.code == "InvalidContentLink"
+    assert "'9.9.9.9'" in exc.value.error.message and "'1.0.0.0'" in exc.value.error.message
+    link["contentVersion"] = "1.0.0.0"
+    assert rc.deployments.begin_create_or_update(group, "versioned", body).result().properties.provisioning_state == (
+        "Succeeded"
+    )

@@ -41,6 +41,8 @@ def test_what_if_reports_changes_without_making_them(cloud: AltoServer) -> None:
 
     again = what_if(rc, group, deployment(tpl, names=["web", "db"]))
     assert {n: c.change_type for n, c in again.items()} == {"web": "NoChange", "db": "NoChange"}
+    cased = what_if(rc, group, deployment(tpl, names=["web", "db"], access="allow"))  # allowedValues ignore case
+    assert {n: c.change_type for n, c in cased.items()} == {"web": "NoChange", "db": "NoChange"}
 
     changed = what_if(rc, group, deployment(tpl, names=["web", "api"], access="Deny"))
     assert {n: c.change_type for n, c in changed.items()} == {"web": "Modify", "api": "Create", "db": "Ignore"}

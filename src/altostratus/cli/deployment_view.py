@@ -56,9 +56,13 @@ def error_lines(error: dict[str, Any], indent: int = 0) -> list[str]:
         lines.append(f"{pad}  target: {error['target']}")
     for info in error.get("additionalInfo") or []:
         data = info.get("info") if isinstance(info, dict) else None
-        if isinstance(data, dict) and (data.get("lineNumber") or data.get("path")):
-            where = f"line {data.get('lineNumber', 0)}, column {data.get('linePosition', 0)}"
+        if not isinstance(data, dict):
+            continue
+        if data.get("lineNumber"):  # ARM sends line 0 when the problem has no position (a supplied parameter)
+            where = f"line {data['lineNumber']}, column {data.get('linePosition', 0)}"
             lines.append(f"{pad}  at {where}" + (f" ({data['path']})" if data.get("path") else ""))
+        elif data.get("path"):
+            lines.append(f"{pad}  at {data['path']}")
     for detail in error.get("details") or []:
         if isinstance(detail, dict):
             lines.extend(error_lines(detail, indent + 1))

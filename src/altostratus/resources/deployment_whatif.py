@@ -53,9 +53,11 @@ def _same_scalar(key: str, want: Any, have: Any) -> bool:
     if want == have and type(want) is type(have):
         return True
     if isinstance(want, str) and isinstance(have, str):
+        # Providers normalise the case of enum-like values ("tcp" -> "Tcp", "Standard_DS2_v2" -> "Standard_DS2_V2")
+        # and ids; ARM's what-if does not report such differences either.
         if key.lower() == "location":
             return want.replace(" ", "").lower() == have.replace(" ", "").lower()
-        return want.lower().startswith("/subscriptions/") and want.lower() == have.lower()
+        return want.lower() == have.lower()
     # "false" in a template and false from the provider (ARM converts string-typed numbers and booleans).
     if isinstance(want, (str, bool, int, float)) and isinstance(have, (str, bool, int, float)):
         return str(want).lower() == str(have).lower()

@@ -10,6 +10,7 @@ operations, under both paths the SDKs use (with and without the ``providers/Micr
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -180,6 +181,7 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
             raise template_failure(exc) from None
         source_text = source.text
         template_link = {k: v for k, v in link.items()} if isinstance(link, dict) else None
+        check_content_version(link, template)
     else:
         prefix = join_path(join_path("", props_key or "properties"), template_key or "template")
         source = PrefixedSourceMap(body_source.text, prefix=prefix)
@@ -207,6 +209,19 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
     return DeploymentRequest(
         mode, template, template_link, values, source, source_text, prefix, options, validate_tags(doc.get("tags"))
     )
+
+
+def check_content_version(link: Any, template: Any) -> None:
+    """A link's ``contentVersion``, when given, must be the linked template's (a guard against a changed file)."""
+    wanted = get_ci(link, "contentVersion") if isinstance(link, dict) else None
+    found = get_ci(template, "contentVersion") if isinstance(template, dict) else None
+    if isinstance(wanted, str) and wanted and wanted != found:
+        raise ArmError(
+            400,
+            "InvalidContentLink",
+            f"The provided content version '{wanted}' does not match the content version '{found}' of the template "
+            f"at '{get_ci(link, 'uri')}'.",
+        )
 
 
 def deployment_input(ctx: RequestContext, group: ResourceGroup, name: str, req: DeploymentRequest) -> DeploymentInput:
@@ -530,6 +545,19 @@ def what_if(ctx: RequestContext) -> Response:
     return lro.accepted(ctx, op)
 
 
+def calculate_template_hash(ctx: RequestContext) -> Response:
+    """``POST /providers/Microsoft.Resources/calculateTemplateHash``: the hash a deployment of it would record."""
+    try:
+        template, _ = load_document(ctx.raw_body)
+    except TemplateError as exc:
+        raise template_failure(exc) from None
+    if not isinstance(template, dict):
+        raise bad_content("the body must be a template (a JSON object).")
+    return json_response(
+        {"minifiedTemplate": json.dumps(template, separators=(",", ":")), "templateHash": template_hash(template)}
+    )
+
+
 def export_template(ctx: RequestContext) -> Response:
     _, dep = require(ctx)
     return json_response({"template": dep.template})
@@ -587,6 +615,9 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     collection = f"{base}/providers/{TYPE}"
     item = collection + "/{deploymentName}"
     router.add("GET", collection, list_deployments, resource_type=TYPE)
+    router.add(
+        "POST", f"/providers/{TYPE.split('/')[0]}/calculateTemplateHash", calculate_template_hash, resource_type=TYPE
+    )
     routes: tuple[tuple[str, str, Callable[[RequestContext], Response]], ...] = (
         ("PUT", "", put_deployment),
         ("GET", "", get_deployment),
