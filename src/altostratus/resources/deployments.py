@@ -487,6 +487,12 @@ def cancel_deployment(ctx: RequestContext) -> Response:
     dep.timestamp = now
     dep.ended_at = now
     cancel_operation(ctx.db, dep.operation_id)
+    # The executor stops at its next step and will not settle what it started: the history says so now.
+    running = select(DeploymentOperation).where(
+        DeploymentOperation.deployment_id == dep.id, DeploymentOperation.provisioning_state == "Running"
+    )
+    for row in ctx.db.scalars(running):
+        row.provisioning_state, row.timestamp = "Canceled", now
     return empty(204)
 
 
