@@ -120,3 +120,42 @@ class Operator:
 
     def downloaded(self) -> list[dict[str, Any]]:
         return list(self.http.get(f"{self.activation}/downloadedProducts?{BRIDGE}").json()["value"])
+
+
+def platform_image(
+    root: Path, publisher: str, offer: str, sku: str, version: str, os_type: str = "Linux", size: int = 1 << 20
+) -> Product:
+    """A small OS disk image published under any publisher/offer/sku (e.g. Canonical:UbuntuServer:16.04-LTS)."""
+    disk = make_disk(
+        root.parent / f"disk-{publisher}-{offer}-{sku}-{version}.raw".lower(),
+        size,
+        [(4096, f"{publisher}:{offer}:{sku}:{version}".encode() * 64)],
+    )
+    return Product(
+        name=product_name(publisher, offer, sku, version),
+        kind="virtualMachine",
+        displayName=f"{offer} {sku}",
+        publisher=publisher,
+        offer=offer,
+        sku=sku,
+        version=version,
+        osType=os_type,
+        payload=add_payload(root, disk),
+    )
+
+
+def vm_extension(root: Path, publisher: str, ext_type: str, version: str, os_type: str = "Linux") -> Product:
+    """A VM extension handler package (its payload is a small stand-in for the handler zip)."""
+    package = root.parent / f"{publisher}.{ext_type}.{version}.zip".lower()
+    package.write_bytes(f"{publisher}.{ext_type} {version}\n".encode())
+    return Product(
+        name=f"{publisher}.{ext_type}.{version}",
+        kind="virtualMachineExtension",
+        displayName=ext_type,
+        publisher=publisher,
+        offer=ext_type,
+        version=version,
+        osType=os_type,
+        extensionType=ext_type,
+        payload=add_payload(root, package),
+    )
