@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -122,8 +122,11 @@ class Operator:
         return list(self.http.get(f"{self.activation}/downloadedProducts?{BRIDGE}").json()["value"])
 
 
+OsType = Literal["Linux", "Windows"]
+
+
 def platform_image(
-    root: Path, publisher: str, offer: str, sku: str, version: str, os_type: str = "Linux", size: int = 1 << 20
+    root: Path, publisher: str, offer: str, sku: str, version: str, os_type: OsType = "Linux", size: int = 1 << 20
 ) -> Product:
     """A small OS disk image published under any publisher/offer/sku (e.g. Canonical:UbuntuServer:16.04-LTS)."""
     disk = make_disk(
@@ -144,7 +147,7 @@ def platform_image(
     )
 
 
-def vm_extension(root: Path, publisher: str, ext_type: str, version: str, os_type: str = "Linux") -> Product:
+def vm_extension(root: Path, publisher: str, ext_type: str, version: str, os_type: OsType = "Linux") -> Product:
     """A VM extension handler package (its payload is a small stand-in for the handler zip)."""
     package = root.parent / f"{publisher}.{ext_type}.{version}.zip".lower()
     package.write_bytes(f"{publisher}.{ext_type} {version}\n".encode())
