@@ -63,7 +63,7 @@ def _record(**changes: object) -> InstanceRecord:
         memory_mb=1792,
         created_at=1700000000.25,
         tags={"altostratus.managed": "true", "odd": "<&>\"'"},
-        port_forwards=((50000, 22), (50080, 80)),
+        port_forwards=(("127.1.0.1", 50000, 22), ("127.1.0.2", 50000, 22), ("127.1.0.1", 50080, 80)),
         boot_count=3,
         boot_started=1700000100.5,
         boot_pending=True,
@@ -84,6 +84,13 @@ def test_record_round_trips_through_metadata_xml() -> None:
         record_from_xml("<probe started='1'/>")
 
 
+def test_record_written_before_forward_addresses_means_127_0_0_1() -> None:
+    """Domains defined before forwards had an address carry ``<port-forward host= guest=>``: 127.0.0.1."""
+    legacy = record_to_xml(_record(port_forwards=(("127.0.0.1", 50000, 22),))).replace(' address="127.0.0.1"', "")
+    assert "address=" not in legacy and 'host="50000"' in legacy
+    assert record_from_xml(legacy).port_forwards == (("127.0.0.1", 50000, 22),)
+
+
 def test_domain_names_are_safe_and_unique() -> None:
     a, b = domain_name("3f2a/..:0"), domain_name("3f2a/.._0")
     assert a != b and a.startswith("alto-") and "/" not in a and len(a) < 80
@@ -97,7 +104,11 @@ def test_domain_xml_port_forwards_memory_and_backing_chain() -> None:
         files=files, record=_record(), mac="52:54:00:01:02:03",
     )  # fmt: skip
     assert '<domain type="qemu"' in xml and '<memory unit="MiB">256</memory>' in xml
-    assert "hostfwd=tcp:127.0.0.1:50000-:22,hostfwd=tcp:127.0.0.1:50080-:80" in xml
+    # Each load-balancer frontend has its own loopback address: two may forward the same port.
+    assert (
+        "user,id=altonet0,hostfwd=tcp:127.1.0.1:50000-:22,hostfwd=tcp:127.1.0.2:50000-:22,"
+        "hostfwd=tcp:127.1.0.1:50080-:80" in xml
+    )
     assert "virtio-net-pci,netdev=altonet0,mac=52:54:00:01:02:03" in xml
     assert '<seclabel model="dac" relabel="no" />' in xml  # the shared blob is never chowned
     assert '<source path="/s/i/console.log" append="off" />' in xml
@@ -218,9 +229,10 @@ def env() -> Iterator[Env]:
 
 @pytest.fixture(scope="module")
 def fleet(env: Env) -> dict[str, InstanceSpec]:
-    """Two instances from v1, booted in parallel: ``a`` (custom data, a port forward) and ``b`` (neither)."""
-    port = _free_port()
-    a = env.spec(0, custom_data=MARKER_SCRIPT, port_forwards=((port, 22),))
+    """Two instances from v1, booted in parallel: ``a`` (custom data, a port forward on a load balancer's own
+    loopback address) and ``b`` (neither)."""
+    address = _session_address(env.session, 0)
+    a = env.spec(0, custom_data=MARKER_SCRIPT, port_forwards=((address, _free_port(address), 22),))
     b = env.spec(1)
     t0 = time.time()
     # From several threads, as the controller does; a's create twice at once: one domain.
@@ -234,10 +246,24 @@ def fleet(env: Env) -> dict[str, InstanceSpec]:
     return {"a": a, "b": b}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port(address: str) -> int:
+    """A port free on ``address`` and on 127.0.0.1 (so the test can show it is not forwarded there)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((address, 0))
+            port = int(s.getsockname()[1])
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+def _session_address(session: str, n: int) -> str:
+    """A loopback address of this test session's own, like the one natpools gives a load-balancer frontend."""
+    digest = int(session, 16) + n
+    return f"127.{1 + digest % 254}.{digest // 254 % 256}.{1 + n}"
 
 
 def _ready_lines(console: str) -> list[str]:
@@ -284,26 +310,40 @@ def test_custom_data_runs_and_seed_carries_computer_name(env: Env, fleet: dict[s
     assert "#cloud-config" in seed_file(env.driver.instance_dir(b.key) / "seed.img", "user-data")
 
 
-def test_port_forward_listens_on_loopback(env: Env, fleet: dict[str, InstanceSpec]) -> None:
-    """The demo guest has no sshd: check that QEMU forwards the host port (it accepts on 127.0.0.1)."""
+def test_port_forward_listens_on_its_own_loopback_address(env: Env, fleet: dict[str, InstanceSpec]) -> None:
+    """The demo guest has no sshd: check that QEMU forwards the host port (it accepts on the frontend's own
+    127.x.y.z address, and only there)."""
     a = fleet["a"]
-    [(host_port, guest_port)] = a.port_forwards
+    [(address, host_port, guest_port)] = a.port_forwards
+    assert address.startswith("127.") and address != "127.0.0.1"
     xml = env.driver.domain(a.key).XMLDesc(0)
-    assert f"hostfwd=tcp:127.0.0.1:{host_port}-:{guest_port}" in xml
-    with socket.create_connection(("127.0.0.1", host_port), timeout=5):
+    assert f"hostfwd=tcp:{address}:{host_port}-:{guest_port}" in xml
+    with socket.create_connection((address, host_port), timeout=5):
         pass
-    assert env.driver.get(a.key).details["port_forwards"] == [[host_port, guest_port]]  # type: ignore[union-attr]
-    # Another instance may not take the same host port (nothing gets built).
+    assert _port_closed("127.0.0.1", host_port), "bound to the frontend's address, not to 127.0.0.1"
+    assert env.driver.get(a.key).details["port_forwards"] == [[address, host_port, guest_port]]  # type: ignore[union-attr]
+    # Another instance may not take the same address and port (nothing gets built)...
     with pytest.raises(DriverError) as err:
-        env.driver.create(env.spec(7, port_forwards=((host_port, 22),)))
-    assert err.value.code == "PortInUse"
+        env.driver.create(env.spec(7, port_forwards=((address, host_port, 22),)))
+    assert err.value.code == "PortInUse" and not err.value.retryable
     assert env.driver.get(env.spec(7).key) is None
-    # A port some other program listens on is refused too.
+    # ...but the same port on another load balancer's address is fine: both accept.
+    other = _session_address(env.session, 1)
+    c = env.spec(9, port_forwards=((other, host_port, 22),))
+    try:
+        env.driver.create(c)
+        wait_for(lambda: not _port_closed(other, host_port), 60, f"{other}:{host_port} forwarded")
+        assert f"hostfwd=tcp:{other}:{host_port}-:22" in env.driver.domain(c.key).XMLDesc(0)
+        with socket.create_connection((address, host_port), timeout=5):
+            pass
+    finally:
+        env.driver.delete(c.key)
+    # A port some other program listens on (on that address) is refused too.
     with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
+        busy.bind((address, 0))
         busy.listen()
         with pytest.raises(DriverError) as err:
-            env.driver.create(env.spec(8, port_forwards=((busy.getsockname()[1], 22),)))
+            env.driver.create(env.spec(8, port_forwards=((address, busy.getsockname()[1], 22),)))
         assert err.value.code == "PortInUse"
 
 
@@ -407,7 +447,7 @@ def test_restart_and_reimage_to_v2(env: Env, fleet: dict[str, InstanceSpec]) -> 
     env.driver.reimage(a.key, a2)
     env.wait_ready(a.key, b.key, since=t0, label="restart + reimage v2")
     assert f"version={V2}" in env.driver.console_log(a.key)
-    with socket.create_connection(("127.0.0.1", a.port_forwards[0][0]), timeout=5):
+    with socket.create_connection(a.port_forwards[0][:2], timeout=5):
         pass
     sb = env.driver.get(b.key)
     assert sb is not None and sb.image_version == V2 and sb.image_urn.endswith(V2)
@@ -446,8 +486,8 @@ def test_delete_removes_domain_and_overlay(env: Env, fleet: dict[str, InstanceSp
     assert env.driver.get(a.key) is None
     env.driver.delete(a.key)  # idempotent
     # The port is free again for another instance.
-    [(host_port, _)] = a.port_forwards
-    wait_for(lambda: _port_closed(host_port), 10, f"port {host_port} released")
+    [(address, host_port, _)] = a.port_forwards
+    wait_for(lambda: _port_closed(address, host_port), 10, f"{address}:{host_port} released")
     survivors = env.new_driver()
     try:
         assert [s.key for s in survivors.list_instances({"libvirt-test": env.session})] == [b.key]
@@ -455,9 +495,9 @@ def test_delete_removes_domain_and_overlay(env: Env, fleet: dict[str, InstanceSp
         survivors.close()
 
 
-def _port_closed(port: int) -> bool:
+def _port_closed(address: str, port: int) -> bool:
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        socket.create_connection((address, port), timeout=1).close()
     except OSError:
         return True
     return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import threading
 import time
@@ -19,6 +20,7 @@ from altostratus.hypervisors import (
     UnknownDriver,
     known_drivers,
     make_driver,
+    normalize_forwards,
 )
 from altostratus.hypervisors.sim import SimDriver
 
@@ -61,17 +63,29 @@ def test_registry() -> None:
 
 def test_spec_is_a_safe_value() -> None:
     tags = {"a": "1"}
-    s = spec(tags=tags, ssh_public_keys=["ssh-ed25519 AAAA"], port_forwards=[(2222, 22)])
+    s = spec(tags=tags, ssh_public_keys=["ssh-ed25519 AAAA"], port_forwards=[["127.4.0.9", "2222", 22]])
     tags["a"] = "changed"
-    assert s.tags == {"a": "1"} and s.ssh_public_keys == ("ssh-ed25519 AAAA",) and s.port_forwards == ((2222, 22),)
+    assert s.tags == {"a": "1"} and s.ssh_public_keys == ("ssh-ed25519 AAAA",)
+    assert s.port_forwards == (("127.4.0.9", 2222, 22),)
     assert pickle.loads(pickle.dumps(s)) == s and asdict(s)["tags"] == {"a": "1"}
     hash(s)
     with pytest.raises(ValueError):
         spec(key="")
     with pytest.raises(ValueError):
         spec(tags={"n": 1})
-    with pytest.raises(ValueError):
-        spec(port_forwards=[(0, 22)])
+    for bad in ([("127.4.0.9", 0, 22)], [("127.4.0.300", 22, 22)], [("::1", 22, 22)], [(22,)],
+                [("127.4.0.9", 2222, 22), ("127.4.0.9", 2222, 80)]):  # fmt: skip
+        with pytest.raises(ValueError):
+            spec(port_forwards=bad)
+
+
+def test_legacy_forward_pairs_mean_127_0_0_1() -> None:
+    """Instances created before forwards had an address stored (host_port, guest_port) pairs."""
+    assert spec(port_forwards=[(2222, 22)]).port_forwards == (("127.0.0.1", 2222, 22),)
+    assert normalize_forwards([[50000, 22], ["127.9.0.1", 50000, 22]]) == (
+        ("127.0.0.1", 50000, 22),
+        ("127.9.0.1", 50000, 22),
+    )
 
 
 def test_create_is_idempotent() -> None:
@@ -275,24 +289,46 @@ def test_list_instances_tag_filter() -> None:
     assert driver.list_instances({"extra": "x"})
 
 
-def test_port_forwards_conflict_per_host() -> None:
+def test_port_forwards_conflict_per_host_and_address() -> None:
     driver = SimDriver(hosts=2)
-    driver.create(spec(1, port_forwards=[(50001, 22)]), host="sim-0")
-    driver.create(spec(2, port_forwards=[(50001, 22)]), host="sim-1")  # another host: fine
+    a, b = "127.1.0.1", "127.1.0.2"  # two load balancers' frontends
+    driver.create(spec(1, port_forwards=[(a, 50001, 22)]), host="sim-0")
+    driver.create(spec(2, port_forwards=[(a, 50001, 22)]), host="sim-1")  # another host: fine
+    driver.create(spec(4, port_forwards=[(b, 50001, 22)]), host="sim-0")  # another address: fine
     with pytest.raises(DriverError) as exc:
-        driver.create(spec(3, port_forwards=[(50001, 22)]), host="sim-0")
-    assert exc.value.code == "PortInUse"
+        driver.create(spec(3, port_forwards=[(a, 50001, 22)]), host="sim-0")
+    assert exc.value.code == "PortInUse" and not exc.value.retryable
+    assert f"{a}:50001 on sim-0 is forwarded to '{spec(1).key}'" in str(exc.value)
+    assert driver.get(spec(3).key) is None
+    state = driver.get(spec(4).key)
+    assert state is not None and state.details["port_forwards"] == [[b, 50001, 22]]
     driver.delete(spec(1).key)
-    driver.create(spec(3, port_forwards=[(50001, 22)]), host="sim-0")
+    driver.create(spec(3, port_forwards=[(a, 50001, 22)]), host="sim-0")
+
+
+def test_legacy_state_file_keeps_its_reservation(tmp_path: Path) -> None:
+    """A state file from before forwards had an address (pairs) loads as 127.0.0.1 and still holds the port."""
+    SimDriver(state_dir=tmp_path).create(spec(1, port_forwards=[("127.0.0.1", 50000, 22)]))
+    [path] = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    data["spec"]["port_forwards"] = [[50000, 22]]
+    path.write_text(json.dumps(data))
+    driver = SimDriver(state_dir=tmp_path)
+    state = driver.get(spec(1).key)
+    assert state is not None and state.details["port_forwards"] == [["127.0.0.1", 50000, 22]]
+    with pytest.raises(DriverError) as exc:
+        driver.create(spec(2, port_forwards=[(50000, 22)]))
+    assert exc.value.code == "PortInUse"
+    driver.create(spec(2, port_forwards=[("127.2.0.1", 50000, 22)]))
 
 
 def test_persistence_across_driver_objects(tmp_path: Path) -> None:
     clock = FakeClock()
     first = SimDriver(boot_seconds=5, state_dir=tmp_path, hosts=2, clock=clock)
     for n in range(5):
-        first.create(spec(n, custom_data=b"#!/bin/sh\n\x00\xff", port_forwards=[(50000 + n, 22)]))
+        first.create(spec(n, custom_data=b"#!/bin/sh\n\x00\xff", port_forwards=[("127.3.0.1", 50000 + n, 22)]))
     first.stop(spec(1).key)
-    first.reimage(spec(2).key, spec(2, version="1.1.0", port_forwards=[(50002, 22)]))
+    first.reimage(spec(2).key, spec(2, version="1.1.0", port_forwards=[("127.3.0.1", 50002, 22)]))
     first.delete(spec(3).key)
     clock.advance(1)
     before = {s.key: s for s in first.list_instances()}
@@ -309,7 +345,7 @@ def test_persistence_across_driver_objects(tmp_path: Path) -> None:
     st = second.get(spec(0).key)
     assert st is not None and st.ready
     with pytest.raises(DriverError):  # the port reservation survived too
-        second.create(spec(20, port_forwards=[(50000, 22)]), host=after[spec(0).key].host)
+        second.create(spec(20, port_forwards=[("127.3.0.1", 50000, 22)]), host=after[spec(0).key].host)
     second.delete(spec(0).key)
     assert not (tmp_path / ".half-written.json.1.2.tmp").exists()
     assert len(list(tmp_path.glob("*.json"))) == 4  # 3 instances + the garbage file, left alone

@@ -65,6 +65,30 @@ def test_sigkill_during_scale_out_converges_exactly(tmp_path: Path) -> None:
         server.close()
 
 
+def test_instances_the_hypervisor_lost_are_recreated(cloud: tuple[AltoServer, Tenant]) -> None:
+    """Running instances that vanish from the host come back at the next pass over their set. (A Failed row
+    with no VM because its *create* failed is not "lost": it stays Failed, see test_nat_forwards.py.)"""
+    server, t = cloud
+    t.create("lost", vmss_body(3))
+    keys = sorted(sim_instances(server))
+    server.stop()
+    by_id = {
+        json.loads(p.read_text())["spec"]["tags"]["instanceId"]: p
+        for p in (server.data_dir / "sim-host").glob("*.json")
+    }
+    by_id["1"].unlink()  # the host lost instances 1 and 2
+    by_id["2"].unlink()
+    server.start()
+    t.http = server.client()
+    assert t.action("lost", "restart", ["0"])["status"] == "Succeeded"  # a pass over the set notices
+    assert sorted(sim_instances(server)) == keys
+    assert {v["instanceId"]: v["properties"]["provisioningState"] for v in t.vms("lost")} == {
+        "0": "Succeeded",
+        "1": "Succeeded",
+        "2": "Succeeded",
+    }
+
+
 def test_parallel_capacity_patches(cloud: tuple[AltoServer, Tenant]) -> None:
     server, t = cloud
     t.create("par", vmss_body(1))

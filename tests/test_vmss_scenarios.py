@@ -144,9 +144,14 @@ def test_inbound_nat_pool_becomes_host_port_forwards(cloud: tuple[AltoServer, Op
     ]
     t.create("nat", body)
     views = {v["instanceId"]: v["properties"]["instanceView"]["portForwards"] for v in t.vms("nat")}
+    address = views["0"][0]["hostAddress"]  # the load balancer's own loopback address (test_nat_forwards.py)
+    assert address.startswith("127.") and address != "127.0.0.1"
     assert views == {
-        "0": [{"hostAddress": "127.0.0.1", "hostPort": 50000, "guestPort": 22}],
-        "1": [{"hostAddress": "127.0.0.1", "hostPort": 50001, "guestPort": 22}],
+        "0": [{"hostAddress": address, "hostPort": 50000, "guestPort": 22}],
+        "1": [{"hostAddress": address, "hostPort": 50001, "guestPort": 22}],
     }
     specs = [json.loads(p.read_text())["spec"] for p in (server.data_dir / "sim-host").glob("*.json")]
-    assert sorted(tuple(map(tuple, s["port_forwards"])) for s in specs) == [((50000, 22),), ((50001, 22),)]
+    assert sorted(tuple(map(tuple, s["port_forwards"])) for s in specs) == [
+        ((address, 50000, 22),),
+        ((address, 50001, 22),),
+    ]

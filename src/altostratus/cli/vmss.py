@@ -63,6 +63,7 @@ INSTANCE_COLUMNS = [
     ("PowerState", "powerState"),
     ("ImageVersion", "imageVersion"),
     ("LatestModelApplied", "latestModelApplied"),
+    ("PortForwards", "portForwards"),
 ]
 
 
@@ -185,7 +186,16 @@ def instance_row(vm: dict[str, Any]) -> dict[str, Any]:
         "powerState": power_state(vm),
         "imageVersion": ref.get("exactVersion"),
         "latestModelApplied": props.get("latestModelApplied"),
+        "portForwards": port_forwards(vm),
     }
+
+
+def port_forwards(vm: dict[str, Any]) -> str | None:
+    """Inbound NAT forwards as ``127.a.b.c:50000->22`` (each load balancer listens on its own loopback address,
+    so ``ssh -p 50000 user@127.a.b.c`` reaches the instance)."""
+    forwards = ((vm.get("properties") or {}).get("instanceView") or {}).get("portForwards") or []
+    text = ", ".join(f"{f.get('hostAddress')}:{f.get('hostPort')}->{f.get('guestPort')}" for f in forwards)
+    return text or None
 
 
 def split_ids(values: list[str] | None) -> list[str] | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from altostratus.arm.context import RequestContext
 from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.hypervisors.base import PortForward
 from altostratus.store.db import iso
 from altostratus.store.models import ResourceGroup
 
@@ -87,7 +88,7 @@ def vm_statuses(row: ScaleSetVm) -> list[dict[str, Any]]:
 
 
 def vm_instance_view(
-    row: ScaleSetVm, console_uri: str | None = None, forwards: tuple[tuple[int, int], ...] = ()
+    row: ScaleSetVm, console_uri: str | None = None, forwards: tuple[PortForward, ...] = ()
 ) -> dict[str, Any]:
     return {
         "platformUpdateDomain": 0,
@@ -99,8 +100,9 @@ def vm_instance_view(
         "bootDiagnostics": {"serialConsoleLogBlobUri": console_uri} if console_uri else {},
         "statuses": vm_statuses(row),
         "assignedHost": row.host,
-        # Inbound NAT pool mappings as host port forwards (our addition; Azure shows them on the load balancer).
-        "portForwards": [{"hostAddress": "127.0.0.1", "hostPort": h, "guestPort": g} for h, g in forwards],
+        # Inbound NAT pool mappings as host port forwards (our addition; Azure shows them on the load balancer):
+        # each load-balancer frontend listens on a loopback address of its own (compute/natpools.py).
+        "portForwards": [{"hostAddress": a, "hostPort": h, "guestPort": g} for a, h, g in forwards],
     }
 
 
@@ -111,7 +113,7 @@ def render_vm(
     *,
     expand: bool = False,
     console_uri: str | None = None,
-    forwards: tuple[tuple[int, int], ...] = (),
+    forwards: tuple[PortForward, ...] = (),
 ) -> dict[str, Any]:
     model = ss.model.get("virtualMachineProfile") or {}
     storage = model.get("storageProfile") or {}

@@ -17,7 +17,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.compute import quotas, rolling, service
+from altostratus.compute import natpools, quotas, rolling, service
 from altostratus.compute.model import check_capacity, deep_merge, image_reference, strip_read_only, validate
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import render_set, set_id, set_instance_view
@@ -116,6 +116,7 @@ def put_set(ctx: RequestContext) -> Response:
     tags = validate_tags(body.get("tags"))
     quotas.check(ctx.db, group.subscription_id, add_sets=1, add_vms=valid.capacity, cores_each=valid.size.cores)
     service.resolve_or_refuse(ctx.db, valid.image)
+    natpools.check_conflicts(ctx.db, group.subscription_id, None, valid.properties, None)
     ss = ScaleSet(
         resource_group_id=group.id,
         subscription_id=group.subscription_id,
@@ -159,6 +160,7 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
             "imageReference",
         )
     new_model = strip_read_only(valid.properties)
+    natpools.check_conflicts(ctx.db, ss.subscription_id, ss.id, new_model, ss.model)
     if new_model != ss.model or valid.secrets != ss.secrets or valid.sku["name"] != ss.sku["name"]:
         ss.model_revision += 1
     ss.model, ss.secrets, ss.sku, ss.upgrade_mode = new_model, valid.secrets, valid.sku, valid.upgrade_mode

@@ -6,6 +6,13 @@ and acts in bounded slow-start batches (1, 2, 4, ...; a failing batch stops the 
 idempotent and every database update is conditional, so the process can be SIGKILLed anywhere and the next
 pass (after a restart) finishes the job with no duplicate and no orphan. When a set has nothing left to do,
 its ``observed_generation`` catches up and the operations waiting on it complete.
+
+Failures end, they never loop: a driver error that is not ``retryable`` (``PortInUse``, a bad image...) fails
+the instance at once (``Failed``, the error in its instance view), and so does a retryable one that outlasts
+``retry_attempts`` calls spaced by exponential backoff; while an instance waits for its next attempt the pass
+leaves it alone and the set is not converged, but nothing polls it either. An instance whose *create* failed
+has no VM by design, so "Failed and absent from the driver" is not mistaken for a VM the hypervisor lost: it
+stays Failed until the user acts (reimage, restart/redeploy, delete).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -52,7 +60,18 @@ class SetView:
     sku_name: str
     model: dict[str, Any]
     secrets: dict[str, Any]
-    nat_pools: tuple[tuple[int, int, int], ...] = ()
+    nat_pools: tuple[natpools.NatPool, ...] = ()
+
+
+CREATE_FAILED = "VMCreationFailed"
+
+
+@dataclass
+class _Retry:
+    """Backoff of one instance after retryable driver errors (in memory: a restart grants a fresh budget)."""
+
+    attempts: int = 0
+    not_before: float = 0.0
 
 
 class ScaleSetController:
@@ -68,6 +87,10 @@ class ScaleSetController:
         idle_seconds: float = 1.0,
         busy_seconds: float = 0.05,
         orphan_sweep_seconds: float = 30.0,
+        retry_attempts: int = 6,
+        retry_base_seconds: float = 1.0,
+        retry_max_seconds: float = 30.0,
+        clock: Any = time.monotonic,
     ) -> None:
         self.db, self.driver, self.blobs = db, driver, blobs
         self.installation_id = installation_id
@@ -83,6 +106,16 @@ class ScaleSetController:
         self._thread: threading.Thread | None = None
         self._updates: list[tuple[ScaleSetVm, dict[str, Any]]] = []
         self._updates_lock = threading.Lock()
+        self.retry_attempts, self.retry_base_seconds, self.retry_max_seconds = (
+            max(1, retry_attempts),
+            retry_base_seconds,
+            retry_max_seconds,
+        )
+        self.clock = clock
+        self._retries: dict[str, _Retry] = {}  # instance key -> backoff, under _updates_lock
+        # instance key -> the set generation in which a power operation on it failed for good: not tried again
+        # until the user asks for something new (which bumps the generation).
+        self._power_failed: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -161,18 +194,24 @@ class ScaleSetController:
         if deleting:
             self._delete_rows(view, deleting)
             work = True
-        states = self._states([r for r in rows if r.state != "Deleting"])
-        to_create = [r for r in rows if r.state == "Creating" and states.get(r.key) is None]
+        # Instances waiting out a retry backoff are left alone this pass (not even asked about).
+        now = self.clock()
+        waiting = {r.key for r in rows if r.state != "Deleting" and self._backing_off(r.key, now)}
+        live = [r for r in rows if r.state != "Deleting" and r.key not in waiting]
+        states = self._states(live)
+        to_create = [r for r in live if r.state == "Creating" and states.get(r.key) is None]
         if to_create:
             self._create(view, to_create)
             work = True
-        for row in rows:
-            if row.state == "Deleting" or row in to_create:
+        for row in live:
+            if row in to_create:
                 continue
             work = self._converge_row(view, row, states.get(row.key)) or work
         self._flush()
         if view.deleting:
             return self._finish_delete(view)
+        if waiting:
+            return work  # not converged; the loop comes back within idle_seconds, no need to poll sooner
         if view.rolling_active and not work:
             work = self._advance_rolling(view)
         if not work:
@@ -189,7 +228,7 @@ class ScaleSetController:
             view = SetView(
                 ss.id, ss.name, ss.subscription_id, ss.resource_group_id, ss.generation, ss.deleting,
                 ss.rolling_active, ss.sku["name"], dict(ss.model), dict(ss.secrets),
-                tuple(natpools.resolve_pools(s, ss.model)),
+                tuple(natpools.resolve_pools(s, ss.model, allocate=not ss.deleting)),
             )  # fmt: skip
             rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == set_id)))
             s.expunge_all()
@@ -241,62 +280,135 @@ class ScaleSetController:
             batch *= 2
 
     def _create_one(self, view: SetView, row: ScaleSetVm) -> bool:
-        try:
-            state = self.driver.create(self.spec(view, row))
-        except DriverError as err:
-            if err.retryable:
-                log.warning("create %s failed (will retry): %s", row.key, err)
-                return False
-            self._fail(row, "VMCreationFailed", str(err))
-            return False
-        self._set(row, host=state.host)
-        return True
+        """True if the driver has the instance; otherwise it is Failed, or waits for its next attempt."""
+        # A failed create also settles what the user asked of this row meanwhile (it is retried only when asked).
+        ok, state = self._attempt(
+            row, CREATE_FAILED, lambda: self.driver.create(self.spec(view, row)),
+            host=None, reimage_done=row.reimage_requested, restart_done=row.restart_requested,
+        )  # fmt: skip
+        if ok:
+            self._set(row, host=state.host)
+        return ok
 
     def _converge_row(self, view: SetView, row: ScaleSetVm, state: InstanceState | None) -> bool:
-        """Returns True while this instance still has work in flight."""
+        """Returns True while this instance still has work in flight (or a retry pending)."""
         if state is None:
-            if row.state in ("Running", "Updating", "Failed"):
-                # The instance vanished from the driver (host lost it): recreate it.
-                self._create_one(view, row)
-                self._set(row, state="Creating")
-                return True
-            return False
-        try:
-            if row.reimage_requested > row.reimage_done:
-                self.driver.reimage(row.key, self.spec(view, row))
-                self._set(row, reimage_done=row.reimage_requested, state="Updating", ready_at=None)
-                return True
-            if row.restart_requested > row.restart_done:
-                self.driver.restart(row.key)
-                self._set(row, restart_done=row.restart_requested)
-                return True
-            if row.state in ("Creating", "Updating"):
-                if state.error:
-                    self._fail(row, "OSProvisioningTimedOut", state.error)
-                    return False
-                if not state.ready:
-                    return True
-                self._set(row, state="Running", power_state=str(state.power_state), ready_at=utcnow(), error=None)
+            if not self._lost(row):
                 return False
-            return self._converge_power(row, state)
-        except DriverError as err:
-            log.warning("instance %s: %s", row.key, err)
-            return True
+            # The hypervisor lost the instance (or the user asked to retry a failed create): create it again,
+            # from the current image, so any reimage or restart asked for is done by this very create.
+            if self._create_one(view, row):
+                self._set(row, state="Creating", reimage_done=row.reimage_requested, restart_done=row.restart_requested)
+                return True
+            return self._retry_pending(row.key)
+        if row.reimage_requested > row.reimage_done:
+            ok, _ = self._attempt(
+                row, "VMReimageFailed", lambda: self.driver.reimage(row.key, self.spec(view, row)),
+                reimage_done=row.reimage_requested,
+            )  # fmt: skip
+            if ok:
+                self._set(row, reimage_done=row.reimage_requested, state="Updating", ready_at=None)
+            return ok or self._retry_pending(row.key)
+        if row.restart_requested > row.restart_done:
+            ok, _ = self._attempt(
+                row, "VMRestartFailed", lambda: self.driver.restart(row.key), restart_done=row.restart_requested
+            )
+            if ok:
+                self._set(row, restart_done=row.restart_requested)
+            return ok or self._retry_pending(row.key)
+        if row.state in ("Creating", "Updating"):
+            if state.error:
+                self._fail(row, "OSProvisioningTimedOut", state.error, host=state.host)
+                return False
+            if not state.ready:
+                return True
+            self._set(row, state="Running", power_state=str(state.power_state), ready_at=utcnow(), error=None)
+            return False
+        return self._converge_power(view, row, state)
 
-    def _converge_power(self, row: ScaleSetVm, state: InstanceState) -> bool:
+    @staticmethod
+    def _lost(row: ScaleSetVm) -> bool:
+        """Should a row the driver has no instance for get one again? Running and Updating rows had one (or
+        were asked to be reimaged); a Failed row had one unless its create failed - then only if a
+        restart/redeploy asks for another try. Creating rows are created by the pass itself."""
+        if row.state in ("Running", "Updating"):
+            return True
+        if row.state != "Failed":
+            return False
+        return (row.error or {}).get("code") != CREATE_FAILED or row.restart_requested > row.restart_done
+
+    def _converge_power(self, view: SetView, row: ScaleSetVm, state: InstanceState) -> bool:
         current = str(state.power_state)
-        if row.desired_power == "running" and current in ("stopped", "deallocated"):
-            self.driver.start(row.key)
-            return True
-        if row.desired_power == "stopped" and current == "running":
-            self.driver.stop(row.key)
-            return True
-        if row.desired_power == "deallocated" and current in ("running", "stopped"):
-            self.driver.deallocate(row.key)
-            return True
         if current != row.power_state:
             self._set(row, power_state=current)
-        return current in ("starting", "stopping", "deallocating")
+        call: Any = None
+        if row.desired_power == "running" and current in ("stopped", "deallocated"):
+            call = self.driver.start
+        elif row.desired_power == "stopped" and current == "running":
+            call = self.driver.stop
+        elif row.desired_power == "deallocated" and current in ("running", "stopped"):
+            call = self.driver.deallocate
+        if call is None:
+            return current in ("starting", "stopping", "deallocating")
+        if self._power_failed.get(row.key) == view.generation:
+            return False  # failed for good in this generation: the instance is Failed, the set converges
+        ok, _ = self._attempt(row, "VMOperationFailed", lambda: call(row.key))
+        if not ok and not self._retry_pending(row.key):
+            self._power_failed[row.key] = view.generation
+        return ok or self._retry_pending(row.key)
+
+    # -- failures --------------------------------------------------------------------------------------------
+
+    def _attempt(self, row: ScaleSetVm, code: str, call: Callable[[], Any], **on_failure: Any) -> tuple[bool, Any]:
+        """Run one driver call for ``row``: ``(True, result)``, or ``(False, None)`` after scheduling a retry
+        (a retryable error within its budget) or failing the instance with ``code`` and ``on_failure``'s
+        column values (anything else: the spec could not be built, the driver refused for good, the budget
+        ran out). Called from the driver pool's threads too."""
+        try:
+            result = call()
+        except DriverError as err:
+            if err.retryable and self._schedule_retry(row, err):
+                return False, None
+            self._fail(row, code, str(err), **on_failure)
+            return False, None
+        except ValueError as err:  # an InstanceSpec the model cannot make (no driver call was made)
+            self._fail(row, code, str(err), **on_failure)
+            return False, None
+        with self._updates_lock:
+            self._retries.pop(row.key, None)
+        return True, result
+
+    def _schedule_retry(self, row: ScaleSetVm, err: DriverError) -> bool:
+        """Back off exponentially; False once ``retry_attempts`` calls have failed (the caller fails it)."""
+        with self._updates_lock:
+            retry = self._retries.setdefault(row.key, _Retry())
+            retry.attempts += 1
+            if retry.attempts >= self.retry_attempts:
+                del self._retries[row.key]
+                log.warning("instance %s: giving up after %d attempts: %s", row.key, retry.attempts, err)
+                return False
+            delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (retry.attempts - 1))
+            retry.not_before = self.clock() + delay
+        log.warning(
+            "instance %s: %s (attempt %d of %d; next in %.1f s)", row.key, err, retry.attempts, self.retry_attempts,
+            delay,
+        )  # fmt: skip
+        return True
+
+    def _retry_pending(self, key: str) -> bool:
+        with self._updates_lock:
+            return key in self._retries
+
+    def _backing_off(self, key: str, now: float) -> bool:
+        with self._updates_lock:
+            retry = self._retries.get(key)
+            return retry is not None and now < retry.not_before
+
+    def _forget(self, keys: list[str]) -> None:
+        with self._updates_lock:
+            for key in keys:
+                self._retries.pop(key, None)
+                self._power_failed.pop(key, None)
 
     def _set(self, row: ScaleSetVm, **values: Any) -> None:
         """Queued, written at the end of the pass in one transaction (thousands of instances per pass)."""
@@ -326,13 +438,15 @@ class ScaleSetController:
                 ]  # fmt: skip
                 s.connection().execute(stmt, params)
 
-    def _fail(self, row: ScaleSetVm, code: str, message: str) -> None:
-        log.warning("instance %s failed: %s", row.key, message)
-        self._set(row, state="Failed", error={"code": code, "message": message})
+    def _fail(self, row: ScaleSetVm, code: str, message: str, **values: Any) -> None:
+        """Terminal until the user acts: logged once, here, and never retried by the controller."""
+        log.warning("instance %s failed: %s: %s", row.key, code, message)
+        self._set(row, state="Failed", error={"code": code, "message": message}, **values)
 
     def _delete_rows(self, view: SetView, rows: list[ScaleSetVm]) -> None:
         for row in rows:
             self.driver.delete(row.key)
+        self._forget([r.key for r in rows])
         with self.db.session() as s:
             ids = [r.id for r in rows]
             for row in rows:

@@ -5,27 +5,33 @@
 """
 
 from altostratus.hypervisors.base import (
+    LEGACY_FORWARD_ADDRESS,
     DriverError,
     HypervisorDriver,
     InstanceNotFound,
     InstanceSpec,
     InstanceState,
+    PortForward,
     PowerState,
     UnknownDriver,
     known_drivers,
     make_driver,
+    normalize_forwards,
     register_driver,
 )
 
 __all__ = [
+    "LEGACY_FORWARD_ADDRESS",
     "DriverError",
     "HypervisorDriver",
     "InstanceNotFound",
     "InstanceSpec",
     "InstanceState",
+    "PortForward",
     "PowerState",
     "UnknownDriver",
     "known_drivers",
     "make_driver",
+    "normalize_forwards",
     "register_driver",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,17 +27,27 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 __all__ = [
+    "LEGACY_FORWARD_ADDRESS",
     "DriverError",
     "HypervisorDriver",
     "InstanceNotFound",
     "InstanceSpec",
     "InstanceState",
+    "PortForward",
     "PowerState",
     "UnknownDriver",
     "known_drivers",
     "make_driver",
+    "normalize_forwards",
     "register_driver",
 ]
+
+PortForward = tuple[str, int, int]
+"""``(host address, host port, guest port)``: TCP to ``address:host_port`` on the instance's host reaches
+``guest_port`` in the guest. The address is usually a loopback address of the load-balancer frontend's own."""
+
+LEGACY_FORWARD_ADDRESS = "127.0.0.1"
+"""Where forwards stored as ``(host_port, guest_port)`` (before forwards had an address) listen."""
 
 
 class PowerState(StrEnum):
@@ -72,8 +83,9 @@ class InstanceSpec:
     ssh_public_keys: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)
     """Our ids (subscription, group, scale set, instance id...), stored with the instance for adoption."""
-    port_forwards: tuple[tuple[int, int], ...] = ()
-    """``(host_port, guest_port)`` pairs, reserved on the instance's host for its lifetime."""
+    port_forwards: tuple[PortForward, ...] = ()
+    """``(address, host_port, guest_port)`` triples, each ``(address, host_port)`` reserved on the instance's
+    host for its lifetime. Legacy ``(host_port, guest_port)`` pairs mean ``LEGACY_FORWARD_ADDRESS``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key or len(self.key) > 256 or not self.key.isprintable():
@@ -86,11 +98,37 @@ class InstanceSpec:
                 raise ValueError(f"InstanceSpec {self.key}: tag names and values must be str, got {name!r}={value!r}")
         object.__setattr__(self, "tags", tags)  # a private copy (a plain dict: picklable, asdict-able)
         object.__setattr__(self, "ssh_public_keys", tuple(self.ssh_public_keys))
-        forwards = tuple((int(h), int(g)) for h, g in self.port_forwards)
-        for host_port, guest_port in forwards:
-            if not (0 < host_port < 65536 and 0 < guest_port < 65536):
-                raise ValueError(f"InstanceSpec {self.key}: bad port forward {host_port}->{guest_port}")
+        try:
+            forwards = normalize_forwards(self.port_forwards)
+        except ValueError as exc:
+            raise ValueError(f"InstanceSpec {self.key}: {exc}") from None
         object.__setattr__(self, "port_forwards", forwards)
+
+
+def normalize_forwards(items: Any) -> tuple[PortForward, ...]:
+    """Port forwards as canonical ``(address, host_port, guest_port)`` triples. Accepts the legacy pairs that
+    instances created before forwards had an address still carry in their stored state (sim files, libvirt
+    metadata). Raises ``ValueError`` for a bad address or port, or two forwards of one ``address:port``."""
+    out: list[PortForward] = []
+    seen: set[tuple[str, int]] = set()
+    for item in items:
+        parts = tuple(item)
+        if len(parts) == 2:
+            parts = (LEGACY_FORWARD_ADDRESS, *parts)
+        if len(parts) != 3:
+            raise ValueError(f"bad port forward {item!r}: expected (address, host_port, guest_port)")
+        try:
+            address = str(ipaddress.IPv4Address(str(parts[0])))
+            host_port, guest_port = int(parts[1]), int(parts[2])
+        except (ValueError, TypeError):
+            raise ValueError(f"bad port forward {item!r}: expected (address, host_port, guest_port)") from None
+        if not (0 < host_port < 65536 and 0 < guest_port < 65536):
+            raise ValueError(f"bad port forward {address}:{host_port}->{guest_port}")
+        if (address, host_port) in seen:
+            raise ValueError(f"port forward {address}:{host_port} given twice")
+        seen.add((address, host_port))
+        out.append((address, host_port, guest_port))
+    return tuple(out)
 
 
 @dataclass

@@ -48,6 +48,7 @@ from altostratus.hypervisors.base import (
     InstanceNotFound,
     InstanceSpec,
     InstanceState,
+    PortForward,
     PowerState,
 )
 from altostratus.hypervisors.libvirt_xml import (
@@ -188,7 +189,7 @@ class LibvirtDriver(HypervisorDriver):
         self._where: dict[str, str] = {}  # key -> host, a cache (the truth is in libvirt)
         self._ready: dict[str, _ReadyScan] = {}
         self._timers: dict[str, threading.Timer] = {}
-        self._ports: dict[tuple[str, int], str] = {}  # (host, host port) -> key
+        self._ports: dict[tuple[str, str, int], str] = {}  # (host, address, host port) -> key
         self._ports_loaded: set[str] = set()
         self._placement = itertools.count()
         self._last_file_sweep = time.monotonic()
@@ -273,7 +274,8 @@ class LibvirtDriver(HypervisorDriver):
             blob = self._check_image(spec)
             self._cancel_timer(key)
             self._reserve_ports(host, key, spec.port_forwards)  # ports this instance holds already stay its own
-            self._release_ports(host, key, tuple(f for f in old.port_forwards if f[0] not in dict(spec.port_forwards)))
+            kept = {(address, port) for address, port, _ in spec.port_forwards}
+            self._release_ports(host, key, tuple(f for f in old.port_forwards if (f[0], f[1]) not in kept))
             conn = self._conn(host)
             name = domain_name(key)
             with self._errors(host, f"reimaging {key!r}"):
@@ -602,7 +604,7 @@ class LibvirtDriver(HypervisorDriver):
             "memory_cap_mb": self.memory_cap_mb,
             "boot_count": rec.boot_count,
             "boot_started": rec.boot_started,
-            "port_forwards": [[h, g] for h, g in rec.port_forwards],
+            "port_forwards": [list(f) for f in rec.port_forwards],
             "overlay": str(self._instance_dir(name) / "disk.qcow2"),
             "console_log": str(self._console_path(name)),
             "disk_path": rec.disk_path,
@@ -920,7 +922,9 @@ class LibvirtDriver(HypervisorDriver):
 
     # -- ports -----------------------------------------------------------------------------------------------
 
-    def _reserve_ports(self, host: str, key: str, forwards: tuple[tuple[int, int], ...]) -> None:
+    def _reserve_ports(self, host: str, key: str, forwards: tuple[PortForward, ...]) -> None:
+        """Claim each ``(address, port)`` on ``host`` for ``key``: per address, so two load balancers (two
+        loopback addresses) may forward the same port. A clash is ``PortInUse``, which is not retryable."""
         if not forwards:
             return
         if host not in self._ports_loaded:
@@ -928,25 +932,26 @@ class LibvirtDriver(HypervisorDriver):
             with self._lock:
                 if host not in self._ports_loaded:
                     for _dom, rec in records:
-                        for host_port, _ in rec.port_forwards:
-                            self._ports.setdefault((host, host_port), rec.key)
+                        for address, host_port, _ in rec.port_forwards:
+                            self._ports.setdefault((host, address, host_port), rec.key)
                     self._ports_loaded.add(host)
-        taken: dict[int, str] = {}
+        taken: dict[tuple[str, int], str] = {}
         for attempt in (1, 2):
             with self._lock:
                 taken = {}
-                for host_port, _ in forwards:
-                    holder = self._ports.get((host, host_port))
+                for address, host_port, _ in forwards:
+                    holder = self._ports.get((host, address, host_port))
                     if holder is not None and holder != key:
-                        taken[host_port] = holder
+                        taken[(address, host_port)] = holder
                 if not taken:
-                    for host_port, _ in forwards:
-                        if (host, host_port) not in self._ports and _is_local(host) and not _port_free(host_port):
+                    for address, host_port, _ in forwards:
+                        slot = (host, address, host_port)
+                        if slot not in self._ports and _is_local(host) and not _port_free(address, host_port):
                             raise DriverError(
-                                "PortInUse", f"port {host_port} on 127.0.0.1 is in use by another program"
+                                "PortInUse", f"{address}:{host_port} is in use by another program on this host"
                             )
-                    for host_port, _ in forwards:
-                        self._ports[(host, host_port)] = key
+                    for address, host_port, _ in forwards:
+                        self._ports[(host, address, host_port)] = key
                     return
             if attempt == 1:
                 # The map is a cache: an instance deleted through another driver object holds nothing any more.
@@ -955,14 +960,14 @@ class LibvirtDriver(HypervisorDriver):
                         with self._lock:
                             for slot in [slot for slot, k in self._ports.items() if k == holder]:
                                 del self._ports[slot]
-        host_port, holder = next(iter(taken.items()))
-        raise DriverError("PortInUse", f"port {host_port} on {host} is forwarded to {holder!r}")
+        (address, host_port), holder = next(iter(taken.items()))
+        raise DriverError("PortInUse", f"{address}:{host_port} on {host} is forwarded to {holder!r}")
 
-    def _release_ports(self, host: str, key: str, forwards: tuple[tuple[int, int], ...]) -> None:
+    def _release_ports(self, host: str, key: str, forwards: tuple[PortForward, ...]) -> None:
         with self._lock:
-            for host_port, _ in forwards:
-                if self._ports.get((host, host_port)) == key:
-                    del self._ports[(host, host_port)]
+            for address, host_port, _ in forwards:
+                if self._ports.get((host, address, host_port)) == key:
+                    del self._ports[(host, address, host_port)]
 
     # -- sweeping ----------------------------------------------------------------------------------------------
 
@@ -1025,11 +1030,11 @@ def _is_local(uri: str) -> bool:
     return not parts.hostname and "+" not in parts.scheme or parts.scheme.endswith("+unix")
 
 
-def _port_free(port: int) -> bool:
+def _port_free(address: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((address, port))
         except OSError as exc:
             return exc.errno not in (errno.EADDRINUSE, errno.EACCES)
     return True

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field, replace
 from xml.etree import ElementTree
 
+from altostratus.hypervisors.base import LEGACY_FORWARD_ADDRESS, PortForward, normalize_forwards
+
 NAMESPACE = "https://altostratus.dev/xmlns/libvirt/instance/1"
 PREFIX = "alto"
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -48,7 +50,8 @@ class InstanceRecord:
     """As requested by the spec; the domain gets ``min(memory_mb, memory_cap_mb)``."""
     created_at: float
     tags: dict[str, str] = field(default_factory=dict)
-    port_forwards: tuple[tuple[int, int], ...] = ()
+    port_forwards: tuple[PortForward, ...] = ()
+    """``(address, host_port, guest_port)``; a record written before forwards had an address means 127.0.0.1."""
     power: str = "running"
     """What we want: ``running``, ``stopped`` or ``deallocated``."""
     boot_count: int = 0
@@ -106,8 +109,9 @@ def _record_element(rec: InstanceRecord, *, with_namespace: bool) -> ElementTree
         tag_el = ElementTree.SubElement(tags, f"{p}tag")
         tag_el.set("name", name)
         tag_el.text = value
-    for host_port, guest_port in rec.port_forwards:
+    for address, host_port, guest_port in rec.port_forwards:
         fwd = ElementTree.SubElement(root, f"{p}port-forward")
+        fwd.set("address", address)
         fwd.set("host", str(host_port))
         fwd.set("guest", str(guest_port))
     return root
@@ -147,8 +151,9 @@ def record_from_xml(text: str) -> InstanceRecord:
             memory_mb=int(root.get("memory-mb", "0")),
             created_at=float(root.get("created-at", "0")),
             tags=tags,
-            port_forwards=tuple(
-                (int(f.attrib["host"]), int(f.attrib["guest"])) for f in children.get("port-forward", [])
+            port_forwards=normalize_forwards(
+                (f.get("address", LEGACY_FORWARD_ADDRESS), f.attrib["host"], f.attrib["guest"])
+                for f in children.get("port-forward", [])
             ),
             power=root.get("power", "running"),
             boot_count=int(boot.get("count", "0")),
@@ -192,7 +197,9 @@ def domain_xml(
     - COM1 to a file, truncated whenever QEMU starts (``append='off'``): the console of the current boot.
     - One virtio NIC on QEMU's user-mode network. Without port forwards it is a plain libvirt
       ``<interface type='user'>``; with them it is declared on QEMU's command line (``-netdev
-      user,hostfwd=tcp:127.0.0.1:H-:G``), since libvirt (before passt) cannot express forwards for it.
+      user,hostfwd=tcp:ADDRESS:H-:G``), since libvirt (before passt) cannot express forwards for it. The
+      address is the load-balancer frontend's own loopback address (127.x.y.z), so that two load balancers
+      can both forward the same port.
     """
     domain = ElementTree.Element("domain", {"type": domain_type})
     if record.port_forwards:
@@ -249,7 +256,7 @@ def domain_xml(
     ElementTree.SubElement(rng, "backend", {"model": "random"}).text = "/dev/urandom"
 
     if record.port_forwards:
-        forwards = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in record.port_forwards)
+        forwards = "".join(f",hostfwd=tcp:{a}:{h}-:{g}" for a, h, g in record.port_forwards)
         commandline = ElementTree.SubElement(domain, "qemu:commandline")
         for value in (
             "-netdev",

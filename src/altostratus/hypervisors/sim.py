@@ -30,6 +30,7 @@ from altostratus.hypervisors.base import (
     InstanceSpec,
     InstanceState,
     PowerState,
+    normalize_forwards,
 )
 
 log = logging.getLogger("altostratus.hypervisors.sim")
@@ -102,7 +103,7 @@ class SimDriver(HypervisorDriver):
         self._next_host = 0
         self._lock = threading.Lock()
         self._records: dict[str, _Record] = {}
-        self._ports: dict[tuple[str, int], str] = {}  # (host, host_port) -> key
+        self._ports: dict[tuple[str, str, int], str] = {}  # (host, address, host_port) -> key
         self._faults: dict[str, _Fault] = {}
         self._closed = False
         if self.state_dir is not None:
@@ -362,17 +363,19 @@ class SimDriver(HypervisorDriver):
         return rec
 
     def _reserve_ports(self, spec: InstanceSpec, host: str) -> None:
-        for host_port, _ in spec.port_forwards:
-            holder = self._ports.get((host, host_port))
+        """A host port is taken per address, as on a real host: two load balancers (two loopback addresses)
+        may both forward 50000; the same address and port twice is ``PortInUse`` (permanent, not retryable)."""
+        for address, host_port, _ in spec.port_forwards:
+            holder = self._ports.get((host, address, host_port))
             if holder is not None and holder != spec.key:
-                raise DriverError("PortInUse", f"port {host_port} on {host} is forwarded to {holder!r}")
-        for host_port, _ in spec.port_forwards:
-            self._ports[(host, host_port)] = spec.key
+                raise DriverError("PortInUse", f"{address}:{host_port} on {host} is forwarded to {holder!r}")
+        for address, host_port, _ in spec.port_forwards:
+            self._ports[(host, address, host_port)] = spec.key
 
     def _release_ports(self, rec: _Record) -> None:
-        for host_port, _ in rec.spec.port_forwards:
-            if self._ports.get((rec.host, host_port)) == rec.spec.key:
-                del self._ports[(rec.host, host_port)]
+        for address, host_port, _ in rec.spec.port_forwards:
+            if self._ports.get((rec.host, address, host_port)) == rec.spec.key:
+                del self._ports[(rec.host, address, host_port)]
 
     # -- persistence -----------------------------------------------------------------------------------------
 
@@ -405,8 +408,8 @@ class SimDriver(HypervisorDriver):
                 log.warning("sim: ignoring unreadable instance file %s: %s", path, exc)
                 continue
             self._records[rec.spec.key] = rec
-            for host_port, _ in rec.spec.port_forwards:
-                self._ports[(rec.host, host_port)] = rec.spec.key
+            for address, host_port, _ in rec.spec.port_forwards:
+                self._ports[(rec.host, address, host_port)] = rec.spec.key
 
 
 def _to_json(rec: _Record) -> dict[str, Any]:
@@ -456,7 +459,7 @@ def _from_json(data: dict[str, Any]) -> _Record:
         admin_username=s["admin_username"],
         ssh_public_keys=tuple(s["ssh_public_keys"]),
         tags=s["tags"],
-        port_forwards=tuple((int(h), int(g)) for h, g in s["port_forwards"]),
+        port_forwards=normalize_forwards(s["port_forwards"]),  # files written before addresses hold pairs
     )
     return _Record(
         spec=spec,
