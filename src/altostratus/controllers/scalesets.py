@@ -33,6 +33,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from altostratus.compute import natpools, rolling
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
+from altostratus.controllers.backoff import Backoff
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
 from altostratus.marketplace.blobs import BlobStore
 from altostratus.store.db import Database, utcnow
@@ -66,14 +67,6 @@ class SetView:
 CREATE_FAILED = "VMCreationFailed"
 
 
-@dataclass
-class _Retry:
-    """Backoff of one instance after retryable driver errors (in memory: a restart grants a fresh budget)."""
-
-    attempts: int = 0
-    not_before: float = 0.0
-
-
 class ScaleSetController:
     def __init__(
         self,
@@ -90,7 +83,7 @@ class ScaleSetController:
         retry_attempts: int = 6,
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 30.0,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db, self.driver, self.blobs = db, driver, blobs
         self.installation_id = installation_id
@@ -106,13 +99,7 @@ class ScaleSetController:
         self._thread: threading.Thread | None = None
         self._updates: list[tuple[ScaleSetVm, dict[str, Any]]] = []
         self._updates_lock = threading.Lock()
-        self.retry_attempts, self.retry_base_seconds, self.retry_max_seconds = (
-            max(1, retry_attempts),
-            retry_base_seconds,
-            retry_max_seconds,
-        )
-        self.clock = clock
-        self._retries: dict[str, _Retry] = {}  # instance key -> backoff, under _updates_lock
+        self.backoff = Backoff(retry_attempts, retry_base_seconds, retry_max_seconds, clock)  # by instance key
         # instance key -> the set generation in which a power operation on it failed for good: not tried again
         # until the user asks for something new (which bumps the generation).
         self._power_failed: dict[str, int] = {}
@@ -195,8 +182,7 @@ class ScaleSetController:
             self._delete_rows(view, deleting)
             work = True
         # Instances waiting out a retry backoff are left alone this pass (not even asked about).
-        now = self.clock()
-        waiting = {r.key for r in rows if r.state != "Deleting" and self._backing_off(r.key, now)}
+        waiting = {r.key for r in rows if r.state != "Deleting" and self.backoff.waiting(r.key)}
         live = [r for r in rows if r.state != "Deleting" and r.key not in waiting]
         states = self._states(live)
         to_create = [r for r in live if r.state == "Creating" and states.get(r.key) is None]
@@ -300,7 +286,7 @@ class ScaleSetController:
             if self._create_one(view, row):
                 self._set(row, state="Creating", reimage_done=row.reimage_requested, restart_done=row.restart_requested)
                 return True
-            return self._retry_pending(row.key)
+            return self.backoff.pending(row.key)
         if row.reimage_requested > row.reimage_done:
             ok, _ = self._attempt(
                 row, "VMReimageFailed", lambda: self.driver.reimage(row.key, self.spec(view, row)),
@@ -308,14 +294,14 @@ class ScaleSetController:
             )  # fmt: skip
             if ok:
                 self._set(row, reimage_done=row.reimage_requested, state="Updating", ready_at=None)
-            return ok or self._retry_pending(row.key)
+            return ok or self.backoff.pending(row.key)
         if row.restart_requested > row.restart_done:
             ok, _ = self._attempt(
                 row, "VMRestartFailed", lambda: self.driver.restart(row.key), restart_done=row.restart_requested
             )
             if ok:
                 self._set(row, restart_done=row.restart_requested)
-            return ok or self._retry_pending(row.key)
+            return ok or self.backoff.pending(row.key)
         if row.state in ("Creating", "Updating"):
             if state.error:
                 self._fail(row, "OSProvisioningTimedOut", state.error, host=state.host)
@@ -353,9 +339,9 @@ class ScaleSetController:
         if self._power_failed.get(row.key) == view.generation:
             return False  # failed for good in this generation: the instance is Failed, the set converges
         ok, _ = self._attempt(row, "VMOperationFailed", lambda: call(row.key))
-        if not ok and not self._retry_pending(row.key):
+        if not ok and not self.backoff.pending(row.key):
             self._power_failed[row.key] = view.generation
-        return ok or self._retry_pending(row.key)
+        return ok or self.backoff.pending(row.key)
 
     # -- failures --------------------------------------------------------------------------------------------
 
@@ -367,47 +353,30 @@ class ScaleSetController:
         try:
             result = call()
         except DriverError as err:
-            if err.retryable and self._schedule_retry(row, err):
+            if err.retryable and self._retry_later(row, err):
                 return False, None
             self._fail(row, code, str(err), **on_failure)
             return False, None
         except ValueError as err:  # an InstanceSpec the model cannot make (no driver call was made)
             self._fail(row, code, str(err), **on_failure)
             return False, None
-        with self._updates_lock:
-            self._retries.pop(row.key, None)
+        self.backoff.forget(row.key)
         return True, result
 
-    def _schedule_retry(self, row: ScaleSetVm, err: DriverError) -> bool:
-        """Back off exponentially; False once ``retry_attempts`` calls have failed (the caller fails it)."""
-        with self._updates_lock:
-            retry = self._retries.setdefault(row.key, _Retry())
-            retry.attempts += 1
-            if retry.attempts >= self.retry_attempts:
-                del self._retries[row.key]
-                log.warning("instance %s: giving up after %d attempts: %s", row.key, retry.attempts, err)
-                return False
-            delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (retry.attempts - 1))
-            retry.not_before = self.clock() + delay
-        log.warning(
-            "instance %s: %s (attempt %d of %d; next in %.1f s)", row.key, err, retry.attempts, self.retry_attempts,
-            delay,
-        )  # fmt: skip
+    def _retry_later(self, row: ScaleSetVm, err: DriverError) -> bool:
+        """Schedule the next attempt; False once the backoff gives up (the caller fails the instance)."""
+        attempts, delay = self.backoff.failed(row.key)
+        if delay is None:
+            log.warning("instance %s: giving up after %d attempts: %s", row.key, attempts, err)
+            return False
+        log.warning("instance %s: %s (attempt %d of %d; next in %.1f s)", row.key, err, attempts,
+                    self.backoff.attempts, delay)  # fmt: skip
         return True
 
-    def _retry_pending(self, key: str) -> bool:
-        with self._updates_lock:
-            return key in self._retries
-
-    def _backing_off(self, key: str, now: float) -> bool:
-        with self._updates_lock:
-            retry = self._retries.get(key)
-            return retry is not None and now < retry.not_before
-
     def _forget(self, keys: list[str]) -> None:
+        self.backoff.forget(*keys)
         with self._updates_lock:
             for key in keys:
-                self._retries.pop(key, None)
                 self._power_failed.pop(key, None)
 
     def _set(self, row: ScaleSetVm, **values: Any) -> None:
