@@ -684,6 +684,26 @@ def case_201_vmss_windows_customimage(ctx: Ctx) -> None:
     assert ctx.resources() == {}, "nothing is half-deployed"
 
 
+def case_extension_not_downloaded(ctx: Ctx) -> None:
+    """As on Azure Stack Hub, a VM extension is usable once the operator has downloaded it from the marketplace:
+    the linux-extension template asking for a handler that is not in the repository is refused at validation (like
+    a missing platform image), and nothing is deployed."""
+    tpl = public("201-vmss-linux-extension")
+    (vmss,) = [r for r in tpl["resources"] if r["type"] == "Microsoft.Compute/virtualMachineScaleSets"]
+    (ext,) = vmss["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
+    ext["properties"]["type"] = "VMAccessForLinux"  # same publisher; this handler was never downloaded
+    body = ctx.body(tpl, file_parameters("201-vmss-linux-extension"))
+    error = ctx.deployer.validate(ctx.group, "vmss", body)
+    assert error is not None and error["code"] == "InvalidTemplateDeployment", error
+    assert "VMAccessForLinux" in json.dumps(error["details"]), error
+    with pytest.raises(HttpResponseError) as exc:
+        ctx.deployer.deploy(ctx.group, "vmss", body)
+    assert exc.value.status_code == 400 and exc.value.error is not None
+    assert exc.value.error.code == "InvalidTemplateDeployment"
+    assert ctx.deployer.exists(ctx.group, "vmss") is False
+    assert ctx.resources() == {}, "nothing is half-deployed"
+
+
 def case_linux_vmss_managed(ctx: Ctx) -> None:
     """Managed OS disk; the storage account the template still declares is created but unused."""
     tpl = public("Linux-VmssManaged")
@@ -988,6 +1008,7 @@ CASES: dict[str, Callable[[Ctx], None]] = {
     "101-vmss-windows-vm": case_101_vmss_windows_vm,
     "201-vmss-linux-existing-vnet": case_201_vmss_linux_existing_vnet,
     "201-vmss-linux-extension": case_201_vmss_linux_extension,
+    "201-vmss-linux-extension-not-downloaded": case_extension_not_downloaded,
     "201-vmss-linux-vm-largescale": case_201_vmss_linux_vm_largescale,
     "201-vmss-windows-extension": case_201_vmss_windows_extension,
     "201-vmss-windows-vm-largescale-with-managed-disk": case_201_vmss_windows_vm_largescale_with_managed_disk,
