@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,12 @@ def v2_product(root: Path, version: str, image: Path) -> Product:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[Database, BlobStore]:
-    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def store(tmp_path: Path, database_url: str | None) -> Iterator[tuple[Database, BlobStore]]:
+    """A blob store and a database of its own, SQLite and PostgreSQL."""
+    db = Database(database_url or f"sqlite:///{tmp_path / 'db.sqlite'}")
     db.migrate()
-    return db, BlobStore(tmp_path / "data")
+    yield db, BlobStore(tmp_path / "data")
+    db.dispose()
 
 
 def promoted(db: Database, blobs: BlobStore, product: Product, upstream: Path) -> str:

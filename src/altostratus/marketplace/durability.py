@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from altostratus.marketplace.extent_transfer import verify_extents
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent
@@ -63,21 +63,28 @@ def sync_file(path: Path) -> None:
 
 
 def make_durable(db: Database, blobs: BlobStore, sha: str) -> None:
-    """Sync a blob that is not yet durable and mark it; a failed sync discards it (`discard`) and raises."""
+    """Sync a blob that is not yet durable and mark it; a failed sync discards it (`discard`) and raises.
+
+    The mark is conditional on the row being the one seen before the sync (its ``created_at``): a blob collected
+    and downloaded again meanwhile is another file, which this sync did not cover."""
     with db.session() as s:
         blob = s.get(Blob, sha)
         if blob is None or blob.durable:
             return
+        seen = blob.created_at
     try:
         sync_file(blobs.path(sha))
     except OSError as err:
+        with db.session() as s:
+            if s.get(Blob, sha) is None:
+                return  # collected meanwhile (rows go before files): nothing left to make durable
         code = "InsufficientStorage" if err.errno in _NO_SPACE else "StorageError"
-        discard(db, blobs, sha, code, f"The downloaded file could not be written to disk: {err.strerror or err}.")
-        raise TransferError(code, f"The downloaded file could not be written to disk: {err.strerror or err}.") from err
+        message = f"The downloaded file could not be written to disk: {err.strerror or err}."
+        discard(db, blobs, sha, code, message)
+        raise TransferError(code, message) from err
     with db.session() as s:
-        blob = s.get(Blob, sha)
-        if blob is not None:
-            blob.durable, blob.extents = True, None
+        mark = update(Blob).where(Blob.sha256 == sha, Blob.created_at == seen).values(durable=True, extents=None)
+        s.execute(mark)
 
 
 def recover(db: Database, blobs: BlobStore) -> None:
@@ -88,10 +95,11 @@ def recover(db: Database, blobs: BlobStore) -> None:
         path = blobs.path(sha)
         try:
             verify_blob(path, sha, size, None if extents is None else _EXTENTS.validate_python(extents))
-        except TransferError as err:
+        except (TransferError, OSError) as err:
+            why = err.message if isinstance(err, TransferError) else f"{path} cannot be read: {err.strerror or err}."
             message = (
                 f"The image file {sha} was not yet known to be on disk when the server stopped, and it no longer "
-                f"matches what was downloaded: {err.message} Download the product again."
+                f"matches what was downloaded: {why} Download the product again."
             )
             discard(db, blobs, sha, "ChecksumMismatch", message)
             continue
