@@ -234,6 +234,14 @@ def test_resource_id_documented_example(expression: str, expected: str) -> None:
     assert ev(expression) == expected
 
 
+def test_resource_id_with_a_child_name_folded_into_the_type() -> None:
+    """Azure quickstart multi-vmss-linux-lb-zones: the probe's name is part of the type argument."""
+    assert ev("[resourceId('Microsoft.Network/loadBalancers/probes/tcpProbe', 'lb')]") == (
+        f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/loadBalancers/lb/probes/tcpProbe"
+    )
+    assert ev("[resourceId('Microsoft.Network/loadBalancers', 'lb', 'probes', 'p')]").endswith("/lb/probes/p")
+
+
 def test_resource_id_at_other_scopes() -> None:
     sub_scope = context(resource_group=None)
     assert ev("[resourceId('Microsoft.Resources/resourceGroups', 'rg1')]", ctx=sub_scope) == (

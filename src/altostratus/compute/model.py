@@ -46,7 +46,16 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PROTECTED = "protectedSettings"  # secrets key: {extension name: that extension's protectedSettings}
+
+
+def _extensions(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    extensions = (profile.get("extensionProfile") or {}).get("extensions") if isinstance(profile, dict) else None
+    return [e for e in extensions or [] if isinstance(e, dict) and isinstance(e.get("properties"), dict)]
+
+
 def split_secrets(properties: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model without what Azure never returns (passwords, custom data, extensions' protectedSettings)."""
     props = copy.deepcopy(properties)
     secrets: dict[str, Any] = {}
     profile = props.get("virtualMachineProfile") or {}
@@ -56,7 +65,44 @@ def split_secrets(properties: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             value = part.pop(field)
             if value is not None:
                 secrets[field] = value
+    for extension in _extensions(profile):
+        value = extension["properties"].pop(PROTECTED, None)
+        if value is not None:
+            secrets.setdefault(PROTECTED, {})[str(extension.get("name", ""))] = value
     return props, secrets
+
+
+def fill_os_type(properties: dict[str, Any], os_type: str | None) -> dict[str, Any]:
+    """``osDisk.osType`` as Azure reports it: the template's, else the platform image's."""
+    if os_type not in ("Linux", "Windows"):
+        return properties
+    storage = (properties.get("virtualMachineProfile") or {}).get("storageProfile")
+    if isinstance(storage, dict):
+        os_disk = storage.setdefault("osDisk", {})
+        if isinstance(os_disk, dict) and not os_disk.get("osType"):
+            os_disk["osType"] = os_type
+    return properties
+
+
+def os_type_of(properties: dict[str, Any]) -> str | None:
+    storage = (properties.get("virtualMachineProfile") or {}).get("storageProfile") or {}
+    value = (storage.get("osDisk") or {}).get("osType") if isinstance(storage, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def with_secrets(properties: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`split_secrets`: a full model for an update that sends only what changes."""
+    props = copy.deepcopy(properties)
+    profile = props.setdefault("virtualMachineProfile", {})
+    os_secrets = {k: v for k, v in secrets.items() if k != PROTECTED}
+    if os_secrets:  # what the client sent wins; a secret it could not send back is kept
+        profile["osProfile"] = {**os_secrets, **(profile.get("osProfile") or {})}
+    protected = secrets.get(PROTECTED) or {}
+    for extension in _extensions(profile):
+        name = str(extension.get("name", ""))
+        if name in protected and PROTECTED not in extension["properties"]:
+            extension["properties"][PROTECTED] = copy.deepcopy(protected[name])
+    return props
 
 
 def image_reference(properties: dict[str, Any]) -> ImageRef:

@@ -9,18 +9,35 @@ from __future__ import annotations
 
 from altostratus.arm.registry import PreflightCheck
 from altostratus.compute import service
+from altostratus.compute.extensions import check_extensions
 from altostratus.compute.model import image_reference
 
 IMAGE_PATH = ("properties", "virtualMachineProfile", "storageProfile", "imageReference")
+OS_DISK_PATH = ("properties", "virtualMachineProfile", "storageProfile", "osDisk")
+EXTENSIONS_PATH = ("properties", "virtualMachineProfile", "extensionProfile")
 
 
 def scale_set_preflight(check: PreflightCheck) -> None:
-    """The platform image must be available now (a pinned version, or any version for ``latest``)."""
+    """The platform image must be available now (a pinned version, or any version for ``latest``), and so must
+    every VM extension the profile names."""
     try:
         reference = check.read(IMAGE_PATH)
     except LookupError:
-        return  # not given (a capacity-only re-PUT), or computed from resources deployed later
-    if not isinstance(reference, dict):
-        return  # the provider's own validation reports a malformed profile when the PUT arrives
-    image = image_reference({"virtualMachineProfile": {"storageProfile": {"imageReference": reference}}})
-    service.resolve_or_refuse(check.session, image)
+        reference = None  # absent (a capacity-only re-PUT, a user image by URI) or computed at run time
+    if isinstance(reference, dict):
+        image = image_reference({"virtualMachineProfile": {"storageProfile": {"imageReference": reference}}})
+        service.resolve_or_refuse(check.session, image)
+    elif reference is None:
+        try:
+            os_disk = check.read(OS_DISK_PATH)
+        except LookupError:
+            os_disk = None
+        if isinstance(os_disk, dict) and os_disk.get("image"):
+            # A user image by blob URI: refused here exactly as the PUT would refuse it (no imageReference).
+            image_reference({"virtualMachineProfile": {"storageProfile": {"osDisk": os_disk}}})
+    try:
+        extensions = check.read(EXTENSIONS_PATH)
+    except LookupError:
+        return
+    if isinstance(extensions, dict):
+        check_extensions(check.session, {"virtualMachineProfile": {"extensionProfile": extensions}})

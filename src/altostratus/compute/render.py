@@ -88,13 +88,16 @@ def vm_statuses(row: ScaleSetVm) -> list[dict[str, Any]]:
 
 
 def vm_instance_view(
-    row: ScaleSetVm, console_uri: str | None = None, forwards: tuple[PortForward, ...] = ()
+    row: ScaleSetVm,
+    console_uri: str | None = None,
+    forwards: tuple[PortForward, ...] = (),
+    os_type: str | None = None,
 ) -> dict[str, Any]:
     return {
         "platformUpdateDomain": 0,
         "platformFaultDomain": 0,
         "computerName": row.computer_name,
-        "osName": "Linux",
+        "osName": os_type or "Linux",
         "vmAgent": {"vmAgentVersion": "Unknown", "statuses": []},
         "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": vm_statuses(row)[:1]}],
         "bootDiagnostics": {"serialConsoleLogBlobUri": console_uri} if console_uri else {},
@@ -145,7 +148,7 @@ def render_vm(
         "provisioningState": vm_provisioning(row),
     }
     if expand:
-        props["instanceView"] = vm_instance_view(row, console_uri, forwards)
+        props["instanceView"] = vm_instance_view(row, console_uri, forwards, os_disk["osType"])
     return {
         "id": f"{base}/virtualMachines/{row.instance_id}",
         "name": f"{ss.name}_{row.instance_id}",

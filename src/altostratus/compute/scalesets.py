@@ -18,7 +18,17 @@ from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.compute import natpools, quotas, rolling, service
-from altostratus.compute.model import check_capacity, deep_merge, image_reference, strip_read_only, validate
+from altostratus.compute.extensions import check_extensions, extensions_of
+from altostratus.compute.model import (
+    check_capacity,
+    deep_merge,
+    fill_os_type,
+    image_reference,
+    os_type_of,
+    strip_read_only,
+    validate,
+    with_secrets,
+)
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import render_set, set_id, set_instance_view
 from altostratus.compute.sizes import SIZES
@@ -107,15 +117,13 @@ def put_set(ctx: RequestContext) -> Response:
             # Azure Stack's scale-in/scale-out templates re-PUT only location + sku: the model is kept.
             return _update(ctx, group, existing, deep_merge(current_body(existing), body))
         # A full PUT that omits a secret keeps it: clients never see secrets, so they can't send them back.
-        sent = obj(obj(props.get("virtualMachineProfile"), "virtualMachineProfile").get("osProfile"), "osProfile")
-        kept = {k: v for k, v in existing.secrets.items() if k not in sent}
-        if kept:
-            body = deep_merge({"properties": {"virtualMachineProfile": {"osProfile": kept}}}, body)
+        body = {**body, "properties": with_secrets(props, existing.secrets)}
         return _update(ctx, group, existing, body)
     valid = validate(body, ctx.services.settings.location, creating=True)
     tags = validate_tags(body.get("tags"))
     quotas.check(ctx.db, group.subscription_id, add_sets=1, add_vms=valid.capacity, cores_each=valid.size.cores)
-    service.resolve_or_refuse(ctx.db, valid.image)
+    image = service.resolve_or_refuse(ctx.db, valid.image)
+    check_extensions(ctx.db, valid.properties)
     natpools.check_conflicts(ctx.db, group.subscription_id, None, valid.properties, None)
     ss = ScaleSet(
         resource_group_id=group.id,
@@ -127,7 +135,7 @@ def put_set(ctx: RequestContext) -> Response:
         tags=tags,
         sku=valid.sku,
         capacity=0,
-        model=strip_read_only(valid.properties),
+        model=fill_os_type(strip_read_only(valid.properties), image.os_type),
         secrets=valid.secrets,
         rolling=None,
         rolling_active=False,
@@ -159,7 +167,9 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
             "Changing property 'imageReference.publisher' or 'imageReference.offer' is not allowed.",
             "imageReference",
         )
-    new_model = strip_read_only(valid.properties)
+    new_model = fill_os_type(strip_read_only(valid.properties), os_type_of(ss.model))
+    if extensions_of(new_model) != extensions_of(ss.model):
+        check_extensions(ctx.db, valid.properties)
     natpools.check_conflicts(ctx.db, ss.subscription_id, ss.id, new_model, ss.model)
     if new_model != ss.model or valid.secrets != ss.secrets or valid.sku["name"] != ss.sku["name"]:
         ss.model_revision += 1
@@ -196,7 +206,7 @@ def current_body(ss: ScaleSet) -> dict[str, Any]:
         "location": ss.location,
         "sku": {**ss.sku, "capacity": ss.capacity},
         "tags": ss.tags,
-        "properties": deep_merge(ss.model, {"virtualMachineProfile": {"osProfile": ss.secrets}}),
+        "properties": with_secrets(ss.model, ss.secrets),
     }
 
 

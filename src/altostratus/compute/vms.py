@@ -12,6 +12,7 @@ from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import json_response, paged
 from altostratus.compute import natpools, service
+from altostratus.compute.model import os_type_of
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import render_vm, set_id, vm_instance_view
 from altostratus.compute.scalesets import apply_action, converge_operation, require_set
@@ -78,7 +79,7 @@ def hypervisor_view(ctx: RequestContext, row: ScaleSetVm) -> dict[str, Any]:
 def get_vm_instance_view(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
     forwards = natpools.forwards_for(natpools.resolve_pools(ctx.db, ss.model), row.instance_id)
-    view = vm_instance_view(row, console_uri(ctx, group, ss, row), forwards)
+    view = vm_instance_view(row, console_uri(ctx, group, ss, row), forwards, os_type_of(ss.model))
     view["hypervisor"] = hypervisor_view(ctx, row)
     return json_response(view)
 

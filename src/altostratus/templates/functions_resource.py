@@ -47,15 +47,19 @@ def _provider_path(function: str, resource_type: Any, names: tuple[Any, ...], fi
             raise type_error(function, name, "String", first_name + offset)
         name_segments.extend(s for s in name.split("/") if s)
     expected = len(segments) - 1
-    if len(name_segments) != expected:
+    if len(name_segments) != expected and (expected + len(name_segments)) % 2:
         raise function_error(
             function,
             f"the type '{'/'.join(segments)}' requires '{expected}' resource name argument(s), "
             f"but {len(name_segments)} name segment(s) were provided.",
         )
+    # Interleave type and name segments. Real templates sometimes fold a child's name into the type
+    # ('Microsoft.Network/loadBalancers/probes/tcpProbe', lbName - Azure quickstart multi-vmss-linux-lb-zones): the
+    # id is still well formed when the segments add up, so the rest is appended in order.
     parts = [segments[0]]
-    for type_part, name_part in zip(segments[1:], name_segments, strict=True):
-        parts.extend((type_part, name_part))
+    types = segments[1:]
+    for index in range(max(len(types), len(name_segments))):
+        parts.extend(p[index] for p in (types, name_segments) if index < len(p))
     return "providers/" + "/".join(parts)
 
 
