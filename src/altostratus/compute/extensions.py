@@ -28,15 +28,17 @@ def serves(handler: str, requested: str) -> bool:
 
 
 def extensions_of(properties: dict[str, Any]) -> list[dict[str, Any]]:
-    profile = properties.get("virtualMachineProfile") or {}
-    extensions = (profile.get("extensionProfile") or {}).get("extensions") if isinstance(profile, dict) else None
-    return [e for e in extensions or [] if isinstance(e, dict)]
+    profile = properties.get("virtualMachineProfile")
+    section = profile.get("extensionProfile") if isinstance(profile, dict) else None
+    extensions = section.get("extensions") if isinstance(section, dict) else None
+    return [e for e in extensions if isinstance(e, dict)] if isinstance(extensions, list) else []
 
 
 def check_extensions(s: Session, properties: dict[str, Any]) -> None:
     """Refuse (404 ``ArtifactNotFound``) an extension whose handler is not in this cloud's extension repository."""
     for extension in extensions_of(properties):
-        props = extension.get("properties") or {}
+        props = extension.get("properties")
+        props = props if isinstance(props, dict) else {}
         publisher, kind, version = (str(props.get(k) or "") for k in ("publisher", "type", "typeHandlerVersion"))
         if not publisher or not kind:
             raise ArmError(

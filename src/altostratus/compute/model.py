@@ -49,9 +49,12 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 PROTECTED = "protectedSettings"  # secrets key: {extension name: that extension's protectedSettings}
 
 
-def _extensions(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    extensions = (profile.get("extensionProfile") or {}).get("extensions") if isinstance(profile, dict) else None
-    return [e for e in extensions or [] if isinstance(e, dict) and isinstance(e.get("properties"), dict)]
+def _extensions(profile: Any) -> list[dict[str, Any]]:
+    section = profile.get("extensionProfile") if isinstance(profile, dict) else None
+    extensions = section.get("extensions") if isinstance(section, dict) else None
+    if not isinstance(extensions, list):
+        return []
+    return [e for e in extensions if isinstance(e, dict) and isinstance(e.get("properties"), dict)]
 
 
 def split_secrets(properties: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,6 +97,8 @@ def with_secrets(properties: dict[str, Any], secrets: dict[str, Any]) -> dict[st
     """The inverse of :func:`split_secrets`: a full model for an update that sends only what changes."""
     props = copy.deepcopy(properties)
     profile = props.setdefault("virtualMachineProfile", {})
+    if not isinstance(profile, dict) or not isinstance(profile.get("osProfile") or {}, dict):
+        return props  # malformed: validation refuses it with the right target
     os_secrets = {k: v for k, v in secrets.items() if k != PROTECTED}
     if os_secrets:  # what the client sent wins; a secret it could not send back is kept
         profile["osProfile"] = {**os_secrets, **(profile.get("osProfile") or {})}
