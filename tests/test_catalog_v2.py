@@ -334,3 +334,16 @@ def test_4gib_image_takes_only_its_data(tmp_path: Path) -> None:
             a.seek(e.offset)
             b.seek(e.offset)
             assert a.read(e.length) == b.read(e.length)
+
+
+def test_zero_blocks_inside_extents_stay_holes(tmp_path: Path) -> None:
+    """A map joins data runs across short zero gaps (MERGE_GAP); those gaps' 64 KiB blocks are still not stored."""
+    runs = {5 * 4096 + 17: 300_000, 700_000: 200_000, 1_400_000: MiB, 3 * MiB: 5 * MiB, 8 * MiB + 900_000: 4096}
+    src = write_image(tmp_path / "gappy.raw", 12 * MiB, runs)
+    extents = scan_extents(src)
+    data = sum(runs.values())
+    assert sum(e.length for e in extents) > data + 1_200_000, "the map covers the gaps"
+    dest = tmp_path / "out.raw"
+    result = transfer_extents(str(src), dest, size=12 * MiB, extents=extents, workers=2)
+    assert sha_of(dest) == sha_of(src)
+    assert result.allocated_bytes <= data + 2 * 64 * 1024 * len(runs), (result.allocated_bytes, data)

@@ -68,6 +68,10 @@ from altostratus.marketplace.transfer import (
 )
 
 WORKERS = 2
+# a local source is read, hashed and written this much at a time: small enough that the bytes pread puts in the
+# buffer are still in the CPU's cache when hashed and then written, and that two workers' pwrites hold the inode
+# lock briefly (with 4 MiB the other worker spins on it: docs/performance.md, Syndication)
+CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,10 @@ class Dest:
     def cut(self, offset: int) -> None:
         """Everything from ``offset`` on becomes a hole again (what a crash or a dropped stream left there goes)."""
         with self.space(offset):
-            os.ftruncate(self.fd, offset)
+            # not when there is nothing to cut: truncating even an empty file to 0 makes ext4 start writing it all
+            # back when it is closed (auto_da_alloc), ~0.05 s of CPU per 200 MiB before the image can be visible
+            if offset < os.fstat(self.fd).st_size:
+                os.ftruncate(self.fd, offset)
             os.ftruncate(self.fd, self.size)
 
     def write(self, buf: bytes | bytearray, n: int, offset: int) -> None:
@@ -445,7 +452,7 @@ class LocalCopy:
         pos = item.offset
         while pos < item.end:
             run.check()
-            n = os.preadv(self.fd, [view[: min(BUFFER, item.end - pos)]], pos)
+            n = os.preadv(self.fd, [view[: min(CHUNK, item.end - pos)]], pos)
             if n == 0:
                 raise TransferError("UpstreamError", f"{run.source} shrank to {pos} bytes while being read.")
             if item.extent is None:
