@@ -70,7 +70,8 @@ from altostratus.marketplace.transfer import (
 WORKERS = 2
 # a local source is read, hashed and written this much at a time: small enough that the bytes pread puts in the
 # buffer are still in the CPU's cache when hashed and then written, and that two workers' pwrites hold the inode
-# lock briefly (with 4 MiB the other worker spins on it: docs/performance.md, Syndication)
+# lock briefly (with 4 MiB, system time doubled on two workers, probably contention on that lock - not verified:
+# docs/performance.md, Syndication)
 CHUNK = 1 << 20
 
 
