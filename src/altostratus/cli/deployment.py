@@ -31,7 +31,6 @@ from altostratus.cli.deployment_http import (
 )
 from altostratus.cli.deployment_input import (
     InputError,
-    TemplateSource,
     default_name,
     load_template,
     merge_parameters,
@@ -92,16 +91,26 @@ EXTRA_ARGS = {"allow_extra_args": True}  # `--parameters @p.json name=web`, as a
 
 
 def request_inputs(
-    extras: list[str], template_file: Path | None, template_uri: str | None, parameters: list[str] | None
-) -> tuple[TemplateSource, dict[str, Any]]:
-    """The template and the merged parameters; ``extras`` are the words after ``--parameters`` (az style)."""
+    extras: list[str],
+    template_file: Path | None,
+    template_uri: str | None,
+    parameters: list[str] | None,
+    name: str | None,
+    mode: Mode,
+    settings: dict[str, Any] | None = None,
+) -> tuple[str, str]:
+    """The deployment name and the request body (template, merged parameters, mode); ``extras`` are the words
+    after ``--parameters`` (az style)."""
     if extras and parameters is None:
         raise typer.BadParameter(f"unexpected argument(s): {' '.join(extras)}")
     try:
-        return load_template(template_file, template_uri), merge_parameters([*(parameters or []), *extras])
+        source = load_template(template_file, template_uri)
+        values = merge_parameters([*(parameters or []), *extras])
     except InputError as exc:
         err_console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    body = '{"properties": ' + source.properties_text(mode.value, values, settings) + "}"
+    return name or default_name(template_file, template_uri), body
 
 
 # -------------------------------------------------------------------------------------------------- commands
@@ -121,10 +130,8 @@ def create(
     output: OutputOpt = Output.table,
 ) -> None:
     """Deploy a template to a resource group, showing its operations while it runs; prints the outputs."""
-    source, values = request_inputs(ctx.args, template_file, template_uri, parameters)
-    name = name or default_name(template_file, template_uri)
+    name, body = request_inputs(ctx.args, template_file, template_uri, parameters, name, mode)
     api = client(data_dir)
-    body = '{"properties": ' + source.properties_text(mode.value, values) + "}"
     path = f"{deployments_path(api, resource_group)}/{name}"
     with handled(f"Deployment '{name}' was not accepted."):
         r = call(api, "PUT", path, body)
@@ -208,10 +215,8 @@ def validate(
     output: OutputOpt = Output.table,
 ) -> None:
     """Check a template and its parameters without deploying (ARM's preflight); exits 1 when invalid."""
-    source, values = request_inputs(ctx.args, template_file, template_uri, parameters)
-    name = name or default_name(template_file, template_uri)
+    name, body = request_inputs(ctx.args, template_file, template_uri, parameters, name, mode)
     api = client(data_dir)
-    body = '{"properties": ' + source.properties_text(mode.value, values) + "}"
     with handled("The template is not valid."):
         result = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/validate", body).json()
     if output is Output.json:
@@ -255,11 +260,9 @@ def what_if(
     more = [a for a in ctx.args if exclude_change_types and a.casefold() in kinds]
     excluded = excluded_types([*(exclude_change_types or []), *more])
     extras = [a for a in ctx.args if a not in more]
-    source, values = request_inputs(extras, template_file, template_uri, parameters)
-    name = name or default_name(template_file, template_uri)
-    api = client(data_dir)
     settings = {"whatIfSettings": {"resultFormat": result_format.value}}
-    body = '{"properties": ' + source.properties_text(mode.value, values, settings) + "}"
+    name, body = request_inputs(extras, template_file, template_uri, parameters, name, mode, settings)
+    api = client(data_dir)
     with handled("What-if failed."):
         r = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/whatIf", body)
         result = poll_location(api, r, f"What-if of '{name}'")
