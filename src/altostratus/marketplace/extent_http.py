@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import httpx
 
@@ -71,22 +73,14 @@ class Ranges:
         failures, furthest = 0, cur.pos
         while cur.pos < item.end:
             self.run.check()  # queued behind a failure: no request
-            try:
-                self._get(cur)
-                if cur.pos == item.end:
-                    break
-                retry = _Retry(f"the connection closed at byte {cur.pos} of the extent ending at {item.end}")
-            except _Retry as err:
-                retry = err
-            except _TRANSIENT_ERRORS as err:
-                retry = _transient(self.url, err)
-            except httpx.HTTPError as err:
-                raise TransferError("UpstreamError", f"Fetching {self.run.source} failed: {err}") from None
+            _, retry = _attempt(self.run, self.url, lambda: self._get(cur))  # noqa: B023 - called at once
+            if retry is None and cur.pos == item.end:
+                break
+            retry = retry or _Retry(f"the connection closed at byte {cur.pos} of the extent ending at {item.end}")
             if cur.pos > furthest:
                 failures, furthest = 0, cur.pos
             failures += 1
-            give_up(self.run, failures, retry)
-            self._sleep(max(min(self.run.job.backoff * 2 ** (failures - 1), MAX_BACKOFF), retry.delay or 0.0))
+            self._sleep(_delay(self.run, failures, retry))
         check_digest(self.run.source, item.extent, cur.sha.hexdigest())
 
     def _get(self, cur: Cursor) -> None:
@@ -178,21 +172,14 @@ class Stream:
             self.skip_below = self.run.watermark
             self.pos = self.index = 0
             self.sha = hashlib.sha256()
-            try:
-                if self._get():
-                    return
-                retry = _Retry(f"the connection closed at {self.pos} of {self.run.out.size} bytes")
-            except _Retry as err:
-                retry = err
-            except _TRANSIENT_ERRORS as err:
-                retry = _transient(self.url, err)
-            except httpx.HTTPError as err:
-                raise TransferError("UpstreamError", f"Fetching {self.run.source} failed: {err}") from None
+            complete, retry = _attempt(self.run, self.url, self._get)
+            if complete:
+                return
+            retry = retry or _Retry(f"the connection closed at {self.pos} of {self.run.out.size} bytes")
             if self.pos > furthest:
                 failures, furthest = 0, self.pos
             failures += 1
-            give_up(self.run, failures, retry)
-            self.run.job.sleep(max(min(self.run.job.backoff * 2 ** (failures - 1), MAX_BACKOFF), retry.delay or 0.0))
+            self.run.job.sleep(_delay(self.run, failures, retry))
 
     def _get(self) -> bool:
         """One GET of the whole file; True when all of it arrived."""
@@ -238,3 +225,25 @@ class Stream:
             self.run.completed(extent)
         self.index += 1
         self.sha = hashlib.sha256()
+
+
+T = TypeVar("T")
+
+
+def _attempt(run: Run, url: str, request: Callable[[], T]) -> tuple[T | None, _Retry | None]:
+    """One request of a fetch: its result, or the reason to try again after a transient failure; any other
+    HTTP failure ends the transfer."""
+    try:
+        return request(), None
+    except _Retry as err:
+        return None, err
+    except _TRANSIENT_ERRORS as err:
+        return None, _transient(url, err)
+    except httpx.HTTPError as err:
+        raise TransferError("UpstreamError", f"Fetching {run.source} failed: {err}") from None
+
+
+def _delay(run: Run, failures: int, retry: _Retry) -> float:
+    """Exponential backoff (at least what the upstream's Retry-After asked), or the end when retries run out."""
+    give_up(run, failures, retry)
+    return max(min(run.job.backoff * 2 ** (failures - 1), MAX_BACKOFF), retry.delay or 0.0)
