@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import time
-import uuid
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.responses import Response
 from altostratus.arm.context import Caller, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response
+from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, split_path
 from altostratus.services import Services
 from altostratus.store.models import Principal, Subscription
@@ -45,7 +45,7 @@ class Dispatcher:
 
     async def endpoint(self, request: Request) -> Response:
         start = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         caller: Caller | None = None
         try:
             response, caller = await self._handle(request, request_id)
@@ -80,6 +80,7 @@ class Dispatcher:
                         "ms": round((time.perf_counter() - start) * 1000, 2),
                         "client": caller.client_id if caller else None,
                         "clientRequestId": client_request_id,
+                        "lane": "general",
                     }
                 )
             )
