@@ -113,14 +113,17 @@ class TokenService:
             )
         return self.verify(token.strip())
 
+    def cached(self, token: str) -> Caller | None:
+        """The caller of a token verified earlier and not expired yet; None otherwise (verify it then)."""
+        hit = self._cache.get(token)  # one dict read: atomic, no lock needed
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        return None
+
     def verify(self, token: str) -> Caller:
-        now = time.time()
-        with self._lock:
-            hit = self._cache.get(token)
-        if hit is not None:
-            caller, exp = hit
-            if exp > now:
-                return caller
+        caller = self.cached(token)
+        if caller is not None:
+            return caller
         try:
             claims = jwt.decode(
                 token,
@@ -153,14 +156,17 @@ class TokenService:
                 self._cache.popitem(last=False)
         return caller
 
+    def principal_recently_active(self, client_id: str) -> bool:
+        """Whether the principal was found in the directory within the recheck window (no lookup is made)."""
+        checked = self._principals.get(client_id)
+        return checked is not None and time.monotonic() - checked < PRINCIPAL_RECHECK_SECONDS
+
     def check_principal_active(self, client_id: str, exists: Callable[[str], bool]) -> None:
         """A token outlives nothing: a deleted principal's tokens stop working. The directory lookup is
         remembered for a few seconds per process, so other nodes notice a deletion within that time."""
-        now = time.monotonic()
-        with self._lock:
-            checked = self._principals.get(client_id)
-        if checked is not None and now - checked < PRINCIPAL_RECHECK_SECONDS:
+        if self.principal_recently_active(client_id):
             return
+        now = time.monotonic()
         if not exists(client_id):
             raise _unauthorized("InvalidAuthenticationToken", "The principal of the access token no longer exists.")
         with self._lock:

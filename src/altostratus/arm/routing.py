@@ -8,6 +8,7 @@ parameter values keep the caller's casing. More literal segments win over parame
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from altostratus.arm.context import RequestContext
+    from altostratus.arm.fastlane import FastRead
 
 Handler = Callable[["RequestContext"], "Response"]
 
@@ -40,6 +42,7 @@ class Route:
     resource_type: str  # "Namespace/type", ANY_VERSION or NO_VERSION
     access: Access
     segments: tuple[tuple[bool, str], ...]  # (is_parameter, lower-case literal or parameter name)
+    fast_read: FastRead | None = None  # how the fast lane may answer it (GET only; arm/fastlane.py)
 
     @property
     def literal_count(self) -> int:
@@ -61,10 +64,15 @@ def parse_template(template: str) -> tuple[tuple[bool, str], ...]:
     return tuple(out)
 
 
+PATH_CACHE_SIZE = 4096
+
+
 class Router:
     def __init__(self) -> None:
         # Bucketed by segment count; each bucket sorted most-literal first.
         self._buckets: dict[int, list[Route]] = {}
+        # Recent (method, raw path) -> match, for the fast lane: the same few paths are polled over and over.
+        self._recent: OrderedDict[tuple[str, str], tuple[Route | None, dict[str, str]]] = OrderedDict()
 
     def add(
         self,
@@ -74,9 +82,15 @@ class Router:
         *,
         resource_type: str,
         access: Access = Access.AUTHENTICATED,
+        fast_read: FastRead | None = None,
     ) -> None:
         segments = parse_template(template)
-        route = Route(method.upper(), template, handler, resource_type, access, segments)
+        if fast_read is not None:
+            # The lane skips the tenant/admin checks: only plain authenticated reads may declare one.
+            assert method.upper() == "GET" and access is Access.AUTHENTICATED, f"{template}: fast reads are GETs"
+            assert ".admin" not in template.lower(), f"{template}: admin APIs take the general pipeline"
+        route = Route(method.upper(), template, handler, resource_type, access, segments, fast_read)
+        self._recent.clear()
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)
@@ -97,6 +111,19 @@ class Router:
                     return route, params, False
                 other_method = True
         return None, {}, other_method
+
+    def match_path(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        """:meth:`match` of a raw path, remembered for the most recent paths. The parameters returned are
+        shared between calls: read them, never change them."""
+        key = (method, path)
+        hit = self._recent.get(key)
+        if hit is None:
+            route, params, _ = self.match(method, split_path(path))
+            hit = (route, params)
+            self._recent[key] = hit
+            if len(self._recent) > PATH_CACHE_SIZE:
+                self._recent.popitem(last=False)
+        return hit
 
     def routes(self) -> list[Route]:
         return [r for bucket in self._buckets.values() for r in bucket]

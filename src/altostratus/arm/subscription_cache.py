@@ -36,19 +36,21 @@ class SubscriptionCache:
                 f"The provided subscription identifier '{subscription_id}' is malformed or invalid.",
             )
         key = subscription_id.lower()
-        now = time.monotonic()
-        with self._lock:
-            hit = self._entries.get(key)
-        sub = hit[1] if hit and now - hit[0] < self.ttl else None
+        sub = self.cached(key)
         if sub is None:
             sub = db.get(Subscription, key)
             if sub is not None:
                 db.expunge(sub)
                 with self._lock:
-                    self._entries[key] = (now, sub)
+                    self._entries[key] = (time.monotonic(), sub)
         if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
             raise subscription_not_found(subscription_id)
         return sub
+
+    def cached(self, subscription_id: str) -> Subscription | None:
+        """The subscription if it was looked up within ``ttl`` seconds; None means "look it up"."""
+        hit = self._entries.get(subscription_id.lower())  # one dict read: atomic, no lock needed
+        return hit[1] if hit and time.monotonic() - hit[0] < self.ttl else None
 
     def forget(self, subscription_id: str) -> None:
         with self._lock:
