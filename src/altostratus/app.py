@@ -12,6 +12,7 @@ from starlette.routing import Route
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
 from altostratus.arm.dispatch import Dispatcher
+from altostratus.arm.fastlane import FastLane
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.bootstrap import ensure_installation
@@ -128,8 +129,11 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-def build_app(services: Services) -> Starlette:
+def build_app(services: Services) -> FastLane:
+    """The ASGI app: the fast lane in front of Starlette and the dispatcher (every request the lane does not
+    answer goes through the dispatcher's general pipeline)."""
     dispatcher = Dispatcher(services)
+    lane: FastLane
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -142,6 +146,10 @@ def build_app(services: Services) -> Starlette:
             services.scalesets.stop()
             services.operations.stop()
             services.driver.close()
+            lane.close()
             services.db.dispose()
 
-    return Starlette(routes=[Route("/{path:path}", dispatcher.endpoint, methods=METHODS)], lifespan=lifespan)
+    lane = FastLane(
+        Starlette(routes=[Route("/{path:path}", dispatcher.endpoint, methods=METHODS)], lifespan=lifespan), services
+    )
+    return lane
