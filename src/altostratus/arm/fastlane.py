@@ -110,7 +110,11 @@ class FastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.enabled and scope["type"] == "http" and scope["method"] == "GET":
-            answer = self._answer(scope)
+            try:
+                answer = self._answer(scope)
+            except Exception:  # a bug here must not cost the caller an answer: the long way gives it
+                log.exception("fast lane failed on %s; answered by the general pipeline", scope.get("path"))
+                answer = None
             if answer is not None:
                 await send(answer[0])
                 await send(answer[1])
@@ -122,7 +126,7 @@ class FastLane:
             self._changes.close()
             self._changes = None
         if self._raw is not None:
-            self._raw.close()
+            self._raw.invalidate()  # closed, not pooled (see _connect)
             self._raw = self._conn = None
 
     def _answer(self, scope: Scope) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -185,12 +189,12 @@ class FastLane:
 
     def _read(self, path: str, plan: _Plan) -> _Rendered | None:
         """The rendered row: remembered while the database's change stamp stays the same, read otherwise."""
-        conn = self._conn or self._connect()
         stamp = self._changes.stamp() if self._changes is not None else None
         hit = self._answers.get(path)
         if hit is not None and stamp is not None and hit[0] == stamp:
             return hit[2]
         try:
+            conn = self._conn or self._connect()
             row: tuple[Any, ...] | None = conn.execute(plan.read.sql, plan.args).fetchone()
         except sqlite3.Error as exc:  # busy, or a schema this build does not know: the long way answers
             log.warning("fast lane read failed, answered by the general pipeline: %s", exc)
@@ -206,17 +210,23 @@ class FastLane:
 
     def _connect(self) -> sqlite3.Connection:
         """A connection of the engine's own pool (same pragmas), kept for the lane: autocommit, so each
-        SELECT reads the newest committed snapshot. Once it has read, the WAL index exists and can be
-        watched for commits."""
-        self._raw = self.services.db.engine.raw_connection()
-        conn = self._raw.driver_connection
-        assert isinstance(conn, sqlite3.Connection)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        SELECT reads the newest committed snapshot. It never waits on a lock (the event loop must not
+        stall): a busy database answers SQLITE_BUSY at once and the general pipeline, on a worker thread,
+        does the waiting. Once it has read, the WAL index exists and can be watched for commits."""
+        raw = self.services.db.engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            assert isinstance(conn, sqlite3.Connection)
+            conn.execute("PRAGMA busy_timeout=0")
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except BaseException:
+            raw.invalidate()  # never back to the pool: it no longer waits on locks as the pool's connections do
+            raise
         database = self.services.db.engine.url.database
         if database and database != ":memory:":
             changes = ChangeStamp(Path(database))
             self._changes = changes if changes.available else None
-        self._conn = conn
+        self._raw, self._conn = raw, conn
         return conn
 
     def _log(
