@@ -22,7 +22,7 @@ sharing one ``httpx.Client``) needs ~50x that: on 2 cores it saturates its own c
 what the baseline serves, and the ratio it reports is meaningless (it flatters alto).
 
 Run:  .venv/bin/python bench/api.py [--duration S] [--warmup S] [--concurrency N] [--client raw|httpx]
-                                    [--log-level warning|info]
+                                    [--log-level warning|info] [--alto-arg=--no-fast-lane]
 
 The exit status is 0 whatever the ratio: this is a measurement, not a test.
 """
@@ -282,7 +282,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(
         f"\nauthenticated GET resourceGroup vs minimal uvicorn app: {args.duration:g} s per target after "
         f"{args.warmup:g} s warm-up, concurrency {args.concurrency}, client {args.client}, "
-        f"alto --log-level {args.log_level}, {os.cpu_count()} CPUs\n"
+        f"alto --log-level {args.log_level}{''.join(' ' + a for a in args.alto_arg)}, {os.cpu_count()} CPUs\n"
     )
     print(
         f"{'target':<10}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
@@ -312,6 +312,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections per target (default 8)")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="load generator (default raw)")
     parser.add_argument("--log-level", default="warning", help="`alto up --log-level` (default warning)")
+    parser.add_argument(
+        "--alto-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra `alto up` argument, repeatable (e.g. --alto-arg=--no-fast-lane to measure the general pipeline)",
+    )
     parser.add_argument("--serve-baseline", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
@@ -328,7 +335,8 @@ def main() -> None:
         try:
             alto_port, base_port = free_port(), free_port()
             alto_cmd = [str(Path(sys.executable).with_name("alto")), "up", "--data-dir", str(data)]
-            alto = start([*alto_cmd, "--port", str(alto_port), "--log-level", args.log_level], data / "alto.log", procs)
+            alto_cmd += ["--port", str(alto_port), "--log-level", args.log_level, *args.alto_arg]
+            alto = start(alto_cmd, data / "alto.log", procs)
             arm = f"https://127.0.0.1:{alto_port}"
             wait_ready(alto, f"{arm}/metadata/endpoints?api-version=2015-01-01", data / "ca.pem", data / "alto.log")
             base_cmd = [sys.executable, __file__, "--serve-baseline", str(data), str(base_port)]
