@@ -146,8 +146,8 @@ def build_app(services: Services) -> FastLane:
             services.scalesets.stop()
             services.operations.stop()
             services.driver.close()
-            lane.close()
             services.db.dispose()
+            lane.close()
 
     lane = FastLane(
         Starlette(routes=[Route("/{path:path}", dispatcher.endpoint, methods=METHODS)], lifespan=lifespan), services

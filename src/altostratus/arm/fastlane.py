@@ -53,7 +53,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 access_log = logging.getLogger("altostratus.access")
 log = logging.getLogger("altostratus.fastlane")
 
-SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}\Z")
+SAFE_PATH = re.compile(r"^[-\w./()]+\Z")
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,37 @@ class FastLane:
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
         self.services = services
-        self.enabled = services.settings.fast_lane and services.db.url.startswith("sqlite")
         self._conn: sqlite3.Connection | None = None
-        self._raw: Any = None
         self._changes: ChangeStamp | None = None
         self._plans: dict[str, _Plan | None] = {}
         # path -> (stamp before the read, row, rendered body and headers); see store/sqlite_changes.py.
         self._answers: dict[str, tuple[bytes | None, tuple[Any, ...], _Rendered]] = {}
+        database = services.db.engine.url.database
+        self.enabled = bool(
+            services.settings.fast_lane and services.db.url.startswith("sqlite") and database and database != ":memory:"
+        )
+        if self.enabled:
+            try:
+                self._open(Path(str(database)))
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("fast lane off, every request takes the general pipeline: %s", exc)
+                self.enabled = False
+
+    def _open(self, database: Path) -> None:
+        """The lane's own connection, opened before serving (never on the event loop): read-only,
+        autocommit (each SELECT reads the newest committed snapshot), and it never waits on a lock, so the
+        event loop never stalls: a busy database answers SQLITE_BUSY at once and the general pipeline, on a
+        worker thread, does the waiting. Once it has read, the WAL index exists and can be watched."""
+        conn = sqlite3.connect(database, timeout=5, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA query_only=1")
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # may wait: we are not serving yet
+            conn.execute("PRAGMA busy_timeout=0")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        changes = ChangeStamp(database)
+        self._conn, self._changes = conn, changes if changes.available else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.enabled and scope["type"] == "http" and scope["method"] == "GET":
@@ -122,12 +147,12 @@ class FastLane:
         await self.app(scope, receive, send)
 
     def close(self) -> None:
-        if self._changes is not None:
-            self._changes.close()
-            self._changes = None
-        if self._raw is not None:
-            self._raw.invalidate()  # closed, not pooled (see _connect)
-            self._raw = self._conn = None
+        """Closes the lane's connection; the change stamp stays for the life of the process
+        (store/sqlite_changes.py)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._changes = None
 
     def _answer(self, scope: Scope) -> tuple[dict[str, Any], dict[str, Any]] | None:
         start = time.perf_counter()
@@ -176,7 +201,13 @@ class FastLane:
     def _plan(self, path: str) -> _Plan | None:
         route, params = self.services.router.match_path("GET", path)
         plan = None
-        if route is not None and route.fast_read is not None and route.access is Access.AUTHENTICATED:
+        # Only paths the pipeline sees the same way: Starlette re-escapes some characters ('?', '#', '\\').
+        if (
+            route is not None
+            and route.fast_read is not None
+            and route.access is Access.AUTHENTICATED
+            and SAFE_PATH.match(path)
+        ):
             sub_id = params.get("subscriptionId")
             rtype = self.services.registry.get_type(route.resource_type)
             if rtype is not None and (sub_id is None or SUB_ID.match(sub_id)):
@@ -193,11 +224,12 @@ class FastLane:
         hit = self._answers.get(path)
         if hit is not None and stamp is not None and hit[0] == stamp:
             return hit[2]
+        if self._conn is None:
+            return None
         try:
-            conn = self._conn or self._connect()
-            row: tuple[Any, ...] | None = conn.execute(plan.read.sql, plan.args).fetchone()
-        except sqlite3.Error as exc:  # busy, or a schema this build does not know: the long way answers
-            log.warning("fast lane read failed, answered by the general pipeline: %s", exc)
+            row: tuple[Any, ...] | None = self._conn.execute(plan.read.sql, plan.args).fetchone()
+        except sqlite3.Error as exc:  # busy (WAL recovery), or an unknown schema: the long way answers
+            log.debug("fast lane read failed, answered by the general pipeline: %s", exc)
             return None
         if row is None:
             self._answers.pop(path, None)
@@ -207,27 +239,6 @@ class FastLane:
             self._answers.clear()
         self._answers[path] = (stamp, row, rendered)
         return rendered
-
-    def _connect(self) -> sqlite3.Connection:
-        """A connection of the engine's own pool (same pragmas), kept for the lane: autocommit, so each
-        SELECT reads the newest committed snapshot. It never waits on a lock (the event loop must not
-        stall): a busy database answers SQLITE_BUSY at once and the general pipeline, on a worker thread,
-        does the waiting. Once it has read, the WAL index exists and can be watched for commits."""
-        raw = self.services.db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
-            assert isinstance(conn, sqlite3.Connection)
-            conn.execute("PRAGMA busy_timeout=0")
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except BaseException:
-            raw.invalidate()  # never back to the pool: it no longer waits on locks as the pool's connections do
-            raise
-        database = self.services.db.engine.url.database
-        if database and database != ":memory:":
-            changes = ChangeStamp(Path(database))
-            self._changes = changes if changes.available else None
-        self._raw, self._conn = raw, conn
-        return conn
 
     def _log(
         self,

@@ -12,6 +12,15 @@ Why: a read of one row costs a few microseconds of SQLite plus two lock system c
 largest part of a cached GET. Callers remember what they read together with the stamp taken *before* the
 read; a stamp unchanged since then proves the row unchanged, and a commit between the stamp and the read only
 makes the remembered stamp stale, so the next look reads again.
+
+A stamp lives as long as the process, on purpose: closing *any* descriptor of a file drops every POSIX
+lock this process holds on it (fcntl semantics; Python's mmap also holds a duplicate descriptor), including
+the locks SQLite's connections hold on the shm file, one of which tells other processes the file is in use.
+Without it, the next process to open the database would rebuild the index under the live server, and a
+connection in the middle of a write transaction would lose its lock. No connection of this process is
+guaranteed closed before exit (a worker thread may outlive shutdown), so the stamp is never closed: its
+descriptors go with the process. Like SQLite itself, the stamp assumes nobody truncates or replaces the shm
+file of an open database (SQLite's "how to corrupt" list): a truncated file would fault the mapping.
 """
 
 from __future__ import annotations
@@ -30,14 +39,13 @@ class ChangeStamp:
         self._map: mmap.mmap | None = None
         shm = Path(f"{database}-shm")
         try:
+            if shm.stat().st_size < HEADER_BYTES:  # checked before opening: a descriptor is never closed
+                return
             fd = os.open(shm, os.O_RDONLY)
         except OSError:
             return  # not in WAL mode, or no connection open yet
-        try:
-            if os.fstat(fd).st_size >= HEADER_BYTES:
-                self._map = mmap.mmap(fd, HEADER_BYTES, prot=mmap.PROT_READ)
-        finally:
-            os.close(fd)  # the mapping keeps the file
+        self._map = mmap.mmap(fd, HEADER_BYTES, prot=mmap.PROT_READ)
+        _PINNED.append((fd, self._map))  # never closed, never collected: see the module docstring
 
     @property
     def available(self) -> bool:
@@ -46,7 +54,5 @@ class ChangeStamp:
     def stamp(self) -> bytes | None:
         return self._map[:HEADER_BYTES] if self._map is not None else None
 
-    def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+
+_PINNED: list[tuple[int, mmap.mmap]] = []
