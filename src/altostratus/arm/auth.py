@@ -75,6 +75,8 @@ class TokenService:
         ).hexdigest()[:16]
         self._cache: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
         self._principals: dict[str, float] = {}
+        # Bumped by every forget_client: a directory lookup that began before a forget must not be remembered.
+        self.epoch = 0
         self._lock = threading.Lock()
 
     def issuer(self, base_url: str) -> str:
@@ -161,20 +163,25 @@ class TokenService:
         checked = self._principals.get(client_id)
         return checked is not None and time.monotonic() - checked < PRINCIPAL_RECHECK_SECONDS
 
-    def check_principal_active(self, client_id: str, exists: Callable[[str], bool]) -> None:
+    def check_principal_active(self, client_id: str, exists: Callable[[str], bool], epoch: int) -> None:
         """A token outlives nothing: a deleted principal's tokens stop working. The directory lookup is
-        remembered for a few seconds per process, so other nodes notice a deletion within that time."""
+        remembered for a few seconds per process, so other nodes notice a deletion within that time.
+
+        ``epoch`` is :attr:`epoch` as read before the caller's transaction took its snapshot: if a principal
+        was forgotten since, the lookup may predate the deletion and is used for this request only."""
         if self.principal_recently_active(client_id):
             return
         now = time.monotonic()
         if not exists(client_id):
             raise _unauthorized("InvalidAuthenticationToken", "The principal of the access token no longer exists.")
         with self._lock:
-            self._principals[client_id] = now
+            if self.epoch == epoch:
+                self._principals[client_id] = now
 
     def forget_client(self, client_id: str) -> None:
-        """Drop cached tokens of a principal (after it is deleted)."""
+        """Drop cached tokens of a principal, once its deletion has committed."""
         with self._lock:
+            self.epoch += 1
             for token in [t for t, (c, _) in self._cache.items() if c.client_id == client_id]:
                 del self._cache[token]
             self._principals.pop(client_id, None)

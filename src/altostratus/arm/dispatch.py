@@ -29,7 +29,6 @@ log = logging.getLogger("altostratus.api")
 access_log = logging.getLogger("altostratus.access")
 
 ADMIN_NAMESPACE = re.compile(r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.Admin$", re.IGNORECASE)
-SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
 
 
 def _authorization_error_headers(err: ArmError, base_url: str) -> dict[str, str]:
@@ -75,7 +74,7 @@ class Dispatcher:
                         "requestId": request_id,
                         "method": request.method,
                         "path": request.url.path,
-                        "apiVersion": request.query_params.get("api-version"),
+                        "apiVersion": {k.lower(): v for k, v in request.query_params.items()}.get("api-version"),
                         "status": response.status_code,
                         "ms": round((time.perf_counter() - start) * 1000, 2),
                         "client": caller.client_id if caller else None,
@@ -109,6 +108,7 @@ class Dispatcher:
         headers = {k.lower(): v for k, v in request.headers.items()}
 
         def run() -> Response:
+            epochs = cache_epochs(services)
             with services.db.session(readonly=method in ("GET", "HEAD")) as db:
                 ctx = RequestContext(
                     method=method,
@@ -125,12 +125,7 @@ class Dispatcher:
                     request_id=request_id,
                 )
                 if caller is not None:
-                    services.tokens.check_principal_active(
-                        caller.client_id, lambda cid: db.get(Principal, cid) is not None
-                    )
-                    if "subscriptionId" in params:
-                        ctx.extra["subscription"] = services.subscriptions.check(db, caller, params["subscriptionId"])
-                        check_writable(ctx.extra["subscription"], method, segments)
+                    check_caller(ctx, caller, segments, epochs)
                 response = route.handler(ctx)
             if ctx.extra.get("wake_operations"):
                 services.operations.wake()
@@ -192,6 +187,27 @@ class Dispatcher:
                         f"The resource type '{segments[i + 2]}' could not be found in the namespace '{ns.name}'.",
                     )
         return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
+
+
+def cache_epochs(services: Services) -> tuple[int, int]:
+    """The principal and subscription caches' epochs, read before a transaction takes its snapshot: an entry
+    forgotten after this point is not refilled from a snapshot that may predate the write behind the forget."""
+    return services.tokens.epoch, services.subscriptions.epoch
+
+
+def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epochs: tuple[int, int]) -> None:
+    """The checks that need the request's transaction: the principal still exists, the subscription in the
+    path is the caller's, and a subscription that is not Enabled is only read."""
+    db = ctx.db
+
+    def exists(client_id: str) -> bool:
+        return db.get(Principal, client_id) is not None
+
+    ctx.services.tokens.check_principal_active(caller.client_id, exists, epochs[0])
+    if "subscriptionId" in ctx.params:
+        sub = ctx.services.subscriptions.check(db, caller, ctx.params["subscriptionId"], epochs[1])
+        ctx.extra["subscription"] = sub
+        check_writable(sub, ctx.method, segments)
 
 
 def _base_url(request: Request) -> str:

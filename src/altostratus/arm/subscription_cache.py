@@ -12,23 +12,27 @@ from altostratus.arm.context import Caller
 from altostratus.arm.errors import ArmError, subscription_not_found
 from altostratus.store.models import Subscription
 
-SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
+SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}\Z")
 
 
 class SubscriptionCache:
     """Subscription owner and state, remembered for a few seconds: looked up on every request otherwise.
 
-    Admin writes to a subscription forget it at once on this node; other nodes see the change within
-    ``ttl`` seconds.
+    Admin writes to a subscription forget it on this node once they commit; other nodes see the change
+    within ``ttl`` seconds.
     """
 
     def __init__(self, ttl: float = 5.0) -> None:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Subscription]] = {}
+        # Bumped by every forget: a lookup from a snapshot older than a forget must not be remembered.
+        self.epoch = 0
         self._lock = threading.Lock()
 
-    def check(self, db: Session, caller: Caller, subscription_id: str) -> Subscription:
-        """Tenants see only subscriptions they own; anything else looks like it does not exist."""
+    def check(self, db: Session, caller: Caller, subscription_id: str, epoch: int) -> Subscription:
+        """Tenants see only subscriptions they own; anything else looks like it does not exist.
+
+        ``epoch`` is :attr:`epoch` as read before ``db``'s transaction took its snapshot."""
         if not SUB_ID.match(subscription_id):
             raise ArmError(
                 400,
@@ -42,7 +46,8 @@ class SubscriptionCache:
             if sub is not None:
                 db.expunge(sub)
                 with self._lock:
-                    self._entries[key] = (time.monotonic(), sub)
+                    if self.epoch == epoch:
+                        self._entries[key] = (time.monotonic(), sub)
         if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
             raise subscription_not_found(subscription_id)
         return sub
@@ -54,4 +59,5 @@ class SubscriptionCache:
 
     def forget(self, subscription_id: str) -> None:
         with self._lock:
+            self.epoch += 1
             self._entries.pop(subscription_id.lower(), None)

@@ -186,7 +186,10 @@ def delete_principal(ctx: RequestContext) -> Response:
     if owned:
         raise ArmError(409, "Conflict", f"The principal owns {owned} subscription(s); reassign or delete them first.")
     ctx.db.delete(p)
+    # Now, so this node stops trusting its cached check before the commit; and again after the commit, so a
+    # lookup that raced the deletion (from an older snapshot) cannot remember the principal once more.
     ctx.services.tokens.forget_client(cid)
+    ctx.after_commit.append(lambda: ctx.services.tokens.forget_client(cid))
     return empty(200)
 
 

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from altostratus.arm.context import Caller, RequestContext
-from altostratus.arm.dispatch import Dispatcher, admin_namespace, check_writable
+from altostratus.arm.dispatch import Dispatcher, admin_namespace, cache_epochs, check_caller
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import Access, split_path
-from altostratus.store.models import Principal
 
 if TYPE_CHECKING:
     from altostratus.services import Services
@@ -102,6 +101,7 @@ class InternalClient:
         api_version = self._dispatcher._check_api_version(route, query.get("api-version"))
         raw = json.dumps(body).encode() if body is not None else b""
         headers = {"content-type": "application/json", "x-ms-client-request-id": request_id}
+        epochs = cache_epochs(services)
         with services.db.session(readonly=method in ("GET", "HEAD")) as db:
             ctx = RequestContext(
                 method=method,
@@ -117,11 +117,6 @@ class InternalClient:
                 services=services,
                 request_id=request_id,
             )
-            services.tokens.check_principal_active(
-                self.caller.client_id, lambda cid: db.get(Principal, cid) is not None
-            )
-            if "subscriptionId" in params:
-                ctx.extra["subscription"] = services.subscriptions.check(db, self.caller, params["subscriptionId"])
-                check_writable(ctx.extra["subscription"], method, segments)
+            check_caller(ctx, self.caller, segments, epochs)
             response = route.handler(ctx)
         return response, ctx
