@@ -8,7 +8,9 @@ to exercise actually answered.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +18,10 @@ from typing import Any
 
 import httpx
 
+from altostratus.arm.auth import TokenService, new_signing_key
+from altostratus.arm.context import Caller
 from altostratus.arm.request_ids import new_request_id
+from altostratus.arm.subscription_cache import SubscriptionCache
 from altostratus.store.sqlite_changes import ChangeStamp
 from tests.conftest import unique
 from tests.server import AltoServer
@@ -128,6 +133,82 @@ def test_commits_of_another_process_are_seen(server: AltoServer) -> None:
             conn.close()
 
 
+def shm_locks(pid: int, shm: Path) -> list[str]:
+    inode = os.stat(shm).st_ino
+    lines = Path("/proc/locks").read_text().splitlines()
+    return [line for line in lines if f" {pid} " in line and line.split()[5].endswith(f":{inode}")]
+
+
+def test_sqlite_keeps_its_shm_lock_and_other_processes_are_harmless(server: AltoServer) -> None:
+    """The change stamp must not drop SQLite's lock on the shm file (a closed descriptor drops all of a
+    process's POSIX locks on a file); without that lock, any other process opening the database rebuilds the
+    WAL index under the live server (it died of SIGBUS when this was broken)."""
+    assert server.proc is not None
+    shm = server.data_dir / "altostratus.db-shm"
+    path = group_path(server, unique("locks"))
+    with server.client() as c:
+        c.put(f"{path}?{API}", json={"location": "local"}).raise_for_status()
+        warm_get(c, server, f"{path}?{API}")
+        assert shm_locks(server.proc.pid, shm), "the server holds no lock on the shm file"
+
+        stop = threading.Event()
+
+        def outsider() -> None:  # opens and closes the database from this (another) process, over and over
+            while not stop.is_set():
+                conn = sqlite3.connect(server.data_dir / "altostratus.db", timeout=5)
+                try:
+                    conn.execute("SELECT count(*) FROM resource_groups").fetchone()
+                finally:
+                    conn.close()
+
+        thread = threading.Thread(target=outsider)
+        thread.start()
+        try:
+            deadline = time.time() + 3
+            i = 0
+            while time.time() < deadline:
+                i += 1
+                c.patch(f"{path}?{API}", json={"tags": {"i": str(i)}}).raise_for_status()
+                r = c.get(f"{path}?{API}")
+                assert r.status_code == 200 and r.json()["tags"] == {"i": str(i)}, r.text
+        finally:
+            stop.set()
+            thread.join()
+        assert server.proc.poll() is None, "the server died"
+        assert lane_of(server, r) == "fast" and shm_locks(server.proc.pid, shm)
+
+
+def test_a_lookup_older_than_a_forget_is_not_remembered() -> None:
+    """A deletion's forget, after its commit, wins over a concurrent lookup that read an older snapshot."""
+    tokens = TokenService(new_signing_key(), "tenant")
+    epoch = tokens.epoch
+    tokens.forget_client("c1")  # the deletion commits and forgets while a request is between snapshot and store
+    tokens.check_principal_active("c1", lambda _cid: True, epoch)  # that request's (old) lookup
+    assert not tokens.principal_recently_active("c1")
+    tokens.check_principal_active("c1", lambda _cid: True, tokens.epoch)
+    assert tokens.principal_recently_active("c1")
+
+    class Sub:
+        owner_client_id = "old-owner"
+
+    class Db:
+        def get(self, _model: object, _key: str) -> Sub:
+            return Sub()
+
+        def expunge(self, _obj: object) -> None:
+            pass
+
+    subs = SubscriptionCache()
+    sub_id = str(uuid.uuid4())
+    epoch = subs.epoch
+    subs.forget(sub_id)
+    caller = Caller("old-owner", "tenant", "t")
+    subs.check(Db(), caller, sub_id, epoch)  # type: ignore[arg-type]
+    assert subs.cached(sub_id) is None
+    subs.check(Db(), caller, sub_id, subs.epoch)  # type: ignore[arg-type]
+    assert subs.cached(sub_id) is not None
+
+
 def test_checks_that_fail_are_answered_by_the_general_pipeline(server: AltoServer) -> None:
     path = group_path(server, unique("guarded"))
     with server.client() as c:
@@ -197,7 +278,6 @@ def test_change_stamp_moves_with_every_commit(tmp_path: Path) -> None:
                 seen.add(changes.stamp())
         assert len(seen) >= 201
     finally:
-        changes.close()
         writer.close()
         watcher.close()
 
