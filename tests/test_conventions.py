@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from urllib.parse import urlparse
 
 import httpx
@@ -101,12 +103,21 @@ def test_request_ids_and_access_log(server: AltoServer) -> None:
         r = c.get(f"/subscriptions/{sub}/resourcegroups?{RG_API}", headers={"x-ms-client-request-id": "my-req-1"})
     request_id = r.headers["x-ms-request-id"]
     assert r.headers["x-ms-client-request-id"] == "my-req-1"
-    entries = [
-        json.loads(line.split("altostratus.access ", 1)[1])
-        for line in server.log_path.read_text().splitlines()
-        if "altostratus.access " in line
-    ]
-    entry = next(e for e in entries if e["requestId"] == request_id)
+    entry = None
+    for _ in range(100):  # access-log lines are written in batches, at most 0.1 s late
+        entries = [
+            json.loads(line.split("altostratus.access ", 1)[1])
+            for line in server.log_path.read_text().splitlines()
+            if "altostratus.access " in line
+        ]
+        entry = next((e for e in entries if e["requestId"] == request_id), None)
+        if entry is not None:
+            break
+        time.sleep(0.02)
+    assert entry is not None, "no access-log line for the request"
+    line = next(x for x in server.log_path.read_text().splitlines() if request_id in x)
+    # The buffered writer prints what the logging configuration would: "<asctime> INFO <logger> <message>".
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO altostratus\.access \{.*\}", line), line
     assert entry["status"] == 200 and entry["clientRequestId"] == "my-req-1" and entry["method"] == "GET"
     assert entry["client"] == server.credentials["tenant"]["clientId"] and entry["ms"] >= 0
 

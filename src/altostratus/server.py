@@ -13,6 +13,7 @@ import uvicorn
 from rich.console import Console
 
 from altostratus.app import build_app, build_services
+from altostratus.arm import access_log
 from altostratus.config import Settings
 from altostratus.pki import ensure_server_cert
 
@@ -40,6 +41,7 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    access_log.install(sys.stderr)  # the same lines, batched (arm/access_log.py)
 
 
 def serve(settings: Settings, log_level: str = "info") -> None:
@@ -70,4 +72,5 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     )
     # On SIGINT/SIGTERM: stop accepting, drain requests, stop the controllers (lifespan shutdown).
     _Server(config).run()
+    access_log.flush()
     console.print("Altostratus stopped cleanly.")

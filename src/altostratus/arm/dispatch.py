@@ -8,7 +8,6 @@ is logged with the request id and still answered in the ARM shape.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -17,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from altostratus.arm import access_log
 from altostratus.arm.context import Caller, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response
@@ -26,7 +26,6 @@ from altostratus.services import Services
 from altostratus.store.models import Principal, Subscription
 
 log = logging.getLogger("altostratus.api")
-access_log = logging.getLogger("altostratus.access")
 
 ADMIN_NAMESPACE = re.compile(r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.Admin$", re.IGNORECASE)
 
@@ -67,21 +66,19 @@ class Dispatcher:
         if client_request_id:
             response.headers["x-ms-client-request-id"] = client_request_id
         response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                json.dumps(
-                    {
-                        "requestId": request_id,
-                        "method": request.method,
-                        "path": request.url.path,
-                        "apiVersion": {k.lower(): v for k, v in request.query_params.items()}.get("api-version"),
-                        "status": response.status_code,
-                        "ms": round((time.perf_counter() - start) * 1000, 2),
-                        "client": caller.client_id if caller else None,
-                        "clientRequestId": client_request_id,
-                        "lane": "general",
-                    }
-                )
+        if access_log.enabled():
+            access_log.write(
+                {
+                    "requestId": request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "apiVersion": {k.lower(): v for k, v in request.query_params.items()}.get("api-version"),
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - start) * 1000, 2),
+                    "client": caller.client_id if caller else None,
+                    "clientRequestId": client_request_id,
+                    "lane": "general",
+                }
             )
         return response
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from altostratus.arm import access_log
 from altostratus.arm.context import Caller
 from altostratus.arm.http import JSON_TYPE
 from altostratus.arm.request_ids import new_request_id
@@ -50,7 +51,6 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-access_log = logging.getLogger("altostratus.access")
 log = logging.getLogger("altostratus.fastlane")
 
 SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}\Z")
@@ -191,7 +191,7 @@ class FastLane:
         if client_request_id:
             headers.append((b"x-ms-client-request-id", client_request_id))
         headers.append((b"x-ms-correlation-request-id", request_id if correlation_id is None else correlation_id))
-        if access_log.isEnabledFor(logging.INFO):
+        if access_log.enabled():
             self._log(scope, query[12:].decode(), request_id, caller, client_request_id, start)
         return (
             {"type": "http.response.start", "status": 200, "headers": headers},
@@ -249,18 +249,16 @@ class FastLane:
         client_request_id: bytes | None,
         start: float,
     ) -> None:
-        access_log.info(
-            json.dumps(
-                {
-                    "requestId": request_id.decode(),
-                    "method": "GET",
-                    "path": scope["path"],
-                    "apiVersion": api_version,
-                    "status": 200,
-                    "ms": round((time.perf_counter() - start) * 1000, 2),
-                    "client": caller.client_id,
-                    "clientRequestId": client_request_id.decode("latin-1") if client_request_id else None,
-                    "lane": "fast",
-                }
-            )
+        access_log.write(
+            {
+                "requestId": request_id.decode(),
+                "method": "GET",
+                "path": scope["path"],
+                "apiVersion": api_version,
+                "status": 200,
+                "ms": round((time.perf_counter() - start) * 1000, 2),
+                "client": caller.client_id,
+                "clientRequestId": client_request_id.decode("latin-1") if client_request_id else None,
+                "lane": "fast",
+            }
         )
