@@ -67,18 +67,16 @@ class Dispatcher:
             response.headers["x-ms-client-request-id"] = client_request_id
         response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
         if access_log.enabled():
-            access_log.write(
-                {
-                    "requestId": request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "apiVersion": {k.lower(): v for k, v in request.query_params.items()}.get("api-version"),
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - start) * 1000, 2),
-                    "client": caller.client_id if caller else None,
-                    "clientRequestId": client_request_id,
-                    "lane": "general",
-                }
+            access_log.request(
+                request_id=request_id,
+                method=request.method,
+                path=request.url.path,
+                api_version={k.lower(): v for k, v in request.query_params.items()}.get("api-version"),
+                status=response.status_code,
+                start=start,
+                client=caller.client_id if caller else None,
+                client_request_id=client_request_id,
+                lane="general",
             )
         return response
 

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from altostratus.arm import access_log
-from altostratus.arm.context import Caller
 from altostratus.arm.http import JSON_TYPE
 from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.routing import Access
@@ -183,16 +182,27 @@ class FastLane:
             sub = self.services.subscriptions.cached(plan.subscription_id)
             if sub is None or not (caller.is_operator or sub.owner_client_id == caller.client_id):
                 return None
-        payload, headers = self._read(path, plan) or (None, None)
-        if payload is None or headers is None:
+        rendered = self._read(path, plan)
+        if rendered is None:
             return None
+        payload, headers = rendered
         request_id = new_request_id().encode()
         headers = [*headers, (b"x-ms-request-id", request_id)]
         if client_request_id:
             headers.append((b"x-ms-client-request-id", client_request_id))
         headers.append((b"x-ms-correlation-request-id", request_id if correlation_id is None else correlation_id))
         if access_log.enabled():
-            self._log(scope, query[12:].decode(), request_id, caller, client_request_id, start)
+            access_log.request(
+                request_id=request_id.decode(),
+                method="GET",
+                path=path,
+                api_version=query[12:].decode(),
+                status=200,
+                start=start,
+                client=caller.client_id,
+                client_request_id=client_request_id.decode("latin-1") if client_request_id else None,
+                lane="fast",
+            )
         return (
             {"type": "http.response.start", "status": 200, "headers": headers},
             {"type": "http.response.body", "body": payload},
@@ -239,26 +249,3 @@ class FastLane:
             self._answers.clear()
         self._answers[path] = (stamp, row, rendered)
         return rendered
-
-    def _log(
-        self,
-        scope: Scope,
-        api_version: str,
-        request_id: bytes,
-        caller: Caller,
-        client_request_id: bytes | None,
-        start: float,
-    ) -> None:
-        access_log.write(
-            {
-                "requestId": request_id.decode(),
-                "method": "GET",
-                "path": scope["path"],
-                "apiVersion": api_version,
-                "status": 200,
-                "ms": round((time.perf_counter() - start) * 1000, 2),
-                "client": caller.client_id,
-                "clientRequestId": client_request_id.decode("latin-1") if client_request_id else None,
-                "lane": "fast",
-            }
-        )

@@ -8,7 +8,6 @@ parameter values keep the caller's casing. More literal segments win over parame
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -64,15 +63,10 @@ def parse_template(template: str) -> tuple[tuple[bool, str], ...]:
     return tuple(out)
 
 
-PATH_CACHE_SIZE = 4096
-
-
 class Router:
     def __init__(self) -> None:
         # Bucketed by segment count; each bucket sorted most-literal first.
         self._buckets: dict[int, list[Route]] = {}
-        # Recent (method, raw path) -> match, for the fast lane: the same few paths are polled over and over.
-        self._recent: OrderedDict[tuple[str, str], tuple[Route | None, dict[str, str]]] = OrderedDict()
 
     def add(
         self,
@@ -90,7 +84,6 @@ class Router:
             assert method.upper() == "GET" and access is Access.AUTHENTICATED, f"{template}: fast reads are GETs"
             assert ".admin" not in template.lower(), f"{template}: admin APIs take the general pipeline"
         route = Route(method.upper(), template, handler, resource_type, access, segments, fast_read)
-        self._recent.clear()
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)
@@ -113,17 +106,9 @@ class Router:
         return None, {}, other_method
 
     def match_path(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        """:meth:`match` of a raw path, remembered for the most recent paths. The parameters returned are
-        shared between calls: read them, never change them."""
-        key = (method, path)
-        hit = self._recent.get(key)
-        if hit is None:
-            route, params, _ = self.match(method, split_path(path))
-            hit = (route, params)
-            self._recent[key] = hit
-            if len(self._recent) > PATH_CACHE_SIZE:
-                self._recent.popitem(last=False)
-        return hit
+        """:meth:`match` of a raw request path (the fast lane remembers its own results per path)."""
+        route, params, _ = self.match(method, split_path(path))
+        return route, params
 
     def routes(self) -> list[Route]:
         return [r for bucket in self._buckets.values() for r in bucket]
