@@ -3,8 +3,8 @@
 A plain type is one whose control plane is the ARM envelope itself (stored, validated, listed, deleted
 with its group), with a hook that validates a PUT and fills the computed read-only fields. Providers with
 behaviour (compute) write the same envelope row beside their own tables, so these listings and group
-deletion see everything. The plain types themselves live with their namespace (``resources/network.py``,
-``resources/storage_accounts.py``, ``resources/insights.py``, ``compute/stored_types.py``).
+deletion see everything. The plain types themselves live with their namespace (``network/provider.py``,
+``storage/accounts.py``, ``insights/autoscale.py``, ``compute/stored_types.py``).
 
 Some plain types have sub-resources that ARM also addresses on their own (a virtual network's subnets, a
 load balancer's inbound NAT rules). Azure keeps them inside the parent's body, and so do we: a child route

@@ -19,9 +19,9 @@ from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
 from altostratus.arm.fastlane import FastRead
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
+from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.controllers.operations import OperationHandler, OperationTask, Pending, ProgressFn
 from altostratus.resources.filters import parse_tag_filter
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import Database, utcnow
