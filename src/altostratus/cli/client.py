@@ -88,20 +88,6 @@ class ApiClient:
                 return items
             r = self.request("GET", next_link, api_version)
 
-    def wait(self, response: httpx.Response, on_progress: Any = None) -> dict[str, Any]:
-        """Follow an LRO's Azure-AsyncOperation URL until it ends; returns the final status body."""
-        url = response.headers.get("azure-asyncoperation")
-        if not url:
-            return response.json() if response.content else {}
-        while True:
-            status = self.request("GET", url, "").json()
-            if on_progress is not None:
-                on_progress(status)
-            if status.get("status", "").lower() in ("succeeded", "failed", "canceled"):
-                if status["status"].lower() != "succeeded":
-                    err = status.get("error") or {}
-                    message = err.get("message", "The operation failed.")
-                    raise ApiError(200, err.get("code", status["status"]), message, err.get("target"))
-                return dict(status)
-            # Local server: poll a little faster than the suggested Retry-After so short operations end fast.
-            time.sleep(min(float(response.headers.get("retry-after", "1")), 0.25))
+    def get_url(self, url: str) -> httpx.Response:
+        """GET an absolute URL the server gave (a status URL, a ``Location``) as is; the caller judges the answer."""
+        return self.http.get(url, headers={"Authorization": f"Bearer {self.token()}"})

@@ -10,9 +10,19 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
+from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
 
 console = Console()
@@ -75,4 +85,19 @@ def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> 
             total, done = detail.get("totalBytes"), detail.get("bytesDone")
             progress.update(task, total=total, completed=done or 0, description=f"{label}: {status.get('status')}")
 
-        return api.wait(response, show)
+        return lro.wait(api, response, show).status
+
+
+def wait_group_deletion(api: ApiClient, response: httpx.Response, group: str) -> None:
+    """Follow a resource group's deletion, counting the resources deleted so far."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        label = f"Deleting resource group '{group}'"
+        task = progress.add_task(label, total=None)
+
+        def show(status: dict[str, Any]) -> None:
+            detail = (status.get("properties") or {}).get("progress") or {}
+            suffix = f" ({detail['resourcesDeleted']}/{detail['resourcesTotal']} resources)" if detail else ""
+            progress.update(task, description=f"{label}: {status.get('status')}{suffix}")
+
+        lro.wait(api, response, show)

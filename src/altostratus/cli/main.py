@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from altostratus.cli.catalog import catalog_app
 from altostratus.cli.client import ApiError
-from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
+from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, fail, wait_group_deletion
 from altostratus.cli.demo import demo
 from altostratus.cli.deployment import deployment_app
 from altostratus.cli.images import images_app
@@ -285,17 +284,7 @@ def group_delete(
         if no_wait:
             console.print(f"Deletion of '{name}' accepted.")
             return
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), console=err_console, transient=True
-        ) as progress:
-            task = progress.add_task(f"Deleting resource group '{name}'", total=None)
-
-            def show(status: dict[str, Any]) -> None:
-                detail = (status.get("properties") or {}).get("progress") or {}
-                suffix = f" ({detail['resourcesDeleted']}/{detail['resourcesTotal']} resources)" if detail else ""
-                progress.update(task, description=f"Deleting resource group '{name}': {status['status']}{suffix}")
-
-            api.wait(r, show)
+        wait_group_deletion(api, r, name)
     except ApiError as exc:
         fail(exc)
     console.print(f"Deleted resource group '{name}'.")
