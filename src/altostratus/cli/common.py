@@ -24,6 +24,7 @@ from rich.table import Table
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
+from altostratus.cli.failures import show_traceback
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,7 +44,24 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
     if not path.exists():
         err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `alto up` first.")
         raise typer.Exit(2)
-    return ApiClient.from_file(path, principal)
+    try:
+        credentials = json.loads(path.read_text())
+        ca_file = Path(credentials["caFile"])
+        if not ca_file.is_file():
+            why = f"the CA certificate it names, {ca_file}, is missing"
+        else:
+            return ApiClient(credentials, principal, source=path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        show_traceback(exc)
+        why = f"it names no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    err_console.print(
+        f"Cannot use {path}: {why}. Start the server with `alto up` to write it again, "
+        "or pass the data dir of the server you mean with --data-dir.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(2)
 
 
 def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: list[tuple[str, str]]) -> None:
@@ -64,6 +82,11 @@ def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: 
 
 
 def fail(exc: ApiError) -> None:
+    """The error in one line and exit code 1 (``--debug`` adds the traceback)."""
+    show_traceback(exc)
+    if not exc.code:  # a sentence of its own (server unreachable, credentials refused)
+        err_console.print(exc.message, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     err_console.print(f"[red]{exc.code}[/red]: {exc.message}" + (f" (target: {exc.target})" if exc.target else ""))
     raise typer.Exit(1)
 

@@ -38,10 +38,8 @@ def call(
     An absolute URL (a status URL, a ``nextLink``) is used as given; a path gets the api-version and ``params``.
     """
     absolute = path.startswith(("https://", "http://"))
-    headers = {"Authorization": f"Bearer {api.token()}"}
-    if content is not None:
-        headers["Content-Type"] = "application/json"
-    r = api.http.request(
+    headers = {"Content-Type": "application/json"} if content is not None else None
+    r = api.send(
         method,
         path if absolute else api.endpoint + path,
         params=None if absolute else {"api-version": API, **(params or {})},
@@ -74,11 +72,8 @@ def handled(title: str | None = None) -> Iterator[None]:
     except lro.LroError as exc:
         print_error(err_console, exc.error, title)
         raise typer.Exit(1) from None
-    except ApiError as exc:
+    except ApiError as exc:  # the poller's errors are ApiErrors too, but they were shown above
         fail(exc)
-    except httpx.TransportError as exc:
-        err_console.print(f"[red]Cannot reach the server[/red]: {exc}. Is `alto up` running?")
-        raise typer.Exit(1) from None
 
 
 def deployments_path(api: ApiClient, group: str) -> str:
