@@ -241,10 +241,10 @@ class Poller:
         """The result of a succeeded async operation, read where ARM says it is."""
         if self.method == "DELETE" or self.final_state_via == "azure-async-operation":
             return None
-        if self.method in ("PUT", "PATCH"):
-            url = status.get("resourceLocation") or self.request_url
-        elif self.location:
+        if self.final_state_via == "location" and self.location:
             url = self.location
+        elif self.method in ("PUT", "PATCH"):
+            url = status.get("resourceLocation") or self.request_url
         else:
             return None
         response = self._get(url)
