@@ -47,10 +47,9 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
     try:
         credentials = json.loads(path.read_text())
         ca_file = Path(credentials["caFile"])
-        if not ca_file.is_file():
-            why = f"the CA certificate it names, {ca_file}, is missing"
-        else:
+        if ca_file.is_file():
             return ApiClient(credentials, principal, source=path)
+        why = f"the CA certificate it names, {ca_file}, is missing"
     except (OSError, ValueError, KeyError, TypeError) as exc:
         show_traceback(exc)
         why = f"it names no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
