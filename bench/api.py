@@ -131,7 +131,7 @@ def loadavg() -> str:
 def ratios(base: Result, ours: Result) -> tuple[float, float]:
     """(req/s alto/baseline, CPU per request baseline/alto): both higher-is-better, 1.0 = the minimal app."""
     rps = ours.rps / base.rps if base.rps else float("nan")
-    cpu = base.cpu_us / ours.cpu_us if ours.requests and base.requests else float("nan")
+    cpu = base.cpu_us / ours.cpu_us if ours.requests and base.requests and ours.cpu_us else float("nan")
     return rps, cpu
 
 
@@ -307,7 +307,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.capacity, args.concurrency = 0.3, 0.1, 101, 2
+        args.duration, args.warmup, args.capacity, args.concurrency = 0.2, 0.05, 101, 2
     if args.capacity < 101:
         parser.error("--capacity must be >= 101: the first page of the VM list (100) must be full")
     # Ctrl-C and `kill` both end in KeyboardInterrupt (asyncio.run turns SIGINT into a clean one), so `finally`

@@ -150,7 +150,9 @@ def capture(server: AltoServer, capacity: int) -> dict[str, Exchange]:
     if created.provisioning_state != "Succeeded":
         raise RuntimeError(f"the scale set did not succeed: {created.provisioning_state}")
     out["poll"] = rec.last("GET", "/operations/")
-    sets.begin_create_or_update(GROUP, WRITE_SET, scale_set_body(WRITE_CAPACITY, "bw")).result()
+    # The other LROs are not waited for (the SDK would sleep Retry-After, 1 s, before each poll): the PATCHes
+    # target a set that may still be converging, as a client's PATCH may, and the groups have fresh names.
+    sets.begin_create_or_update(GROUP, WRITE_SET, scale_set_body(WRITE_CAPACITY, "bw"), polling=False).result()
 
     sets.get(GROUP, SET)
     out["get_set"] = rec.last("GET", f"/virtualMachineScaleSets/{SET}?")
@@ -166,12 +168,12 @@ def capture(server: AltoServer, capacity: int) -> dict[str, Exchange]:
     list(next(rc.resource_groups.list().by_page()))
     out["list_groups"] = rec.last("GET", "/resourcegroups?")
 
-    sets.begin_update(GROUP, WRITE_SET, {"sku": {"capacity": WRITE_CAPACITY + 1}}).result()
+    sets.begin_update(GROUP, WRITE_SET, {"sku": {"capacity": WRITE_CAPACITY + 1}}, polling=False).result()
     out["patch_up"] = rec.last("PATCH")
-    sets.begin_update(GROUP, WRITE_SET, {"sku": {"capacity": WRITE_CAPACITY}}).result()
+    sets.begin_update(GROUP, WRITE_SET, {"sku": {"capacity": WRITE_CAPACITY}}, polling=False).result()
     out["patch_down"] = rec.last("PATCH")
     rc.resource_groups.create_or_update(PLACEHOLDER, {"location": "local"})
     out["put_group"] = rec.last("PUT", f"/resourcegroups/{PLACEHOLDER}?")
-    rc.resource_groups.begin_delete(PLACEHOLDER).result()
+    rc.resource_groups.begin_delete(PLACEHOLDER, polling=False).result()
     out["delete_group"] = rec.last("DELETE")  # the initial request of the LRO, not its polls
     return out
