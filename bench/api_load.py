@@ -43,6 +43,7 @@ class Result:
     first_error: str  # what the first failed answer was, to tell a broken setup from a slow server
     duration: float
     server_cpu: float  # cores busy on average over the window (1.0 = one core)
+    db_cpu: float  # the PostgreSQL backends serving the server's connections (0 with SQLite: it is in-process)
     client_cpu: float
     other_cpu: float  # the rest of the machine: anything else running here skews the figures
 
@@ -59,6 +60,10 @@ class Result:
         """Server CPU per answered request, in microseconds: the figure that survives a busy machine best."""
         return self.server_cpu * self.duration / max(self.requests, 1) * 1e6
 
+    @property
+    def db_us(self) -> float:
+        return self.db_cpu * self.duration / max(self.requests, 1) * 1e6
+
     def pct(self, p: int, label: str | None = None) -> float:
         """Percentile in milliseconds, of one label or of all."""
         samples = self.latencies.get(label, []) if label else [x for v in self.latencies.values() for x in v]
@@ -68,14 +73,15 @@ class Result:
 class Window:
     """Warm-up then measurement; samples server, client and whole-machine CPU time at the window's edges."""
 
-    def __init__(self, pid: int, warmup: float, duration: float) -> None:
-        self.pid, self.duration = pid, duration
+    def __init__(self, pid: int, db_pids: Callable[[], list[int]], warmup: float, duration: float) -> None:
+        self.pid, self.db_pids, self.duration = pid, db_pids, duration
         self.start = time.perf_counter() + warmup
         self.end = self.start + duration
         self.latencies: dict[str, list[float]] = {}
         self.errors = 0
         self.first_error = ""
         self.cpu: list[tuple[float, float, float]] = []
+        self.db: list[dict[int, float]] = []
 
     def record(self, label: str, t0: float, t1: float, ok: bool, status: int) -> None:
         if t0 >= self.start and t1 <= self.end:
@@ -86,18 +92,28 @@ class Window:
                 self.first_error = self.first_error or f"{label}: HTTP {status}"
 
     def sample_cpu(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
-        proc = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         machine = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
         busy = sum(machine) - machine[3] - machine[4]  # all but idle and iowait
-        self.cpu.append(((int(proc[11]) + int(proc[12])) / tick, time.process_time(), busy / tick))
+        self.cpu.append((process_cpu(self.pid), time.process_time(), busy / os.sysconf("SC_CLK_TCK")))
+        self.db.append({pid: process_cpu(pid) for pid in self.db_pids()})
 
     def result(self, target: str) -> Result:
         (s0, c0, m0), (s1, c1, m1) = self.cpu
         d = self.duration
         server, client = (s1 - s0) / d, (c1 - c0) / d
-        other = max(0.0, (m1 - m0) / d - server - client)
-        return Result(target, self.latencies, self.errors, self.first_error, d, server, client, other)
+        # A backend that appeared inside the window counts whole (it was born there); one that ended is lost.
+        db = sum(t - self.db[0].get(pid, 0.0) for pid, t in self.db[1].items() if t == t) / d
+        other = max(0.0, (m1 - m0) / d - server - client - db)
+        return Result(target, self.latencies, self.errors, self.first_error, d, server, db, client, other)
+
+
+def process_cpu(pid: int) -> float:
+    """utime + stime in seconds; NaN if the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RawConnection(asyncio.Protocol):
@@ -160,10 +176,19 @@ async def _load(port: int, ca: str, sequence: Sequence, concurrency: int, window
 
 
 def measure(
-    target: str, pid: int, port: int, ca: str, sequence: Sequence, concurrency: int, warmup: float, duration: float
+    target: str,
+    pid: int,
+    port: int,
+    ca: str,
+    sequence: Sequence,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    db_pids: Callable[[], list[int]] = list,
 ) -> Result:
-    """Run ``sequence`` on ``concurrency`` connections to 127.0.0.1:port; ``pid`` is the server whose CPU counts."""
-    window = Window(pid, warmup, duration)
+    """Run ``sequence`` on ``concurrency`` connections to 127.0.0.1:port; ``pid`` is the server whose CPU counts,
+    ``db_pids`` gives the database processes working for it at a window's edge."""
+    window = Window(pid, db_pids, warmup, duration)
     loop_run = asyncio.run
     try:
         import uvloop
