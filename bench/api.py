@@ -5,9 +5,9 @@ Microsoft.Resources 2019-10-01, Microsoft.Compute 2020-06-01) builds the tenant'
 driver, its own temporary data dir) and every request it sends is captured on the wire (bench/api_setup.py):
 
 * reads, each alone and then as a mix: ``poll`` (GET of the ``Azure-AsyncOperation`` URL, as the SDK's poller
-  sends it), ``get_set`` (GET scale set), ``get_vm`` (GET one scale-set VM), ``list_vms`` (the first page of a
-  set of 120 instances: 100 VMs and a nextLink; the SDK sends no ``$top``), ``get_group`` (GET resource group),
-  ``list_groups`` (10 groups, one page);
+  sends it), ``get_set`` (GET scale set), ``get_vm`` (GET one scale-set VM; the SDK always adds
+  ``$expand=instanceView``), ``list_vms`` (the first page of a set of ``--capacity`` 120 instances: 100 VMs and a
+  nextLink; the SDK sends no ``$top``), ``get_group`` (GET resource group), ``list_groups`` (10 groups, one page);
 * writes, in a second run: ``patch`` (capacity PATCH of a small set, each connection alternating 2 -> 3 -> 2, so
   the deltas are one instance) and ``put+delete group`` (each connection PUTs a new group, then DELETEs it).
   Both are long-running operations: only the initial request is timed (200 for the PATCH, 202 for the DELETE),
@@ -29,10 +29,13 @@ The baseline (bench/api_baseline.py) is a raw ASGI app on uvicorn with the same 
 measures our pipeline, not the size of the body.
 
 Method (bench/api_load.py). This process is the load generator, separate from both servers: it keeps
-``--concurrency`` keep-alive TLS connections busy, one request in flight each, warms up for ``--warmup`` seconds,
-then records every latency for ``--duration`` seconds; baseline then alto, route after route. Per route and for
-the mix it prints requests/s, p50 and p99, and, from /proc (Linux only) over the measured window, the server's
-CPU per request (utime + stime delta / requests answered), the load generator's CPU and everything else's
+``--concurrency`` keep-alive TLS connections busy, one request in flight each, and records every latency for
+``--duration`` seconds per target, route after route. A route's time is cut into ``--rounds`` slices alternating
+baseline, alto, baseline, alto... (``--warmup`` seconds before the first slice of each, at most 0.3 s before the
+later ones, enough for the new connections), because the machine is shared: load from others that comes and goes
+then hits both targets alike instead of whichever ran during it. Per route and for the mix it prints requests/s,
+p50 and p99, and, from /proc (Linux only) over the measured windows, the server's CPU per request (utime + stime
+delta / requests answered), the load generator's CPU and everything else's
 ("other CPU": someone else's work shares the cores and req/s is low by that much; CPU per request is the figure
 that survives a busy machine best). With PostgreSQL, the CPU of the database's backends serving our connections
 (found in pg_stat_activity at the window's edges) is its own column, "db us/req": SQLite's work is inside the
@@ -45,9 +48,10 @@ the req/s ratio.
 script creates a throw-away database there for the run and drops it afterwards. ``--quick`` is a smoke run
 (tiny windows, 101 instances): it checks the bench works, its figures mean nothing.
 
-Run:  .venv/bin/python bench/api.py [--duration S] [--warmup S] [--concurrency N] [--database-url ADMIN_URL]
+Run:  .venv/bin/python bench/api.py [--duration S] [--rounds N] [--warmup S] [--concurrency N]
+                                    [--database-url ADMIN_URL]
                                     [--log-level warning|info] [--alto-arg=--no-fast-lane] [--only reads|writes]
-                                    [--quick]
+                                    [--capacity N] [--quick]
 
 The exit status is 0 whatever the figures: this is a measurement, not a test.
 """
@@ -74,7 +78,7 @@ for entry in (str(ROOT), str(ROOT / "bench")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from api_load import Request, Result, Sequence, measure  # noqa: E402
+from api_load import Request, Result, Sequence, combine, measure  # noqa: E402
 from api_setup import PLACEHOLDER, Exchange, capture  # noqa: E402
 from tests.marketplace_util import make_catalog  # noqa: E402
 from tests.server import AltoServer, free_port  # noqa: E402
@@ -169,16 +173,21 @@ class Targets:
     args: argparse.Namespace
 
     def phase(self, title: str, cases: list[tuple[str, Sequence, Sequence]]) -> list[tuple[str, Result, Result]]:
-        """Each case on the baseline then on alto, back to back, so drift on the machine hits both alike."""
+        """Each case in rounds of baseline then alto, so load from others on the machine hits both alike."""
         print(f"\n{title}\n{HEADER}", flush=True)
         assert self.alto.proc is not None
         a, out = self.args, []
         for route, base_seq, alto_seq in cases:
-            base = measure("baseline", self.base_pid, self.base_port, self.alto.ca, base_seq, a.concurrency,
-                           a.warmup, a.duration)  # fmt: skip
+            base_parts, alto_parts = [], []
+            for i in range(a.rounds):
+                # Later rounds need only new connections to settle: the servers' caches are warm by then.
+                warmup, slice_ = a.warmup if i == 0 else min(a.warmup, 0.3), a.duration / a.rounds
+                base_parts.append(measure("baseline", self.base_pid, self.base_port, self.alto.ca, base_seq,
+                                          a.concurrency, warmup, slice_))  # fmt: skip
+                alto_parts.append(measure("alto", self.alto.proc.pid, self.alto.port, self.alto.ca, alto_seq,
+                                          a.concurrency, warmup, slice_, self.db_pids))  # fmt: skip
+            base, ours = combine(base_parts), combine(alto_parts)
             print(row(route, base, None), flush=True)
-            ours = measure("alto", self.alto.proc.pid, self.alto.port, self.alto.ca, alto_seq, a.concurrency,
-                           a.warmup, a.duration, self.db_pids)  # fmt: skip
             print(row("", ours, ratios(base, ours)), flush=True)
             for label in sorted(ours.latencies) if len(ours.latencies) > 1 and route != "read mix" else []:
                 print(f"{'':<18}  {label}: p50 {ours.pct(50, label):.2f} ms, p99 {ours.pct(99, label):.2f} ms (alto)")
@@ -275,7 +284,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
         targets = Targets(alto, base.pid, base_port, db.backend_pids if db else list, args)
         results = []
         settings = (
-            f"{args.duration:g} s per target after {args.warmup:g} s warm-up, concurrency {args.concurrency}, "
+            f"{args.duration:g} s per target in {args.rounds} rounds alternating with the baseline, "
+            f"{args.warmup:g} s warm-up, concurrency {args.concurrency}, "
             f"{database}, alto --log-level {args.log_level}{''.join(' ' + a for a in args.alto_arg)}, "
             f"{os.cpu_count()} CPUs"
         )
@@ -307,7 +317,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per target (default 5)")
+    parser.add_argument("--duration", type=float, default=6.0, help="measured seconds per target (default 6)")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/alto alternations per route (default 3)")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections per target (default 8)")
     parser.add_argument("--capacity", type=int, default=120, help="instances of the read scale set (>= 101)")
@@ -324,7 +335,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.capacity, args.concurrency = 0.2, 0.05, 101, 2
+        args.duration, args.warmup, args.capacity, args.concurrency, args.rounds = 0.2, 0.05, 101, 2, 1
     if args.capacity < 101:
         parser.error("--capacity must be >= 101: the first page of the VM list (100) must be full")
     # Ctrl-C and `kill` both end in KeyboardInterrupt (asyncio.run turns SIGINT into a clean one), so `finally`

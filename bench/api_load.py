@@ -70,6 +70,30 @@ class Result:
         return statistics.quantiles(samples, n=100)[p - 1] * 1000 if len(samples) > 1 else float("nan")
 
 
+def combine(parts: list[Result]) -> Result:
+    """Several windows of one target as one: latencies pooled, CPU averaged over the summed duration."""
+    d = sum(p.duration for p in parts)
+    latencies: dict[str, list[float]] = {}
+    for p in parts:
+        for label, values in p.latencies.items():
+            latencies.setdefault(label, []).extend(values)
+
+    def mean(value: Callable[[Result], float]) -> float:
+        return sum(value(p) * p.duration for p in parts) / d
+
+    return Result(
+        parts[0].target,
+        latencies,
+        sum(p.errors for p in parts),
+        next((p.first_error for p in parts if p.first_error), ""),
+        d,
+        mean(lambda p: p.server_cpu),
+        mean(lambda p: p.db_cpu),
+        mean(lambda p: p.client_cpu),
+        mean(lambda p: p.other_cpu),
+    )
+
+
 class Window:
     """Warm-up then measurement; samples server, client and whole-machine CPU time at the window's edges."""
 
