@@ -122,11 +122,13 @@ class Requests:
         return lambda conn: (r for pair in itertools.cycle(zip(up, down, strict=True)) for r in pair)
 
     def group_put_delete(self) -> Sequence:
+        """A new group each time, then its deletion: a PUT of a name being deleted would be refused."""
         put, delete = self.exchanges["put_group"], self.exchanges["delete_group"]
+        prefix = PLACEHOLDER.rstrip("0")
 
         def stream(conn: int) -> Iterator[Request]:
             while True:
-                name = f"benchw{next(self.names):0{len(PLACEHOLDER) - 6}d}"
+                name = f"{prefix}{next(self.names):0{len(PLACEHOLDER) - len(prefix)}d}"  # same length
                 yield Request("put_group", put.encode(self.host, next(self.ids), name), put.status)
                 yield Request("delete_group", delete.encode(self.host, next(self.ids), name), delete.status)
 

@@ -90,7 +90,7 @@ class Recorder:
         raise RuntimeError(f"the SDK sent no {method} {contains!r}")
 
 
-def raise_quota(server: AltoServer, op: Operator, subscription: str, instances: int) -> None:
+def raise_quota(op: Operator, subscription: str, instances: int) -> None:
     """Azure Stack's default Compute quota (50 VMs) is below the bench's scale set: the operator raises it."""
     url = (
         f"/subscriptions/{op.sub}/providers/Microsoft.Compute.Admin/locations/local/quotas/{subscription}"
@@ -108,28 +108,31 @@ def scale_set_body(capacity: int, prefix: str) -> dict[str, Any]:
     return body
 
 
-def capture(server: AltoServer, capacity: int) -> dict[str, Exchange]:
-    """Build the world through the SDK and return the exchanges to replay, by route label."""
+def prepare(server: AltoServer, capacity: int) -> str:
+    """The operator's part: the image syndicated and the tenant's quota raised. Returns the tenant's subscription."""
     op = Operator(server)
     try:
         got = op.download(product_name(PUB, OFFER, SKU, "1.0.0"))
         if got["status"] != "Succeeded":
             raise RuntimeError(f"image download failed: {got}")
-        sub = server.credentials["tenant"]["subscriptionId"]
-        raise_quota(server, op, sub, capacity + 100)
+        sub = str(server.credentials["tenant"]["subscriptionId"])
+        raise_quota(op, sub, capacity + 100)
     finally:
         op.http.close()
+    return sub
+
+
+def sdk_clients(server: AltoServer, sub: str, rec: Recorder) -> tuple[Any, Any]:
+    """The tenant's resource and compute SDK clients on the hybrid 2020-09-01 profile; exchanges go to ``rec``."""
     c = server.credentials
-    tenant = c["tenant"]
     cred = ClientSecretCredential(
         c["tenantId"],
-        tenant["clientId"],
-        tenant["clientSecret"],
+        c["tenant"]["clientId"],
+        c["tenant"]["clientSecret"],
         authority=c["armEndpoint"],
         disable_instance_discovery=True,
         connection_verify=server.ca,
     )
-    rec = Recorder()
     kwargs: dict[str, Any] = {
         "base_url": server.endpoint,
         "credential_scopes": [server.endpoint + "/.default"],
@@ -137,8 +140,13 @@ def capture(server: AltoServer, capacity: int) -> dict[str, Exchange]:
         "profile": KnownProfiles.v2020_09_01_hybrid,
         "raw_response_hook": rec.hook,
     }
-    rc = ResourceManagementClient(cred, sub, **kwargs)
-    cc = ComputeManagementClient(cred, sub, **kwargs)
+    return ResourceManagementClient(cred, sub, **kwargs), ComputeManagementClient(cred, sub, **kwargs)
+
+
+def capture(server: AltoServer, capacity: int) -> dict[str, Exchange]:
+    """Build the world through the SDK and return the exchanges to replay, by route label."""
+    rec = Recorder()
+    rc, cc = sdk_clients(server, prepare(server, capacity), rec)
     out: dict[str, Exchange] = {}
 
     rc.resource_groups.create_or_update(GROUP, {"location": "local"})
