@@ -289,7 +289,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
         targets = Targets(alto, base.pid, base_port, db.backend_pids if db else list, args)
         results = []
         settings = (
-            f"{args.duration:g} s per target in {args.rounds} rounds alternating with the baseline, "
+            f"{args.duration:g} s per target in {args.rounds} round{'s' if args.rounds > 1 else ''} "
+            "alternating with the baseline, "
             f"{args.warmup:g} s warm-up, concurrency {args.concurrency}, "
             f"{database}, alto --log-level {args.log_level}{''.join(' ' + a for a in args.alto_arg)}, "
             f"{os.cpu_count()} CPUs"
