@@ -275,7 +275,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
     database = "PostgreSQL" if args.database_url else "SQLite"
     db = ThrowawayDatabase(args.database_url) if args.database_url else None
     upstream = make_catalog(tmp / "upstream", versions=("1.0.0",))
-    extra = ("--upstream", str(upstream), "--log-level", args.log_level, *args.alto_arg)
+    extra = ("--hypervisor", "sim", "--upstream", str(upstream), "--log-level", args.log_level, *args.alto_arg)
     alto = AltoServer(tmp / "data", db.url if db else None, extra_args=extra)
     base: subprocess.Popen[bytes] | None = None
     try:
