@@ -8,17 +8,17 @@ driver, its own temporary data dir) and every request it sends is captured on th
   sends it), ``get_set`` (GET scale set), ``get_vm`` (GET one scale-set VM; the SDK always adds
   ``$expand=instanceView``), ``list_vms`` (the first page of a set of ``--capacity`` 120 instances: 100 VMs and a
   nextLink; the SDK sends no ``$top``), ``get_group`` (GET resource group), ``list_groups`` (10 groups, one page);
-* writes, in a second run: ``patch`` (capacity PATCH of a small set, each connection alternating 2 -> 3 -> 2, so
-  the deltas are one instance) and ``put+delete group`` (each connection PUTs a new group, then DELETEs it).
-  Both are long-running operations: only the initial request is timed (200 for the PATCH, 202 for the DELETE),
-  not the polls, but the controller's work they start (instances created and deleted, groups torn down) runs
-  in the server process and is in its CPU figure.
+* writes, in a second run: ``patch_capacity`` (capacity PATCH of a small set, each connection alternating
+  2 -> 3 -> 2, so the deltas are one instance) and ``put_delete_group`` (each connection PUTs a new group, then
+  DELETEs it). Both are long-running operations: only the initial request is timed (200 for the PATCH, 202 for
+  the DELETE), not the polls, but the controller's work they start (instances created and deleted, groups torn
+  down) runs in the server process and is in its CPU figure.
 
-The read mix is what one polling client's session plausibly looks like: the SDK polls an operation every
-``Retry-After`` (1 s) while it runs, so polls dominate; around them it reads the set (the poller's final GET,
-``show``), a VM, the group, and lists groups and instances now and then. Weights (of 20): poll 8, get_set 4,
+The read mix (``read_mix``) is what one polling client's session plausibly looks like: the SDK polls an operation
+every ``Retry-After`` (1 s) while it runs, so polls dominate; around them it reads the set (the poller's final
+GET, ``show``), a VM, the group, and lists groups and instances now and then. Weights (of 20): poll 8, get_set 4,
 get_vm 3, get_group 2, list_groups 2, list_vms 1, interleaved in a fixed shuffled order, each connection starting
-at a different place in it.
+at a different place in it. ``--routes`` picks routes (e.g. ``--routes get_vm,read_mix``, or reads, writes).
 
 Each request is replayed as the SDK sent it: same method, path and query, same headers (User-Agent, Accept,
 Accept-Encoding, Connection, the bearer token), except that ``x-ms-client-request-id`` takes a fresh UUID from a
@@ -51,7 +51,7 @@ script creates a throw-away database there for the run and drops it afterwards. 
 
 Run:  .venv/bin/python bench/api.py [--duration S] [--rounds N] [--warmup S] [--concurrency N]
                                     [--database-url ADMIN_URL]
-                                    [--log-level warning|info] [--alto-arg=--no-fast-lane] [--only reads|writes]
+                                    [--log-level warning|info] [--alto-arg=--no-fast-lane] [--routes R,R|reads|writes]
                                     [--capacity N] [--quick]
 
 The exit status is 0 whatever the figures: this is a measurement, not a test.
@@ -85,6 +85,8 @@ from tests.marketplace_util import make_catalog  # noqa: E402
 from tests.server import AltoServer, free_port  # noqa: E402
 
 READS = ["poll", "get_set", "get_vm", "list_vms", "get_group", "list_groups"]
+READ_ROUTES, WRITE_ROUTES = [*READS, "read_mix"], ["patch_capacity", "put_delete_group"]
+ROUTES = READ_ROUTES + WRITE_ROUTES
 MIX_WEIGHTS = {"poll": 8, "get_set": 4, "get_vm": 3, "get_group": 2, "list_groups": 2, "list_vms": 1}
 REQUEST_IDS = 97  # distinct x-ms-client-request-id values per route (prime: no lock-step with the mix's order)
 GOAL_ROUTE, GOAL_MIX = 0.3, 0.4
@@ -194,7 +196,7 @@ class Targets:
             base, ours = combine(base_parts), combine(alto_parts)
             print(row(route, base, None), flush=True)
             print(row("", ours, ratios(base, ours)), flush=True)
-            for label in sorted(ours.latencies) if len(ours.latencies) > 1 and route != "read mix" else []:
+            for label in sorted(ours.latencies) if len(ours.latencies) > 1 and route != "read_mix" else []:
                 print(f"{'':<18}  {label}: p50 {ours.pct(50, label):.2f} ms, p99 {ours.pct(99, label):.2f} ms (alto)")
             out.append((route, base, ours))
         return out
@@ -202,7 +204,7 @@ class Targets:
 
 def verdict(results: list[tuple[str, Result, Result]], database: str) -> None:
     reads = {route: ratios(b, o)[0] for route, b, o in results if route in READS}
-    mix = next((ratios(b, o)[0] for route, b, o in results if route == "read mix"), None)
+    mix = next((ratios(b, o)[0] for route, b, o in results if route == "read_mix"), None)
     if not reads and mix is None:
         return
     where = "" if database == "SQLite" else " (the goals are stated for SQLite)"
@@ -221,6 +223,28 @@ def describe(exchanges: dict[str, Exchange]) -> None:
         print(f"  {label:<13}{ex.method} {ex.target} -> {ex.status}, {len(ex.answer)} bytes")
     first = next(iter(exchanges.values()))
     print(f"  headers ({first.method}): Host, " + ", ".join(k for k, _ in first.headers))
+
+
+def warn(results: list[tuple[str, Result, Result]]) -> None:
+    if any(b.client_cpu > 0.8 or o.client_cpu > 0.8 for _, b, o in results):
+        print("warning: the load generator used > 80% of a core; those figures are bounded by the client")
+    if any(b.other_cpu > 0.1 or o.other_cpu > 0.1 for _, b, o in results):
+        print("warning: other processes used > 10% of a core during a measurement; the figures are noisy")
+    if any(b.server_cpu < 0.7 for _, b, _ in results):
+        print(
+            "warning: the baseline kept less than 70% of a core busy (srv CPU): its req/s was bounded by the "
+            "machine (other work, scheduling), not by serving, so the req/s ratios say little; the CPU ratios hold"
+        )
+
+
+def routes(spec: str) -> list[str]:
+    """``--routes``: route names and the aliases reads, writes, all, comma-separated."""
+    aliases = {"all": READ_ROUTES + WRITE_ROUTES, "reads": READ_ROUTES, "writes": WRITE_ROUTES}
+    names = [name for part in spec.split(",") for name in aliases.get(part.strip(), [part.strip()])]
+    unknown = sorted(set(names) - set(aliases["all"]))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown route(s) {', '.join(unknown)}; known: {', '.join(aliases['all'])}")
+    return names
 
 
 def start_baseline(exchanges: dict[str, Exchange], data: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -295,28 +319,20 @@ def bench(args: argparse.Namespace, tmp: Path) -> None:
             f"{database}, alto --log-level {args.log_level}{''.join(' ' + a for a in args.alto_arg)}, "
             f"{os.cpu_count()} CPUs"
         )
-        if args.only in (None, "reads"):
-            cases = [(label, theirs.one(label), ours.one(label)) for label in READS]
-            cases.append(("read mix", theirs.mix(), ours.mix()))
-            results += targets.phase(f"reads ({settings})", cases)
-        if args.only in (None, "writes"):
-            cases = [
-                ("patch capacity", theirs.patch(), ours.patch()),
-                ("put+delete group", theirs.group_put_delete(), ours.group_put_delete()),
-            ]
-            title = f"writes, initial requests of the LROs only ({settings})"
-            results += targets.phase(title, cases)
+        reads = [(label, theirs.one(label), ours.one(label)) for label in READS]
+        reads.append(("read_mix", theirs.mix(), ours.mix()))
+        writes = [
+            ("patch_capacity", theirs.patch(), ours.patch()),
+            ("put_delete_group", theirs.group_put_delete(), ours.group_put_delete()),
+        ]
+        for title, cases in ((f"reads ({settings})", reads),
+                             (f"writes, initial requests of the LROs only ({settings})", writes)):  # fmt: skip
+            chosen = [case for case in cases if case[0] in args.routes]
+            if chosen:
+                results += targets.phase(title, chosen)
         verdict(results, database)
         print(f"load average after: {loadavg()}")
-        if any(b.client_cpu > 0.8 or o.client_cpu > 0.8 for _, b, o in results):
-            print("warning: the load generator used > 80% of a core; those figures are bounded by the client")
-        if any(b.other_cpu > 0.1 or o.other_cpu > 0.1 for _, b, o in results):
-            print("warning: other processes used > 10% of a core during a measurement; the figures are noisy")
-        if any(b.server_cpu < 0.7 for _, b, _ in results):
-            print(
-                "warning: the baseline kept less than 70% of a core busy (srv CPU): its req/s was bounded by the "
-                "machine (other work, scheduling), not by serving, so the req/s ratios say little; the CPU ratios hold"
-            )
+        warn(results)
     finally:
         if base is not None and base.poll() is None:
             base.terminate()
@@ -335,7 +351,12 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=120, help="instances of the read scale set (>= 101)")
     parser.add_argument("--database-url", help="PostgreSQL admin URL: a throw-away database is made there")
     parser.add_argument("--log-level", default="warning", help="`alto up --log-level` (default warning)")
-    parser.add_argument("--only", choices=["reads", "writes"], help="run one of the two runs")
+    parser.add_argument(
+        "--routes",
+        type=routes,
+        default="all",
+        help=f"comma-separated routes to measure, or reads, writes, all (default); routes: {', '.join(ROUTES)}",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny windows, 101 instances")
     parser.add_argument(
         "--alto-arg",

@@ -19,9 +19,9 @@ ROUTES = [
     "list_vms",
     "get_group",
     "list_groups",
-    "read mix",
-    "patch capacity",
-    "put+delete group",
+    "read_mix",
+    "patch_capacity",
+    "put_delete_group",
 ]
 
 
