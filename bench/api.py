@@ -74,6 +74,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 for entry in (str(ROOT), str(ROOT / "bench")):
     if entry not in sys.path:
@@ -248,15 +250,13 @@ def routes(spec: str) -> list[str]:
 
 
 def start_baseline(exchanges: dict[str, Exchange], data: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
-    routes = tmp / "routes.json"
-    routes.write_text(json.dumps([ex.to_json() for ex in exchanges.values()]))
+    table = tmp / "routes.json"
+    table.write_text(json.dumps([ex.to_json() for ex in exchanges.values()]))
     port = free_port()
-    cmd = [sys.executable, str(ROOT / "bench" / "api_baseline.py"), str(routes), str(data), str(port)]
+    cmd = [sys.executable, str(ROOT / "bench" / "api_baseline.py"), str(table), str(data), str(port)]
     with (tmp / "baseline.log").open("wb") as log:
         # Own session: Ctrl-C reaches only this process, whose `finally` stops the servers in order.
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    import httpx
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
