@@ -6,11 +6,12 @@ ids, image, the power state we want, the current boot), so a new driver object (
 adopts running instances and finds strays with one listing; there is no database and no state file.
 
 This module holds the operations and the crash-safe order of their steps; each concern they use has its own
-module: ``libvirt_connections`` (hosts, reconnects, error translation), ``libvirt_domains`` (the metadata
-record, destroy/undefine), ``libvirt_files`` (overlays, seeds, console logs, permissions),
-``libvirt_readiness`` (the ready line on the console), ``libvirt_states`` (libvirt state -> power state),
-``libvirt_timers`` (power-off grace periods), ``libvirt_probe`` (KVM or TCG), ``libvirt_xml`` (domain XML,
-the record's format) and ``port_table`` (forwarded host ports, shared with the sim driver).
+module: ``libvirt_connections`` (hosts, reconnects, error translation), ``libvirt_inventory`` (finding
+instances on the hosts), ``libvirt_domains`` (the metadata record, destroy/undefine), ``libvirt_files``
+(overlays, seeds, console logs, permissions), ``libvirt_readiness`` (the ready line on the console),
+``libvirt_states`` (libvirt state -> power state), ``libvirt_timers`` (power-off grace periods),
+``libvirt_probe`` (KVM or TCG), ``libvirt_xml`` (domain XML, the record's format) and ``port_table``
+(forwarded host ports, shared with the sim driver).
 
 See docs/libvirt.md for host requirements and limits.
 """
@@ -31,7 +32,6 @@ from altostratus.hypervisors import libvirt_probe
 from altostratus.hypervisors.base import (
     DriverError,
     HypervisorDriver,
-    InstanceNotFound,
     InstanceSpec,
     InstanceState,
     PortForward,
@@ -46,12 +46,12 @@ from altostratus.hypervisors.libvirt_connections import (
 )
 from altostratus.hypervisors.libvirt_domains import destroy, read_record, remove, write_record
 from altostratus.hypervisors.libvirt_files import InstanceFiles
+from altostratus.hypervisors.libvirt_inventory import Inventory
 from altostratus.hypervisors.libvirt_probe import ACCELERATORS
 from altostratus.hypervisors.libvirt_readiness import ConsoleReadiness
 from altostratus.hypervisors.libvirt_states import STATE_NAMES, observe
 from altostratus.hypervisors.libvirt_timers import ShutdownTimers
 from altostratus.hypervisors.libvirt_xml import (
-    NAME_PREFIX,
     NAMESPACE,
     DomainFiles,
     InstanceRecord,
@@ -128,11 +128,11 @@ class LibvirtDriver(HypervisorDriver):
         self.machine = machine
         self.fix_permissions = fix_permissions
 
-        self._lock = threading.Lock()  # the lock table and the placement cache
+        self._lock = threading.Lock()  # the lock table and _closed
         self._key_locks: dict[str, threading.RLock] = {}
-        self._where: dict[str, str] = {}  # key -> host, a cache (the truth is in libvirt)
         self._placement = itertools.count()
         self._conns = Connections()
+        self._inventory = Inventory(uris, self._conns)
         self._timers = ShutdownTimers(self.shutdown_timeout, self._enforce_stop)
         self._ports = PortTable(
             holdings=self._port_holdings, bound_elsewhere=self._bound_elsewhere, gone=self._gone
@@ -154,7 +154,7 @@ class LibvirtDriver(HypervisorDriver):
         if host is not None and host not in self._hosts:
             raise DriverError("HostNotFound", f"no host {host!r}; hosts: {', '.join(self._hosts)}")
         with self._key_lock(spec.key):
-            found = self._find(spec.key)
+            found = self._inventory.find(spec.key)
             if found is not None:
                 return self._state(*found, heal=False)
             blob = self._files.check_image(spec)
@@ -176,14 +176,14 @@ class LibvirtDriver(HypervisorDriver):
                 self._ports.release(host, spec.key, spec.port_forwards)
                 self._files.remove(name)
                 raise
-            self._where[spec.key] = host
+            self._inventory.seen(spec.key, host)
             rec = self._boot(host, dom, rec)
             return self._state(host, dom, rec, heal=False)
 
     def start(self, key: str) -> None:
         self._check_open()
         with self._key_lock(key):
-            host, dom, rec = self._require(key)
+            host, dom, rec = self._inventory.require(key)
             self._timers.cancel(key)
             with self._conns.errors(host, f"starting {key!r}"):
                 state = dom.state()[0]
@@ -200,7 +200,7 @@ class LibvirtDriver(HypervisorDriver):
     def restart(self, key: str) -> None:
         self._check_open()
         with self._key_lock(key):
-            host, dom, rec = self._require(key)
+            host, dom, rec = self._inventory.require(key)
             self._timers.cancel(key)
             self._boot(host, dom, rec)
 
@@ -209,7 +209,7 @@ class LibvirtDriver(HypervisorDriver):
         if spec.key != key:
             raise DriverError("InvalidSpec", f"reimage of {key!r} with a spec for {spec.key!r}")
         with self._key_lock(key):
-            host, dom, old = self._require(key)
+            host, dom, old = self._inventory.require(key)
             blob = self._files.check_image(spec)
             self._timers.cancel(key)
             self._ports.replace(host, key, old.port_forwards, spec.port_forwards)
@@ -231,20 +231,19 @@ class LibvirtDriver(HypervisorDriver):
         self._check_open()
         with self._key_lock(key):
             self._timers.cancel(key)
-            found = self._find(key)
+            found = self._inventory.find(key)
             if found is not None:
                 host, dom, rec = found
                 with self._conns.errors(host, f"deleting {key!r}"):
                     remove(dom)
                 self._ports.release(host, key, rec.port_forwards)
             self._files.remove(domain_name(key))
-            with self._lock:
-                self._where.pop(key, None)
+            self._inventory.forget(key)
             self._readiness.forget(key)
 
     def get(self, key: str) -> InstanceState | None:
         self._check_open()
-        found = self._find(key)
+        found = self._inventory.find(key)
         return None if found is None else self._state(*found, heal=True)
 
     def list_instances(self, tag_filter: Mapping[str, str] | None = None) -> list[InstanceState]:
@@ -253,11 +252,11 @@ class LibvirtDriver(HypervisorDriver):
         result: list[InstanceState] = []
         names: set[str] = set()
         for host in self._hosts:
-            for dom, rec in self._records(host):
+            for dom, rec in self._inventory.records(host):
                 names.add(domain_name(rec.key))
                 if not all(rec.tags.get(name) == value for name, value in wanted):
                     continue
-                self._where[rec.key] = host
+                self._inventory.seen(rec.key, host)
                 try:
                     result.append(self._state(host, dom, rec, heal=True))
                 except DriverError as exc:
@@ -269,7 +268,7 @@ class LibvirtDriver(HypervisorDriver):
 
     def console_log(self, key: str) -> str:
         self._check_open()
-        self._require(key)
+        self._inventory.require(key)
         return self._files.read_console(key, domain_name(key))
 
     def close(self) -> None:
@@ -301,12 +300,12 @@ class LibvirtDriver(HypervisorDriver):
 
     def domain(self, key: str) -> Any:
         """The ``libvirt.virDomain`` of an instance (for tests and diagnostics); ``InstanceNotFound`` if none."""
-        return self._require(key)[1]
+        return self._inventory.require(key)[1]
 
     def instance_dir(self, key: str) -> Path:
         return self._files.directory(domain_name(key))
 
-    # -- finding instances ---------------------------------------------------------------------------------
+    # -- guards ---------------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
@@ -320,71 +319,11 @@ class LibvirtDriver(HypervisorDriver):
                 lock = self._key_locks[key] = threading.RLock()
             return lock
 
-    def _find(self, key: str) -> tuple[str, Any, InstanceRecord] | None:
-        """(host, domain, record) of ``key``, or None when every host says it has no such instance."""
-        name = domain_name(key)
-        cached = self._where.get(key)
-        order = ([cached] if cached in self._hosts else []) + [h for h in self._hosts if h != cached]
-        unreachable: list[str] = []
-        for host in order:
-            try:
-                conn = self._conns.get(host)
-            except DriverError:
-                unreachable.append(host)
-                continue
-            try:
-                with self._conns.errors(host, f"looking up {key!r}"):
-                    dom = lookup(conn, name)
-                    rec = None if dom is None else read_record(dom)
-            except DriverError as exc:
-                if exc.code == "HostUnreachable":
-                    unreachable.append(host)
-                    continue
-                if exc.code == "InstanceNotFound":
-                    continue
-                raise
-            if rec is not None and rec.key == key:
-                self._where[key] = host
-                return host, dom, rec
-        if unreachable:
-            raise DriverError(
-                "HostUnreachable",
-                f"cannot tell whether {key!r} exists: {', '.join(unreachable)} did not answer",
-                retryable=True,
-            )
-        return None
-
-    def _require(self, key: str) -> tuple[str, Any, InstanceRecord]:
-        found = self._find(key)
-        if found is None:
-            raise InstanceNotFound(key)
-        return found
-
-    def _records(self, host: str) -> list[tuple[Any, InstanceRecord]]:
-        """Every (domain, record) of ours on a host; raises HostUnreachable rather than answering partly."""
-        conn = self._conns.get(host)
-        out: list[tuple[Any, InstanceRecord]] = []
-        with self._conns.errors(host, "listing domains"):
-            domains = conn.listAllDomains(0)
-        for dom in domains:
-            try:
-                with self._conns.errors(host, "reading domain metadata"):
-                    if not dom.name().startswith(NAME_PREFIX):
-                        continue
-                    rec = read_record(dom)
-            except DriverError as exc:
-                if exc.code == "InstanceNotFound":
-                    continue
-                raise
-            if rec is not None:
-                out.append((dom, rec))
-        return out
-
     # -- the port table's view of the hosts --------------------------------------------------------------------
 
     def _port_holdings(self, host: str) -> list[tuple[str, tuple[PortForward, ...]]]:
         """What the domains on ``host`` forward: instances made by earlier processes hold their ports."""
-        return [(rec.key, rec.port_forwards) for _dom, rec in self._records(host)]
+        return [(rec.key, rec.port_forwards) for _dom, rec in self._inventory.records(host)]
 
     @staticmethod
     def _bound_elsewhere(host: str, address: str, port: int) -> bool:
@@ -393,7 +332,7 @@ class LibvirtDriver(HypervisorDriver):
 
     def _gone(self, key: str) -> bool:
         """The holder of a port was deleted through another driver object (the table is only a cache)."""
-        return self._find(key) is None
+        return self._inventory.find(key) is None
 
     # -- state -----------------------------------------------------------------------------------------------
 
@@ -518,7 +457,7 @@ class LibvirtDriver(HypervisorDriver):
         guest that ignores it."""
         self._check_open()
         with self._key_lock(key):
-            host, dom, rec = self._require(key)
+            host, dom, rec = self._inventory.require(key)
             if rec.power == target or (target == "stopped" and rec.power == "deallocated"):
                 return
             with self._conns.errors(host, f"powering off {key!r}"):
@@ -544,7 +483,7 @@ class LibvirtDriver(HypervisorDriver):
         """The grace period of ``key``'s power-off ran out (on a timer thread): ``_heal`` destroys it if the
         record still wants it off and it still runs."""
         try:
-            found = self._find(key)
+            found = self._inventory.find(key)
             if found is not None:
                 host, dom, rec = found
                 with self._conns.errors(host, f"enforcing the power-off of {key!r}"):
@@ -594,7 +533,7 @@ class LibvirtDriver(HypervisorDriver):
         listing that every host answered (None: list now)."""
         if names is None:
             try:
-                names = {domain_name(rec.key) for host in self._hosts for _dom, rec in self._records(host)}
+                names = {domain_name(rec.key) for host in self._hosts for _dom, rec in self._inventory.records(host)}
             except DriverError as exc:
                 log.warning("libvirt: not sweeping instance files: %s", exc)
                 return []
