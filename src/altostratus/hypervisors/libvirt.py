@@ -144,7 +144,7 @@ class LibvirtDriver(HypervisorDriver):
         if sweep:
             self._sweep_startup()
 
-    # -- the interface -------------------------------------------------------------------------------------
+    # -- the interface -----------------------------------------------------------------------------------------
 
     def hosts(self) -> list[str]:
         return list(self._hosts)
@@ -277,7 +277,7 @@ class LibvirtDriver(HypervisorDriver):
         self._timers.close()
         self._conns.close()
 
-    # -- extras --------------------------------------------------------------------------------------------
+    # -- extras ------------------------------------------------------------------------------------------------
 
     def sweep_unknown(self, keys: set[str] | Sequence[str]) -> list[str]:
         """Delete every instance of ours whose key is not in ``keys`` (and instance files no domain uses);
@@ -305,7 +305,7 @@ class LibvirtDriver(HypervisorDriver):
     def instance_dir(self, key: str) -> Path:
         return self._files.directory(domain_name(key))
 
-    # -- guards ---------------------------------------------------------------------------------
+    # -- guards ------------------------------------------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
@@ -334,7 +334,7 @@ class LibvirtDriver(HypervisorDriver):
         """The holder of a port was deleted through another driver object (the table is only a cache)."""
         return self._inventory.find(key) is None
 
-    # -- state -----------------------------------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------------------------------
 
     def _state(self, host: str, dom: Any, rec: InstanceRecord, *, heal: bool) -> InstanceState:
         name = domain_name(rec.key)
@@ -413,7 +413,7 @@ class LibvirtDriver(HypervisorDriver):
                 log.warning("libvirt: resuming %s failed: %s", rec.key, exc)
                 return read_record(dom)
 
-    # -- power -----------------------------------------------------------------------------------------------
+    # -- power -------------------------------------------------------------------------------------------------
 
     def _boot(self, host: str, dom: Any, rec: InstanceRecord) -> InstanceRecord:
         """A new boot: power off if needed, clear the console, record the boot, start QEMU. The boot is
@@ -491,7 +491,7 @@ class LibvirtDriver(HypervisorDriver):
         except DriverError as exc:
             log.warning("libvirt: could not power off %s: %s", key, exc)
 
-    # -- records, XML, accelerator, memory ------------------------------------------------------------------
+    # -- XML, accelerator, memory ------------------------------------------------------------------------------
 
     def _memory(self, requested: int) -> int:
         return requested if self.memory_cap_mb is None else min(requested, self.memory_cap_mb)

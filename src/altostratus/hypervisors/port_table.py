@@ -73,17 +73,17 @@ class PortTable:
         if not wanted:
             return
         self._load(host)
-        taken: dict[tuple[str, int], str] = {}
         for attempt in (1, 2):
             with self._lock:
                 taken = self._taken(host, key, wanted)
                 if not taken:
                     self._take(host, key, wanted)
                     return
-            if attempt == 1 and self._gone is not None:
-                for holder in set(taken.values()):
-                    if self._gone(holder):
-                        self.forget(holder)
+            stale = [h for h in set(taken.values()) if self._gone(h)] if attempt == 1 and self._gone else []
+            if not stale:
+                break
+            for holder in stale:
+                self.forget(holder)
         (address, port), holder = next(iter(taken.items()))
         raise DriverError("PortInUse", f"{address}:{port} on {host} is forwarded to {holder!r}")
 
