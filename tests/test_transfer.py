@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from altostratus.marketplace.transfer import TransferError, allocated_bytes, transfer
+from altostratus.marketplace.sparse_files import allocated_bytes
+from altostratus.marketplace.transfer import transfer
+from altostratus.marketplace.transfer_job import TransferError
 from altostratus.pki import ensure_server_cert
 from tests.flaky_upstream import FlakyUpstream
 
