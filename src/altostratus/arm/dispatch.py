@@ -17,12 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from altostratus.arm import access_log
-from altostratus.arm.context import Caller, RequestContext
+from altostratus.arm.context import Caller, Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response
 from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, split_path
-from altostratus.services import Services
 from altostratus.store.models import Principal, Subscription
 
 log = logging.getLogger("altostratus.api")
@@ -38,7 +37,7 @@ def _authorization_error_headers(err: ArmError, base_url: str) -> dict[str, str]
 
 
 class Dispatcher:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Platform) -> None:
         self.services = services
 
     async def endpoint(self, request: Request) -> Response:
@@ -184,7 +183,7 @@ class Dispatcher:
         return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
 
 
-def cache_epochs(services: Services) -> tuple[int, int]:
+def cache_epochs(services: Platform) -> tuple[int, int]:
     """The principal and subscription caches' epochs, read before a transaction takes its snapshot: an entry
     forgotten after this point is not refilled from a snapshot that may predate the write behind the forget."""
     return services.tokens.epoch, services.subscriptions.epoch

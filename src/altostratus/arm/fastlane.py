@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from altostratus.arm import access_log
+from altostratus.arm.context import Platform
 from altostratus.arm.http import JSON_TYPE
 from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.routing import Access
-from altostratus.services import Services
 from altostratus.store.sqlite_changes import ChangeStamp
 
 Scope = MutableMapping[str, Any]
@@ -97,7 +97,7 @@ def _render(read: FastRead, row: tuple[Any, ...]) -> _Rendered:
 class FastLane:
     """ASGI front of the application; see the module docstring for when it answers."""
 
-    def __init__(self, app: ASGIApp, services: Services) -> None:
+    def __init__(self, app: ASGIApp, services: Platform) -> None:
         self.app = app
         self.services = services
         self._conn: sqlite3.Connection | None = None
