@@ -11,8 +11,9 @@ from starlette.routing import Route
 
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
-from altostratus.arm.dispatch import Dispatcher
+from altostratus.arm.endpoint import HttpEndpoint
 from altostratus.arm.fastlane import FastLane
+from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.bootstrap import ensure_installation
@@ -130,9 +131,9 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
 
 
 def build_app(services: Services) -> FastLane:
-    """The ASGI app: the fast lane in front of Starlette and the dispatcher (every request the lane does not
-    answer goes through the dispatcher's general pipeline)."""
-    dispatcher = Dispatcher(services)
+    """The ASGI app: the fast lane in front of Starlette and the pipeline's HTTP endpoint (every request the
+    lane does not answer goes through the pipeline)."""
+    endpoint = HttpEndpoint(Pipeline(services))
     lane: FastLane
 
     @asynccontextmanager
@@ -150,6 +151,6 @@ def build_app(services: Services) -> FastLane:
             lane.close()
 
     lane = FastLane(
-        Starlette(routes=[Route("/{path:path}", dispatcher.endpoint, methods=METHODS)], lifespan=lifespan), services
+        Starlette(routes=[Route("/{path:path}", endpoint.handle, methods=METHODS)], lifespan=lifespan), services
     )
     return lane
