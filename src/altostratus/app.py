@@ -12,7 +12,6 @@ from starlette.routing import Route
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
 from altostratus.arm.endpoint import HttpEndpoint
-from altostratus.arm.fastlane import FastLane
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
@@ -130,11 +129,9 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-def build_app(services: Services) -> FastLane:
-    """The ASGI app: the fast lane in front of Starlette and the pipeline's HTTP endpoint (every request the
-    lane does not answer goes through the pipeline)."""
+def build_app(services: Services) -> Starlette:
+    """The ASGI app: every request goes through the pipeline's HTTP endpoint."""
     endpoint = HttpEndpoint(Pipeline(services))
-    lane: FastLane
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -148,9 +145,5 @@ def build_app(services: Services) -> FastLane:
             services.operations.stop()
             services.driver.close()
             services.db.dispose()
-            lane.close()
 
-    lane = FastLane(
-        Starlette(routes=[Route("/{path:path}", endpoint.handle, methods=METHODS)], lifespan=lifespan), services
-    )
-    return lane
+    return Starlette(routes=[Route("/{path:path}", endpoint.handle, methods=METHODS)], lifespan=lifespan)

@@ -76,7 +76,6 @@ class HttpEndpoint:
                 start=start,
                 client=caller.client_id if caller else None,
                 client_request_id=client_request_id,
-                lane="general",
             )
         return response
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from altostratus.arm.context import RequestContext
-    from altostratus.arm.fastlane import FastRead
 
 Handler = Callable[["RequestContext"], "Response"]
 
@@ -41,7 +40,6 @@ class Route:
     resource_type: str  # "Namespace/type", ANY_VERSION or NO_VERSION
     access: Access
     segments: tuple[tuple[bool, str], ...]  # (is_parameter, lower-case literal or parameter name)
-    fast_read: FastRead | None = None  # how the fast lane may answer it (GET only; arm/fastlane.py)
 
     @property
     def literal_count(self) -> int:
@@ -76,14 +74,9 @@ class Router:
         *,
         resource_type: str,
         access: Access = Access.AUTHENTICATED,
-        fast_read: FastRead | None = None,
     ) -> None:
         segments = parse_template(template)
-        if fast_read is not None:
-            # The lane skips the tenant/admin checks: only plain authenticated reads may declare one.
-            assert method.upper() == "GET" and access is Access.AUTHENTICATED, f"{template}: fast reads are GETs"
-            assert ".admin" not in template.lower(), f"{template}: admin APIs take the general pipeline"
-        route = Route(method.upper(), template, handler, resource_type, access, segments, fast_read)
+        route = Route(method.upper(), template, handler, resource_type, access, segments)
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)
@@ -104,11 +97,6 @@ class Router:
                     return route, params, False
                 other_method = True
         return None, {}, other_method
-
-    def match_path(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        """:meth:`match` of a raw request path (the fast lane remembers its own results per path)."""
-        route, params, _ = self.match(method, split_path(path))
-        return route, params
 
     def routes(self) -> list[Route]:
         return [r for bucket in self._buckets.values() for r in bucket]
