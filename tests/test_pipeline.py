@@ -210,3 +210,66 @@ def test_security_rules_survive_python_optimize(tmp_path: Path, monkeypatch: pyt
                 c.get(f"{group_path(srv, 'any')}?{API}")
     finally:
         srv.close()
+
+
+def test_commits_bump_the_versions_of_the_tables_they_wrote(tmp_path: Path) -> None:
+    """What the answer cache relies on: a unit of work's writes bump their tables only once committed, and the
+    tables a read names are recorded (raw SQL counts as every table)."""
+    from sqlalchemy import select, text, update
+
+    from altostratus.store.db import ALL_TABLES, Database
+    from altostratus.store.models import ResourceGroup, Subscription
+
+    db = Database(f"sqlite:///{tmp_path / 'v.db'}")
+    db.migrate()
+    try:
+        groups, subs = ("resource_groups",), ("subscriptions",)
+        before = db.versions.snapshot(groups), db.versions.snapshot(subs)
+        with db.session() as s:
+            s.execute(update(ResourceGroup).where(ResourceGroup.name_key == "none").values(managed_by="x"))
+            assert db.versions.snapshot(groups) == before[0], "not before the commit"
+        assert db.versions.snapshot(groups) != before[0] and db.versions.snapshot(subs) == before[1]
+
+        with pytest.raises(RuntimeError), db.session() as s:
+            s.execute(update(Subscription).values(state="Warned"))
+            raise RuntimeError("rolled back")
+        assert db.versions.snapshot(subs) == before[1], "a rollback changes nothing"
+
+        with db.recording_reads() as read, db.session(readonly=True) as s:
+            s.scalars(select(ResourceGroup).where(ResourceGroup.name_key == "x")).all()
+        assert read == {"resource_groups"}
+        with db.recording_reads() as read, db.session(readonly=True) as s:
+            s.execute(text("SELECT count(*) FROM subscriptions")).one()
+        assert read == {ALL_TABLES}
+    finally:
+        db.dispose()
+
+
+def test_reused_answers_follow_every_kind_of_write(server: AltoServer) -> None:
+    """A group list and GET stay current through PUT, PATCH and an operation's deletion (another thread)."""
+    base = group_path(server, "")
+    name = unique("reuse")
+    with server.client() as c:
+
+        def names() -> list[str]:
+            r = c.get(f"{base}?{API}&$top=1000")
+            assert r.status_code == 200
+            return [g["name"] for g in r.json()["value"]]
+
+        for _ in range(3):
+            assert name not in names()
+        c.put(f"{group_path(server, name)}?{API}", json={"location": "local"}).raise_for_status()
+        assert name in names()
+        r = c.delete(f"{group_path(server, name)}?{API}")
+        assert r.status_code == 202
+        status = r.headers["azure-asyncoperation"]
+        seen = set()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            s = c.get(status).json()["status"]
+            seen.add(s)
+            if s != "InProgress":
+                break
+        assert s == "Succeeded", seen
+        assert name not in names()
+        assert c.get(f"{group_path(server, name)}?{API}").status_code == 404

@@ -6,12 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.routing import Route
-
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
-from altostratus.arm.endpoint import HttpEndpoint
+from altostratus.arm.endpoint import ArmApp
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
@@ -63,7 +60,6 @@ PROVIDERS = (
     compute,
     deployments,
 )
-METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def build_services(settings: Settings) -> Services:
@@ -129,12 +125,11 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-def build_app(services: Services) -> Starlette:
-    """The ASGI app: every request goes through the pipeline's HTTP endpoint."""
-    endpoint = HttpEndpoint(Pipeline(services))
+def build_app(services: Services) -> ArmApp:
+    """The ASGI app: every request goes through the pipeline (arm/endpoint.py, arm/pipeline.py)."""
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         if services.settings.controllers:
             services.operations.start()
             services.scalesets.start()
@@ -146,4 +141,4 @@ def build_app(services: Services) -> Starlette:
             services.driver.close()
             services.db.dispose()
 
-    return Starlette(routes=[Route("/{path:path}", endpoint.handle, methods=METHODS)], lifespan=lifespan)
+    return ArmApp(Pipeline(services), lifespan)

@@ -10,15 +10,23 @@ earlier comes from the token cache; an in-process caller is already known), refu
 operator routes to tenants, check the api-version, then, in the handler's own transaction, check that the
 principal still exists and that the subscription in the path is the caller's and writable, run the handler,
 and after the commit run the work it scheduled and wake the operation runner. Every failure is an ArmError.
+
+Lean where it is hot: each check can decide from its cache (a verified token, a principal found within the
+recheck window, a subscription looked up within its TTL) without a thread or a transaction, and a read whose
+answer is still current (arm/answer_cache.py) is answered from there once every check has passed, with no
+transaction at all (:meth:`Pipeline.answer_from_caches`). Anything a cache cannot decide goes the whole way,
+on a worker thread: the same checks, in the same order, with the same errors.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from starlette.responses import Response
 
+from altostratus.arm.answer_cache import AnswerCache, Reply
 from altostratus.arm.context import Caller, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route
@@ -63,14 +71,17 @@ class Pipeline:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        db = services.db
+        self.answers = AnswerCache(db.versions, enabled=db.url.startswith("sqlite"))
 
-    def call(self, request: PipelineRequest) -> tuple[Response, RequestContext]:
+    def call(self, request: PipelineRequest) -> Reply:
         """Runs a request to completion on this thread (in-process callers, which run on worker threads)."""
         route, params, other_method = self.services.router.match(request.method, request.segments)
         caller = request.caller
         if caller is None and (route is None or route.access is not Access.PUBLIC):
             caller = self.services.tokens.verify_header(request.headers.get("authorization"))
-        return self.execute(self.admit(request, route, params, other_method, caller))
+        admitted = self.admit(request, route, params, other_method, caller)
+        return self.answer_from_caches(admitted) or self.execute(admitted)
 
     def admit(
         self,
@@ -92,8 +103,39 @@ class Pipeline:
         api_version = self.check_api_version(route, request.query.get("api-version"))
         return Admitted(request, route, params, caller, api_version)
 
-    def execute(self, admitted: Admitted) -> tuple[Response, RequestContext]:
-        """The handler in one transaction, preceded by the checks that need it, then the after-commit work."""
+    def answer_from_caches(self, admitted: Admitted) -> Reply | None:
+        """The answer when the checks that need the database are decided by their caches and pass, and a
+        current answer of this read is kept; None means "execute it" (which decides, and may refuse)."""
+        key = self.answers.key(admitted)
+        if key is None:
+            return None
+        caller = admitted.caller
+        if caller is not None:
+            if not self.services.tokens.principal_recently_active(caller.client_id):
+                return None
+            sub_id = admitted.params.get("subscriptionId")
+            if sub_id is not None:
+                sub = self.services.subscriptions.cached(sub_id)
+                if sub is None or not (caller.is_operator or sub.owner_client_id == caller.client_id):
+                    return None
+                # A GET: check_writable always passes.
+        return self.answers.lookup(key)
+
+    def execute(self, admitted: Admitted) -> Reply:
+        """The whole request: the checks that need a transaction, the handler in it, the after-commit work;
+        the answer is kept for reuse when the route allows it."""
+        key = self.answers.key(admitted)
+        db = self.services.db
+        before = db.versions.current() if key is not None else {}
+        recording: AbstractContextManager[set[str]] = db.recording_reads() if key is not None else nullcontext(set())
+        with recording as read:
+            response = self._run(admitted)
+        reply = Reply.of(response)
+        if key is not None:
+            self.answers.store(key, read, before, reply)
+        return reply
+
+    def _run(self, admitted: Admitted) -> Response:
         services = self.services
         request = admitted.request
         epochs = cache_epochs(services)
@@ -119,7 +161,7 @@ class Pipeline:
             services.operations.wake()
         for task in ctx.after_commit:
             task()
-        return response, ctx
+        return response
 
     def check_api_version(self, route: Route, value: str | None) -> str | None:
         if route.resource_type == NO_VERSION:
@@ -135,7 +177,7 @@ class Pipeline:
         rtype = self.services.registry.get_type(route.resource_type)
         if rtype is None:  # a provider bug: its route names a type it never registered
             raise RuntimeError(f"route {route.template} names unregistered type {route.resource_type}")
-        if value.lower() in (v.lower() for v in rtype.api_versions):
+        if value.lower() in rtype.api_versions_lower:
             return value
         supported = ", ".join(rtype.api_versions)
         if rtype.arm_native:

@@ -81,10 +81,9 @@ class InternalClient:
             caller=self.caller,
         )
         try:
-            response, _ctx = self._pipeline.call(request)
+            reply = self._pipeline.call(request)
         except ArmError as err:
             return InternalResponse(err.status, {}, err.body(), request_id)
-        raw = bytes(response.body) if response.body else b""
-        parsed = json.loads(raw) if raw.strip() else None
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        return InternalResponse(response.status_code, headers, parsed, request_id)
+        parsed = json.loads(reply.body) if reply.body.strip() else None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reply.headers}
+        return InternalResponse(reply.status, headers, parsed, request_id)

@@ -220,10 +220,10 @@ def _run_delete(
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     registry.add_type("Microsoft.Resources", "resourceGroups", RESOURCES, arm_native=True, always_registered=True)
     base = "/subscriptions/{subscriptionId}/resourcegroups"
-    router.add("GET", base, list_groups, resource_type=TYPE)
+    router.add("GET", base, list_groups, resource_type=TYPE, reads_rows_only=True)
     item = base + "/{resourceGroupName}"
     router.add("HEAD", item, check_existence, resource_type=TYPE)
-    router.add("GET", item, get_group, resource_type=TYPE)
+    router.add("GET", item, get_group, resource_type=TYPE, reads_rows_only=True)
     router.add("PUT", item, put_group, resource_type=TYPE)
     router.add("PATCH", item, patch_group, resource_type=TYPE)
     router.add("DELETE", item, delete_group, resource_type=TYPE)
