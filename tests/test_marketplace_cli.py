@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from altostratus.marketplace.blobs import BlobStore
-from altostratus.marketplace.models import BlobRef
+from altostratus.blobs.models import BlobRef
+from altostratus.blobs.store import BlobStore
 from altostratus.store.db import Database
 from tests.marketplace_util import image_product
 from tests.server import ALTO, AltoServer, free_port

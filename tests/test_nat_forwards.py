@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from altostratus.blobs.store import BlobStore
+from altostratus.compute.controller import INSTALLATION_TAG, MANAGED_TAG, ScaleSetController
 from altostratus.compute.models import ScaleSet, ScaleSetVm
-from altostratus.controllers.scalesets import INSTALLATION_TAG, MANAGED_TAG, ScaleSetController
 from altostratus.hypervisors import InstanceSpec
 from altostratus.hypervisors.sim import SimDriver
-from altostratus.marketplace.blobs import BlobStore
 from altostratus.store.db import Database
 from tests.conftest import unique
 from tests.marketplace_util import OFFER, PUB, SKU, Operator, make_catalog, product_name

@@ -7,8 +7,8 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from altostratus.schema import metadata
 from altostratus.store.db import Database
-from altostratus.store.schema import metadata
 
 
 def check_schema(url: str) -> None:

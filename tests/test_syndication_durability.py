@@ -23,11 +23,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from altostratus.marketplace.blobs import BlobStore
+from altostratus.blobs.models import Blob, BlobRef
+from altostratus.blobs.store import BlobStore
+from altostratus.marketplace import durability
 from altostratus.marketplace.catalog import Product, add_payload, write_catalog
 from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import scan_extents
-from altostratus.marketplace.models import Blob, BlobRef, Download, PlatformImage
+from altostratus.marketplace.models import Download, PlatformImage
 from altostratus.marketplace.syndication import new_download, promote
 from altostratus.store.db import Database
 from tests.flaky_upstream import FlakyUpstream
@@ -132,7 +134,7 @@ def test_start_up_verifies_blobs_not_yet_durable(store: tuple[Database, BlobStor
     extents = product.payload.extents or []
     sha = promoted(db, blobs, product, root)
     lose_writes(blobs.path(sha), how, extents)
-    blobs.sweep(db)
+    durability.start_up(db, blobs)
     with db.session() as s:
         blob, image = s.get(Blob, sha), s.scalars(select(PlatformImage)).one()
         download = s.scalars(select(Download)).one()
@@ -165,7 +167,7 @@ def test_start_up_verifies_a_format_1_blob_by_its_sha256(store: tuple[Database, 
     good, bad = image_product(root, "1.0.0", size=32 * MiB), image_product(root, "2.0.0", size=32 * MiB)
     bad_sha, good_sha = promoted(db, blobs, bad, root), promoted(db, blobs, good, root)  # newest first: both kept
     pwrite(blobs.path(bad_sha), 16 * MiB + 100, b"\0\0\0\0")  # inside the data at size // 2
-    blobs.sweep(db)
+    durability.start_up(db, blobs)
     with db.session() as s:
         kept = s.get(Blob, good_sha)
         lost = s.scalars(select(Download).where(Download.sha256 == bad_sha)).one()

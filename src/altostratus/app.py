@@ -9,57 +9,30 @@ from typing import Any
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
 from altostratus.arm.endpoint import ArmApp
+from altostratus.arm.operations import OperationRunner
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.blobs.store import BlobStore
 from altostratus.bootstrap import ensure_installation
-from altostratus.compute import lifecycle as compute_lifecycle
 from altostratus.compute import provider as compute
-from altostratus.compute.preflight import scale_set_preflight
-from altostratus.compute.scalesets import CONVERGE
-from altostratus.compute.scalesets import TYPE as SCALE_SET_TYPE
+from altostratus.compute.controller import ScaleSetController
 from altostratus.config import Settings
-from altostratus.controllers.operations import OperationRunner, OperationTask, ProgressFn
-from altostratus.controllers.scalesets import ScaleSetController
+from altostratus.deployments import api as deployments
 from altostratus.hypervisors import make_driver
-from altostratus.marketplace import bridge, compute_admin, gallery, syndication
-from altostratus.marketplace.blobs import BlobStore
+from altostratus.insights import autoscale as insights
+from altostratus.marketplace import bridge, durability
+from altostratus.marketplace import provider as marketplace
 from altostratus.marketplace.upstream import Upstreams
-from altostratus.resources import (
-    admin,
-    deployment_whatif,
-    deployments,
-    generic,
-    groups,
-    insights,
-    metadata,
-    network,
-    providers,
-    storage_accounts,
-    subscriptions,
-)
+from altostratus.network import provider as network
+from altostratus.resources import provider as resources
 from altostratus.services import Services
+from altostratus.storage import accounts as storage
 from altostratus.store.db import Database
 
-# Each provider contributes routes and resource types; later providers (compute, marketplace) add theirs here.
-PROVIDERS = (
-    oauth,
-    metadata,
-    lro,
-    subscriptions,
-    groups,
-    providers,
-    generic,
-    network,
-    storage_accounts,
-    insights,
-    admin,
-    bridge,
-    compute_admin,
-    gallery,
-    compute,
-    deployments,
-)
+# Every provider contributes routes and resource types; those with long-running work also register the
+# operation kinds that carry it out (``register_operations``), once the server's parts exist.
+PROVIDERS = (oauth, lro, resources, network, storage, insights, marketplace, compute, deployments)
 
 
 def build_services(settings: Settings) -> Services:
@@ -73,30 +46,20 @@ def build_services(settings: Settings) -> Services:
     for provider in PROVIDERS:
         provider.register_routes(router, registry)
     blobs = BlobStore(settings.data_dir)
-    blobs.sweep(db)
+    durability.start_up(db, blobs)
     bridge.ensure_default_activation(db, installation["providerSubscriptionId"], settings.upstream)
     runner = OperationRunner(db, workers=settings.operation_workers)
-    runner.register(groups.DELETE_KIND, groups.delete_handler(registry))
-
-    def download(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
-        done = syndication.run_download(db, blobs, task, progress)
-        return bridge.download_result(db, done["downloadId"], settings.location) if done else None
-
-    runner.register(syndication.DOWNLOAD_KIND, download)
     driver = make_driver(settings.hypervisor, **hypervisor_options(settings))
     scalesets = ScaleSetController(
         db, driver, blobs, installation_id=installation["tenantId"], on_converged=runner.wake
     )
-    runner.register(CONVERGE, compute_lifecycle.converge_handler)
-    scale_set_type = registry.get_type(SCALE_SET_TYPE)
-    assert scale_set_type is not None
-    scale_set_type.deleter = compute_lifecycle.scale_set_deleter(scalesets.wake)
-    scale_set_type.preflight = scale_set_preflight
     services = Services(
         settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir), driver, scalesets
     )
-    runner.register(deployments.KIND, deployments.make_executor(services))
-    runner.register(deployment_whatif.KIND, deployment_whatif.handler(services))
+    for provider in PROVIDERS:
+        register_operations = getattr(provider, "register_operations", None)
+        if register_operations is not None:
+            register_operations(runner, services)
     return services
 
 

@@ -1,4 +1,5 @@
-"""The objects a running server is made of, handed to every handler through the request context."""
+"""The objects a running server is made of: the one container that satisfies the pipeline's `Platform` and every
+provider's extension of it (compute's and the marketplace's), assembled by `app.py`."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from altostratus.arm.auth import TokenService
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.arm.subscription_cache import SubscriptionCache
+from altostratus.blobs.store import BlobStore
 from altostratus.config import Settings
-from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.upstream import Upstreams
 from altostratus.store.db import Database
 
 if TYPE_CHECKING:
-    from altostratus.controllers.operations import OperationRunner
-    from altostratus.controllers.scalesets import ScaleSetController
+    from altostratus.arm.operations import OperationRunner
+    from altostratus.compute.controller import ScaleSetController
     from altostratus.hypervisors import HypervisorDriver
 
 

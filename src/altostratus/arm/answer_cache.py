@@ -26,7 +26,8 @@ from starlette.responses import Response
 from altostratus.store.db import ALL_TABLES, TableVersions
 
 if TYPE_CHECKING:
-    from altostratus.arm.pipeline import Admitted
+    from altostratus.arm.context import Caller
+    from altostratus.arm.routing import Route
 
 CACHE_SIZE = 8192
 
@@ -59,16 +60,23 @@ class AnswerCache:
         self.enabled = enabled
         self._entries: dict[Key, _Entry] = {}
 
-    def key(self, admitted: Admitted) -> Key | None:
+    def key(
+        self,
+        method: str,
+        route: Route,
+        params: dict[str, str],
+        query: dict[str, str],
+        base_url: str,
+        caller: Caller | None,
+    ) -> Key | None:
         """What the answer depends on, or None when the request's answer may not be reused."""
-        if not self.enabled or not admitted.route.reads_rows_only or admitted.request.method != "GET":
+        if not self.enabled or not route.reads_rows_only or method != "GET":
             return None
-        request, caller = admitted.request, admitted.caller
         return (
-            admitted.route.template,
-            tuple(admitted.params.items()),
-            tuple(sorted(request.query.items())),
-            request.base_url,
+            route.template,
+            tuple(params.items()),
+            tuple(sorted(query.items())),
+            base_url,
             (caller.client_id, caller.role, caller.tenant_id) if caller is not None else None,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from altostratus.arm.errors import ArmError
@@ -13,7 +13,30 @@ from altostratus.arm.errors import ArmError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from altostratus.services import Services
+    from altostratus.arm.auth import TokenService
+    from altostratus.arm.operations import OperationRunner
+    from altostratus.arm.registry import ProviderRegistry
+    from altostratus.arm.routing import Router
+    from altostratus.arm.subscription_cache import SubscriptionCache
+    from altostratus.config import Settings
+    from altostratus.store.db import Database
+
+
+class Platform(Protocol):
+    """What the pipeline and every handler may use of the running server, and nothing provider-specific.
+
+    The request context depends on this narrow protocol rather than on the server's container of services, so
+    ``arm/`` knows no provider: a provider that needs more (compute: the driver, the blob store, its controller)
+    declares a protocol of its own that extends this one, and the container assembled in ``app.py`` satisfies all.
+    """
+
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    registry: ProviderRegistry
+    router: Router
+    operations: OperationRunner
+    subscriptions: SubscriptionCache
 
 
 def obj(value: Any, target: str) -> dict[str, Any]:
@@ -50,7 +73,7 @@ class RequestContext:
     api_version: str | None
     caller: Caller | None
     db: Session
-    services: Services
+    services: Platform
     request_id: str
     extra: dict[str, Any] = field(default_factory=dict)
     # Work to do once the handler's transaction has committed (e.g. deleting files it made unreferenced).

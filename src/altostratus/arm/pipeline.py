@@ -26,11 +26,10 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from altostratus.arm.answer_cache import AnswerCache, Reply
-from altostratus.arm.context import Caller, RequestContext
+from altostratus.arm.answer_cache import AnswerCache, Key, Reply
+from altostratus.arm.context import Caller, Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route
-from altostratus.services import Services
 from altostratus.store.models import Principal, Subscription
 
 ADMIN_NAMESPACE = re.compile(r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.Admin$", re.IGNORECASE)
@@ -69,7 +68,7 @@ class Admitted:
 class Pipeline:
     """The checks and the handler's transaction, in one place. Thread-safe."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Platform) -> None:
         self.services = services
         db = services.db
         self.answers = AnswerCache(db.versions, enabled=db.url.startswith("sqlite"))
@@ -106,7 +105,7 @@ class Pipeline:
     def answer_from_caches(self, admitted: Admitted) -> Reply | None:
         """The answer when the checks that need the database are decided by their caches and pass, and a
         current answer of this read is kept; None means "execute it" (which decides, and may refuse)."""
-        key = self.answers.key(admitted)
+        key = self._answer_key(admitted)
         if key is None:
             return None
         caller = admitted.caller
@@ -121,10 +120,16 @@ class Pipeline:
                 # A GET: check_writable always passes.
         return self.answers.lookup(key)
 
+    def _answer_key(self, admitted: Admitted) -> Key | None:
+        request = admitted.request
+        return self.answers.key(
+            request.method, admitted.route, admitted.params, request.query, request.base_url, admitted.caller
+        )
+
     def execute(self, admitted: Admitted) -> Reply:
         """The whole request: the checks that need a transaction, the handler in it, the after-commit work;
         the answer is kept for reuse when the route allows it."""
-        key = self.answers.key(admitted)
+        key = self._answer_key(admitted)
         db = self.services.db
         before = db.versions.current() if key is not None else {}
         recording: AbstractContextManager[set[str]] = db.recording_reads() if key is not None else nullcontext(set())
@@ -219,7 +224,7 @@ class Pipeline:
         return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
 
 
-def cache_epochs(services: Services) -> tuple[int, int]:
+def cache_epochs(services: Platform) -> tuple[int, int]:
     """The principal and subscription caches' epochs, read before a transaction takes its snapshot: an entry
     forgotten after this point is not refilled from a snapshot that may predate the write behind the forget."""
     return services.tokens.epoch, services.subscriptions.epoch

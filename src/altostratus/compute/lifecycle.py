@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from altostratus.arm.errors import ArmError
+from altostratus.arm.operations import OperationTask, Pending, ProgressFn
 from altostratus.compute.models import ScaleSet, ScaleSetVm
-from altostratus.controllers.operations import OperationTask, Pending, ProgressFn
 from altostratus.store.db import Database
 from altostratus.store.models import Resource
 

@@ -79,3 +79,15 @@ class ScaleSetVm(Base):
     host: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ComputeQuota(Base):
+    """Limits of one subscription (named by its id) or of every subscription (``Default Quota``)."""
+
+    __tablename__ = "compute_quotas"
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    virtual_machine_count: Mapped[int] = mapped_column(Integer)
+    cores_limit: Mapped[int] = mapped_column(Integer)
+    availability_set_count: Mapped[int] = mapped_column(Integer)
+    vm_scale_set_count: Mapped[int] = mapped_column(Integer)

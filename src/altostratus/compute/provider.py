@@ -1,19 +1,39 @@
-"""Microsoft.Compute registration: resource types, api-versions and routes of the provider."""
+"""Microsoft.Compute registration: resource types, api-versions and routes of the provider and of its admin API
+(Microsoft.Compute.Admin), and how its long-running work ends (the controller's convergence)."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from altostratus.arm.context import Platform
+from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import images, quotas, scalesets, stored_types, vms
+from altostratus.compute import admin, images, lifecycle, quotas, scalesets, stored_types, vms
+from altostratus.compute.platform import ComputePlatform
+from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.versions import COMPUTE
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    admin.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
-    sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE).full_name
+    sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)
-    scalesets.register(router, sets)
+    sets.preflight = scale_set_preflight
+    scalesets.register(router, sets.full_name)
     vms.register(router, vm_t)
     stored_types.register_routes(router, registry)
+
+
+def register_operations(runner: OperationRunner, platform: Platform) -> None:
+    """Scale-set operations end when the controller has converged; resource-group deletion hands scale sets to
+    the controller (so the deleter needs the controller that the server assembled)."""
+    compute = cast(ComputePlatform, platform)
+    runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
+    scale_set_type = platform.registry.get_type(scalesets.TYPE)
+    if scale_set_type is None:
+        raise RuntimeError("register_routes must run before register_operations")
+    scale_set_type.deleter = lifecycle.scale_set_deleter(compute.scalesets.wake)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm.context import RequestContext
@@ -18,24 +18,13 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
-from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.models import ComputeQuota, ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
-from altostratus.store.models import Base
 
 DEFAULT = "Default Quota"
 DEFAULTS = {"virtualMachineCount": 50, "coresLimit": 100, "availabilitySetCount": 10, "vmScaleSetCount": 100}
 NS = "Microsoft.Compute.Admin"
 VERSIONS = ("2021-01-01", "2018-02-09", "2015-12-01-preview")
-
-
-class ComputeQuota(Base):
-    __tablename__ = "compute_quotas"
-    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    virtual_machine_count: Mapped[int] = mapped_column(Integer)
-    cores_limit: Mapped[int] = mapped_column(Integer)
-    availability_set_count: Mapped[int] = mapped_column(Integer)
-    vm_scale_set_count: Mapped[int] = mapped_column(Integer)
 
 
 def limits_for(s: Session, subscription_id: str) -> dict[str, int]:

@@ -30,6 +30,7 @@ from altostratus.compute.model import (
     with_secrets,
 )
 from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.platform import compute_platform
 from altostratus.compute.render import render_set, set_id, set_instance_view
 from altostratus.compute.sizes import SIZES
 from altostratus.resources.groups import require_group
@@ -73,7 +74,7 @@ def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) 
         target=set_id(group, ss),
         params={"scaleSetId": ss.id, "generation": ss.generation},
     )
-    ctx.after_commit.append(ctx.services.scalesets.wake)
+    ctx.after_commit.append(compute_platform(ctx).scalesets.wake)
     return op
 
 

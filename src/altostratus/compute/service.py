@@ -14,13 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
+from altostratus.blobs.models import BlobRef
+from altostratus.blobs.store import BlobStore
 from altostratus.compute import quotas
 from altostratus.compute.model import SCALE_IN_RULES, ImageRef, computer_name, image_reference
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
-from altostratus.marketplace.blobs import BlobStore
 from altostratus.marketplace.images import resolve
-from altostratus.marketplace.models import BlobRef, PlatformImage
+from altostratus.marketplace.models import PlatformImage
 from altostratus.store.db import utcnow
 
 LIVE = ("Creating", "Running", "Failed", "Updating")

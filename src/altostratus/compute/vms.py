@@ -14,6 +14,7 @@ from altostratus.arm.http import json_response, paged
 from altostratus.compute import natpools, service
 from altostratus.compute.model import os_type_of
 from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.platform import compute_platform
 from altostratus.compute.render import render_vm, set_id, vm_instance_view
 from altostratus.compute.scalesets import apply_action, converge_operation, require_set
 from altostratus.hypervisors.base import DriverError
@@ -68,7 +69,7 @@ def get_vm(ctx: RequestContext) -> Response:
 def hypervisor_view(ctx: RequestContext, row: ScaleSetVm) -> dict[str, Any]:
     """What the driver reports right now (host, accelerator: kvm or tcg, ...); empty if it can't say."""
     try:
-        state = ctx.services.driver.get(row.key)
+        state = compute_platform(ctx).driver.get(row.key)
     except DriverError:
         return {}
     if state is None:
@@ -96,7 +97,7 @@ def serial_console_log(ctx: RequestContext) -> Response:
     """The instance's serial console (boot diagnostics) as text, read from the hypervisor driver."""
     _, _, row = require_vm(ctx)
     try:
-        text = ctx.services.driver.console_log(row.key)
+        text = compute_platform(ctx).driver.console_log(row.key)
     except DriverError as err:
         if err.code != "InstanceNotFound":
             raise ArmError(409, "BootDiagnosticsUnavailable", f"The console log cannot be read: {err}.") from None

@@ -16,10 +16,12 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response, new_etag, paged
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
-from altostratus.marketplace.blobs import BlobStore
+from altostratus.blobs.models import Blob
+from altostratus.blobs.store import BlobStore
 from altostratus.marketplace.catalog import Product, payload_source
 from altostratus.marketplace.images import remove_image
-from altostratus.marketplace.models import Activation, Blob, Download, GalleryItem, PlatformImage, VmExtension
+from altostratus.marketplace.models import Activation, Download, GalleryItem, PlatformImage, VmExtension
+from altostratus.marketplace.platform import marketplace_platform
 from altostratus.marketplace.syndication import DOWNLOAD_KIND, conflict_for, new_download
 from altostratus.resources.groups import find_group, require_group
 from altostratus.store.db import Database, iso, utcnow
@@ -212,7 +214,7 @@ def render_download(s: Session, d: Download, location: str) -> dict[str, Any]:
 
 
 def catalog_of(ctx: RequestContext, a: Activation) -> list[Product]:
-    return ctx.services.upstreams.catalog(a.upstream).products
+    return marketplace_platform(ctx).upstreams.catalog(a.upstream).products
 
 
 def find_product(ctx: RequestContext, a: Activation) -> Product:
@@ -253,7 +255,7 @@ def download_product(ctx: RequestContext) -> Response:
     for old in ctx.db.scalars(select(Download).where(Download.product_key == product.name.lower())):
         ctx.db.delete(old)  # an earlier failed (or superseded) attempt
     ctx.db.flush()
-    location = ctx.services.upstreams.location(a.upstream)
+    location = marketplace_platform(ctx).upstreams.location(a.upstream)
     d = new_download(ctx.db, data, payload_source(location, product.payload), a.id)
     op = lro.start_operation(ctx, namespace=NS, kind=DOWNLOAD_KIND, target=product.name, params={"downloadId": d.id})
     d.operation_id = op.id
@@ -293,7 +295,7 @@ def delete_downloaded(ctx: RequestContext) -> Response:
         raise ArmError(409, "AnotherOperationInProgress", f"The product '{d.product_name}' is still downloading.")
     remove_artifacts(ctx.db, d.id)
     ctx.db.delete(d)
-    ctx.after_commit.append(lambda: ctx.services.blobs.gc(ctx.services.db))
+    ctx.after_commit.append(lambda: marketplace_platform(ctx).blobs.gc(ctx.services.db))
     return empty(200)
 
 

@@ -39,14 +39,15 @@ from typing import TYPE_CHECKING
 from pydantic import TypeAdapter
 from sqlalchemy import delete, select, update
 
+from altostratus.blobs.models import Blob, BlobRef
 from altostratus.marketplace.extent_transfer import verify_extents
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent
-from altostratus.marketplace.models import Blob, BlobRef, Download, PlatformImage, VmExtension
+from altostratus.marketplace.models import Download, PlatformImage, VmExtension
 from altostratus.marketplace.transfer import _NO_SPACE, _ZEROS, BUFFER, TransferError, _extents, _fsync_dir
 from altostratus.store.db import Database, utcnow
 
 if TYPE_CHECKING:
-    from altostratus.marketplace.blobs import BlobStore
+    from altostratus.blobs.store import BlobStore
 
 log = logging.getLogger("altostratus.durability")
 _EXTENTS = TypeAdapter(list[Extent])
@@ -85,6 +86,15 @@ def make_durable(db: Database, blobs: BlobStore, sha: str) -> None:
     with db.session() as s:
         mark = update(Blob).where(Blob.sha256 == sha, Blob.created_at == seen).values(durable=True, extents=None)
         s.execute(mark)
+
+
+def start_up(db: Database, blobs: BlobStore) -> None:
+    """At start-up, before anything can use a blob: the blob store drops files no row accounts for (keeping the
+    partial files of downloads still in progress), then `recover` settles the blobs that were not yet durable."""
+    with db.session(readonly=True) as s:
+        active = set(s.scalars(select(Download.id).where(Download.state == "Downloading")))
+    blobs.sweep(db, active)
+    recover(db, blobs)
 
 
 def recover(db: Database, blobs: BlobStore) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
-from altostratus.marketplace.blobs import BlobStore
+from altostratus.blobs.store import BlobStore
 from altostratus.marketplace.models import PlatformImage
 
 VERSION = re.compile(r"^\d+(\.\d+){0,3}$")

@@ -1,9 +1,7 @@
-"""Marketplace state: the registration with an upstream, downloads, blobs, platform images, extensions,
-gallery items.
+"""Marketplace state: the registration with an upstream, downloads, platform images, extensions, gallery items.
 
-Blobs are content-addressed disk files; anything that needs one (a platform image, later an instance's
-disk) holds a row in ``blob_refs``. A blob whose last reference goes away is garbage collected, so a
-running VM never loses its disk when the operator replaces or deletes the image it came from.
+The payloads themselves are blobs (``altostratus.blobs``): a platform image or extension holds a reference to
+its blob, so the blob outlives the image while an instance's disk still needs it.
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, true
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altostratus.store.models import Base
@@ -31,32 +29,6 @@ class Activation(Base):
     display_name: Mapped[str] = mapped_column(String(256))
     upstream: Mapped[str] = mapped_column(String(2048))  # "demo", a directory, or an http(s) URL
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class Blob(Base):
-    """A stored payload, named by its content: a whole-content SHA-256 or an extent map's id (``map-...``).
-
-    A blob becomes visible before it is known to be on disk (durability.py): until then ``durable`` is false and
-    ``extents`` holds the map it is re-verified against after a crash (None for a SHA-256 id, which says it all).
-    Rows from before the column existed were synced before they became visible, hence the server default.
-    """
-
-    __tablename__ = "blobs"
-    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    size: Mapped[int] = mapped_column(BigInteger)
-    allocated: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    durable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
-    extents: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
-
-
-class BlobRef(Base):
-    """Who keeps a blob alive: ("platformImage", id), ("vmExtension", id), ("instance", id), ..."""
-
-    __tablename__ = "blob_refs"
-    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
-    holder_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    holder_id: Mapped[str] = mapped_column(String(128), primary_key=True)
 
 
 class Download(Base):

@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
-from altostratus.controllers.operations import OperationTask, ProgressFn
-from altostratus.marketplace.blobs import BlobStore
+from altostratus.arm.operations import OperationTask, ProgressFn
+from altostratus.blobs.store import BlobStore
 from altostratus.marketplace.durability import make_durable
 from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent, map_id

@@ -3,8 +3,8 @@
 A plain type is one whose control plane is the ARM envelope itself (stored, validated, listed, deleted
 with its group), with a hook that validates a PUT and fills the computed read-only fields. Providers with
 behaviour (compute) write the same envelope row beside their own tables, so these listings and group
-deletion see everything. The plain types themselves live with their namespace (``resources/network.py``,
-``resources/storage_accounts.py``, ``resources/insights.py``, ``compute/stored_types.py``).
+deletion see everything. The plain types themselves live with their namespace (``network/provider.py``,
+``storage/accounts.py``, ``insights/autoscale.py``, ``compute/stored_types.py``).
 
 Some plain types have sub-resources that ARM also addresses on their own (a virtual network's subnets, a
 load balancer's inbound NAT rules). Azure keeps them inside the parent's body, and so do we: a child route
@@ -32,7 +32,7 @@ from altostratus.resources.filters import parse_filter, tag_matcher
 from altostratus.resources.groups import group_id, require_group
 from altostratus.resources.providers import require_registered
 from altostratus.resources.versions import RESOURCES
-from altostratus.store.db import Database, iso, utcnow
+from altostratus.store.db import iso, utcnow
 from altostratus.store.models import Resource, ResourceGroup
 
 NAME = re.compile(r"^[A-Za-z0-9][-\w.]{0,79}$")
@@ -63,22 +63,6 @@ def render(row: Resource, group: ResourceGroup, *, expand: bool = True) -> dict[
         body["changedTime"] = iso(row.changed_at)
         body["provisioningState"] = row.provisioning_state
     return body
-
-
-def delete_resource_row(db: Database, registry: ProviderRegistry, row_id: int) -> bool:
-    """Delete one resource through its provider's deleter (or just the row for plain types); True when gone."""
-    with db.session() as s:
-        row = s.get(Resource, row_id)
-        if row is None:
-            return True
-        rtype = registry.get_type(row.type)
-    if rtype is not None and rtype.deleter is not None and not rtype.deleter(db, row_id):
-        return False
-    with db.session() as s:
-        row = s.get(Resource, row_id)
-        if row is not None:
-            s.delete(row)
-    return True
 
 
 def list_in_group(ctx: RequestContext) -> Response:

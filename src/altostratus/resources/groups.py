@@ -17,9 +17,9 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
+from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.controllers.operations import OperationHandler, OperationTask, Pending, ProgressFn
 from altostratus.resources.filters import parse_tag_filter
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import Database, utcnow
@@ -190,6 +190,22 @@ def delete_group(ctx: RequestContext) -> Response:
     return lro.accepted(ctx, op)
 
 
+def delete_resource_row(db: Database, registry: ProviderRegistry, row_id: int) -> bool:
+    """Delete one resource through its provider's deleter (or just the row for plain types); True when gone."""
+    with db.session() as s:
+        row = s.get(Resource, row_id)
+        if row is None:
+            return True
+        rtype = registry.get_type(row.type)
+    if rtype is not None and rtype.deleter is not None and not rtype.deleter(db, row_id):
+        return False
+    with db.session() as s:
+        row = s.get(Resource, row_id)
+        if row is not None:
+            s.delete(row)
+    return True
+
+
 def delete_handler(registry: ProviderRegistry) -> OperationHandler:
     """Deletes every resource in the group (one transaction each, so a restart resumes), then the group."""
     return lambda db, task, progress: _run_delete(db, registry, task, progress)
@@ -198,8 +214,6 @@ def delete_handler(registry: ProviderRegistry) -> OperationHandler:
 def _run_delete(
     db: Database, registry: ProviderRegistry, task: OperationTask, progress: ProgressFn
 ) -> dict[str, Any] | None:
-    from altostratus.resources.generic import delete_resource_row
-
     group_pk = task.params["groupId"]
     with db.session() as s:
         ids = list(s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk)))

@@ -1,12 +1,14 @@
-"""Alembic environment: runs on the connection the application hands over (or the configured URL)."""
+"""Alembic environment: runs on the connection the application hands over (or the configured URL).
+
+The models' metadata is only needed to compare models with migrations; whoever asks for that passes it as the
+``target_metadata`` attribute (``altostratus.schema.metadata``), so ``store/`` imports no provider.
+"""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from altostratus.store.schema import metadata
-
 config = context.config
-target_metadata = metadata
+target_metadata = config.attributes.get("target_metadata")
 
 
 def run() -> None:

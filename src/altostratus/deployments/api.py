@@ -26,19 +26,20 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError
 from altostratus.arm.http import empty, json_response, paged, validate_tags
+from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import ANY_VERSION, Router
-from altostratus.resources import deployment_whatif as whatif
-from altostratus.resources.deployment_engine import (
+from altostratus.deployments import whatif
+from altostratus.deployments.engine import (
     KIND,
     DeploymentInput,
     PrefixedSourceMap,
     cancel_operation,
     executor,
 )
-from altostratus.resources.deployment_models import Deployment, DeploymentOperation
-from altostratus.resources.deployment_plan import DEPLOYMENTS_TYPE, dependencies, providers
-from altostratus.resources.deployment_preflight import preflight, template_failure
+from altostratus.deployments.models import Deployment, DeploymentOperation
+from altostratus.deployments.plan import DEPLOYMENTS_TYPE, dependencies, providers
+from altostratus.deployments.preflight import preflight, template_failure
 from altostratus.resources.filters import parse_filter
 from altostratus.resources.groups import group_id, require_group
 from altostratus.resources.versions import RESOURCES
@@ -51,9 +52,9 @@ from altostratus.templates.loader import SourceMap, join_path, load_document
 from altostratus.templates.values import find_key, get_ci
 
 if TYPE_CHECKING:
-    from altostratus.services import Services
+    from altostratus.arm.context import Platform
 
-__all__ = ["KIND", "executor", "make_executor", "register_routes"]
+__all__ = ["KIND", "executor", "register_operations", "register_routes"]
 
 TYPE = DEPLOYMENTS_TYPE
 # The current SDK line (azure-mgmt-resource-deployments 2.x) sends 2026-06-01 for deployments.
@@ -642,15 +643,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         router.add("GET", prefix + "/operations/{operationId}", get_operation, resource_type=TYPE)
 
 
-def make_executor(services: Services | Callable[[], Services]) -> Any:
-    """The executor, from the services or a factory of them (resolved on first use)."""
-    if not callable(services):
-        return executor(services)
-    holder: list[Any] = []
-
-    def handler(*args: Any) -> Any:
-        if not holder:
-            holder.append(executor(services()))
-        return holder[0](*args)
-
-    return handler
+def register_operations(runner: OperationRunner, platform: Platform) -> None:
+    """A deployment runs as an operation (the executor), and so does a what-if."""
+    runner.register(KIND, executor(platform))
+    runner.register(whatif.KIND, whatif.handler(platform))

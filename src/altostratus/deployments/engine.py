@@ -25,11 +25,11 @@ from sqlalchemy import func, select
 
 from altostratus.arm.context import Caller
 from altostratus.arm.errors import ArmError
+from altostratus.arm.operations import MAX_ATTEMPTS, OperationTask, Pending, ProgressFn
 from altostratus.arm.registry import ProviderRegistry
-from altostratus.controllers.operations import MAX_ATTEMPTS, OperationTask, Pending, ProgressFn
-from altostratus.resources.deployment_client import InternalClient, InternalResponse, status_name
-from altostratus.resources.deployment_models import Deployment, DeploymentOperation
-from altostratus.resources.deployment_plan import (
+from altostratus.deployments.client import InternalClient, InternalResponse, status_name
+from altostratus.deployments.models import Deployment, DeploymentOperation
+from altostratus.deployments.plan import (
     TEMPLATE_KEYS,
     Plan,
     PlannedResource,
@@ -37,6 +37,7 @@ from altostratus.resources.deployment_plan import (
     resource_id,
     type_of_id,
 )
+from altostratus.resources.endpoints import stamp_environment
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation, ResourceGroup, Subscription
 from altostratus.templates import (
@@ -51,7 +52,7 @@ from altostratus.templates.loader import SourceMap, join_path
 from altostratus.templates.values import find_key, get_ci
 
 if TYPE_CHECKING:
-    from altostratus.services import Services
+    from altostratus.arm.context import Platform
 
 log = logging.getLogger("altostratus.deployments")
 
@@ -112,36 +113,6 @@ class PrefixedSourceMap(SourceMap):
         else:
             full = f"{self.prefix}.{path}"
         return super().position(full)
-
-
-def stamp_environment(base_url: str, location: str, tenant_id: str) -> dict[str, Any]:
-    """``environment()`` of this cloud: its own endpoints, Azure Stack Hub style suffixes."""
-    host = urlsplit(base_url).hostname or "localhost"
-    base = base_url.rstrip("/") + "/"
-    suffix = f"{location}.{host}"
-    return {
-        "name": "AzureStack",
-        "gallery": base,
-        "graph": base,
-        "portal": base,
-        "graphAudience": base,
-        "activeDirectoryDataLake": "",
-        "batch": "",
-        "media": "",
-        "sqlManagement": "",
-        "vmImageAliasDoc": "",
-        "resourceManager": base,
-        "authentication": {"loginEndpoint": base, "audiences": [base], "tenant": tenant_id, "identityProvider": "AAD"},
-        "suffixes": {
-            "acrLoginServer": "",
-            "azureDatalakeAnalyticsCatalogAndJob": "",
-            "azureDatalakeStoreFileSystem": "",
-            "azureFrontDoorEndpointSuffix": "",
-            "keyvaultDns": f".vault.{suffix}",
-            "sqlServerHostname": "",
-            "storage": suffix,
-        },
-    }
 
 
 def providers_callback(registry: ProviderRegistry, location: str) -> Callable[[str, str | None], Any]:
@@ -556,7 +527,7 @@ def finish(db: Database, pk: int, state: str, *, error: dict[str, Any] | None = 
 class Execution:
     """One invocation of the executor for one deployment."""
 
-    def __init__(self, services: Services, snap: Snapshot, progress: ProgressFn) -> None:
+    def __init__(self, services: Platform, snap: Snapshot, progress: ProgressFn) -> None:
         self.services = services
         self.db = services.db
         self.snap = snap
@@ -941,7 +912,7 @@ def _dedupe(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def executor(services: Services) -> Callable[[Database, OperationTask, ProgressFn], dict[str, Any] | None]:
+def executor(services: Platform) -> Callable[[Database, OperationTask, ProgressFn], dict[str, Any] | None]:
     """The operation handler to register for :data:`KIND`."""
 
     def handler(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from altostratus.arm.pipeline import Pipeline, PipelineRequest
 from altostratus.arm.routing import split_path
 
 if TYPE_CHECKING:
-    from altostratus.services import Services
+    from altostratus.arm.context import Platform
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def status_name(status: int) -> str:
 class InternalClient:
     """Internal requests on behalf of one caller; thread-safe (every request has its own transaction)."""
 
-    def __init__(self, services: Services, caller: Caller, base_url: str) -> None:
+    def __init__(self, services: Platform, caller: Caller, base_url: str) -> None:
         self.caller = caller
         self.base_url = base_url
         self._pipeline = Pipeline(services)

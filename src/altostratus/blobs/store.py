@@ -2,8 +2,8 @@
 
 Files live under ``<data dir>/blobs/<sha256>``; partial downloads under ``<data dir>/downloads/``. A blob is
 deleted only when no ``blob_refs`` row holds it, which is what keeps the disk of a running instance alive
-after the operator replaces or deletes its image. A blob is visible before it is known to be on disk; durability.py
-syncs it just after, and `sweep` has every blob not yet marked durable verified again at start-up.
+after the operator replaces or deletes its image. A blob is visible before it is known to be on disk; the
+marketplace's durability.py syncs it just after and verifies, at start-up, every blob not yet marked durable.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from altostratus.marketplace import durability
-from altostratus.marketplace.models import Blob, BlobRef, Download
+from altostratus.blobs.models import Blob, BlobRef
 from altostratus.store.db import Database, utcnow
 
 log = logging.getLogger("altostratus.blobs")
@@ -42,7 +41,7 @@ class BlobStore:
         """Make a verified download a blob (the rename is atomic; an existing identical blob is reused).
 
         The new blob is not durable yet: ``extents`` (the map of a ``map-`` id) is kept with it so that it can be
-        verified again if a crash comes first (durability.py)."""
+        verified again if a crash comes first (marketplace/durability.py)."""
         blob = s.get(Blob, sha256)
         target = self.path(sha256)
         if blob is not None and target.exists():
@@ -84,17 +83,14 @@ class BlobStore:
             log.info("blob %s garbage collected", sha)
         return orphans
 
-    def sweep(self, db: Database) -> None:
-        """At start-up: remove files that no row accounts for (left by a crash between commit and unlink,
-        or partials of downloads that already ended), then verify, sync or discard the blobs that were not yet
-        durable when the server stopped (`durability.recover`): nothing can use a blob before this returns."""
-        with db.session() as s:
+    def sweep(self, db: Database, active_partials: set[str]) -> None:
+        """At start-up: remove files that no row accounts for (left by a crash between commit and unlink), and
+        partial files other than those of ``active_partials`` (ids of downloads still in progress)."""
+        with db.session(readonly=True) as s:
             known = set(s.scalars(select(Blob.sha256)))
-            active = set(s.scalars(select(Download.id).where(Download.state == "Downloading")))
         for f in self.blob_dir.iterdir():
             if f.name not in known and not f.name.endswith(".tmp"):
                 f.unlink(missing_ok=True)
         for f in self.partial_dir.iterdir():
-            if f.name.removesuffix(".part") not in active:
+            if f.name.removesuffix(".part") not in active_partials:
                 f.unlink(missing_ok=True)
-        durability.recover(db, self)

@@ -16,10 +16,10 @@ from typing import Any
 from altostratus.arm.errors import invalid_parameter
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.network.public_ips import complete_public_ip
+from altostratus.network.virtual_networks import complete_network_interface, complete_virtual_network
 from altostratus.resources.fields import choice, integer, named_items, stamp_children
 from altostratus.resources.generic import Draft, PlainType, register_plain_type
-from altostratus.resources.public_ips import complete_public_ip
-from altostratus.resources.virtual_networks import complete_network_interface, complete_virtual_network
 
 NS = "Microsoft.Network"
 

@@ -30,12 +30,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 
+from altostratus.blobs.store import BlobStore
 from altostratus.compute import natpools, rolling
+from altostratus.compute.backoff import Backoff
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
-from altostratus.controllers.backoff import Backoff
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
-from altostratus.marketplace.blobs import BlobStore
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation, Resource
 

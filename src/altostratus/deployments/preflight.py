@@ -18,7 +18,7 @@ from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError
 from altostratus.arm.registry import PreflightCheck
 from altostratus.arm.routing import split_path
-from altostratus.resources.deployment_engine import (
+from altostratus.deployments.engine import (
     TEMPLATE_KEYS,
     DeploymentInput,
     PrefixedSourceMap,
@@ -27,7 +27,7 @@ from altostratus.resources.deployment_engine import (
     resource_body,
     template_error_body,
 )
-from altostratus.resources.deployment_plan import Plan, PlannedResource
+from altostratus.deployments.plan import Plan, PlannedResource
 from altostratus.templates import EvaluationContext, TemplateError, evaluate
 from altostratus.templates.errors import DeferredValue
 from altostratus.templates.loader import SourceMap, join_path

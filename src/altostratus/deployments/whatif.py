@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from altostratus.arm.context import Caller
-from altostratus.controllers.operations import OperationTask, ProgressFn
-from altostratus.resources.deployment_client import InternalClient
-from altostratus.resources.deployment_engine import (
+from altostratus.arm.operations import OperationTask, ProgressFn
+from altostratus.deployments.client import InternalClient
+from altostratus.deployments.engine import (
     TEMPLATE_KEYS,
     DeploymentInput,
     Runtime,
@@ -30,13 +30,13 @@ from altostratus.resources.deployment_engine import (
     resource_body,
     template_error_body,
 )
-from altostratus.resources.deployment_plan import PlannedResource
+from altostratus.deployments.plan import PlannedResource
 from altostratus.store.db import Database
 from altostratus.templates import EvaluationContext, TemplateError, evaluate, read_parameters
 from altostratus.templates.values import find_key, get_ci
 
 if TYPE_CHECKING:
-    from altostratus.services import Services
+    from altostratus.arm.context import Platform
 
 KIND = "deployments/whatIf"
 MAX_DEPTH = 5
@@ -128,7 +128,7 @@ def predicted(before: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 class WhatIf:
     """One what-if request: the plan of the template (and its nested ones) against the resources as they are."""
 
-    def __init__(self, services: Services, client: InternalClient, result_format: str) -> None:
+    def __init__(self, services: Platform, client: InternalClient, result_format: str) -> None:
         self.services = services
         self.client = client
         self.ids_only = result_format.lower() == "resourceidonly"
@@ -206,7 +206,7 @@ class WhatIf:
             return [{"resourceId": res.id, "changeType": "Ignore"}]
 
     def child_input(self, res: PlannedResource, body: dict[str, Any], parent: DeploymentInput) -> DeploymentInput:
-        from altostratus.resources.deployments import fetch_link  # the request module owns content links
+        from altostratus.deployments.api import fetch_link  # the request module owns content links
 
         props = get_ci(body, "properties") or {}
         template = get_ci(props, "template")
@@ -307,7 +307,7 @@ def operation_params(inp: DeploymentInput, caller: Caller, result_format: str) -
     }
 
 
-def handler(services: Services) -> Callable[[Database, OperationTask, ProgressFn], dict[str, Any] | None]:
+def handler(services: Platform) -> Callable[[Database, OperationTask, ProgressFn], dict[str, Any] | None]:
     """The operation handler for :data:`KIND`: the result is the ``WhatIfOperationResult`` body."""
 
     def run(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:

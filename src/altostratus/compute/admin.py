@@ -18,9 +18,11 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
-from altostratus.marketplace.blobs import BlobStore
+from altostratus.blobs.models import Blob
+from altostratus.blobs.store import BlobStore
+from altostratus.compute.platform import compute_platform
 from altostratus.marketplace.images import check_version, find_image, remove_image, version_key
-from altostratus.marketplace.models import Blob, Download, PlatformImage, VmExtension
+from altostratus.marketplace.models import Download, PlatformImage, VmExtension
 from altostratus.marketplace.syndication import DOWNLOAD_KIND, find_extension, new_download
 from altostratus.store.db import utcnow
 
@@ -177,7 +179,7 @@ def delete_image(ctx: RequestContext) -> Response:
         )
     _forget_download(ctx, image.download_id)
     remove_image(ctx.db, image)
-    ctx.after_commit.append(lambda: ctx.services.blobs.gc(ctx.services.db))
+    ctx.after_commit.append(lambda: compute_platform(ctx).blobs.gc(ctx.services.db))
     return empty(200)
 
 
@@ -269,7 +271,7 @@ def delete_extension(ctx: RequestContext) -> Response:
     BlobStore.drop_refs(ctx.db, "vmExtension", str(ext.id))
     _forget_download(ctx, ext.download_id)
     ctx.db.delete(ext)
-    ctx.after_commit.append(lambda: ctx.services.blobs.gc(ctx.services.db))
+    ctx.after_commit.append(lambda: compute_platform(ctx).blobs.gc(ctx.services.db))
     return empty(200)
 
 

@@ -1,0 +1,1 @@
+"""Content-addressed blob storage that compute and the marketplace share."""

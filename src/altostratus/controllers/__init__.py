@@ -1,1 +1,0 @@
-"""Reconcile loops that converge actual state toward the recorded intent."""

@@ -1,0 +1,19 @@
+"""Microsoft.Resources registration: the cloud's metadata, subscriptions, resource groups, providers, generic
+resources and the directory's admin APIs, and the operation kind of resource-group deletion."""
+
+from __future__ import annotations
+
+from altostratus.arm.context import Platform
+from altostratus.arm.operations import OperationRunner
+from altostratus.arm.registry import ProviderRegistry
+from altostratus.arm.routing import Router
+from altostratus.resources import admin, generic, groups, metadata, providers, subscriptions
+
+
+def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    for module in (metadata, subscriptions, groups, providers, generic, admin):
+        module.register_routes(router, registry)
+
+
+def register_operations(runner: OperationRunner, platform: Platform) -> None:
+    runner.register(groups.DELETE_KIND, groups.delete_handler(platform.registry))
