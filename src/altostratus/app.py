@@ -6,14 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.routing import Route
-
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
-from altostratus.arm.dispatch import Dispatcher
-from altostratus.arm.fastlane import FastLane
+from altostratus.arm.endpoint import ArmApp
 from altostratus.arm.operations import OperationRunner
+from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.blobs.store import BlobStore
@@ -36,7 +33,6 @@ from altostratus.store.db import Database
 # Every provider contributes routes and resource types; those with long-running work also register the
 # operation kinds that carry it out (``register_operations``), once the server's parts exist.
 PROVIDERS = (oauth, lro, resources, network, storage, insights, marketplace, compute, deployments)
-METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def build_services(settings: Settings) -> Services:
@@ -92,14 +88,11 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-def build_app(services: Services) -> FastLane:
-    """The ASGI app: the fast lane in front of Starlette and the dispatcher (every request the lane does not
-    answer goes through the dispatcher's general pipeline)."""
-    dispatcher = Dispatcher(services)
-    lane: FastLane
+def build_app(services: Services) -> ArmApp:
+    """The ASGI app: every request goes through the pipeline (arm/endpoint.py, arm/pipeline.py)."""
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         if services.settings.controllers:
             services.operations.start()
             services.scalesets.start()
@@ -110,9 +103,5 @@ def build_app(services: Services) -> FastLane:
             services.operations.stop()
             services.driver.close()
             services.db.dispose()
-            lane.close()
 
-    lane = FastLane(
-        Starlette(routes=[Route("/{path:path}", dispatcher.endpoint, methods=METHODS)], lifespan=lifespan), services
-    )
-    return lane
+    return ArmApp(Pipeline(services), lifespan)

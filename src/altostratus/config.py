@@ -18,7 +18,6 @@ class Settings:
     location: str = DEFAULT_LOCATION
     controllers: bool = True  # False: API only (another node runs the controllers)
     token_lifetime: int = 3600
-    fast_lane: bool = True  # hot GETs answered on the event loop (arm/fastlane.py); SQLite only
     operation_workers: int = 4
     hypervisor: str = "sim"
     sim_boot_seconds: float = 0.0

@@ -1,7 +1,7 @@
 """The structured access log: one JSON line per request, on the ``altostratus.access`` logger.
 
 Why not simply ``Logger.info`` per request: in the server that costs ~40 µs a request (a LogRecord, the
-caller lookup, the formatter, the handler's lock and a flushed write), more than a whole fast-lane answer.
+caller lookup, the formatter, the handler's lock and a flushed write), as much as a whole cached read.
 ``alto up`` therefore installs a :class:`BufferedAccessLog` (``install``) that builds the same line the
 logging configuration would print (``<asctime> INFO altostratus.access {json}``) directly and writes lines in
 batches, at most ``interval`` seconds late and at exit, like nginx's buffered ``access_log``. A crash can lose
@@ -94,9 +94,8 @@ def request(
     start: float,
     client: str | None,
     client_request_id: str | None,
-    lane: str,
 ) -> None:
-    """One request's line (its fields, in one place for both lanes); ``start`` is its ``perf_counter``.
+    """One request's line (its fields, in one place); ``start`` is its ``perf_counter``.
     Callers check :func:`enabled` first, so that nothing is built when the log is off."""
     entry = {
         "requestId": request_id,
@@ -107,7 +106,6 @@ def request(
         "ms": round((time.perf_counter() - start) * 1000, 2),
         "client": client,
         "clientRequestId": client_request_id,
-        "lane": lane,
     }
     if _installed is not None:
         _installed.write(entry)

@@ -65,7 +65,8 @@ def _unauthorized(code: str, message: str) -> ArmError:
 class TokenService:
     def __init__(self, signing_key_pem: str, tenant_id: str, lifetime: int = DEFAULT_TOKEN_LIFETIME) -> None:
         private = serialization.load_pem_private_key(signing_key_pem.encode(), password=None)
-        assert isinstance(private, rsa.RSAPrivateKey), "the signing key must be RSA"
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise TypeError("the signing key must be RSA")
         self._private = private
         self._public = private.public_key()
         self.tenant_id = tenant_id

@@ -111,5 +111,8 @@ class RequestContext:
 
     @property
     def require_caller(self) -> Caller:
-        assert self.caller is not None, "route declared PUBLIC but needs a caller"
+        """The authenticated caller; a handler of a PUBLIC route that asks for one is a bug, refused as code
+        (not an ``assert``, which ``python -O`` strips) so it can never act for nobody."""
+        if self.caller is None:
+            raise RuntimeError(f"{self.method} {self.path}: the route is PUBLIC but its handler needs a caller")
         return self.caller

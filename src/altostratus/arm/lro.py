@@ -104,5 +104,5 @@ def get_result(ctx: RequestContext) -> Response:
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     base = "/subscriptions/{subscriptionId}/providers/{namespace}/locations/{location}"
-    router.add("GET", base + "/operations/{operationId}", get_status, resource_type=ANY_VERSION)
+    router.add("GET", base + "/operations/{operationId}", get_status, resource_type=ANY_VERSION, reads_rows_only=True)
     router.add("GET", base + "/operationResults/{operationId}", get_result, resource_type=ANY_VERSION)

@@ -46,10 +46,19 @@ class ResourceType:
     hidden: bool = False  # routing-only types (operation status) that the providers listing omits
     deleter: Deleter | None = None
     preflight: Preflight | None = None
+    _lower: tuple[tuple[str, ...], frozenset[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def full_name(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def api_versions_lower(self) -> frozenset[str]:
+        """For the pipeline's check, which compares without regard to case on every request."""
+        cached = self._lower
+        if cached is None or cached[0] is not self.api_versions:
+            cached = self._lower = (self.api_versions, frozenset(v.lower() for v in self.api_versions))
+        return cached[1]
 
 
 @dataclass

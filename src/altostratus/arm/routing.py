@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from altostratus.arm.context import RequestContext
-    from altostratus.arm.fastlane import FastRead
 
 Handler = Callable[["RequestContext"], "Response"]
 
@@ -41,7 +40,9 @@ class Route:
     resource_type: str  # "Namespace/type", ANY_VERSION or NO_VERSION
     access: Access
     segments: tuple[tuple[bool, str], ...]  # (is_parameter, lower-case literal or parameter name)
-    fast_read: FastRead | None = None  # how the fast lane may answer it (GET only; arm/fastlane.py)
+    # A GET whose answer depends only on the request, the caller and the database rows it reads (no driver,
+    # clock or file): the pipeline may reuse its answer until a commit changes a table it read.
+    reads_rows_only: bool = False
 
     @property
     def literal_count(self) -> int:
@@ -63,10 +64,16 @@ def parse_template(template: str) -> tuple[tuple[bool, str], ...]:
     return tuple(out)
 
 
+MATCH_CACHE_SIZE = 4096
+
+
 class Router:
     def __init__(self) -> None:
         # Bucketed by segment count; each bucket sorted most-literal first.
         self._buckets: dict[int, list[Route]] = {}
+        # (method, lower-cased segments) -> what the search found: a bucket holds ~100 templates, and
+        # trying them one by one was the largest cost of a cached read. Parameters are taken per request.
+        self._found: dict[tuple[str, tuple[str, ...]], tuple[Route | None, bool]] = {}
 
     def add(
         self,
@@ -76,39 +83,44 @@ class Router:
         *,
         resource_type: str,
         access: Access = Access.AUTHENTICATED,
-        fast_read: FastRead | None = None,
+        reads_rows_only: bool = False,
     ) -> None:
         segments = parse_template(template)
-        if fast_read is not None:
-            # The lane skips the tenant/admin checks: only plain authenticated reads may declare one.
-            assert method.upper() == "GET" and access is Access.AUTHENTICATED, f"{template}: fast reads are GETs"
-            assert ".admin" not in template.lower(), f"{template}: admin APIs take the general pipeline"
-        route = Route(method.upper(), template, handler, resource_type, access, segments, fast_read)
+        if reads_rows_only and method.upper() != "GET":
+            raise ValueError(f"{method} {template}: only a GET's answer can be reused")
+        route = Route(method.upper(), template, handler, resource_type, access, segments, reads_rows_only)
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)
+        self._found.clear()
 
     def match(self, method: str, segments: list[str]) -> tuple[Route | None, dict[str, str], bool]:
         """Returns (route, parameters, path_exists_for_another_method)."""
-        lowered = [s.lower() for s in segments]
+        lowered = tuple([s.lower() for s in segments])
+        key = (method, lowered)
+        found = self._found.get(key)
+        if found is None:
+            found = self._search(method, lowered)
+            if len(self._found) >= MATCH_CACHE_SIZE:
+                self._found.clear()
+            self._found[key] = found
+        route, other_method = found
+        if route is None:
+            return None, {}, other_method
+        params = {value: seg for (is_param, value), seg in zip(route.segments, segments, strict=True) if is_param}
+        return route, params, False
+
+    def _search(self, method: str, lowered: tuple[str, ...]) -> tuple[Route | None, bool]:
         other_method = False
-        for route in self._buckets.get(len(segments), ()):
-            params: dict[str, str] = {}
-            for (is_param, value), seg, low in zip(route.segments, segments, lowered, strict=True):
-                if is_param:
-                    params[value] = seg
-                elif value != low:
+        for route in self._buckets.get(len(lowered), ()):
+            for (is_param, value), low in zip(route.segments, lowered, strict=True):
+                if not is_param and value != low:
                     break
             else:
                 if route.method == method:
-                    return route, params, False
+                    return route, False
                 other_method = True
-        return None, {}, other_method
-
-    def match_path(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
-        """:meth:`match` of a raw request path (the fast lane remembers its own results per path)."""
-        route, params, _ = self.match(method, split_path(path))
-        return route, params
+        return None, other_method
 
     def routes(self) -> list[Route]:
         return [r for bucket in self._buckets.values() for r in bucket]

@@ -78,14 +78,6 @@ def up(
         typer.Option("--controllers/--no-controllers", help="Run the reconcile loops here (off: API-only node)."),
     ] = True,
     token_lifetime: Annotated[int, typer.Option(help="Access token lifetime in seconds.")] = 3600,
-    fast_lane: Annotated[
-        bool,
-        typer.Option(
-            "--fast-lane/--no-fast-lane",
-            help="Answer hot GETs (e.g. a resource group) on the event loop from SQLite; off: every request "
-            "takes the general pipeline.",
-        ),
-    ] = True,
     upstream: Annotated[
         str | None,
         typer.Option(help="Marketplace upstream to register: 'demo' (default on first start), a directory or a URL."),
@@ -112,7 +104,6 @@ def up(
         database_url=database_url,
         controllers=controllers,
         token_lifetime=token_lifetime,
-        fast_lane=fast_lane,
         upstream=upstream if upstream in (None, "demo") or "://" in (upstream or "") else str(Path(upstream).resolve()),
         hypervisor=hypervisor,
         sim_boot_seconds=sim_boot_seconds,

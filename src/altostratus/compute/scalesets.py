@@ -352,7 +352,8 @@ def register(router: Any, t: str) -> None:
         "GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachineScaleSets", list_all_sets,
         resource_type=t,
     )  # fmt: skip
-    for method, fn in (("GET", get_set), ("PUT", put_set), ("PATCH", patch_set), ("DELETE", delete_set)):
+    router.add("GET", item, get_set, resource_type=t, reads_rows_only=True)
+    for method, fn in (("PUT", put_set), ("PATCH", patch_set), ("DELETE", delete_set)):
         router.add(method, item, fn, resource_type=t)
     router.add("GET", item + "/skus", list_skus, resource_type=t)
     router.add("GET", item + "/instanceView", instance_view, resource_type=t)

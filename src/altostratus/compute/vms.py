@@ -148,8 +148,8 @@ def register(router: Any, t: str) -> None:
     base = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute"
     vms = base + "/virtualMachineScaleSets/{vmScaleSetName}/virtualMachines"
     vm = vms + "/{instanceId}"
-    router.add("GET", vms, list_vms, resource_type=t)
-    router.add("GET", vm, get_vm, resource_type=t)
+    router.add("GET", vms, list_vms, resource_type=t, reads_rows_only=True)
+    router.add("GET", vm, get_vm, resource_type=t, reads_rows_only=True)
     router.add("PUT", vm, put_vm, resource_type=t)
     router.add("DELETE", vm, delete_vm, resource_type=t)
     router.add("GET", vm + "/instanceView", get_vm_instance_view, resource_type=t)

@@ -1,10 +1,9 @@
 """Requests the deployment engine makes to resource providers: through the router, as the deploying caller.
 
-A deployment never has a second implementation of a resource. Each resource operation (PUT, GET for
-``reference()``, POST for ``list*()``, DELETE in Complete mode, GET on a polling URL) is an internal request that
-goes through the same steps as an HTTP one: route match, admin-namespace refusal, api-version check, subscription
-check, then the provider's handler in its own database transaction, followed by the work the handler scheduled for
-after its commit. Only authentication is skipped: the caller is the principal who started the deployment.
+A deployment never has a second implementation of a resource, nor of the request checks. Each resource operation
+(PUT, GET for ``reference()``, POST for ``list*()``, DELETE in Complete mode, GET on a polling URL) is a request
+through the one pipeline (arm/pipeline.py), exactly as an HTTP one; only authentication is skipped, since the
+caller is the principal who started the deployment. This module only translates to and from InternalResponse.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from altostratus.arm.context import Caller, RequestContext
-from altostratus.arm.dispatch import Dispatcher, admin_namespace, cache_epochs, check_caller
-from altostratus.arm.errors import ArmError, authorization_failed
-from altostratus.arm.routing import Access, split_path
+from altostratus.arm.context import Caller
+from altostratus.arm.errors import ArmError
+from altostratus.arm.pipeline import Pipeline, PipelineRequest
+from altostratus.arm.routing import split_path
 
 if TYPE_CHECKING:
     from altostratus.arm.context import Platform
@@ -58,65 +57,33 @@ class InternalClient:
     """Internal requests on behalf of one caller; thread-safe (every request has its own transaction)."""
 
     def __init__(self, services: Platform, caller: Caller, base_url: str) -> None:
-        self.services = services
         self.caller = caller
         self.base_url = base_url
-        self._dispatcher = Dispatcher(services)
+        self._pipeline = Pipeline(services)
 
     def request(self, method: str, url: str, *, api_version: str | None = None, body: Any = None) -> InternalResponse:
         """``url`` may be absolute (a polling URL a provider returned) or a path; its query is kept."""
-        method = method.upper()
         parts = urlsplit(url)
         query = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
         if api_version is not None:
             query["api-version"] = api_version
         segments = split_path(parts.path)
         request_id = str(uuid.uuid4())
+        request = PipelineRequest(
+            method=method.upper(),
+            path="/".join(segments),
+            segments=segments,
+            query=query,
+            headers={"content-type": "application/json", "x-ms-client-request-id": request_id},
+            body=json.dumps(body).encode() if body is not None else b"",
+            base_url=self.base_url,
+            request_id=request_id,
+            caller=self.caller,
+        )
         try:
-            response, ctx = self._run(method, segments, query, body, request_id)
+            reply = self._pipeline.call(request)
         except ArmError as err:
             return InternalResponse(err.status, {}, err.body(), request_id)
-        if ctx.extra.get("wake_operations"):
-            self.services.operations.wake()
-        for task in ctx.after_commit:
-            task()
-        raw = bytes(response.body) if response.body else b""
-        parsed = json.loads(raw) if raw.strip() else None
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        return InternalResponse(response.status_code, headers, parsed, request_id)
-
-    def _run(
-        self, method: str, segments: list[str], query: dict[str, str], body: Any, request_id: str
-    ) -> tuple[Any, RequestContext]:
-        services = self.services
-        route, params, other_method = services.router.match(method, segments)
-        if not self.caller.is_operator:
-            admin = admin_namespace(segments)
-            if admin or (route is not None and route.access is Access.OPERATOR):
-                raise authorization_failed(
-                    self.caller.client_id, f"{admin or 'admin'}/{method.lower()}", "/".join(segments)
-                )
-        if route is None:
-            raise self._dispatcher._no_route(method, segments, other_method)
-        api_version = self._dispatcher._check_api_version(route, query.get("api-version"))
-        raw = json.dumps(body).encode() if body is not None else b""
-        headers = {"content-type": "application/json", "x-ms-client-request-id": request_id}
-        epochs = cache_epochs(services)
-        with services.db.session(readonly=method in ("GET", "HEAD")) as db:
-            ctx = RequestContext(
-                method=method,
-                path="/" + "/".join(segments),
-                params=params,
-                query=query,
-                headers=headers,
-                raw_body=raw,
-                base_url=self.base_url,
-                api_version=api_version,
-                caller=self.caller,
-                db=db,
-                services=services,
-                request_id=request_id,
-            )
-            check_caller(ctx, self.caller, segments, epochs)
-            response = route.handler(ctx)
-        return response, ctx
+        parsed = json.loads(reply.body) if reply.body.strip() else None
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reply.headers}
+        return InternalResponse(reply.status, headers, parsed, request_id)

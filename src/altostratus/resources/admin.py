@@ -2,7 +2,7 @@
 
 ``Microsoft.Subscriptions.Admin/subscriptions`` follows Azure Stack's admin subscription API;
 ``Altostratus.Identity.Admin/principals`` manages the service principals that Azure Stack would take from
-AAD/ADFS. Both are operator-only like every ``*.Admin`` namespace (the dispatcher enforces it).
+AAD/ADFS. Both are operator-only like every ``*.Admin`` namespace (the pipeline enforces it).
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ operation runner deletes the resources inside through their providers' deleters,
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +16,6 @@ from starlette.responses import Response
 from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
-from altostratus.arm.fastlane import FastRead
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn
 from altostratus.arm.registry import ProviderRegistry
@@ -36,19 +34,7 @@ def group_id(sub: str, name: str) -> str:
     return f"/subscriptions/{sub}/resourceGroups/{name}"
 
 
-class GroupRow(NamedTuple):
-    """A group as the fast lane reads it: the columns :func:`render` needs, in ``FAST_GET``'s order."""
-
-    subscription_id: str
-    name: str
-    location: str
-    tags: dict[str, Any] | None
-    managed_by: str | None
-    provisioning_state: str
-    etag: str
-
-
-def render(group: ResourceGroup | GroupRow) -> dict[str, Any]:
+def render(group: ResourceGroup) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": group_id(group.subscription_id, group.name),
         "name": group.name,
@@ -104,21 +90,6 @@ def check_existence(ctx: RequestContext) -> Response:
 def get_group(ctx: RequestContext) -> Response:
     group = require_group(ctx)
     return json_response(render(group), headers={"ETag": group.etag})
-
-
-def _fast_answer(row: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, str]]:
-    tags = row[3]
-    group = GroupRow(row[0], row[1], row[2], json.loads(tags) if tags else None, *row[4:])
-    return render(group), {"ETag": group.etag}
-
-
-# get_group's answer for the fast lane (arm/fastlane.py): the same row find_group reads, the same render.
-FAST_GET = FastRead(
-    sql="SELECT subscription_id, name, location, tags, managed_by, provisioning_state, etag FROM resource_groups "
-    "WHERE subscription_id = ? AND name_key = ?",
-    params=lambda p: (p["subscriptionId"].lower(), p["resourceGroupName"].lower()),
-    answer=_fast_answer,
-)
 
 
 def put_group(ctx: RequestContext) -> Response:
@@ -263,10 +234,10 @@ def _run_delete(
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     registry.add_type("Microsoft.Resources", "resourceGroups", RESOURCES, arm_native=True, always_registered=True)
     base = "/subscriptions/{subscriptionId}/resourcegroups"
-    router.add("GET", base, list_groups, resource_type=TYPE)
+    router.add("GET", base, list_groups, resource_type=TYPE, reads_rows_only=True)
     item = base + "/{resourceGroupName}"
     router.add("HEAD", item, check_existence, resource_type=TYPE)
-    router.add("GET", item, get_group, resource_type=TYPE, fast_read=FAST_GET)
+    router.add("GET", item, get_group, resource_type=TYPE, reads_rows_only=True)
     router.add("PUT", item, put_group, resource_type=TYPE)
     router.add("PATCH", item, patch_group, resource_type=TYPE)
     router.add("DELETE", item, delete_group, resource_type=TYPE)

@@ -2,6 +2,11 @@
 
 SQLite (WAL, embedded) is the default; PostgreSQL is selected by URL. Alembic migrations are applied on
 every start so an upgraded binary brings its schema with it.
+
+Every unit of work also records which tables its statements wrote and, once it has committed, bumps those
+tables' versions (:class:`TableVersions`); a unit of work can record the tables it read. That is what lets
+the request pipeline reuse a read's answer until a commit of this process changes a table behind it
+(arm/answer_cache.py): the writer's own commit is the invalidation, no polling of the database.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.util import find_tables
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -34,10 +42,63 @@ def iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat().replace("+00:00", "Z") if value else None
 
 
-_txn = threading.local()  # per thread: is the transaction being opened read-only?
+_txn = threading.local()  # per thread: is the transaction being opened read-only? what did it write, read?
+
+ALL_TABLES = "*"  # a statement whose tables are unknown (raw SQL): it may have touched any of them
+_NOT_WRITES = ("select", "begin", "pragma", "savepoint", "release", "rollback", "commit", "with", "explain")
+
+
+class TableVersions:
+    """A counter per table, bumped after each commit that wrote the table (and ``*`` for unknown writes).
+
+    Read :meth:`snapshot` *before* a transaction takes its snapshot: a commit in between only makes the
+    recorded versions stale (the answer is recomputed), never an old answer look current."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def current(self) -> dict[str, int]:
+        return self._versions.copy()
+
+    def snapshot(self, tables: tuple[str, ...]) -> tuple[int, ...]:
+        """The versions of ``tables`` (and of unknown writes, first)."""
+        versions = self._versions
+        return (versions.get(ALL_TABLES, 0), *[versions.get(t, 0) for t in tables])
+
+    def bump(self, tables: set[str]) -> None:
+        with self._lock:
+            for table in tables:
+                self._versions[table] = self._versions.get(table, 0) + 1
+
+
+def _tables_of(statement: Any) -> set[str] | None:
+    """The tables a statement names; None when it cannot be told (raw SQL text)."""
+    if isinstance(statement, ClauseElement) and not isinstance(statement, TextClause):
+        return {t.name for t in find_tables(statement, include_crud=True, include_joins=True, include_aliases=True)}
+    return None
+
+
+def _record_statement(_conn: Any, statement: Any, *_args: Any) -> None:
+    written: set[str] | None = getattr(_txn, "written", None)
+    if written is not None and getattr(statement, "is_dml", False):
+        written.update(_tables_of(statement) or {ALL_TABLES})
+    elif written is not None and not getattr(statement, "is_select", False):
+        text = statement if isinstance(statement, str) else str(getattr(statement, "text", ""))
+        if not text.lstrip().lower().startswith(_NOT_WRITES):
+            written.add(ALL_TABLES)
+    read: set[str] | None = getattr(_txn, "read", None)
+    if read is not None:
+        read.update(_tables_of(statement) or {ALL_TABLES})
 
 
 def make_engine(url: str) -> Engine:
+    engine = _make_engine(url)
+    event.listen(engine, "before_execute", _record_statement)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -88,6 +149,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
         self._serialized = url.startswith("sqlite")
+        self.versions = TableVersions()
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -102,6 +164,9 @@ class Database:
             raise RuntimeError("nested database session on one thread (finish the outer transaction first)")
         self._local.depth = depth + 1
         _txn.readonly = readonly
+        outer_written = getattr(_txn, "written", None)
+        written: set[str] = set()
+        _txn.written = written
         session = self._sessions()
         try:
             yield session
@@ -112,6 +177,24 @@ class Database:
         finally:
             session.close()
             self._local.depth = depth
+            _txn.written = outer_written
+            if outer_written is not None:
+                outer_written.update(written)
+        if written:
+            self.versions.bump(written)
+
+    @contextmanager
+    def recording_reads(self) -> Iterator[set[str]]:
+        """Collects the tables the statements of this thread name while the block runs (``*`` for raw SQL)."""
+        outer = getattr(_txn, "read", None)
+        read: set[str] = set()
+        _txn.read = read
+        try:
+            yield read
+        finally:
+            _txn.read = outer
+            if outer is not None:
+                outer.update(read)
 
     def dispose(self) -> None:
         self.engine.dispose()
