@@ -426,13 +426,20 @@ class ScaleSetController:
     def _advance_rolling(self, view: SetView) -> bool:
         with self.db.session() as s:
             ss = s.scalars(select(ScaleSet).where(ScaleSet.id == view.id).with_for_update()).one_or_none()
-            return ss is not None and rolling.advance(s, ss)
+            busy = ss is not None and rolling.advance(s, ss)
+            ended = ss is not None and not ss.rolling_active
+        if ended:
+            self.blobs.gc(self.db)  # the upgrade let go of its target; nothing else may hold it now
+        return busy
 
     def _finish_delete(self, view: SetView) -> bool:
         with self.db.session() as s:
             left = s.scalar(select(ScaleSetVm.id).where(ScaleSetVm.scale_set_id == view.id).limit(1))
             if left is not None:
                 return True
+            unique_id = s.scalar(select(ScaleSet.unique_id).where(ScaleSet.id == view.id))
+            if unique_id is not None:  # a set deleted mid-upgrade: the upgrade's hold on its target goes too
+                BlobStore.drop_refs(s, rolling.HOLDER, unique_id)
             s.execute(
                 delete(Resource).where(
                     Resource.resource_group_id == view.resource_group_id,
@@ -441,6 +448,7 @@ class ScaleSetController:
                 )
             )
             s.execute(delete(ScaleSet).where(ScaleSet.id == view.id))
+        self.blobs.gc(self.db)
         self.on_converged()
         return False
 
