@@ -24,6 +24,8 @@ def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) ->
             query = select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id, ScaleSetVm.state != "Deleting")
             rows = list(s.scalars(query))
             converged = ss.observed_generation >= task.params["generation"]
+            # The controller gave up on the set itself (its pass kept failing), not on an instance.
+            set_error = ss.error if ss.provisioning_state == "Failed" else None
             ready = sum(1 for r in rows if r.state == "Running")
             failed = [(r.instance_id, r.error or {}) for r in rows if r.state == "Failed"]
     # Outside the transaction: progress() writes in one of its own (nesting would wait on our own lock).
@@ -37,6 +39,8 @@ def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) ->
         progress(round(100.0 * settled / len(rows), 1) if rows else None, detail)
         raise Pending()
     progress(100.0, detail)
+    if set_error:
+        raise ArmError(409, set_error.get("code", "InternalExecutionError"), set_error.get("message", "unknown error"))
     if failed:
         first = failed[0][1]
         raise ArmError(
