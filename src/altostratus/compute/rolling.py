@@ -92,8 +92,8 @@ def retarget(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: service.I
     if not ss.rolling_active or state.get("status") != "RollingForward":
         return
     ref = image_reference(ss.model)
-    if not (state.get("reimage") or any(service.needs_new_disk(r, ref) for r in rows)):
-        return
+    if not any(service.needs_new_disk(r, ref) for r in rows):
+        return  # the same image: the recorded target stands (``latest`` is not resolved again)
     target = source()
     state["target"] = target.record()
     ss.rolling = state
@@ -111,7 +111,7 @@ def end(s: Session, ss: ScaleSet, state: dict[str, Any]) -> None:
 def fault(s: Session, ss: ScaleSet, error: dict[str, Any]) -> None:
     """Stop a running upgrade as Faulted with ``error`` (the controller could not carry it on)."""
     if ss.rolling_active and ss.rolling is not None:
-        end(s, ss, {**ss.rolling, "status": "Faulted", "endTime": iso(utcnow()), "pending": [], "error": error})
+        end(s, ss, {**ss.rolling, "status": "Faulted", "endTime": iso(utcnow()), "error": error})
 
 
 def _target(state: dict[str, Any]) -> service.ResolvedImage:
