@@ -136,10 +136,13 @@ class ScaleSetController:
         last_sweep = 0.0
         while not self._stop.is_set():
             busy = False
-            try:
-                if time.monotonic() - last_sweep > self.orphan_sweep_seconds:
+            if time.monotonic() - last_sweep > self.orphan_sweep_seconds:
+                last_sweep = time.monotonic()  # a failing sweep is tried again at the next interval, not every pass
+                try:
                     self.sweep_orphans()
-                    last_sweep = time.monotonic()
+                except Exception:  # nor may it keep the sets from being reconciled
+                    log.exception("orphan sweep failed")
+            try:
                 busy = self.reconcile_all()
             except Exception:  # a database or driver hiccup must not kill the loop
                 log.exception("scale-set reconcile pass failed")
