@@ -13,6 +13,12 @@ the instance at once (``Failed``, the error in its instance view), and so does a
 leaves it alone and the set is not converged, but nothing polls it either. An instance whose *create* failed
 has no VM by design, so "Failed and absent from the driver" is not mistaken for a VM the hypervisor lost: it
 stays Failed until the user acts (reimage, restart/redeploy, delete).
+
+Sets are isolated from each other: a pass over one set that raises anything (a bug, a database or driver surprise)
+is caught in :meth:`ScaleSetController.reconcile_all`, logged once per distinct error, recorded on the set (its
+instance view shows it) and retried with the same bounded backoff, while every other set is reconciled as usual.
+Once the budget is spent the set is ``Failed`` with that error, a rolling upgrade of it ``Faulted``, and the
+operations waiting on it end ``Failed``; it is not tried again until the user asks for something new.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
+from altostratus.arm.errors import ArmError
 from altostratus.blobs.store import BlobStore
 from altostratus.compute import natpools, rolling
 from altostratus.compute.backoff import Backoff
@@ -100,6 +108,10 @@ class ScaleSetController:
         self._updates: list[tuple[ScaleSetVm, dict[str, Any]]] = []
         self._updates_lock = threading.Lock()
         self.backoff = Backoff(retry_attempts, retry_base_seconds, retry_max_seconds, clock)  # by instance key
+        self.set_backoff = Backoff(retry_attempts, retry_base_seconds, retry_max_seconds, clock)  # by set id
+        # set id -> the generation in which its reconcile failed for good: left alone until the user asks anew.
+        self._set_failed: dict[int, int] = {}
+        self._set_logged: dict[int, str] = {}  # set id -> the last failure logged (each distinct one logged once)
         # instance key -> the set generation in which a power operation on it failed for good: not tried again
         # until the user asks for something new (which bumps the generation).
         self._power_failed: dict[str, int] = {}
@@ -124,10 +136,13 @@ class ScaleSetController:
         last_sweep = 0.0
         while not self._stop.is_set():
             busy = False
-            try:
-                if time.monotonic() - last_sweep > self.orphan_sweep_seconds:
+            if time.monotonic() - last_sweep > self.orphan_sweep_seconds:
+                last_sweep = time.monotonic()  # a failing sweep is tried again at the next interval, not every pass
+                try:
                     self.sweep_orphans()
-                    last_sweep = time.monotonic()
+                except Exception:  # nor may it keep the sets from being reconciled
+                    log.exception("orphan sweep failed")
+            try:
                 busy = self.reconcile_all()
             except Exception:  # a database or driver hiccup must not kill the loop
                 log.exception("scale-set reconcile pass failed")
@@ -137,22 +152,30 @@ class ScaleSetController:
     # -- passes ----------------------------------------------------------------------------------------------
 
     def reconcile_all(self) -> bool:
-        """One pass over every set with unfinished intent; True while work remains."""
+        """One pass over every set with unfinished intent; True while work remains. A set whose pass raises
+        does not stop the others (see the module docstring)."""
         with self.db.session() as s:
-            ids = list(
-                s.scalars(
-                    select(ScaleSet.id).where(
-                        (ScaleSet.generation > ScaleSet.observed_generation)
-                        | ScaleSet.deleting.is_(True)
-                        | ScaleSet.rolling_active.is_(True)
-                    )
+            sets = s.execute(
+                select(ScaleSet.id, ScaleSet.generation).where(
+                    (ScaleSet.generation > ScaleSet.observed_generation)
+                    | ScaleSet.deleting.is_(True)
+                    | ScaleSet.rolling_active.is_(True)
                 )
-            )
+            ).all()
         busy = False
-        for set_id in ids:
+        for set_id, generation in sets:
             if self._stop.is_set():
                 break
-            busy = self.reconcile(set_id) or busy
+            key = f"set:{set_id}"
+            if self._set_failed.get(set_id) == generation or self.set_backoff.waiting(key):
+                continue  # failed for good until the user asks anew, or waiting out its backoff: not polled
+            try:
+                busy = self.reconcile(set_id) or busy
+            except Exception as err:  # contained to this set, recorded where the tenant sees it
+                self._set_failure(set_id, generation, err)
+                continue
+            if self.set_backoff.pending(key) or set_id in self._set_logged:
+                self._set_recovered(set_id)
         return busy
 
     def sweep_orphans(self) -> list[str]:
@@ -345,6 +368,52 @@ class ScaleSetController:
 
     # -- failures --------------------------------------------------------------------------------------------
 
+    def _set_failure(self, set_id: int, generation: int, err: Exception) -> None:
+        """A pass over one set raised: record it on the set, back off, and once the budget is spent fail the set
+        (and a rolling upgrade of it) so that the operations waiting on it end with this error."""
+        error = _set_error(err)
+        attempts, delay = self.set_backoff.failed(f"set:{set_id}")
+        if self._set_logged.get(set_id) != error["message"]:
+            self._set_logged[set_id] = error["message"]
+            log.warning("scale set %d: reconcile failed: %s", set_id, error["message"], exc_info=err)
+        final = delay is None
+        if final:
+            log.warning("scale set %d: failed for good after %d attempts", set_id, attempts)
+            self._set_failed[set_id] = generation
+        try:
+            with self.db.session() as s:
+                ss = s.scalars(select(ScaleSet).where(ScaleSet.id == set_id).with_for_update()).one_or_none()
+                if ss is None:
+                    return
+                ss.error = error
+                if final and ss.generation == generation:
+                    ss.observed_generation, ss.provisioning_state = generation, "Failed"
+                    rolling.fault(s, ss, error)
+                    s.execute(
+                        update(Resource)
+                        .where(
+                            Resource.resource_group_id == ss.resource_group_id,
+                            Resource.type_key == TYPE_KEY,
+                            Resource.name_key == ss.name_key,
+                        )
+                        .values(provisioning_state="Failed")
+                    )
+                    _release_parked_operations(s)
+        except Exception:  # the database failing too: the next attempt records it
+            log.exception("scale set %d: could not record its failure", set_id)
+            return
+        if final:
+            self.blobs.gc(self.db)  # a faulted upgrade let go of its target
+            self.on_converged()
+
+    def _set_recovered(self, set_id: int) -> None:
+        """A pass over a set that had failed went through: its error is history."""
+        self.set_backoff.forget(f"set:{set_id}")
+        self._set_logged.pop(set_id, None)
+        self._set_failed.pop(set_id, None)
+        with self.db.session() as s:
+            s.execute(update(ScaleSet).where(ScaleSet.id == set_id).values(error=None))
+
     def _attempt(self, row: ScaleSetVm, code: str, call: Callable[[], Any], **on_failure: Any) -> tuple[bool, Any]:
         """Run one driver call for ``row``: ``(True, result)``, or ``(False, None)`` after scheduling a retry
         (a retryable error within its budget) or failing the instance with ``code`` and ``on_failure``'s
@@ -426,13 +495,20 @@ class ScaleSetController:
     def _advance_rolling(self, view: SetView) -> bool:
         with self.db.session() as s:
             ss = s.scalars(select(ScaleSet).where(ScaleSet.id == view.id).with_for_update()).one_or_none()
-            return ss is not None and rolling.advance(s, ss)
+            busy = ss is not None and rolling.advance(s, ss)
+            ended = ss is not None and not ss.rolling_active
+        if ended:
+            self.blobs.gc(self.db)  # the upgrade let go of its target; nothing else may hold it now
+        return busy
 
     def _finish_delete(self, view: SetView) -> bool:
         with self.db.session() as s:
             left = s.scalar(select(ScaleSetVm.id).where(ScaleSetVm.scale_set_id == view.id).limit(1))
             if left is not None:
                 return True
+            unique_id = s.scalar(select(ScaleSet.unique_id).where(ScaleSet.id == view.id))
+            if unique_id is not None:  # a set deleted mid-upgrade: the upgrade's hold on its target goes too
+                BlobStore.drop_refs(s, rolling.HOLDER, unique_id)
             s.execute(
                 delete(Resource).where(
                     Resource.resource_group_id == view.resource_group_id,
@@ -441,6 +517,9 @@ class ScaleSetController:
                 )
             )
             s.execute(delete(ScaleSet).where(ScaleSet.id == view.id))
+        self._set_failed.pop(view.id, None)
+        self._set_logged.pop(view.id, None)
+        self.blobs.gc(self.db)
         self.on_converged()
         return False
 
@@ -452,7 +531,11 @@ class ScaleSetController:
             s.execute(
                 update(ScaleSet)
                 .where(ScaleSet.id == view.id, ScaleSet.observed_generation < view.generation)
-                .values(observed_generation=view.generation, provisioning_state="Failed" if failed else "Succeeded")
+                .values(
+                    observed_generation=view.generation,
+                    provisioning_state="Failed" if failed else "Succeeded",
+                    error=None,
+                )
             )
             s.execute(
                 update(Resource)
@@ -463,14 +546,28 @@ class ScaleSetController:
                 )
                 .values(provisioning_state="Failed" if failed else "Succeeded")
             )
-            # Converge operations parked by Pending (lease in the future) become claimable now, not 0.3-0.8 s later.
-            s.execute(
-                update(Operation)
-                .where(Operation.kind == "vmss/converge", Operation.status == "InProgress")
-                .where(Operation.lease_owner.is_(None))
-                .values(lease_expires=None)
-            )
+            _release_parked_operations(s)
         self.on_converged()
+
+
+def _release_parked_operations(s: Session) -> None:
+    """Converge operations parked by Pending (lease in the future) become claimable now, not 0.3-0.8 s later."""
+    s.execute(
+        update(Operation)
+        .where(Operation.kind == "vmss/converge", Operation.status == "InProgress")
+        .where(Operation.lease_owner.is_(None))
+        .values(lease_expires=None)
+    )
+
+
+def _set_error(err: Exception) -> dict[str, str]:
+    """What the tenant sees of a failed pass: an ARM or driver error as it is, anything else as Azure shows an
+    internal failure."""
+    if isinstance(err, ArmError):
+        return {"code": err.code, "message": err.message}
+    if isinstance(err, DriverError):
+        return {"code": err.code, "message": err.message}
+    return {"code": "InternalExecutionError", "message": f"The scale set could not be reconciled: {err}"}
 
 
 def _decode(custom_data: Any) -> bytes | None:

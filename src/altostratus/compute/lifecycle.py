@@ -16,21 +16,31 @@ from altostratus.store.models import Resource
 
 
 def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
+    """Pending until the controller has converged the generation the request produced. Progress is written on
+    every look, the last one included: a finished operation's figures describe the instances as they ended."""
     with db.session() as s:
         ss = s.get(ScaleSet, task.params["scaleSetId"])
-        if ss is None:
-            return None  # deleted: a delete operation has succeeded; any other has nothing left to wait for
-        rows = [
-            r for r in s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id)) if r.state != "Deleting"
-        ]
-        ready = sum(1 for r in rows if r.state in ("Running", "Failed"))
-        converged = ss.observed_generation >= task.params["generation"]
-        failed = [(r.instance_id, r.error or {}) for r in rows if r.state == "Failed"]
+        if ss is not None:
+            query = select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id, ScaleSetVm.state != "Deleting")
+            rows = list(s.scalars(query))
+            converged = ss.observed_generation >= task.params["generation"]
+            # The controller gave up on the set itself (its pass kept failing), not on an instance.
+            set_error = ss.error if ss.provisioning_state == "Failed" else None
+            ready = sum(1 for r in rows if r.state == "Running")
+            failed = [(r.instance_id, r.error or {}) for r in rows if r.state == "Failed"]
     # Outside the transaction: progress() writes in one of its own (nesting would wait on our own lock).
+    if ss is None:
+        # Deleted: a delete operation has succeeded; any other has nothing left to wait for.
+        progress(100.0, {"instancesReady": 0, "instances": 0, "instancesFailed": 0})
+        return None
+    detail = {"instancesReady": ready, "instances": len(rows), "instancesFailed": len(failed)}
     if not converged:
-        percent = round(100.0 * ready / len(rows), 1) if rows else None
-        progress(percent, {"instancesReady": ready, "instances": len(rows)})
+        settled = ready + len(failed)  # a failed instance is finished with, not ready
+        progress(round(100.0 * settled / len(rows), 1) if rows else None, detail)
         raise Pending()
+    progress(100.0, detail)
+    if set_error:
+        raise ArmError(409, set_error.get("code", "InternalExecutionError"), set_error.get("message", "unknown error"))
     if failed:
         first = failed[0][1]
         raise ArmError(

@@ -43,6 +43,9 @@ class ScaleSet(Base):
     # The latest rolling upgrade (rollingUpgrades/latest); the controller advances it batch by batch.
     rolling: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     rolling_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Why the controller's last pass over the set failed ({code, message}); cleared by the next one that works.
+    # Shown in the set's instance view; a set that failed for good ends its operations Failed with it.
+    error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     etag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -165,15 +165,18 @@ def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
     for row in rows:
         for status in vm_statuses(row):
             codes[status["code"].split("/")[0] + "/" + status["code"].split("/")[1]] += 1
+    provisioning: dict[str, Any] = {
+        "code": f"ProvisioningState/{ss.provisioning_state.lower()}",
+        "level": "Info",
+        "displayStatus": f"Provisioning {ss.provisioning_state.lower()}",
+        "time": iso(ss.created_at),
+    }
+    if ss.error:  # the controller's pass over the set failed: a Warning while it retries, an Error once it gave up
+        provisioning["code"] += f"/{ss.error.get('code')}"
+        provisioning["level"] = "Error" if ss.provisioning_state == "Failed" else "Warning"
+        provisioning["message"] = ss.error.get("message")
     return {
         "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]},
         "extensions": [],
-        "statuses": [
-            {
-                "code": f"ProvisioningState/{ss.provisioning_state.lower()}",
-                "level": "Info",
-                "displayStatus": f"Provisioning {ss.provisioning_state.lower()}",
-                "time": iso(ss.created_at),
-            }
-        ],
+        "statuses": [provisioning],
     }

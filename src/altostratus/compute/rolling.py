@@ -5,6 +5,11 @@ recording the instances to upgrade; the controller calls :func:`advance` on ever
 current batch, checks health against ``maxUnhealthyUpgradedInstancePercent`` / ``maxUnhealthyInstancePercent``,
 honours ``pauseTimeBetweenBatches`` and starts the next batch of ``maxBatchInstancePercent``. Progress and
 the outcome are what ``GET rollingUpgrades/latest`` shows.
+
+The image an upgrade moves instances to is resolved by the request that starts it and recorded as its
+``target`` (exact version and disk blob); batches use that record and never resolve again, so a version deleted
+mid-upgrade cannot fail a batch halfway through. The upgrade holds a reference on the target's blob until it
+ends, so that deletion cannot garbage-collect the disk the remaining batches need either.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.blobs.store import BlobStore
 from altostratus.compute import service
+from altostratus.compute.model import image_reference
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.store.db import as_utc, iso, utcnow
 
@@ -27,6 +34,7 @@ DEFAULTS = {
     "maxUnhealthyUpgradedInstancePercent": 20,
     "pauseTimeBetweenBatches": "PT0S",
 }
+HOLDER = "rollingUpgrade"  # blob references an upgrade holds on its target, by scale-set unique id
 DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
@@ -50,9 +58,13 @@ def policy_of(model: dict[str, Any]) -> dict[str, Any]:
     return policy
 
 
-def start(ss: ScaleSet, rows: list[ScaleSetVm], *, reimage: bool) -> None:
+def start(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], *, reimage: bool, source: service.ImageSource) -> None:
+    """Record an upgrade of ``rows``; its target image is resolved now (from ``source``, the request's image) if
+    any instance will need a new disk, and refused now if it is not available."""
     if ss.rolling_active:
         raise ArmError(409, "RollingUpgradeInProgress", f"A rolling upgrade of '{ss.name}' is already in progress.")
+    ref = image_reference(ss.model)
+    target = source() if rows and (reimage or any(service.needs_new_disk(r, ref) for r in rows)) else None
     ss.rolling = {
         "policy": policy_of(ss.model),
         "status": "RollingForward",
@@ -64,17 +76,59 @@ def start(ss: ScaleSet, rows: list[ScaleSetVm], *, reimage: bool) -> None:
         "failed": [],
         "pauseUntil": None,
         "error": None,
+        "target": target.record() if target else None,
     }
     ss.rolling_active = bool(rows)
     if not rows:
         ss.rolling = {**ss.rolling, "status": "Completed", "endTime": iso(utcnow())}
+    elif target is not None:
+        BlobStore.add_ref(s, target.blob_sha256, HOLDER, ss.unique_id)
 
 
-def cancel(ss: ScaleSet) -> None:
+def retarget(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: service.ImageSource) -> None:
+    """A model change while an upgrade runs: the batches still to come bring instances to the new model, so
+    they need its image when it takes a new disk - resolved now, by the request, like at the start."""
+    state = dict(ss.rolling or {})
+    if not ss.rolling_active or state.get("status") != "RollingForward":
+        return
+    ref = image_reference(ss.model)
+    if not any(service.needs_new_disk(r, ref) for r in rows):
+        return  # the same image: the recorded target stands (``latest`` is not resolved again)
+    target = source()
+    state["target"] = target.record()
+    ss.rolling = state
+    BlobStore.drop_refs(s, HOLDER, ss.unique_id)
+    BlobStore.add_ref(s, target.blob_sha256, HOLDER, ss.unique_id)
+
+
+def end(s: Session, ss: ScaleSet, state: dict[str, Any]) -> None:
+    """The upgrade is over (completed, faulted or cancelled): the instances it upgraded hold their disks
+    themselves, so it lets go of its target (a garbage collection may follow)."""
+    ss.rolling, ss.rolling_active = state, False
+    BlobStore.drop_refs(s, HOLDER, ss.unique_id)
+
+
+def fault(s: Session, ss: ScaleSet, error: dict[str, Any]) -> None:
+    """Stop a running upgrade as Faulted with ``error`` (the controller could not carry it on)."""
+    if ss.rolling_active and ss.rolling is not None:
+        end(s, ss, {**ss.rolling, "status": "Faulted", "endTime": iso(utcnow()), "error": error})
+
+
+def _target(state: dict[str, Any]) -> service.ResolvedImage:
+    if not state.get("target"):
+        # Started by a version that did not record targets: resolving now could pick another image, so stop.
+        raise ArmError(
+            409,
+            "RollingUpgradeTargetUnknown",
+            "This rolling upgrade does not record the image it upgrades to; cancel it and start it again.",
+        )
+    return service.ResolvedImage.from_record(state["target"])
+
+
+def cancel(s: Session, ss: ScaleSet) -> None:
     if not ss.rolling_active or ss.rolling is None:
         raise ArmError(409, "NoRollingUpgradeInProgress", f"No rolling upgrade of '{ss.name}' is in progress.")
-    ss.rolling = {**ss.rolling, "status": "Cancelled", "pending": [], "endTime": iso(utcnow())}
-    ss.rolling_active = False
+    end(s, ss, {**ss.rolling, "status": "Cancelled", "pending": [], "endTime": iso(utcnow())})
 
 
 def advance(s: Session, ss: ScaleSet) -> bool:
@@ -105,13 +159,13 @@ def advance(s: Session, ss: ScaleSet) -> bool:
                     "instances are unhealthy, more than the policy allows.",
                 },
             )
-            ss.rolling, ss.rolling_active = state, False
+            end(s, ss, state)
             return False
         state["pauseUntil"] = iso(utcnow() + timedelta(seconds=parse_duration(str(policy["pauseTimeBetweenBatches"]))))
     pending = [i for i in state["pending"] if i in rows]
     if not pending:
         state.update(status="Completed", endTime=iso(utcnow()), pending=[])
-        ss.rolling, ss.rolling_active = state, False
+        end(s, ss, state)
         return False
     if state.get("pauseUntil") and as_utc(_parse(state["pauseUntil"])) > utcnow():
         ss.rolling = state
@@ -119,10 +173,11 @@ def advance(s: Session, ss: ScaleSet) -> bool:
     size = max(1, math.ceil(len(rows) * state["policy"]["maxBatchInstancePercent"] / 100))
     batch, state["pending"] = pending[:size], pending[size:]
     targets = [rows[i] for i in batch]
+    source = lambda: _target(state)  # noqa: E731 - asked only if a batch needs a disk
     if state["reimage"]:
-        service.reimage(s, ss, targets, to_model=True)
+        service.reimage(s, ss, targets, source, to_model=True)
     else:
-        service.upgrade(s, ss, targets)
+        service.upgrade(s, ss, targets, source)
         for r in targets:
             if r.state == "Running":
                 r.reimage_requested += 1  # a rolling batch restarts each instance on the new model

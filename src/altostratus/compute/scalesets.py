@@ -123,7 +123,8 @@ def put_set(ctx: RequestContext) -> Response:
     valid = validate(body, ctx.services.settings.location, creating=True)
     tags = validate_tags(body.get("tags"))
     quotas.check(ctx.db, group.subscription_id, add_sets=1, add_vms=valid.capacity, cores_each=valid.size.cores)
-    image = service.resolve_or_refuse(ctx.db, valid.image)
+    image = service.RequestImage(ctx.db, valid.image)  # resolved once, for the whole request
+    os_type = image().os_type
     check_extensions(ctx.db, valid.properties)
     natpools.check_conflicts(ctx.db, group.subscription_id, None, valid.properties, None)
     ss = ScaleSet(
@@ -136,7 +137,7 @@ def put_set(ctx: RequestContext) -> Response:
         tags=tags,
         sku=valid.sku,
         capacity=0,
-        model=fill_os_type(strip_read_only(valid.properties), image.os_type),
+        model=fill_os_type(strip_read_only(valid.properties), os_type),
         secrets=valid.secrets,
         rolling=None,
         rolling_active=False,
@@ -152,7 +153,7 @@ def put_set(ctx: RequestContext) -> Response:
     )
     ctx.db.add(ss)
     ctx.db.flush()
-    service.scale_to(ctx.db, ss, valid.capacity)
+    service.scale_to(ctx.db, ss, valid.capacity, image)
     op = converge_operation(ctx, ss, group)
     _envelope(ctx, group, ss)
     return json_response(render_set(ctx, group, ss), 201, {**lro.async_headers(ctx, op), "ETag": ss.etag})
@@ -177,12 +178,15 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
     ss.model, ss.secrets, ss.sku, ss.upgrade_mode = new_model, valid.secrets, valid.sku, valid.upgrade_mode
     if "tags" in body:
         ss.tags = validate_tags(body.get("tags"))
-    service.scale_to(ctx.db, ss, valid.capacity)
+    image = service.RequestImage(ctx.db, valid.image)  # resolved once (if anything needs it), for the request
+    service.scale_to(ctx.db, ss, valid.capacity, image)
     outdated = [r for r in service.live_rows(ctx.db, ss) if r.model_revision != ss.model_revision]
     if ss.upgrade_mode == "Automatic":
-        service.upgrade(ctx.db, ss, outdated)
+        service.upgrade(ctx.db, ss, outdated, image)
     elif ss.upgrade_mode == "Rolling" and outdated and not ss.rolling_active:
-        rolling.start(ss, outdated, reimage=False)
+        rolling.start(ctx.db, ss, outdated, reimage=False, source=image)
+    elif ss.upgrade_mode == "Rolling" and ss.rolling_active:
+        rolling.retarget(ctx.db, ss, outdated, image)
     ss.provisioning_state = "Updating"
     op = converge_operation(ctx, ss, group)
     _envelope(ctx, group, ss)
@@ -295,11 +299,11 @@ def apply_action(ctx: RequestContext, ss: ScaleSet, name: str, rows: list[ScaleS
     elif name in ("restart", "redeploy", "performmaintenance"):
         service.restart(rows)
     elif name in ("reimage", "reimageall"):
-        service.reimage(ctx.db, ss, rows)
+        service.reimage(ctx.db, ss, rows, service.RequestImage(ctx.db, image_reference(ss.model)))
     elif name == "delete":
         service.delete_instances(ss, rows)
     elif name == "manualupgrade":
-        service.upgrade(ctx.db, ss, rows)
+        service.upgrade(ctx.db, ss, rows, service.RequestImage(ctx.db, image_reference(ss.model)))
     else:  # pragma: no cover - routes only register the names above
         raise ArmError(400, "InvalidParameter", f"Unknown action '{name}'.")
 
@@ -309,14 +313,16 @@ def os_rolling_upgrade(ctx: RequestContext) -> Response:
     group, ss = require_set(ctx, lock=True, writable=True)
     rows = service.live_rows(ctx.db, ss)
     rolling.policy_of(ss.model)
-    service.resolve_or_refuse(ctx.db, image_reference(ss.model))
-    rolling.start(ss, rows, reimage=True)
+    image = service.RequestImage(ctx.db, image_reference(ss.model))
+    image()  # refused now when the image is not available, even with no instance to upgrade
+    rolling.start(ctx.db, ss, rows, reimage=True, source=image)
     return lro.accepted(ctx, converge_operation(ctx, ss, group))
 
 
 def cancel_rolling_upgrade(ctx: RequestContext) -> Response:
     group, ss = require_set(ctx, lock=True, writable=True)
-    rolling.cancel(ss)
+    rolling.cancel(ctx.db, ss)
+    ctx.after_commit.append(lambda: compute_platform(ctx).blobs.gc(ctx.services.db))  # its target may be unheld
     return lro.accepted(ctx, converge_operation(ctx, ss, group))
 
 

@@ -1,14 +1,18 @@
 """Scale-set intent: what a PUT, PATCH or action means for the instances, decided at request time.
 
-Image versions are resolved here, when the request arrives: ``latest`` becomes the newest version available
-at that moment and every new (or reimaged) instance records its exact version; a pinned or unknown image
-refuses the capacity increase synchronously. The controller only carries out what these functions recorded.
+Image versions are resolved here, once per request, when it arrives (:class:`RequestImage`): ``latest``
+becomes the newest version available at that moment and every new (or reimaged) instance records its exact
+version and disk blob, as does a rolling upgrade its target; a pinned or unknown image refuses the request
+synchronously. The controller only carries out what these functions recorded and never looks an image up, so a
+version deleted meanwhile cannot fail work already accepted.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +48,60 @@ def resolve_or_refuse(s: Session, ref: ImageRef) -> PlatformImage:
     return image
 
 
+@dataclass(frozen=True)
+class ResolvedImage:
+    """One exact image version and its disk, as resolved for a request: what instances and rolling upgrades
+    record, so that nothing resolves it again."""
+
+    publisher: str
+    offer: str
+    sku: str
+    version: str
+    blob_sha256: str
+    os_type: str
+
+    def record(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> ResolvedImage:
+        return cls(**{name: str(data[name]) for name in cls.__dataclass_fields__})
+
+
+# Where new or reimaged instances get their image from: a request's RequestImage, or a recorded target.
+ImageSource = Callable[[], ResolvedImage]
+
+
+class RequestImage:
+    """The image a request gives the instances it creates or reimages: resolved on first need, then kept. One
+    request thus sees one version wherever it is used, and a request that needs none (a scale-in, a power
+    action) still works while the pinned version is gone."""
+
+    def __init__(self, s: Session, ref: ImageRef) -> None:
+        self.session, self.ref = s, ref
+        self._image: ResolvedImage | None = None
+
+    def __call__(self) -> ResolvedImage:
+        if self._image is None:
+            image = resolve_or_refuse(self.session, self.ref)
+            assert image.blob_sha256 is not None
+            self._image = ResolvedImage(
+                image.publisher, image.offer, image.sku, image.version, image.blob_sha256, image.os_type
+            )
+        return self._image
+
+
+def needs_new_disk(row: ScaleSetVm, ref: ImageRef) -> bool:
+    """Does bringing ``row`` to a model naming ``ref`` take a new disk? A different image does, and so does a
+    different pinned version; ``latest`` keeps whatever version the instance has."""
+    same_image = (row.image_publisher.lower(), row.image_offer.lower(), row.image_sku.lower()) == (
+        ref.publisher.lower(),
+        ref.offer.lower(),
+        ref.sku.lower(),
+    )
+    return not same_image or (ref.version != "latest" and row.image_version != ref.version)
+
+
 def live_rows(s: Session, ss: ScaleSet) -> list[ScaleSetVm]:
     rows = s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id).order_by(ScaleSetVm.instance_id))
     return [r for r in rows if r.state in LIVE]
@@ -57,13 +115,12 @@ def instance_key(ss: ScaleSet, instance_id: int) -> str:
     return f"{ss.unique_id}:{instance_id}"
 
 
-def add_instances(s: Session, ss: ScaleSet, count: int, prefix: str) -> list[ScaleSetVm]:
+def add_instances(s: Session, ss: ScaleSet, count: int, prefix: str, source: ImageSource) -> list[ScaleSetVm]:
     if count <= 0:
         return []
     size = find_size(ss.sku["name"])
     quotas.check(s, ss.subscription_id, add_vms=count, cores_each=size.cores if size else 1)
-    image = resolve_or_refuse(s, image_reference(ss.model))
-    assert image.blob_sha256 is not None
+    image = source()
     rows = []
     now = utcnow()
     first = ss.next_instance_id
@@ -126,11 +183,11 @@ def choose_victims(rows: list[ScaleSetVm], count: int, policy: str) -> list[Scal
     return ordered[:count]
 
 
-def scale_to(s: Session, ss: ScaleSet, target: int) -> None:
+def scale_to(s: Session, ss: ScaleSet, target: int, source: ImageSource) -> None:
     rows = live_rows(s, ss)
     prefix = (ss.model.get("virtualMachineProfile") or {}).get("osProfile", {}).get("computerNamePrefix", ss.name)
     if target > len(rows):
-        add_instances(s, ss, target - len(rows), prefix)
+        add_instances(s, ss, target - len(rows), prefix, source)
     elif target < len(rows):
         for row in choose_victims(rows, len(rows) - target, scale_in_policy(ss)):
             row.state = "Deleting"
@@ -158,13 +215,13 @@ def select_instances(
     return rows if "*" in wanted else [by_id[i] for i in wanted]
 
 
-def reimage(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], *, to_model: bool = False) -> None:
-    """Rebuild the disk from the image the model names now (``latest`` re-resolves); refused synchronously
-    when that image is not available, like a scale-out."""
+def reimage(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: ImageSource, *, to_model: bool = False) -> None:
+    """Rebuild the disks from ``source``: for a request, the image the model names now (``latest`` is the
+    newest), refused synchronously when it is not available, like a scale-out; for a rolling batch, the
+    upgrade's recorded target."""
     if not rows:
         return
-    image = resolve_or_refuse(s, image_reference(ss.model))
-    assert image.blob_sha256 is not None
+    image = source()
     for row in rows:
         BlobStore.drop_refs(s, "instance", row.key)
         BlobStore.add_ref(s, image.blob_sha256, "instance", row.key)
@@ -177,20 +234,12 @@ def reimage(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], *, to_model: bool 
             row.model_revision = ss.model_revision
 
 
-def upgrade(s: Session, ss: ScaleSet, rows: list[ScaleSetVm]) -> None:
-    """Bring instances to the current model: image changes need a reimage, anything else is recorded."""
+def upgrade(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: ImageSource) -> None:
+    """Bring instances to the current model: image changes need a reimage (from ``source``), anything else is
+    recorded."""
     ref = image_reference(ss.model)
-    needs_disk = [
-        r
-        for r in rows
-        if r.model_revision != ss.model_revision
-        and (
-            (r.image_publisher.lower(), r.image_offer.lower(), r.image_sku.lower())
-            != (ref.publisher.lower(), ref.offer.lower(), ref.sku.lower())
-            or (ref.version != "latest" and r.image_version != ref.version)
-        )
-    ]
-    reimage(s, ss, needs_disk, to_model=True)
+    needs_disk = [r for r in rows if r.model_revision != ss.model_revision and needs_new_disk(r, ref)]
+    reimage(s, ss, needs_disk, source, to_model=True)
     for r in rows:
         r.model_revision = ss.model_revision
 
