@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from altostratus.arm.auth import TokenService, new_signing_key
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.subscription_cache import SubscriptionCache
 from tests.conftest import unique

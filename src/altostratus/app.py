@@ -104,4 +104,4 @@ def build_app(services: Services) -> ArmApp:
             services.driver.close()
             services.db.dispose()
 
-    return ArmApp(Pipeline(services), lifespan)
+    return ArmApp(Pipeline(services, services.router), lifespan)

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from altostratus.store.db import ALL_TABLES, TableVersions
 
 if TYPE_CHECKING:
-    from altostratus.arm.context import Caller
+    from altostratus.arm.caller import Caller
     from altostratus.arm.routing import Route
 
 CACHE_SIZE = 8192

@@ -22,7 +22,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
+from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from altostratus.arm.auth import TokenService
     from altostratus.arm.operations import OperationRunner
     from altostratus.arm.registry import ProviderRegistry
-    from altostratus.arm.routing import Router
     from altostratus.arm.subscription_cache import SubscriptionCache
     from altostratus.config import Settings
     from altostratus.store.db import Database
@@ -28,13 +28,15 @@ class Platform(Protocol):
     The request context depends on this narrow protocol rather than on the server's container of services, so
     ``arm/`` knows no provider: a provider that needs more (compute: the driver, the blob store, its controller)
     declares a protocol of its own that extends this one, and the container assembled in ``app.py`` satisfies all.
+    The router is not in it: the pipeline is given the router it dispatches with, and deployments, which ask it
+    whether a resource type has a route, declare it in their own protocol (so routes, whose handlers take a
+    context, and the context do not name each other).
     """
 
     settings: Settings
     db: Database
     tokens: TokenService
     registry: ProviderRegistry
-    router: Router
     operations: OperationRunner
     subscriptions: SubscriptionCache
 
@@ -46,19 +48,6 @@ def obj(value: Any, target: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ArmError(400, "InvalidParameter", f"'{target}' must be a JSON object.", target)
     return value
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated principal behind a request (from the bearer token's claims)."""
-
-    client_id: str
-    role: str  # "operator" | "tenant"
-    tenant_id: str
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role == "operator"
 
 
 @dataclass

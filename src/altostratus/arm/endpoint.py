@@ -26,7 +26,7 @@ from starlette.datastructures import URL
 
 from altostratus.arm import access_log
 from altostratus.arm.answer_cache import Reply
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError
 from altostratus.arm.http import json_response
 from altostratus.arm.pipeline import Pipeline, PipelineRequest
@@ -166,7 +166,7 @@ class ArmApp:
     async def _handle(self, request: PipelineRequest, authorization: str | None) -> tuple[Reply, Caller | None]:
         """The pipeline's steps, each decided on the event loop when its cache can, on a worker thread else."""
         pipeline = self.pipeline
-        route, params, other_method = pipeline.services.router.match(request.method, request.segments)
+        route, params, other_method = pipeline.router.match(request.method, request.segments)
         caller: Caller | None = None
         if route is None or route.access is not Access.PUBLIC:
             caller = self._cached_caller(authorization)

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from starlette.responses import Response
 
 from altostratus.arm.answer_cache import AnswerCache, Key, Reply
-from altostratus.arm.context import Caller, Platform, RequestContext
+from altostratus.arm.caller import Caller
+from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
-from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route
+from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router
 from altostratus.store.models import Principal, Subscription
 
 ADMIN_NAMESPACE = re.compile(r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.Admin$", re.IGNORECASE)
@@ -68,14 +69,15 @@ class Admitted:
 class Pipeline:
     """The checks and the handler's transaction, in one place. Thread-safe."""
 
-    def __init__(self, services: Platform) -> None:
+    def __init__(self, services: Platform, router: Router) -> None:
         self.services = services
+        self.router = router
         db = services.db
         self.answers = AnswerCache(db.versions, enabled=db.url.startswith("sqlite"))
 
     def call(self, request: PipelineRequest) -> Reply:
         """Runs a request to completion on this thread (in-process callers, which run on worker threads)."""
-        route, params, other_method = self.services.router.match(request.method, request.segments)
+        route, params, other_method = self.router.match(request.method, request.segments)
         caller = request.caller
         if caller is None and (route is None or route.access is not Access.PUBLIC):
             caller = self.services.tokens.verify_header(request.headers.get("authorization"))

@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError, subscription_not_found
 from altostratus.store.models import Subscription
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError
 from altostratus.arm.pipeline import Pipeline, PipelineRequest
 from altostratus.arm.routing import split_path
+from altostratus.deployments.platform import deployments_platform
 
 if TYPE_CHECKING:
     from altostratus.arm.context import Platform
@@ -59,7 +60,7 @@ class InternalClient:
     def __init__(self, services: Platform, caller: Caller, base_url: str) -> None:
         self.caller = caller
         self.base_url = base_url
-        self._pipeline = Pipeline(services)
+        self._pipeline = Pipeline(services, deployments_platform(services).router)
 
     def request(self, method: str, url: str, *, api_version: str | None = None, body: Any = None) -> InternalResponse:
         """``url`` may be absolute (a polling URL a provider returned) or a path; its query is kept."""

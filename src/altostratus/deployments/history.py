@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.deployments.models import Deployment, DeploymentOperation
 from altostratus.deployments.prepare import DeploymentInput, PrefixedSourceMap
 from altostratus.store.db import Database, utcnow

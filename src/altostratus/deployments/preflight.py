@@ -20,6 +20,7 @@ from altostratus.arm.registry import PreflightCheck
 from altostratus.arm.routing import split_path
 from altostratus.deployments.bodies import nested_input, resource_body
 from altostratus.deployments.plan import TEMPLATE_KEYS, Plan, PlannedResource
+from altostratus.deployments.platform import deployments_platform
 from altostratus.deployments.prepare import DeploymentInput, PrefixedSourceMap, prepare_deployment, template_error_body
 from altostratus.templates import EvaluationContext, TemplateError, evaluate
 from altostratus.templates.errors import DeferredValue
@@ -148,7 +149,7 @@ def check_types(ctx: RequestContext, plan: Plan) -> None:
             )
         short = res.type.split("/", 1)[1]
         rtype = ns.types.get(short.lower())
-        route = ctx.services.router.match("PUT", split_path(res.id))[0]
+        route = deployments_platform(ctx.services).router.match("PUT", split_path(res.id))[0]
         if rtype is None or rtype.hidden or route is None:
             raise ArmError(
                 400,

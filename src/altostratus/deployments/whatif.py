@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from altostratus.arm.context import Caller
+from altostratus.arm.caller import Caller
 from altostratus.arm.operations import OperationTask, ProgressFn
 from altostratus.deployments.bodies import nested_input, resource_body
 from altostratus.deployments.client import InternalClient

@@ -1,0 +1,22 @@
+"""Who is calling: the authenticated principal behind a request.
+
+A module of its own because the token service, the subscription check and the request context all need it, and
+none of them should have to import another to get it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated principal behind a request (from the bearer token's claims)."""
+
+    client_id: str
+    role: str  # "operator" | "tenant"
+    tenant_id: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
