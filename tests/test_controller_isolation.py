@@ -5,8 +5,9 @@ every pass of the controller, so an unrelated set's power-off never completed. N
 logged once, retried with backoff, shown in that set's instance view, and - once the retry budget is spent -
 ends the set's operation Failed with that error; the other sets converge meanwhile.
 
-An API-only server (``--no-controllers``); the controller and the operation runner run here, on a simulated host
-on which every call about one set's instances raises.
+An API-only node (``--no-controllers``) and a controller node - the controller and the operation runner running
+here, on a simulated host on which every call about one set's instances raises - sharing one PostgreSQL database,
+as several nodes do (on SQLite one server process owns the database, so nothing else may write it).
 """
 
 from __future__ import annotations
@@ -58,15 +59,20 @@ class OneSetBroken(SimDriver):
         return super().get(key)
 
 
-def test_a_failing_set_does_not_stall_the_others(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    server = AltoServer(tmp_path / "data", extra_args=("--upstream", str(make_catalog(tmp_path / "upstream"))))
+@pytest.mark.postgres
+def test_a_failing_set_does_not_stall_the_others(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, postgres_url: str
+) -> None:
+    server = AltoServer(
+        tmp_path / "data", postgres_url, extra_args=("--upstream", str(make_catalog(tmp_path / "upstream")))
+    )
     server.start()
     op = Operator(server)
     assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
     op.http.close()
     server.restart("--no-controllers")
     t = Tenant(server, unique("iso"))
-    db = Database(f"sqlite:///{server.data_dir / 'altostratus.db'}")
+    db = Database(postgres_url)
     driver, clock = OneSetBroken(), FakeClock()
     controller = ScaleSetController(
         db, driver, BlobStore(server.data_dir), installation_id="controllers-node",
