@@ -51,7 +51,7 @@ script creates a throw-away database there for the run and drops it afterwards. 
 
 Run:  .venv/bin/python bench/api.py [--duration S] [--rounds N] [--warmup S] [--concurrency N]
                                     [--database-url ADMIN_URL]
-                                    [--log-level warning|info] [--alto-arg=--no-fast-lane] [--routes R,R|reads|writes]
+                                    [--log-level warning|info] [--alto-arg=ARG] [--routes R,R|reads|writes]
                                     [--capacity N] [--quick]
 
 The exit status is 0 whatever the figures: this is a measurement, not a test.
@@ -363,7 +363,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="ARG",
-        help="extra `alto up` argument, repeatable (e.g. --alto-arg=--no-fast-lane to measure the general pipeline)",
+        help="extra `alto up` argument, repeatable (e.g. --alto-arg=--log-level=info to measure with the access log on)",
     )
     args = parser.parse_args()
     if args.quick:
