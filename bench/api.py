@@ -363,7 +363,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="ARG",
-        help="extra `alto up` argument, repeatable (e.g. --alto-arg=--log-level=info to measure with the access log on)",
+        help="extra `alto up` argument, repeatable (e.g. --alto-arg=--no-controllers)",
     )
     args = parser.parse_args()
     if args.quick:
