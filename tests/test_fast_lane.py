@@ -23,9 +23,9 @@ from altostratus.arm.context import Caller
 from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.subscription_cache import SubscriptionCache
 from altostratus.store.sqlite_changes import ChangeStamp
-from tests.conftest import unique
-from tests.server import AltoServer
-from tests.test_negative import error_of, make_tenant, server_signing_key, signed_token
+from tests.support.arm import error_of, make_tenant, server_signing_key, signed_token
+from tests.support.names import unique
+from tests.support.server import AltoServer
 
 API = "api-version=2019-10-01"
 PER_REQUEST = {"date", "x-ms-request-id", "x-ms-correlation-request-id"}
@@ -300,7 +300,7 @@ def test_sdk_reads_through_the_lane(server: AltoServer) -> None:
     from azure.mgmt.resource import ResourceManagementClient
     from azure.profiles import KnownProfiles
 
-    from tests.conftest import sdk_credential, sdk_kwargs
+    from tests.support.sdk import sdk_credential, sdk_kwargs
 
     sub = server.credentials["tenant"]["subscriptionId"]
     client = ResourceManagementClient(
