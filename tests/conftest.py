@@ -88,8 +88,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("sdk", lines, ids=str, indirect=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks every test that takes ``sdk`` as ``sdk``: the current SDK's venv runs exactly those (-m sdk)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test that takes ``sdk`` as ``sdk``: the current SDK's venv runs exactly those (-m sdk). A test
+    none of whose lines this venv has is deselected (it runs in the other venv), not reported as skipped."""
+    kept, elsewhere = [], []
     for item in items:
         if "sdk" in getattr(item, "fixturenames", ()):
+            callspec = getattr(item, "callspec", None)
+            if callspec is None or not isinstance(callspec.params.get("sdk"), SdkLine):
+                elsewhere.append(item)
+                continue
             item.add_marker(pytest.mark.sdk)
+        kept.append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = kept

@@ -1,4 +1,5 @@
-"""Template deployments through azure-mgmt-resource 23.1.1 (hybrid profiles), against a real server.
+"""Template deployments through the official SDK, against a real server: the tests taking ``sdk`` on each SDK line the
+venv has (hybrid profiles, current releases), the others with the 2020-09-01-hybrid profile.
 
 The templates (``tests/arm_templates``) use only resource types this cloud has today: scale sets, network security
 groups (a plain type) and nested deployments. The operator adds the platform image first, as on Azure Stack Hub.
@@ -67,6 +68,10 @@ def test_vmss_template_with_api_profile(cloud: AltoServer, sdk: SdkLine) -> None
     assert all(op.properties.status_code == "Created" for op in ops)
     one = rc.deployment_operations.get(group, "vmss", ops[-1].operation_id)
     assert one.properties.target_resource.resource_type == "Microsoft.Compute/virtualMachineScaleSets"
+    if sdk.speaks("deployments", "2019-10-01"):  # operations at any scope exist from 2019-10-01 on
+        scope = f"subscriptions/{cloud.credentials['tenant']['subscriptionId']}/resourceGroups/{group}"
+        at_scope = rc.deployment_operations.list_at_scope(scope, "vmss")
+        assert {o.operation_id for o in at_scope} == {o.operation_id for o in ops}
 
     assert rc.deployments.check_existence(group, "vmss") is True
     assert rc.deployments.check_existence(group, "nope") is False
