@@ -1,317 +1,363 @@
-"""Requests/s and p50/p99 latency of an authenticated ``GET resourceGroup``, side by side with a minimal uvicorn app.
+"""The requests a tenant's SDK really sends, on ``alto up`` and on a minimal uvicorn app answering the same bytes.
 
-Two HTTPS servers run on this machine, each one uvicorn worker with the same TLS certificate and key:
+What is measured. The official SDK (azure-mgmt-resource / azure-mgmt-compute, hybrid profile 2020-09-01:
+Microsoft.Resources 2019-10-01, Microsoft.Compute 2020-06-01) builds the tenant's world on ``alto up`` (sim
+driver, its own temporary data dir) and every request it sends is captured on the wire (bench/api_setup.py):
 
-* ``alto``: ``alto up`` (SQLite in a temporary data dir) answering
-  ``GET /subscriptions/{s}/resourcegroups/benchrg?api-version=2019-10-01`` with a bearer token, i.e. the whole
-  stack: routing, token check, api-version and subscription checks, one database transaction, JSON rendering;
-* ``baseline``: a raw ASGI app that answers any request with a fixed JSON body of the same shape.
+* reads, each alone and then as a mix: ``poll`` (GET of the ``Azure-AsyncOperation`` URL, as the SDK's poller
+  sends it), ``get_set`` (GET scale set), ``get_vm`` (GET one scale-set VM; the SDK always adds
+  ``$expand=instanceView``), ``list_vms`` (the first page of a set of ``--capacity`` 120 instances: 100 VMs and a
+  nextLink; the SDK sends no ``$top``), ``get_group`` (GET resource group), ``list_groups`` (10 groups, one page);
+* writes, in a second run: ``patch_capacity`` (capacity PATCH of a small set, each connection alternating
+  2 -> 3 -> 2, so the deltas are one instance) and ``put_delete_group`` (each connection PUTs a new group, then
+  DELETEs it). Both are long-running operations: only the initial request is timed (200 for the PATCH, 202 for
+  the DELETE), not the polls, but the controller's work they start (instances created and deleted, groups torn
+  down) runs in the server process and is in its CPU figure.
 
-This process is the load generator (a separate process from both servers, so it shares neither GIL): it keeps
-``--concurrency`` keep-alive connections busy, one request in flight each, warms up for ``--warmup`` seconds,
-then records every latency for ``--duration`` seconds, target after target. It prints requests/s, p50 and p99
-per target and the ratios alto/baseline; the goal is a requests/s ratio >= 0.5. Also printed, from /proc (so
-Linux only), for the measured window: the CPU of each server (and per request), of the load generator, and of
-everything else on the machine. A load generator near 100% means the figures measure the client; "other CPU"
-above a few % means someone else's work shares the cores and req/s is low by that much (CPU per request is
-the figure that survives a busy machine best).
+The read mix (``read_mix``) is what one polling client's session plausibly looks like: the SDK polls an operation
+every ``Retry-After`` (1 s) while it runs, so polls dominate; around them it reads the set (the poller's final
+GET, ``show``), a VM, the group, and lists groups and instances now and then. Weights (of 20): poll 8, get_set 4,
+get_vm 3, get_group 2, list_groups 2, list_vms 1, interleaved in a fixed shuffled order, each connection starting
+at a different place in it. ``--routes`` picks routes (e.g. ``--routes get_vm,read_mix``, or reads, writes).
 
-The default client (``--client raw``) writes a pre-encoded HTTP/1.1 request per round trip over asyncio TLS
-connections and parses answers with httptools, ~13 us of CPU per request. httpx (``--client httpx``, threads
-sharing one ``httpx.Client``) needs ~50x that: on 2 cores it saturates its own core at ~1,600 req/s, far below
-what the baseline serves, and the ratio it reports is meaningless (it flatters alto).
+Each request is replayed as the SDK sent it: same method, path and query, same headers (User-Agent, Accept,
+Accept-Encoding, Connection, the bearer token), except that ``x-ms-client-request-id`` takes a fresh UUID from a
+pool of 97, as the SDK makes one per request, and that group PUT/DELETE name a new group each time.
 
-Run:  .venv/bin/python bench/api.py [--duration S] [--warmup S] [--concurrency N] [--client raw|httpx]
-                                    [--log-level warning|info] [--alto-arg=--no-fast-lane]
+The baseline (bench/api_baseline.py) is a raw ASGI app on uvicorn with the same TLS certificate and settings as
+``alto up``, answering each route with the status and body we answered (captured in the setup), so the ratio
+measures our pipeline, not the size of the body.
 
-The exit status is 0 whatever the ratio: this is a measurement, not a test.
+Method (bench/api_load.py). This process is the load generator, separate from both servers: it keeps
+``--concurrency`` keep-alive TLS connections busy, one request in flight each, and records every latency for
+``--duration`` seconds per target, route after route. A route's time is cut into ``--rounds`` slices alternating
+baseline, alto, baseline, alto... (``--warmup`` seconds before the first slice of each, at most 0.3 s before the
+later ones, enough for the new connections), because the machine is shared: load from others that comes and goes
+then hits both targets alike instead of whichever ran during it. Per route and for the mix it prints requests/s,
+p50 and p99, and, from /proc (Linux only) over the measured windows, the server's CPU per request (utime + stime
+delta / requests answered), the load generator's CPU and everything else's
+("other CPU": someone else's work shares the cores and req/s is low by that much; CPU per request is the figure
+that survives a busy machine best). With PostgreSQL, the CPU of the database's backends serving our connections
+(found in pg_stat_activity at the window's edges) is its own column, "db us/req": SQLite's work is inside the
+server's figure, PostgreSQL's is not. Ratios are alto/baseline for req/s and baseline/(alto + db) for CPU per
+request (both: higher is better, 1.0 = as fast as the minimal app). Goals (issue 11), on SQLite: every read route
+>= 0.3 of the baseline's req/s, the read mix >= 0.4. When "other CPU" is high, trust the CPU ratio more than
+the req/s ratio; "srv CPU" (cores the server kept busy) well under 100% for the baseline means its req/s was
+bounded by the machine, not by serving, and the req/s ratio says little.
+
+``--database-url`` takes a PostgreSQL admin URL (e.g. postgresql://alto:alto@127.0.0.1:5432/postgres): the
+script creates a throw-away database there for the run and drops it afterwards. ``--quick`` is a smoke run
+(tiny windows, 101 instances): it checks the bench works, its figures mean nothing.
+
+Run:  .venv/bin/python bench/api.py [--duration S] [--rounds N] [--warmup S] [--concurrency N]
+                                    [--database-url ADMIN_URL]
+                                    [--log-level warning|info] [--alto-arg=--no-fast-lane] [--routes R,R|reads|writes]
+                                    [--capacity N] [--quick]
+
+The exit status is 0 whatever the figures: this is a measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import itertools
 import json
 import os
+import random
 import signal
-import socket
-import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
-from urllib.parse import urlsplit
 
-import httptools
 import httpx
-import uvicorn
 
-API = "2019-10-01"
-BASELINE_BODY = json.dumps(
-    {
-        "id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/benchrg",
-        "name": "benchrg",
-        "type": "Microsoft.Resources/resourceGroups",
-        "location": "local",
-        "properties": {"provisioningState": "Succeeded"},
-    },
-    separators=(",", ":"),
-).encode()
+ROOT = Path(__file__).resolve().parent.parent
+for entry in (str(ROOT), str(ROOT / "bench")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
 
+from api_load import Request, Result, Sequence, combine, measure  # noqa: E402
+from api_setup import PLACEHOLDER, Exchange, capture  # noqa: E402
+from tests.support.marketplace import make_catalog  # noqa: E402
+from tests.support.server import AltoServer, free_port  # noqa: E402
 
-async def baseline_app(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-    headers = [(b"content-type", b"application/json; charset=utf-8")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": BASELINE_BODY})
+READS = ["poll", "get_set", "get_vm", "list_vms", "get_group", "list_groups"]
+READ_ROUTES, WRITE_ROUTES = [*READS, "read_mix"], ["patch_capacity", "put_delete_group"]
+ROUTES = READ_ROUTES + WRITE_ROUTES
+MIX_WEIGHTS = {"poll": 8, "get_set": 4, "get_vm": 3, "get_group": 2, "list_groups": 2, "list_vms": 1}
+REQUEST_IDS = 97  # distinct x-ms-client-request-id values per route (prime: no lock-step with the mix's order)
+GOAL_ROUTE, GOAL_MIX = 0.3, 0.4
 
 
-def serve_baseline(data_dir: Path, port: int) -> None:
-    """The same uvicorn settings as ``alto up`` (altostratus/server.py), minus our application."""
-    uvicorn.run(
-        baseline_app,
-        host="127.0.0.1",
-        port=port,
-        ssl_certfile=str(data_dir / "server.pem"),
-        ssl_keyfile=str(data_dir / "server-key.pem"),
-        log_config=None,
-        access_log=False,
-        lifespan="off",
+class Requests:
+    """Pre-encoded requests for one target (its port in Host), per route, each with rotating request ids."""
+
+    def __init__(self, exchanges: dict[str, Exchange], port: int) -> None:
+        self.exchanges, self.host = exchanges, f"127.0.0.1:{port}"
+        ids = [str(uuid.uuid4()) for _ in range(REQUEST_IDS)]
+        self.pool = {
+            label: [Request(label, ex.encode(self.host, i), ex.status) for i in ids] for label, ex in exchanges.items()
+        }
+        self.ids = itertools.cycle(ids)
+        self.names = itertools.count(1)  # group names for PUT/DELETE, unique for the whole process
+
+    def one(self, label: str) -> Sequence:
+        return lambda conn: itertools.islice(itertools.cycle(self.pool[label]), conn * 13, None)
+
+    def mix(self) -> Sequence:
+        order = [label for label, weight in MIX_WEIGHTS.items() for _ in range(weight)]
+        random.Random(11).shuffle(order)
+        cursors = {label: itertools.cycle(self.pool[label]) for label in MIX_WEIGHTS}
+
+        def stream(conn: int) -> Iterator[Request]:
+            for label in itertools.islice(itertools.cycle(order), conn * 3, None):
+                yield next(cursors[label])
+
+        return stream
+
+    def patch(self) -> Sequence:
+        """Capacity up then down again: every PATCH changes the set by one instance."""
+        up, down = ([Request("patch", r.data, r.status) for r in self.pool[k]] for k in ("patch_up", "patch_down"))
+        return lambda conn: (r for pair in itertools.cycle(zip(up, down, strict=True)) for r in pair)
+
+    def group_put_delete(self) -> Sequence:
+        """A new group each time, then its deletion: a PUT of a name being deleted would be refused."""
+        put, delete = self.exchanges["put_group"], self.exchanges["delete_group"]
+        prefix = PLACEHOLDER.rstrip("0")
+
+        def stream(conn: int) -> Iterator[Request]:
+            while True:
+                name = f"{prefix}{next(self.names):0{len(PLACEHOLDER) - len(prefix)}d}"  # same length
+                yield Request("put_group", put.encode(self.host, next(self.ids), name), put.status)
+                yield Request("delete_group", delete.encode(self.host, next(self.ids), name), delete.status)
+
+        return stream
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def ratios(base: Result, ours: Result) -> tuple[float, float]:
+    """(req/s alto/baseline, CPU per request baseline/(alto + its PostgreSQL backends)): higher is better."""
+    rps = ours.rps / base.rps if base.rps else float("nan")
+    spent = ours.cpu_us + ours.db_us
+    cpu = base.cpu_us / spent if ours.requests and base.requests and spent else float("nan")
+    return rps, cpu
+
+
+HEADER = (
+    f"{'route':<18}{'target':<10}{'requests':>9}{'errors':>7}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}"
+    f"{'srv CPU':>8}{'CPU us/req':>11}{'db us/req':>10}{'client CPU':>11}{'other CPU':>10}"
+    f"{'ratio req/s':>12}{'ratio CPU':>10}"
+)
+
+
+def row(route: str, r: Result, ratio: tuple[float, float] | None) -> str:
+    line = (
+        f"{route:<18}{r.target:<10}{r.requests:>9}{r.errors:>7}{r.rps:>8.0f}{r.pct(50):>8.2f}{r.pct(99):>8.2f}"
+        f"{r.server_cpu:>8.0%}{r.cpu_us:>11.0f}{f'{r.db_us:.0f}' if r.db_cpu else '-':>10}"
+        f"{r.client_cpu:>11.0%}{r.other_cpu:>10.0%}"
     )
+    if ratio:
+        line += f"{ratio[0]:>12.3f}{ratio[1]:>10.3f}"
+    if r.errors:
+        line += f"  first error: {r.first_error}"
+    return line
 
 
 @dataclass
-class Result:
-    target: str
-    latencies: list[float]  # seconds, requests sent and answered inside the measured window
-    errors: int
-    duration: float
-    server_cpu: float  # cores busy on average over the window (1.0 = one core)
-    client_cpu: float
-    other_cpu: float  # the rest of the machine: anything else running here skews the figures
+class Targets:
+    """The two servers under load, and how to find the database processes working for ours."""
 
-    @property
-    def rps(self) -> float:
-        return len(self.latencies) / self.duration
+    alto: AltoServer
+    base_pid: int
+    base_port: int
+    db_pids: Callable[[], list[int]]
+    args: argparse.Namespace
 
-    def pct(self, p: int) -> float:
-        return statistics.quantiles(self.latencies, n=100)[p - 1] * 1000 if len(self.latencies) > 1 else float("nan")
-
-
-class Window:
-    """Warm-up then measurement; samples server, client and whole-machine CPU time at the window's edges."""
-
-    def __init__(self, pid: int, warmup: float, duration: float) -> None:
-        self.pid, self.duration = pid, duration
-        self.start = time.perf_counter() + warmup
-        self.end = self.start + duration
-        self.latencies: list[float] = []
-        self.errors = 0
-        self.cpu: list[tuple[float, float, float]] = []
-
-    def record(self, t0: float, t1: float, ok: bool) -> None:
-        if t0 >= self.start and t1 <= self.end:
-            if ok:
-                self.latencies.append(t1 - t0)
-            else:
-                self.errors += 1
-
-    def sample_cpu(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
-        proc = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        machine = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        busy = sum(machine) - machine[3] - machine[4]  # all but idle and iowait
-        self.cpu.append(((int(proc[11]) + int(proc[12])) / tick, time.process_time(), busy / tick))
-
-    def result(self, target: str) -> Result:
-        (s0, c0, m0), (s1, c1, m1) = self.cpu
-        d = self.duration
-        server, client = (s1 - s0) / d, (c1 - c0) / d
-        return Result(target, self.latencies, self.errors, d, server, client, max(0.0, (m1 - m0) / d - server - client))
+    def phase(self, title: str, cases: list[tuple[str, Sequence, Sequence]]) -> list[tuple[str, Result, Result]]:
+        """Each case in rounds of baseline then alto, so load from others on the machine hits both alike."""
+        print(f"\n{title}\n{HEADER}", flush=True)
+        assert self.alto.proc is not None
+        a, out = self.args, []
+        for route, base_seq, alto_seq in cases:
+            base_parts, alto_parts = [], []
+            for i in range(a.rounds):
+                # Later rounds need only new connections to settle: the servers' caches are warm by then.
+                warmup, slice_ = a.warmup if i == 0 else min(a.warmup, 0.3), a.duration / a.rounds
+                base_parts.append(measure("baseline", self.base_pid, self.base_port, self.alto.ca, base_seq,
+                                          a.concurrency, warmup, slice_))  # fmt: skip
+                alto_parts.append(measure("alto", self.alto.proc.pid, self.alto.port, self.alto.ca, alto_seq,
+                                          a.concurrency, warmup, slice_, self.db_pids))  # fmt: skip
+            base, ours = combine(base_parts), combine(alto_parts)
+            print(row(route, base, None), flush=True)
+            print(row("", ours, ratios(base, ours)), flush=True)
+            for label in sorted(ours.latencies) if len(ours.latencies) > 1 and route != "read_mix" else []:
+                print(f"{'':<18}  {label}: p50 {ours.pct(50, label):.2f} ms, p99 {ours.pct(99, label):.2f} ms (alto)")
+            out.append((route, base, ours))
+        return out
 
 
-class RawConnection(asyncio.Protocol):
-    """One keep-alive connection sending the same request again as soon as the previous answer is complete."""
-
-    def __init__(self, request: bytes, window: Window) -> None:
-        self.request, self.window = request, window
-        self.parser = httptools.HttpResponseParser(self)
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.t0 = 0.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport is not a subclass
-        self.send()
-
-    def send(self) -> None:
-        self.t0 = time.perf_counter()
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.parser.feed_data(data)
-
-    def on_message_complete(self) -> None:
-        t1 = time.perf_counter()
-        self.window.record(self.t0, t1, self.parser.get_status_code() == 200)
-        if t1 < self.window.end:
-            self.send()
-        else:
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.done.done():
-            return
-        if exc is None:
-            self.done.set_result(None)
-        else:
-            self.done.set_exception(exc)
+def verdict(results: list[tuple[str, Result, Result]], database: str) -> None:
+    reads = {route: ratios(b, o)[0] for route, b, o in results if route in READS}
+    mix = next((ratios(b, o)[0] for route, b, o in results if route == "read_mix"), None)
+    if not reads and mix is None:
+        return
+    where = "" if database == "SQLite" else " (the goals are stated for SQLite)"
+    print(f"\ngoals on {database}{where}:")
+    if reads:
+        low = [f"{r} {v:.3f}" for r, v in reads.items() if not v >= GOAL_ROUTE]
+        print(f"  every read route >= {GOAL_ROUTE}: {'met' if not low else 'NOT met: ' + ', '.join(low)}")
+    if mix is not None:
+        print(f"  read mix >= {GOAL_MIX}: {mix:.3f}, {'met' if mix >= GOAL_MIX else 'NOT met'}")
 
 
-async def load_raw(url: str, headers: dict[str, str], ca: str, concurrency: int, window: Window) -> None:
-    u = urlsplit(url)
-    assert u.hostname and u.port
-    lines = [f"GET {u.path}?{u.query} HTTP/1.1", f"Host: {u.netloc}", *(f"{k}: {v}" for k, v in headers.items())]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    ctx = ssl.create_default_context(cafile=ca)
-    loop = asyncio.get_running_loop()
-    conns: list[RawConnection] = []
-    try:
-        for _ in range(concurrency):
-            conns.append(
-                (await loop.create_connection(lambda: RawConnection(request, window), u.hostname, u.port, ssl=ctx))[1]
-            )
-        await asyncio.sleep(window.start - time.perf_counter())
-        window.sample_cpu()
-        await asyncio.sleep(window.end - time.perf_counter())
-        window.sample_cpu()
-        await asyncio.gather(*(c.done for c in conns))
-    finally:  # on Ctrl-C too: a server shuts down faster without our connections open
-        for c in conns:
-            c.transport.close()
+def describe(exchanges: dict[str, Exchange]) -> None:
+    """What is replayed, so a reader can check it against the SDK: request line, answer, and the header names."""
+    print("requests as the SDK sent them (x-ms-client-request-id renewed per request):")
+    for label, ex in exchanges.items():
+        print(f"  {label:<13}{ex.method} {ex.target} -> {ex.status}, {len(ex.answer)} bytes")
+    first = next(iter(exchanges.values()))
+    print(f"  headers ({first.method}): Host, " + ", ".join(k for k, _ in first.headers))
 
 
-def load_httpx(url: str, headers: dict[str, str], ca: str, concurrency: int, window: Window) -> None:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(verify=ca, headers=headers, limits=limits) as client:
-
-        def worker() -> None:
-            while time.perf_counter() < window.end:
-                t0 = time.perf_counter()
-                try:
-                    status = client.get(url).status_code
-                except httpx.HTTPError:  # an error, or the pool closed under us by Ctrl-C
-                    status = 0
-                window.record(t0, time.perf_counter(), status == 200)
-
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-        for t in threads:
-            t.start()
-        try:
-            time.sleep(max(0.0, window.start - time.perf_counter()))
-            window.sample_cpu()
-            time.sleep(max(0.0, window.end - time.perf_counter()))
-            window.sample_cpu()
-            for t in threads:
-                t.join()
-        finally:
-            window.end = 0.0  # on Ctrl-C: workers stop after their current request
+def warn(results: list[tuple[str, Result, Result]]) -> None:
+    if any(b.client_cpu > 0.8 or o.client_cpu > 0.8 for _, b, o in results):
+        print("warning: the load generator used > 80% of a core; those figures are bounded by the client")
+    if any(b.other_cpu > 0.1 or o.other_cpu > 0.1 for _, b, o in results):
+        print("warning: other processes used > 10% of a core during a measurement; the figures are noisy")
+    if any(b.server_cpu < 0.7 for _, b, _ in results):
+        print(
+            "warning: the baseline kept less than 70% of a core busy (srv CPU): its req/s was bounded by the "
+            "machine (other work, scheduling), not by serving, so the req/s ratios say little; the CPU ratios hold"
+        )
 
 
-def measure(target: str, pid: int, url: str, headers: dict[str, str], ca: str, args: argparse.Namespace) -> Result:
-    window = Window(pid, args.warmup, args.duration)
-    if args.client == "httpx":
-        load_httpx(url, headers, ca, args.concurrency, window)
-    else:
-        loop_run = asyncio.run
-        try:
-            import uvloop
-
-            loop_run = uvloop.run  # the client's event loop overhead counts against the client, keep it small
-        except ImportError:
-            pass
-        loop_run(load_raw(url, headers, ca, args.concurrency, window))
-    return window.result(target)
+def routes(spec: str) -> list[str]:
+    """``--routes``: route names and the aliases reads, writes, all, comma-separated."""
+    aliases = {"all": READ_ROUTES + WRITE_ROUTES, "reads": READ_ROUTES, "writes": WRITE_ROUTES}
+    names = [name for part in spec.split(",") for name in aliases.get(part.strip(), [part.strip()])]
+    unknown = sorted(set(names) - set(aliases["all"]))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown route(s) {', '.join(unknown)}; known: {', '.join(aliases['all'])}")
+    return names
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(proc: subprocess.Popen[bytes], url: str, ca: Path, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+def start_baseline(exchanges: dict[str, Exchange], data: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    table = tmp / "routes.json"
+    table.write_text(json.dumps([ex.to_json() for ex in exchanges.values()]))
+    port = free_port()
+    cmd = [sys.executable, str(ROOT / "bench" / "api_baseline.py"), str(table), str(data), str(port)]
+    with (tmp / "baseline.log").open("wb") as log:
+        # Own session: Ctrl-C reaches only this process, whose `finally` stops the servers in order.
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            sys.exit(f"baseline exited with {proc.returncode}:\n{(tmp / 'baseline.log').read_text()[-3000:]}")
         try:
-            if ca.exists() and httpx.get(url, verify=str(ca), timeout=2).status_code == 200:
-                return
+            httpx.get(f"https://127.0.0.1:{port}/", verify=str(data / "ca.pem"), timeout=2)
+            return proc, port
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"server at {url} not ready after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+    proc.kill()
+    sys.exit("the baseline did not start in 30 s")
 
 
-def start(cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    # Own session: Ctrl-C reaches only this process, whose `finally` stops the servers in order.
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    procs.append(proc)
-    return proc
+class ThrowawayDatabase:
+    """A fresh PostgreSQL database next to the admin URL's, dropped on exit (even if the server still holds it)."""
+
+    def __init__(self, admin_url: str) -> None:
+        import psycopg
+
+        self.admin, self.name = admin_url, f"alto_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + self.name
+        self.conn = psycopg.connect(admin_url, autocommit=True)
+
+    def backend_pids(self) -> list[int]:
+        """The server processes of our database's connections: their CPU is the server's too."""
+        rows = self.conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def drop(self) -> None:
+        import psycopg
+
+        self.conn.close()
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def report(results: list[Result], args: argparse.Namespace) -> None:
-    print(
-        f"\nauthenticated GET resourceGroup vs minimal uvicorn app: {args.duration:g} s per target after "
-        f"{args.warmup:g} s warm-up, concurrency {args.concurrency}, client {args.client}, "
-        f"alto --log-level {args.log_level}{''.join(' ' + a for a in args.alto_arg)}, {os.cpu_count()} CPUs\n"
-    )
-    print(
-        f"{'target':<10}{'requests':>10}{'errors':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'server CPU':>12}{'CPU us/req':>12}{'client CPU':>12}{'other CPU':>11}"
-    )
-    for r in results:
-        print(
-            f"{r.target:<10}{len(r.latencies):>10}{r.errors:>8}{r.rps:>10.0f}{r.pct(50):>9.2f}{r.pct(99):>9.2f}"
-            f"{r.server_cpu:>12.0%}{r.server_cpu / max(r.rps, 1) * 1e6:>12.0f}{r.client_cpu:>12.0%}{r.other_cpu:>11.0%}"
+def bench(args: argparse.Namespace, tmp: Path) -> None:
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    db = ThrowawayDatabase(args.database_url) if args.database_url else None
+    upstream = make_catalog(tmp / "upstream", versions=("1.0.0",))
+    extra = ("--hypervisor", "sim", "--upstream", str(upstream), "--log-level", args.log_level, *args.alto_arg)
+    alto = AltoServer(tmp / "data", db.url if db else None, extra_args=extra)
+    base: subprocess.Popen[bytes] | None = None
+    try:
+        t0 = time.perf_counter()
+        alto.start()
+        exchanges = capture(alto, args.capacity)
+        describe(exchanges)
+        base, base_port = start_baseline(exchanges, alto.data_dir, tmp)
+        print(f"setup: {time.perf_counter() - t0:.1f} s; load average before: {loadavg()}", flush=True)
+        ours, theirs = Requests(exchanges, alto.port), Requests(exchanges, base_port)
+        targets = Targets(alto, base.pid, base_port, db.backend_pids if db else list, args)
+        results = []
+        settings = (
+            f"{args.duration:g} s per target in {args.rounds} round{'s' if args.rounds > 1 else ''} "
+            "alternating with the baseline, "
+            f"{args.warmup:g} s warm-up, concurrency {args.concurrency}, "
+            f"{database}, alto --log-level {args.log_level}{''.join(' ' + a for a in args.alto_arg)}, "
+            f"{os.cpu_count()} CPUs"
         )
-    base, ours = results
-    ratio = ours.rps / base.rps if base.rps else float("nan")
-    print(
-        f"\nratio alto/baseline: req/s {ratio:.3f} (goal >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}), "
-        f"p50 {ours.pct(50) / base.pct(50):.2f}x, p99 {ours.pct(99) / base.pct(99):.2f}x"
-    )
-    if max(base.client_cpu, ours.client_cpu) > 0.8:
-        print("warning: the load generator used > 80% of a core; the figures are bounded by the client")
-    if max(base.other_cpu, ours.other_cpu) > 0.1:
-        print("warning: other processes used > 10% of a core during the measurement; the figures are noisy")
+        reads = [(label, theirs.one(label), ours.one(label)) for label in READS]
+        reads.append(("read_mix", theirs.mix(), ours.mix()))
+        writes = [
+            ("patch_capacity", theirs.patch(), ours.patch()),
+            ("put_delete_group", theirs.group_put_delete(), ours.group_put_delete()),
+        ]
+        for title, cases in ((f"reads ({settings})", reads),
+                             (f"writes, initial requests of the LROs only ({settings})", writes)):  # fmt: skip
+            chosen = [case for case in cases if case[0] in args.routes]
+            if chosen:
+                results += targets.phase(title, chosen)
+        verdict(results, database)
+        print(f"load average after: {loadavg()}")
+        warn(results)
+    finally:
+        if base is not None and base.poll() is None:
+            base.terminate()
+            base.wait(15)
+        alto.close()
+        if db:
+            db.drop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per target (default 10)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each (default 2)")
+    parser.add_argument("--duration", type=float, default=6.0, help="measured seconds per target (default 6)")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/alto alternations per route (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections per target (default 8)")
-    parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="load generator (default raw)")
+    parser.add_argument("--capacity", type=int, default=120, help="instances of the read scale set (>= 101)")
+    parser.add_argument("--database-url", help="PostgreSQL admin URL: a throw-away database is made there")
     parser.add_argument("--log-level", default="warning", help="`alto up --log-level` (default warning)")
+    parser.add_argument(
+        "--routes",
+        type=routes,
+        default="all",
+        help=f"comma-separated routes to measure, or reads, writes, all (default); routes: {', '.join(ROUTES)}",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny windows, 101 instances")
     parser.add_argument(
         "--alto-arg",
         action="append",
@@ -319,57 +365,20 @@ def main() -> None:
         metavar="ARG",
         help="extra `alto up` argument, repeatable (e.g. --alto-arg=--no-fast-lane to measure the general pipeline)",
     )
-    parser.add_argument("--serve-baseline", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_baseline:
-        serve_baseline(Path(args.serve_baseline[0]), int(args.serve_baseline[1]))
-        return
-
+    if args.quick:
+        args.duration, args.warmup, args.capacity, args.concurrency, args.rounds = 0.2, 0.05, 101, 2, 1
+    if args.capacity < 101:
+        parser.error("--capacity must be >= 101: the first page of the VM list (100) must be full")
     # Ctrl-C and `kill` both end in KeyboardInterrupt (asyncio.run turns SIGINT into a clean one), so `finally`
     # stops the servers; SIGINT is reset because a background job of a non-interactive shell inherits SIG_IGN.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-    procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="alto-bench-") as tmp:
-        data = Path(tmp)
         try:
-            alto_port, base_port = free_port(), free_port()
-            alto_cmd = [str(Path(sys.executable).with_name("alto")), "up", "--data-dir", str(data)]
-            alto_cmd += ["--port", str(alto_port), "--log-level", args.log_level, *args.alto_arg]
-            alto = start(alto_cmd, data / "alto.log", procs)
-            arm = f"https://127.0.0.1:{alto_port}"
-            wait_ready(alto, f"{arm}/metadata/endpoints?api-version=2015-01-01", data / "ca.pem", data / "alto.log")
-            base_cmd = [sys.executable, __file__, "--serve-baseline", str(data), str(base_port)]
-            base = start(base_cmd, data / "baseline.log", procs)
-            wait_ready(base, f"https://127.0.0.1:{base_port}/", data / "ca.pem", data / "baseline.log")
-
-            creds = json.loads((data / "credentials.json").read_text())
-            tenant, ca = creds["tenant"], creds["caFile"]
-            form = {
-                "grant_type": "client_credentials",
-                "client_id": tenant["clientId"],
-                "client_secret": tenant["clientSecret"],
-                "scope": f"{creds['armEndpoint']}/.default",
-            }
-            token = httpx.post(creds["tokenEndpoint"], data=form, verify=ca).raise_for_status().json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
-            path = f"/subscriptions/{tenant['subscriptionId']}/resourcegroups/benchrg?api-version={API}"
-            url = creds["armEndpoint"] + path
-            httpx.put(url, json={"location": "local"}, headers=auth, verify=ca).raise_for_status()
-            httpx.get(url, headers=auth, verify=ca).raise_for_status()
-
-            results = []  # the same request bytes (path, token) to both; the baseline ignores them
-            for target, pid, target_url in (
-                ("baseline", base.pid, f"https://127.0.0.1:{base_port}{path}"),
-                ("alto", alto.pid, url),
-            ):
-                print(f"measuring {target} ...", file=sys.stderr, flush=True)
-                results.append(measure(target, pid, target_url, auth, ca, args))
-            report(results, args)
+            bench(args, Path(tmp))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
-        finally:
-            stop(procs)
 
 
 if __name__ == "__main__":

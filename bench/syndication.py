@@ -59,8 +59,9 @@ from pathlib import Path
 from altostratus.marketplace.durability import sync_file
 from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import Extent, scan_extents
+from altostratus.marketplace.sparse_files import allocated_bytes
 from altostratus.marketplace.syndication import CHECKPOINT_BYTES
-from altostratus.marketplace.transfer import allocated_bytes, transfer
+from altostratus.marketplace.transfer import transfer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFERRED = ("v2 local", "v2 http")  # made durable after they return, by the sync production runs then

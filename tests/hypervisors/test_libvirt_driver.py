@@ -22,7 +22,10 @@ import pytest
 
 from altostratus.hypervisors import DriverError, InstanceNotFound, InstanceSpec, InstanceState, make_driver
 from altostratus.hypervisors.libvirt import LibvirtDriver
+from altostratus.hypervisors.libvirt_domains import read_record, write_record
 from altostratus.hypervisors.libvirt_probe import BOOT_SECTOR, PROBE_MARKER
+from altostratus.hypervisors.libvirt_readiness import ConsoleReadiness, ReadyScan
+from altostratus.hypervisors.libvirt_states import observe
 from altostratus.hypervisors.libvirt_xml import (
     DomainFiles,
     InstanceRecord,
@@ -139,6 +142,54 @@ def test_seed_files_and_image(tmp_path: Path) -> None:
 def test_probe_boot_sector_is_well_formed() -> None:
     assert len(BOOT_SECTOR) == 512 and BOOT_SECTOR.endswith(b"\x55\xaa")
     assert PROBE_MARKER.encode() in BOOT_SECTOR
+
+
+def _observe(
+    state: int, reason: int = 0, *, ready: bool = False, now: float = 1700000101.0, **changes: object
+) -> tuple[str, bool, str | None]:
+    rec = _record(**{"boot_pending": False, "error": None, **changes})
+    scan = ReadyScan((rec.boot_count, rec.boot_started), 0, ready, now if ready else 0.0)
+    seen = observe(rec, state, reason, scan=lambda: scan, now=now, readiness_timeout=60.0, pattern="READY")
+    return seen.power, seen.ready, seen.error
+
+
+def test_libvirt_states_map_to_power_states() -> None:
+    """The table of docs/libvirt.md ("Power"): libvirt's state and the power state the record wants."""
+    running, shutoff = libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_SHUTOFF
+    assert _observe(running) == ("starting", False, None)
+    assert _observe(running, ready=True) == ("running", True, None)
+    assert _observe(running, error="QEMU said no") == ("running", False, "QEMU said no")
+    power, ready, error = _observe(running, now=1700000100.5 + 61)
+    assert (power, ready) == (
+        "running",
+        False,
+    ) and error == "boot timed out after 60 s: no 'READY' on the serial console"
+    assert _observe(shutoff, boot_pending=True) == ("starting", False, None)  # a boot to resume
+    power, _, error = _observe(shutoff, libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN)
+    assert power == "stopped" and error == "the domain stopped unexpectedly (the guest powered off)"
+    assert _observe(libvirt.VIR_DOMAIN_CRASHED)[2] == "the domain stopped unexpectedly (the guest crashed)"
+    assert _observe(libvirt.VIR_DOMAIN_PAUSED)[:2] == ("running", False)
+    assert _observe(libvirt.VIR_DOMAIN_SHUTDOWN)[0] == "stopping"
+    assert _observe(running, power="stopped") == ("stopping", False, None)
+    assert _observe(running, power="deallocated") == ("deallocating", False, None)
+    assert _observe(shutoff, power="deallocated") == ("deallocated", False, None)
+
+
+def test_readiness_reads_only_new_console_bytes_per_boot(tmp_path: Path) -> None:
+    console = tmp_path / "console.log"
+    readiness = ConsoleReadiness("ALTOSTRATUS-READY")
+    assert not readiness.scan("k", (1, 1.0), console).ready  # no console yet
+    console.write_bytes(b"booting\nALTOSTRATUS-RE")
+    assert not readiness.scan("k", (1, 1.0), console).ready
+    with console.open("ab") as f:
+        f.write(b"ADY instance-id=x\n")  # the line completed by a later write is still found
+    first = readiness.scan("k", (1, 1.0), console)
+    assert first.ready and first.offset == console.stat().st_size and first.seen_at > 0
+    assert readiness.scan("k", (1, 1.0), console) == first  # remembered
+    console.write_bytes(b"booting\n")
+    assert not readiness.scan("k", (2, 5.0), console).ready  # a new boot starts over
+    with pytest.raises(ValueError):
+        ConsoleReadiness("")
 
 
 def test_constructor_rejects_bad_options(tmp_path: Path) -> None:
@@ -410,9 +461,9 @@ def test_start_restart_and_an_interrupted_boot_resumes(env: Env, fleet: dict[str
     # A process killed between "boot decided" and "QEMU started" (simulated on a's record): a new driver's
     # get() finishes the boot. b, deallocated, is brought back by restart().
     dom = env.driver.domain(a.key)
-    rec = env.driver._read_record(dom)
+    rec = read_record(dom)
     assert rec is not None
-    env.driver._write_record(dom, rec.copy(power="running", boot_pending=True))
+    write_record(dom, rec.copy(power="running", boot_pending=True))
     t0 = time.time()
     env.driver.restart(b.key)
     fresh = env.new_driver()

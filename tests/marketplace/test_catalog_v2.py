@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from altostratus.marketplace.catalog import CatalogError, Payload, Product, add_payload, load_catalog, write_catalog
 from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import MAX_EXTENT, Extent, map_id, scan_extents
-from altostratus.marketplace.transfer import TransferError, allocated_bytes
+from altostratus.marketplace.sparse_files import allocated_bytes
+from altostratus.marketplace.transfer_job import TransferError
 from tests.support.flaky_upstream import FlakyUpstream
 
 MiB = 1 << 20

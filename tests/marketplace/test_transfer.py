@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import random
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from altostratus.marketplace.transfer import TransferError, allocated_bytes, transfer
+from altostratus.marketplace.sparse_files import allocated_bytes
+from altostratus.marketplace.transfer import transfer
+from altostratus.marketplace.transfer_job import TransferError
 from altostratus.pki import ensure_server_cert
 from tests.support.flaky_upstream import FlakyUpstream
 
@@ -357,3 +360,25 @@ def test_cancel_interrupts_a_backoff_and_keeps_the_partial_file(
     assert checkpoints[-1] == 5 * MiB and dest.stat().st_size == 5 * MiB
     result = transfer(upstream.url(name), dest, expected_size=size, expected_sha256=sha, resume_from=5 * MiB)
     assert result.sha256 == sha and upstream.requests[-1].range == f"bytes={5 * MiB}-"
+
+
+def test_marketplace_modules_share_only_public_names_and_import_no_circle() -> None:
+    """Issue 11: the engines' toolkit is imported by public names (from src and tests), and no marketplace module
+    imports, even lazily, one that imports it back."""
+    private, imports = [], dict[str, set[str]]()
+    for path in [*(ROOT / "src" / "altostratus").rglob("*.py"), *(ROOT / "tests").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("altostratus.marketplace."):
+                private += [f"{path.name}: {alias.name}" for alias in node.names if alias.name.startswith("_")]
+                if path.parent.name == "marketplace":
+                    imports.setdefault(path.stem, set()).add(str(node.module).rsplit(".", 1)[1])
+    assert private == []
+    assert {"transfer", "extent_transfer", "extent_http", "extent_run"} <= imports.keys()  # the scan saw them
+    for start in imports:
+        reached, todo = set[str](), list(imports[start])
+        while todo:
+            module = todo.pop()
+            assert module != start, f"{start} is imported back by a module that it imports"
+            if module not in reached:
+                reached.add(module)
+                todo += imports.get(module, ())

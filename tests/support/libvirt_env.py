@@ -1,4 +1,4 @@
-"""Helpers for the tests that run real VMs through libvirt (tests/test_libvirt_driver.py).
+"""Helpers for the tests that run real VMs through libvirt (tests/hypervisors/test_libvirt_driver.py).
 
 The tests are never skipped: when libvirtd does not answer, ``ensure_libvirtd`` runs ``start_libvirt`` from
 scripts/libvirt.sh (installs QEMU/libvirt with apt if needed and starts virtlogd/libvirtd) and fails with

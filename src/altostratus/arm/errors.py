@@ -38,10 +38,6 @@ class ArmError(Exception):
         return {"error": error}
 
 
-def bad_request(message: str, code: str = "BadRequest", target: str | None = None) -> ArmError:
-    return ArmError(400, code, message, target)
-
-
 def invalid_parameter(message: str, target: str) -> ArmError:
     return ArmError(400, "InvalidParameter", message, target)
 

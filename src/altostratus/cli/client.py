@@ -7,19 +7,37 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from altostratus.cli.failures import credentials_refused, transport_failure
 from altostratus.config import DEFAULT_DATA_DIR
 
 
 class ApiError(Exception):
+    """An error to show the user: ARM's code and message, or (code "") a sentence of its own."""
+
     def __init__(self, status: int, code: str, message: str, target: str | None = None) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(f"{code}: {message}" if code else message)
         self.status, self.code, self.message, self.target = status, code, message, target
+
+
+class Unreachable(ApiError):
+    """No HTTP answer at all (server stopped, wrong port, TLS mismatch): :mod:`failures` says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, "", message)
+
+
+class CredentialsRefused(ApiError):
+    """The token endpoint refused the client id and secret of credentials.json."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, "", message)
 
 
 def credentials_path(data_dir: Path | None = None) -> Path:
@@ -30,22 +48,25 @@ def credentials_path(data_dir: Path | None = None) -> Path:
 
 
 class ApiClient:
-    def __init__(self, credentials: dict[str, Any], principal: str = "tenant", timeout: float = 60.0) -> None:
-        self.credentials = credentials
+    def __init__(
+        self, credentials: dict[str, Any], principal: str = "tenant", timeout: float = 60.0, source: Path | None = None
+    ) -> None:
+        self.credentials, self.source = credentials, source
         self.principal = credentials[principal]
         self.endpoint = credentials["armEndpoint"].rstrip("/")
         self.subscription_id: str = self.principal.get("subscriptionId", "")
-        self.http = httpx.Client(verify=credentials["caFile"], timeout=timeout)
+        self.http = httpx.Client(verify=ssl.create_default_context(cafile=credentials["caFile"]), timeout=timeout)
         self._token: str | None = None
         self._token_expiry = 0.0
 
     @classmethod
     def from_file(cls, path: Path, principal: str = "tenant") -> ApiClient:
-        return cls(json.loads(path.read_text()), principal)
+        return cls(json.loads(path.read_text()), principal, source=path)
 
     def token(self) -> str:
         if self._token is None or time.time() > self._token_expiry - 60:
-            r = self.http.post(
+            r = self._transport(
+                "POST",
                 self.credentials["tokenEndpoint"],
                 data={
                     "grant_type": "client_credentials",
@@ -55,8 +76,16 @@ class ApiClient:
                 },
             )
             if r.status_code != 200:
-                body = r.json()
-                raise ApiError(r.status_code, body.get("error", "TokenError"), body.get("error_description", r.text))
+                try:
+                    body = dict(r.json())
+                except (ValueError, TypeError):
+                    body = {}
+                code = str(body.get("error") or "TokenError")
+                message = str(body.get("error_description") or r.text or r.reason_phrase)
+                if r.status_code == 401:
+                    refused = credentials_refused(self.endpoint, code, message, self.source)
+                    raise CredentialsRefused(r.status_code, refused)
+                raise ApiError(r.status_code, code, message)
             body = r.json()
             self._token = body["access_token"]
             self._token_expiry = time.time() + int(body["expires_in"])
@@ -68,7 +97,7 @@ class ApiClient:
     ) -> httpx.Response:
         url = path if path.startswith("http") else self.endpoint + path
         query = {"api-version": api_version, **(params or {})} if not path.startswith("http") else params
-        r = self.http.request(method, url, params=query, json=body, headers={"Authorization": f"Bearer {self.token()}"})
+        r = self.send(method, url, params=query, json=body)
         if r.status_code >= 400:
             try:
                 err = r.json()["error"]
@@ -88,20 +117,30 @@ class ApiClient:
                 return items
             r = self.request("GET", next_link, api_version)
 
-    def wait(self, response: httpx.Response, on_progress: Any = None) -> dict[str, Any]:
-        """Follow an LRO's Azure-AsyncOperation URL until it ends; returns the final status body."""
-        url = response.headers.get("azure-asyncoperation")
-        if not url:
-            return response.json() if response.content else {}
-        while True:
-            status = self.request("GET", url, "").json()
-            if on_progress is not None:
-                on_progress(status)
-            if status.get("status", "").lower() in ("succeeded", "failed", "canceled"):
-                if status["status"].lower() != "succeeded":
-                    err = status.get("error") or {}
-                    message = err.get("message", "The operation failed.")
-                    raise ApiError(200, err.get("code", status["status"]), message, err.get("target"))
-                return dict(status)
-            # Local server: poll a little faster than the suggested Retry-After so short operations end fast.
-            time.sleep(min(float(response.headers.get("retry-after", "1")), 0.25))
+    def get_url(self, url: str) -> httpx.Response:
+        """GET an absolute URL the server gave (a status URL, a ``Location``) as is; the caller judges the answer."""
+        return self.send("GET", url)
+
+    def send(self, method: str, url: str, headers: dict[str, str] | None = None, **options: Any) -> httpx.Response:
+        """A request with the principal's token, answer unjudged; a token the server calls expired is renewed once."""
+        for attempt in (1, 2):
+            authorized = {**(headers or {}), "Authorization": f"Bearer {self.token()}"}
+            r = self._transport(method, url, headers=authorized, **options)
+            if attempt == 1 and r.status_code == 401 and _error_code(r) == "ExpiredAuthenticationToken":
+                self._token = None  # our clock and the server's disagree, or the token outlived its use
+                continue
+            break
+        return r
+
+    def _transport(self, method: str, url: str, **options: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, url, **options)
+        except httpx.TransportError as exc:
+            raise Unreachable(transport_failure(exc, url, self.credentials.get("caFile"), self.source)) from exc
+
+
+def _error_code(r: httpx.Response) -> str | None:
+    try:
+        return str(r.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -10,10 +10,21 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
+from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
+from altostratus.cli.failures import show_traceback
 
 console = Console()
 err_console = Console(stderr=True)
@@ -33,7 +44,23 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
     if not path.exists():
         err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `alto up` first.")
         raise typer.Exit(2)
-    return ApiClient.from_file(path, principal)
+    try:
+        credentials = json.loads(path.read_text())
+        ca_file = Path(credentials["caFile"])
+        if ca_file.is_file():
+            return ApiClient(credentials, principal, source=path)
+        why = f"the CA certificate it names, {ca_file}, is missing"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        show_traceback(exc)
+        why = f"it names no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    err_console.print(
+        f"Cannot use {path}: {why}. Start the server with `alto up` to write it again, "
+        "or pass the data dir of the server you mean with --data-dir.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(2)
 
 
 def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: list[tuple[str, str]]) -> None:
@@ -54,6 +81,11 @@ def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: 
 
 
 def fail(exc: ApiError) -> None:
+    """The error in one line and exit code 1 (``--debug`` adds the traceback)."""
+    show_traceback(exc)
+    if not exc.code:  # a sentence of its own (server unreachable, credentials refused)
+        err_console.print(exc.message, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     err_console.print(f"[red]{exc.code}[/red]: {exc.message}" + (f" (target: {exc.target})" if exc.target else ""))
     raise typer.Exit(1)
 
@@ -75,4 +107,19 @@ def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> 
             total, done = detail.get("totalBytes"), detail.get("bytesDone")
             progress.update(task, total=total, completed=done or 0, description=f"{label}: {status.get('status')}")
 
-        return api.wait(response, show)
+        return lro.wait(api, response, show).status
+
+
+def wait_group_deletion(api: ApiClient, response: httpx.Response, group: str) -> None:
+    """Follow a resource group's deletion, counting the resources deleted so far."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        label = f"Deleting resource group '{group}'"
+        task = progress.add_task(label, total=None)
+
+        def show(status: dict[str, Any]) -> None:
+            detail = (status.get("properties") or {}).get("progress") or {}
+            suffix = f" ({detail['resourcesDeleted']}/{detail['resourcesTotal']} resources)" if detail else ""
+            progress.update(task, description=f"{label}: {status.get('status')}{suffix}")
+
+        lro.wait(api, response, show)

@@ -13,11 +13,19 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
-from altostratus.cli.common import DataDirOpt, client, console, err_console, fail, wait_with_progress
+from altostratus.cli.common import (
+    DataDirOpt,
+    client,
+    console,
+    err_console,
+    fail,
+    wait_group_deletion,
+    wait_with_progress,
+)
 from altostratus.cli.marketplace import BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API, activation_path
 from altostratus.cli.vmss import (
     COMPUTE_API,
@@ -86,19 +94,6 @@ def _describe(versions: dict[str, str]) -> str:
     return ", ".join(f"{iid}: {ver}" for iid, ver in versions.items()) or "(none)"
 
 
-def _wait_group_deletion(api: ApiClient, r: httpx.Response, group: str) -> None:
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
-        task = progress.add_task(f"Deleting resource group '{group}'", total=None)
-
-        def show(status: dict[str, Any]) -> None:
-            detail = (status.get("properties") or {}).get("progress") or {}
-            suffix = f" ({detail['resourcesDeleted']}/{detail['resourcesTotal']} resources)" if detail else ""
-            progress.update(task, description=f"Deleting resource group '{group}': {status.get('status')}{suffix}")
-
-        api.wait(r, show)
-
-
 class Demo:
     def __init__(self, operator: ApiClient, tenant: ApiClient, group: str) -> None:
         self.op, self.tn, self.group = operator, tenant, group
@@ -134,7 +129,7 @@ class Demo:
         if err_console.is_terminal:
             wait_with_progress(self.op, r, f"Downloading {product}")
         else:
-            self.op.wait(r)
+            lro.wait(self.op, r)
         item = self.op.request("GET", f"{self.activation}/downloadedProducts/{product}", BRIDGE_API).json()
         props = item.get("properties") or {}
         sizes = ""
@@ -211,7 +206,7 @@ class Demo:
         if exists:
             self.n.say(f"Resource group '{self.group}' is left from an earlier run: deleting it.")
             r = self.call(self.tn, "DELETE", group_path(self.tn, self.group), RESOURCES_API)
-            _wait_group_deletion(self.tn, r, self.group)
+            wait_group_deletion(self.tn, r, self.group)
         else:
             self.n.say(f"No resource group '{self.group}' yet.")
         present = self.catalogue()
@@ -328,7 +323,7 @@ class Demo:
     def clean_up(self) -> None:
         self.n.step(f"Clean up: delete resource group '{self.group}' and its scale sets")
         r = self.call(self.tn, "DELETE", group_path(self.tn, self.group), RESOURCES_API)
-        _wait_group_deletion(self.tn, r, self.group)
+        wait_group_deletion(self.tn, r, self.group)
         self.n.say(f"Deleted resource group '{self.group}'.")
         self.summary["group"] = "deleted"
 

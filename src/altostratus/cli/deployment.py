@@ -8,7 +8,6 @@ with :mod:`deployment_view` and :mod:`whatif_view`; what is here is the flow of 
 from __future__ import annotations
 
 import json
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,17 +16,16 @@ import httpx
 import typer
 from rich.table import Table
 
+from altostratus.cli import lro
 from altostratus.cli.client import ApiClient
 from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console
 from altostratus.cli.deployment_http import (
-    POLL_SECONDS,
     call,
     deployments_path,
     handled,
     list_all,
     operations_path,
-    poll_location,
-    wait_status,
+    wait_spinning,
 )
 from altostratus.cli.deployment_input import (
     InputError,
@@ -38,7 +36,6 @@ from altostratus.cli.deployment_input import (
 from altostratus.cli.deployment_view import (
     DEPLOYMENT_COLUMNS,
     OPERATION_COLUMNS,
-    TERMINAL,
     OperationsView,
     deployment_row,
     failed_operations,
@@ -144,7 +141,7 @@ def create(
         return
     try:
         with handled(), OperationsView(err_console, name) as view:
-            status, operations = follow(api, r, resource_group, name, view)
+            status, operations, dep = follow(api, r, resource_group, name, view)
     except KeyboardInterrupt:
         where = f"-g {resource_group} -n {name}"
         err_console.print(
@@ -152,27 +149,31 @@ def create(
             f"`alto deployment group cancel {where}` stops it."
         )
         raise typer.Exit(130) from None
-    with handled():
-        dep = call(api, "GET", path).json()
+    if dep is None:  # it failed: the deployment itself tells which resources and why
+        with handled():
+            dep = call(api, "GET", path).json()
     report(dep, status, operations, resource_group, output)
 
 
 def follow(
     api: ApiClient, r: httpx.Response, group: str, name: str, view: OperationsView
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Poll the deployment's status and its operations until it ends, feeding the live view."""
-    url = r.headers.get("azure-asyncoperation")
-    while True:
-        if url:
-            status = call(api, "GET", url).json()
-        else:  # no status URL: read the deployment itself
-            dep = call(api, "GET", f"{deployments_path(api, group)}/{name}").json()
-            status = {"status": (dep.get("properties") or {}).get("provisioningState")}
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """Wait for the deployment, feeding the live view its operations at every poll.
+
+    Returns the last status, the operations as last listed, and the deployment (None when it did not succeed).
+    """
+    operations: list[dict[str, Any]] = []
+
+    def show(status: dict[str, Any]) -> None:
+        nonlocal operations
         operations = list_all(api, operations_path(api, group, name))
         view.update(str(status.get("status")), operations)
-        if status.get("status") in TERMINAL:
-            return dict(status), operations
-        time.sleep(POLL_SECONDS)
+
+    try:
+        outcome = lro.wait(api, r, show)
+    except lro.OperationFailed as exc:
+        return exc.body, operations, None
+    return outcome.status, operations, outcome.result
 
 
 def report(
@@ -265,7 +266,7 @@ def what_if(
     api = client(data_dir)
     with handled("What-if failed."):
         r = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/whatIf", body)
-        result = poll_location(api, r, f"What-if of '{name}'")
+        result = wait_spinning(api, r, f"What-if of '{name}'", final_state_via="location").result or {}
     if result.get("error") or str(result.get("status", "Succeeded")) not in ("Succeeded", ""):
         print_error(err_console, result.get("error") or {"code": result.get("status")}, "What-if failed.")
         raise typer.Exit(1)
@@ -345,10 +346,11 @@ def delete(resource_group: GroupOpt, name: NameOpt, no_wait: NoWaitOpt = False, 
         if no_wait:
             console.print(f"Deletion of deployment '{name}' accepted.")
             return
-        status = wait_status(api, r, f"Deleting deployment '{name}'")
-    if status.get("status") != "Succeeded":
-        print_error(err_console, status.get("error") or {"code": status.get("status")}, "Deletion failed.")
-        raise typer.Exit(1)
+        try:
+            wait_spinning(api, r, f"Deleting deployment '{name}'")
+        except lro.OperationFailed as exc:
+            print_error(err_console, exc.error, "Deletion failed.")
+            raise typer.Exit(1) from None
     console.print(f"Deleted deployment '{name}' from the history of '{resource_group}' (its resources stay).")
 
 

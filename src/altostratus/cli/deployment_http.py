@@ -1,4 +1,4 @@
-"""HTTP for `alto deployment group`: requests that keep ARM's whole error, paging, and the two polling styles.
+"""HTTP for `alto deployment group`: requests that keep ARM's whole error, paging, and waiting with a spinner.
 
 ``ApiClient.request`` sends JSON and reduces an error to code and message. Deployments need more: the body goes as
 text (the template keeps its line numbers, see :mod:`deployment_input`), and an error's ``details`` and
@@ -7,7 +7,6 @@ text (the template keeps its line numbers, see :mod:`deployment_input`), and an 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,28 +15,19 @@ import httpx
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
 from altostratus.cli.common import err_console, fail
-from altostratus.cli.deployment_view import TERMINAL, print_error
+from altostratus.cli.deployment_view import print_error
+from altostratus.cli.lro import error_of
 
 API = "2019-10-01"
-POLL_SECONDS = 0.5
 
 
 class CallError(Exception):
     def __init__(self, status: int, error: dict[str, Any]) -> None:
         super().__init__(error.get("message", ""))
         self.status, self.error = status, error
-
-
-def error_of(r: httpx.Response) -> dict[str, Any]:
-    try:
-        error = r.json()["error"]
-        if isinstance(error, dict):
-            return error
-    except (ValueError, KeyError, TypeError):
-        pass
-    return {"code": "HttpError", "message": f"HTTP {r.status_code}: {(r.text or r.reason_phrase)[:500]}"}
 
 
 def call(
@@ -48,10 +38,8 @@ def call(
     An absolute URL (a status URL, a ``nextLink``) is used as given; a path gets the api-version and ``params``.
     """
     absolute = path.startswith(("https://", "http://"))
-    headers = {"Authorization": f"Bearer {api.token()}"}
-    if content is not None:
-        headers["Content-Type"] = "application/json"
-    r = api.http.request(
+    headers = {"Content-Type": "application/json"} if content is not None else None
+    r = api.send(
         method,
         path if absolute else api.endpoint + path,
         params=None if absolute else {"api-version": API, **(params or {})},
@@ -81,11 +69,11 @@ def handled(title: str | None = None) -> Iterator[None]:
     except CallError as exc:
         print_error(err_console, exc.error, title)
         raise typer.Exit(1) from None
-    except ApiError as exc:
-        fail(exc)
-    except httpx.TransportError as exc:
-        err_console.print(f"[red]Cannot reach the server[/red]: {exc}. Is `alto up` running?")
+    except lro.LroError as exc:
+        print_error(err_console, exc.error, title)
         raise typer.Exit(1) from None
+    except ApiError as exc:  # the poller's errors are ApiErrors too, but they were shown above
+        fail(exc)
 
 
 def deployments_path(api: ApiClient, group: str) -> str:
@@ -101,30 +89,12 @@ def spinner() -> Progress:
     return Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal)
 
 
-def wait_status(api: ApiClient, response: httpx.Response, label: str) -> dict[str, Any]:
-    """Follow an ``Azure-AsyncOperation`` URL with a spinner until the operation ends."""
-    url = response.headers.get("azure-asyncoperation")
-    if not url:
-        return {"status": "Succeeded"}
+def wait_spinning(api: ApiClient, r: httpx.Response, label: str, **options: Any) -> lro.Outcome:
+    """Follow an operation (:func:`lro.wait`, which takes ``options``) with a spinner that shows its status."""
     with spinner() as progress:
         task = progress.add_task(label, total=None)
-        while True:
-            status = call(api, "GET", url).json()
+
+        def show(status: dict[str, Any]) -> None:
             progress.update(task, description=f"{label}: {status.get('status')}")
-            if status.get("status") in TERMINAL:
-                return dict(status)
-            time.sleep(POLL_SECONDS)
 
-
-def poll_location(api: ApiClient, r: httpx.Response, label: str) -> dict[str, Any]:
-    """A ``final-state-via: location`` operation: ``202`` on the Location URL while it runs, then the result."""
-    location = r.headers.get("location")
-    with spinner() as progress:
-        progress.add_task(label, total=None)
-        while r.status_code == 202:
-            if not location:
-                raise CallError(r.status_code, {"code": "HttpError", "message": "202 without a Location header."})
-            time.sleep(min(float(r.headers.get("retry-after") or 1), POLL_SECONDS))
-            r = call(api, "GET", location)
-            location = r.headers.get("location") or location
-    return dict(r.json()) if r.content else {}
+        return lro.wait(api, r, show, **options)

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from altostratus.cli.catalog import catalog_app
 from altostratus.cli.client import ApiError
-from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
+from altostratus.cli.common import (
+    DataDirOpt,
+    Output,
+    OutputOpt,
+    client,
+    console,
+    emit,
+    err_console,
+    fail,
+    wait_group_deletion,
+)
 from altostratus.cli.demo import demo
 from altostratus.cli.deployment import deployment_app
+from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
 app = typer.Typer(
-    help="Altostratus: an Azure Stack Hub-compatible cloud for virtual machine scale sets.",
+    help="Altostratus: an Azure Stack Hub-compatible cloud for virtual machine scale sets. "
+    "Add --debug to any command to see the traceback of a failure.",
     no_args_is_help=True,
 )
 admin_app = typer.Typer(help="Operator commands (need the operator principal).", no_args_is_help=True)
@@ -285,27 +297,26 @@ def group_delete(
         if no_wait:
             console.print(f"Deletion of '{name}' accepted.")
             return
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), console=err_console, transient=True
-        ) as progress:
-            task = progress.add_task(f"Deleting resource group '{name}'", total=None)
-
-            def show(status: dict[str, Any]) -> None:
-                detail = (status.get("properties") or {}).get("progress") or {}
-                suffix = f" ({detail['resourcesDeleted']}/{detail['resourcesTotal']} resources)" if detail else ""
-                progress.update(task, description=f"Deleting resource group '{name}': {status['status']}{suffix}")
-
-            api.wait(r, show)
+        wait_group_deletion(api, r, name)
     except ApiError as exc:
         fail(exc)
     console.print(f"Deleted resource group '{name}'.")
 
 
 def main() -> None:
+    """Run a command; a failure is one line on stderr unless ``--debug`` (anywhere on the line) asks for tracebacks."""
+    if "--debug" in sys.argv[1:]:
+        sys.argv = [sys.argv[0], *(a for a in sys.argv[1:] if a != "--debug")]
+        os.environ[DEBUG_ENV] = "1"  # commands and their child processes read it through failures.debugging()
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug or an unforeseen failure: still one line, the traceback only on request
+        if debugging():
+            raise
+        err_console.print(unexpected(exc), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
 from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
 
@@ -210,7 +211,7 @@ def split_ids(values: list[str] | None) -> list[str] | None:
 # -- API steps the commands (and `alto demo`) share ------------------------------------------------------
 
 
-def wait_instances(api: ApiClient, response: httpx.Response, label: str) -> dict[str, Any]:
+def wait_instances(api: ApiClient, response: httpx.Response, label: str) -> lro.Outcome:
     """Follow a scale-set operation, drawing a bar of instances ready (``properties.progress``)."""
     columns = (
         SpinnerColumn(),
@@ -233,7 +234,7 @@ def wait_instances(api: ApiClient, response: httpx.Response, label: str) -> dict
             suffix = f" {percent:.0f}%" if isinstance(percent, int | float) and state == "InProgress" else ""
             progress.update(task, total=total, completed=ready or 0, description=f"{label}: {state}{suffix}")
 
-        return api.wait(response, show)
+        return lro.wait(api, response, show)
 
 
 def ensure_group(api: ApiClient, group: str, location: str = "local") -> bool:
@@ -355,8 +356,9 @@ def create(
         if no_wait:
             console.print(f"Creation of scale set '{name}' accepted.")
             return
-        wait_instances(api, r, f"Creating '{name}'")
-        item = api.request("GET", set_path(api, resource_group, name), COMPUTE_API).json()
+        # The poller reads the set once more when the operation succeeds (ARM's final GET after a PUT).
+        created = wait_instances(api, r, f"Creating '{name}'").result
+        item = created or api.request("GET", set_path(api, resource_group, name), COMPUTE_API).json()
     except ApiError as exc:
         fail(exc)
     emit(set_row(item), output, SET_COLUMNS)

@@ -2,7 +2,7 @@
 
 ``PUT`` validates the template synchronously (ARM's preflight: parameters, variables, resource expansion,
 dependency graph, resource types and api-versions) and answers ``201`` with ``provisioningState: Accepted`` and an
-``Azure-AsyncOperation`` URL; the executor (:mod:`deployment_engine`) then deploys the resources through the router.
+``Azure-AsyncOperation`` URL; the executor (:mod:`.execution`) then deploys the resources through the router.
 Also: ``GET``/``HEAD``/list, ``DELETE`` (the history entry, never the resources), ``cancel``, ``validate`` (``200``
 with the expanded resources, or ``400`` with the error in the same shape), ``exportTemplate`` and the deployment
 operations, under both paths the SDKs use (with and without the ``providers/Microsoft.Resources`` segment).
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -30,16 +29,13 @@ from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import ANY_VERSION, Router
 from altostratus.deployments import whatif
-from altostratus.deployments.engine import (
-    KIND,
-    DeploymentInput,
-    PrefixedSourceMap,
-    cancel_operation,
-    executor,
-)
+from altostratus.deployments.execution import KIND, executor
+from altostratus.deployments.history import cancel_operation
+from altostratus.deployments.links import MAX_LINKED_BYTES, check_content_version, fetch_link
 from altostratus.deployments.models import Deployment, DeploymentOperation
 from altostratus.deployments.plan import DEPLOYMENTS_TYPE, dependencies, providers
 from altostratus.deployments.preflight import preflight, template_failure
+from altostratus.deployments.prepare import DeploymentInput, PrefixedSourceMap
 from altostratus.resources.filters import parse_filter
 from altostratus.resources.groups import group_id, require_group
 from altostratus.resources.versions import RESOURCES
@@ -61,8 +57,6 @@ TYPE = DEPLOYMENTS_TYPE
 API_VERSIONS = (*RESOURCES, "2026-06-01")
 NAME_MAX = 64
 ACTIVE = ("Accepted", "Running")
-MAX_LINKED_BYTES = 4 << 20
-LINK_TIMEOUT = 30.0
 
 
 def deployment_id(group: ResourceGroup, name: str) -> str:
@@ -107,42 +101,6 @@ class DeploymentRequest:
     source_prefix: str
     options: dict[str, Any]
     tags: dict[str, str]
-
-
-def fetch_link(link: Any, what: str) -> bytes:
-    """The content of a ``templateLink``/``parametersLink`` (http or https URI)."""
-    uri = get_ci(link, "uri") if isinstance(link, dict) else None
-    if not isinstance(uri, str) or not uri:
-        raise ArmError(
-            400,
-            "InvalidContentLink",
-            f"The {what} link must have a 'uri' (template specs by 'id' are not supported; 'relativePath' works in a "
-            "template that was itself deployed from a URI).",
-        )
-    if not uri.lower().startswith(("http://", "https://")):
-        raise ArmError(400, "InvalidContentLink", f"The {what} link '{uri}' must be an http or https URI.")
-    try:
-        with httpx.stream("GET", uri, timeout=LINK_TIMEOUT, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise ArmError(
-                    400,
-                    "InvalidContentLink",
-                    f"Unable to download deployment content from '{uri}'. The tracking Id is "
-                    f"'{uuid.uuid4()}'. Please see https://aka.ms/arm-deploy for usage details (HTTP "
-                    f"{response.status_code}).",
-                )
-            chunks = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_LINKED_BYTES:
-                    raise ArmError(400, "InvalidContentLink", f"The {what} at '{uri}' exceeds 4 MB.")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise ArmError(
-            400, "InvalidContentLink", f"Unable to download deployment content from '{uri}': {exc}."
-        ) from None
 
 
 def parse_request(ctx: RequestContext) -> DeploymentRequest:
@@ -210,19 +168,6 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
     return DeploymentRequest(
         mode, template, template_link, values, source, source_text, prefix, options, validate_tags(doc.get("tags"))
     )
-
-
-def check_content_version(link: Any, template: Any) -> None:
-    """A link's ``contentVersion``, when given, must be the linked template's (a guard against a changed file)."""
-    wanted = get_ci(link, "contentVersion") if isinstance(link, dict) else None
-    found = get_ci(template, "contentVersion") if isinstance(template, dict) else None
-    if isinstance(wanted, str) and wanted and wanted != found:
-        raise ArmError(
-            400,
-            "InvalidContentLink",
-            f"The provided content version '{wanted}' does not match the content version '{found}' of the template "
-            f"at '{get_ci(link, 'uri')}'.",
-        )
 
 
 def deployment_input(ctx: RequestContext, group: ResourceGroup, name: str, req: DeploymentRequest) -> DeploymentInput:

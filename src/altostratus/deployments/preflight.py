@@ -18,16 +18,9 @@ from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError
 from altostratus.arm.registry import PreflightCheck
 from altostratus.arm.routing import split_path
-from altostratus.deployments.engine import (
-    TEMPLATE_KEYS,
-    DeploymentInput,
-    PrefixedSourceMap,
-    nested_input,
-    prepare_deployment,
-    resource_body,
-    template_error_body,
-)
-from altostratus.deployments.plan import Plan, PlannedResource
+from altostratus.deployments.bodies import nested_input, resource_body
+from altostratus.deployments.plan import TEMPLATE_KEYS, Plan, PlannedResource
+from altostratus.deployments.prepare import DeploymentInput, PrefixedSourceMap, prepare_deployment, template_error_body
 from altostratus.templates import EvaluationContext, TemplateError, evaluate
 from altostratus.templates.errors import DeferredValue
 from altostratus.templates.loader import SourceMap, join_path
@@ -81,7 +74,7 @@ def preflight(ctx: RequestContext, inp: DeploymentInput, depth: int = 0) -> tupl
     except TemplateError as exc:
         raise template_failure(exc.locate(inp.source)) from None
     try:
-        rctx, plan = prepare_deployment(inp, ctx.services.registry, DeferredRuntime())  # type: ignore[arg-type]
+        rctx, plan = prepare_deployment(inp, ctx.services.registry, DeferredRuntime())
     except DeferredValue as exc:
         # reference()/list*() in a name, count, condition or dependsOn: ARM needs those before deploying.
         exc.message = (

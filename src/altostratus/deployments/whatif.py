@@ -1,9 +1,10 @@
 """What-if: the changes a deployment would make, worked out without changing anything.
 
-The template is prepared exactly as a deployment would prepare it (same parameters, plan and request bodies,
-:func:`deployment_engine.resource_body`), and each body is compared with what the resource's own ``GET`` answers
-now, through the router and as the caller, so a tenant learns nothing it could not read anyway. Only properties
-the template sets are compared: what a provider computes (ids, provisioningState, addresses) is not a change.
+The template is prepared exactly as a deployment would prepare it (same parameters, plan and request bodies:
+:mod:`.prepare`, :func:`.bodies.resource_body`), and each body is compared with what the resource's own ``GET``
+answers now, through the router and as the caller, so a tenant learns nothing it could not read anyway. Only
+properties the template sets are compared: what a provider computes (ids, provisioningState, addresses) is not a
+change.
 
 Like ARM, what-if cannot know the result of ``reference()`` to a resource that does not exist yet; such values
 stay unevaluated (shown as the expression) and count as a change. Nested inline and linked deployments are
@@ -20,17 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from altostratus.arm.context import Caller
 from altostratus.arm.operations import OperationTask, ProgressFn
+from altostratus.deployments.bodies import nested_input, resource_body
 from altostratus.deployments.client import InternalClient
-from altostratus.deployments.engine import (
-    TEMPLATE_KEYS,
-    DeploymentInput,
-    Runtime,
-    nested_input,
-    prepare_deployment,
-    resource_body,
-    template_error_body,
-)
-from altostratus.deployments.plan import PlannedResource
+from altostratus.deployments.links import fetch_link, fetch_template
+from altostratus.deployments.plan import TEMPLATE_KEYS, PlannedResource
+from altostratus.deployments.prepare import DeploymentInput, prepare_deployment, template_error_body
+from altostratus.deployments.runtime import Runtime
 from altostratus.store.db import Database
 from altostratus.templates import EvaluationContext, TemplateError, evaluate, read_parameters
 from altostratus.templates.values import find_key, get_ci
@@ -206,15 +202,13 @@ class WhatIf:
             return [{"resourceId": res.id, "changeType": "Ignore"}]
 
     def child_input(self, res: PlannedResource, body: dict[str, Any], parent: DeploymentInput) -> DeploymentInput:
-        from altostratus.deployments.api import fetch_link  # the request module owns content links
-
         props = get_ci(body, "properties") or {}
         template = get_ci(props, "template")
         if not isinstance(template, dict):
             link = get_ci(props, "templateLink")
             if link is None:
                 raise TemplateError("The nested deployment has neither a template nor a templateLink.")
-            template = read_parameters_document(fetch_link(link, "template"))
+            template = fetch_template(link)
         group_url = f"/subscriptions/{parent.subscription_id}/resourcegroups/{res.resource_group}"
         group = self.client.request("GET", group_url, api_version=LIST_VERSION)
         info = group.body if group.ok and isinstance(group.body, dict) else {}
@@ -253,15 +247,6 @@ class WhatIf:
         if current.ok and isinstance(current.body, dict):
             change["before"] = current.body
         return change
-
-
-def read_parameters_document(content: bytes) -> dict[str, Any]:
-    from altostratus.templates.loader import load_document
-
-    document, _ = load_document(content)
-    if not isinstance(document, dict):
-        raise TemplateError("The linked template must be a JSON object.")
-    return document
 
 
 def lenient_body(res: PlannedResource, rctx: EvaluationContext) -> dict[str, Any]:

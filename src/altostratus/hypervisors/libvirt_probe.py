@@ -27,8 +27,10 @@ The boot sector was assembled with GNU as (``as --32``; ``objcopy -O binary``) f
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -48,6 +50,14 @@ _BOOT_SECTOR_CODE = bytes.fromhex(
 )
 BOOT_SECTOR = _BOOT_SECTOR_CODE.ljust(510, b"\0") + b"\x55\xaa"
 IMAGE_SIZE = 1 << 20  # SeaBIOS does not boot disks much smaller than this
+ACCELERATORS = ("auto", "kvm", "tcg")
+
+log = logging.getLogger("altostratus.hypervisors.libvirt")
+_VERDICTS: dict[str, tuple[str, str]] = {}
+"""URI -> (domain type, why): one KVM probe per host per process, shared by driver objects."""
+_VERDICTS_LOCK = threading.Lock()
+_PROBING: dict[str, threading.Lock] = {}
+"""URI -> held while that host is probed, so that concurrent creates wait for one probe."""
 
 
 def probe_image(directory: Path) -> Path:
@@ -172,3 +182,26 @@ def _dead_local(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def domain_type(accel: str, host: str, conn: Any, directory: Path, namespace: str, timeout: float) -> tuple[str, str]:
+    """``(libvirt domain type, why)`` for new domains on ``host``: what ``accel`` (one of ``ACCELERATORS``)
+    forces, or for ``auto`` the verdict of a probe (``probe_kvm``), made once per host and process because it
+    takes a boot."""
+    if accel == "tcg":
+        return "qemu", "TCG chosen by configuration (accel='tcg')"
+    if accel == "kvm":
+        return "kvm", "KVM chosen by configuration (accel='kvm')"
+    with _VERDICTS_LOCK:
+        probing = _PROBING.setdefault(host, threading.Lock())
+    with probing:
+        with _VERDICTS_LOCK:
+            cached = _VERDICTS.get(host)
+        if cached is not None:
+            return cached
+        ok, why = probe_kvm(conn, directory, namespace, timeout)
+        result = ("kvm", why) if ok else ("qemu", f"TCG: {why}")
+        log.info("libvirt: %s uses %s (%s)", host, "KVM" if ok else "TCG", why)
+        with _VERDICTS_LOCK:
+            _VERDICTS[host] = result
+        return result

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from xml.etree import ElementTree
 
-from altostratus.hypervisors.base import LEGACY_FORWARD_ADDRESS, PortForward, normalize_forwards
+from altostratus.hypervisors.base import LEGACY_FORWARD_ADDRESS, InstanceSpec, PortForward, normalize_forwards
 
 NAMESPACE = "https://altostratus.dev/xmlns/libvirt/instance/1"
 PREFIX = "alto"
@@ -67,6 +67,29 @@ class InstanceRecord:
 
     def copy(self, **changes: object) -> InstanceRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def new_record(spec: InstanceSpec, *, created_at: float, domain_type: str, why: str) -> InstanceRecord:
+    """The record of an instance built from ``spec`` (created, or reimaged: then ``created_at`` is the old
+    one), wanted running with its first boot pending, on a domain of libvirt type ``domain_type``."""
+    return InstanceRecord(
+        key=spec.key,
+        vm_id=spec.vm_id,
+        computer_name=spec.computer_name,
+        image_urn=spec.image_urn,
+        image_version=spec.image_version,
+        disk_path=str(spec.disk_path),
+        cpu=spec.cpu,
+        memory_mb=spec.memory_mb,
+        created_at=created_at,
+        tags=dict(spec.tags),
+        port_forwards=spec.port_forwards,
+        power="running",
+        boot_started=created_at,
+        boot_pending=True,  # a crash before the first start leaves a boot to resume, not a "stopped" VM
+        accelerator="kvm" if domain_type == "kvm" else "tcg",
+        accelerator_reason=why,
+    )
 
 
 def record_to_xml(rec: InstanceRecord, *, with_namespace: bool = True) -> str:

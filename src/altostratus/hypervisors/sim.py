@@ -32,6 +32,7 @@ from altostratus.hypervisors.base import (
     PowerState,
     normalize_forwards,
 )
+from altostratus.hypervisors.port_table import PortTable
 
 log = logging.getLogger("altostratus.hypervisors.sim")
 
@@ -103,7 +104,7 @@ class SimDriver(HypervisorDriver):
         self._next_host = 0
         self._lock = threading.Lock()
         self._records: dict[str, _Record] = {}
-        self._ports: dict[tuple[str, str, int], str] = {}  # (host, address, host_port) -> key
+        self._ports = PortTable()  # the whole truth: loaded from state_dir, no hooks needed
         self._faults: dict[str, _Fault] = {}
         self._closed = False
         if self.state_dir is not None:
@@ -128,11 +129,11 @@ class SimDriver(HypervisorDriver):
                 now = self.clock()
                 rec = _Record(spec, host, now, PowerState.RUNNING, now, now, now, None, 0)
                 self._boot(rec, now)
-                self._reserve_ports(spec, host)
+                self._ports.reserve(host, spec.key, spec.port_forwards)
                 try:
                     self._save(rec)
                 except OSError as exc:
-                    self._release_ports(rec)
+                    self._ports.release(host, spec.key, spec.port_forwards)
                     raise DriverError(
                         "StateWriteFailed", f"cannot persist {spec.key!r}: {exc}", retryable=True
                     ) from exc
@@ -179,12 +180,7 @@ class SimDriver(HypervisorDriver):
         with self._lock:
             self._enter("reimage")
             rec = self._require(key)
-            self._release_ports(rec)
-            try:
-                self._reserve_ports(spec, rec.host)
-            except DriverError:
-                self._reserve_ports(rec.spec, rec.host)  # keep the old reservation; nothing changed
-                raise
+            self._ports.replace(rec.host, key, rec.spec.port_forwards, spec.port_forwards)  # PortInUse: unchanged
             rec.spec = spec
             self._boot(rec, self.clock())
             self._save(rec)
@@ -195,7 +191,7 @@ class SimDriver(HypervisorDriver):
             self._enter("delete")
             rec = self._records.pop(key, None)
             if rec is not None:
-                self._release_ports(rec)
+                self._ports.release(rec.host, key, rec.spec.port_forwards)
                 if self.state_dir is not None:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self._path(key))
@@ -362,21 +358,6 @@ class SimDriver(HypervisorDriver):
             raise InstanceNotFound(key)
         return rec
 
-    def _reserve_ports(self, spec: InstanceSpec, host: str) -> None:
-        """A host port is taken per address, as on a real host: two load balancers (two loopback addresses)
-        may both forward 50000; the same address and port twice is ``PortInUse`` (permanent, not retryable)."""
-        for address, host_port, _ in spec.port_forwards:
-            holder = self._ports.get((host, address, host_port))
-            if holder is not None and holder != spec.key:
-                raise DriverError("PortInUse", f"{address}:{host_port} on {host} is forwarded to {holder!r}")
-        for address, host_port, _ in spec.port_forwards:
-            self._ports[(host, address, host_port)] = spec.key
-
-    def _release_ports(self, rec: _Record) -> None:
-        for address, host_port, _ in rec.spec.port_forwards:
-            if self._ports.get((rec.host, address, host_port)) == rec.spec.key:
-                del self._ports[(rec.host, address, host_port)]
-
     # -- persistence -----------------------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:
@@ -408,8 +389,7 @@ class SimDriver(HypervisorDriver):
                 log.warning("sim: ignoring unreadable instance file %s: %s", path, exc)
                 continue
             self._records[rec.spec.key] = rec
-            for address, host_port, _ in rec.spec.port_forwards:
-                self._ports[(rec.host, address, host_port)] = rec.spec.key
+            self._ports.claim(rec.host, rec.spec.key, rec.spec.port_forwards)
 
 
 def _to_json(rec: _Record) -> dict[str, Any]:

@@ -43,7 +43,8 @@ from altostratus.blobs.models import Blob, BlobRef
 from altostratus.marketplace.extent_transfer import verify_extents
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent
 from altostratus.marketplace.models import Download, PlatformImage, VmExtension
-from altostratus.marketplace.transfer import _NO_SPACE, _ZEROS, BUFFER, TransferError, _extents, _fsync_dir
+from altostratus.marketplace.sparse_files import BUFFER, NO_SPACE, ZEROS, data_and_holes, fsync_dir
+from altostratus.marketplace.transfer_job import TransferError
 from altostratus.store.db import Database, utcnow
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def sync_file(path: Path) -> None:
         os.fdatasync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def make_durable(db: Database, blobs: BlobStore, sha: str) -> None:
@@ -79,7 +80,7 @@ def make_durable(db: Database, blobs: BlobStore, sha: str) -> None:
         with db.session() as s:
             if s.get(Blob, sha) is None:
                 return  # collected meanwhile (rows go before files): nothing left to make durable
-        code = "InsufficientStorage" if err.errno in _NO_SPACE else "StorageError"
+        code = "InsufficientStorage" if err.errno in NO_SPACE else "StorageError"
         message = f"The downloaded file could not be written to disk: {err.strerror or err}."
         discard(db, blobs, sha, code, message)
         raise TransferError(code, message) from err
@@ -143,8 +144,8 @@ def file_sha256(path: Path) -> tuple[int, str]:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         size = os.fstat(fd).st_size
-        view, zeros = memoryview(bytearray(BUFFER)), memoryview(_ZEROS)
-        for pos, stop, is_data in _extents(fd, 0, size):
+        view, zeros = memoryview(bytearray(BUFFER)), memoryview(ZEROS)
+        for pos, stop, is_data in data_and_holes(fd, 0, size):
             while pos < stop:
                 n = min(BUFFER, stop - pos)
                 if is_data:

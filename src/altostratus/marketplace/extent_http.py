@@ -3,8 +3,8 @@
 The workers each fetch one extent at a time, on connections of their own, as ``Range: bytes=START-END``. A 206
 must start where asked and give the catalogue's size as the total. A connection that drops mid-extent resumes
 at the byte it reached, carrying the extent's SHA-256 state over; transient failures (connection errors,
-timeouts, 408/425/429, 5xx) are retried with backoff as `transfer` does, ``retries`` bounding consecutive
-attempts that got no further. Hole bytes are never requested, so they never cross the network.
+timeouts, 408/425/429, 5xx) are retried with backoff as `transfer` does (http_retry.py), ``retries`` bounding
+consecutive attempts that got no further. Hole bytes are never requested, so they never cross the network.
 
 An upstream that ignores ``Range`` answers 200 with the whole file. Then the remaining extents come from one
 sequential stream (`Stream`) in which every hole byte is checked to be zero: a catalogue that does not match the
@@ -15,24 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 import httpx
 
-from altostratus.marketplace.extent_transfer import Item, Run, check_digest, first_nonzero, hole_not_zero, is_zero
+from altostratus.marketplace.extent_run import Item, Run, check_digest, hole_not_zero
 from altostratus.marketplace.extents import Extent
-from altostratus.marketplace.transfer import (
-    _TRANSIENT_ERRORS,
-    MAX_BACKOFF,
-    TIMEOUT,
-    TransferError,
-    _check_status,
-    _content_range,
-    _Retry,
-    _size_mismatch,
-    _transient,
+from altostratus.marketplace.http_retry import (
+    Retry,
+    RetryBudget,
+    attempt,
+    check_identity,
+    check_status,
+    content_range,
+    upstream_client,
 )
+from altostratus.marketplace.sparse_files import first_nonzero, is_zero
+from altostratus.marketplace.transfer_job import TransferError, size_mismatch
 
 
 class NoRanges(Exception):
@@ -40,11 +38,7 @@ class NoRanges(Exception):
 
 
 def fetch_http(url: str, run: Run) -> None:
-    headers = {"Accept-Encoding": "identity"}  # Range offsets must count the bytes we store
-    limits = httpx.Limits(max_connections=run.workers + 1)
-    with httpx.Client(
-        verify=run.job.verify, timeout=TIMEOUT, follow_redirects=True, headers=headers, limits=limits
-    ) as client:
+    with upstream_client(run.job.verify, max_connections=run.workers + 1) as client:
         items = [Item(e.offset, e.length, e) for e in run.todo()]
         try:
             run.execute(items, Ranges(client, url, run).task, end=run.out.size)
@@ -70,17 +64,14 @@ class Ranges:
     def task(self, item: Item) -> None:
         assert item.extent is not None
         cur = Cursor(item.extent)
-        failures, furthest = 0, cur.pos
+        budget = RetryBudget(self.run.job, self.run.source, cur.pos)
         while cur.pos < item.end:
             self.run.check()  # queued behind a failure: no request
-            _, retry = _attempt(self.run, self.url, lambda: self._get(cur))  # noqa: B023 - called at once
+            _, retry = attempt(self.url, lambda: self._get(cur))  # noqa: B023 - called at once
             if retry is None and cur.pos == item.end:
                 break
-            retry = retry or _Retry(f"the connection closed at byte {cur.pos} of the extent ending at {item.end}")
-            if cur.pos > furthest:
-                failures, furthest = 0, cur.pos
-            failures += 1
-            self._sleep(_delay(self.run, failures, retry))
+            retry = retry or Retry(f"the connection closed at byte {cur.pos} of the extent ending at {item.end}")
+            self._sleep(budget.delay(cur.pos, retry))
         check_digest(self.run.source, item.extent, cur.sha.hexdigest())
 
     def _get(self, cur: Cursor) -> None:
@@ -88,13 +79,13 @@ class Ranges:
         with self.client.stream("GET", self.url, headers={"Range": f"bytes={cur.pos}-{end - 1}"}) as response:
             if response.status_code == 416:  # the file ends before this extent starts
                 raise self._too_short(response, cur.pos)
-            _check_status(self.url, response)
+            check_status(self.url, response)
             if response.status_code == 200:
                 raise NoRanges
-            check_identity(self.run, response)
-            start, total = _content_range(response.headers.get("Content-Range", ""))
+            check_identity(self.url, response)
+            start, total = content_range(response.headers.get("Content-Range", ""))
             if total is not None and total != self.run.out.size:
-                raise _size_mismatch(self.run.source, total, self.run.out.size)
+                raise size_mismatch(self.run.source, total, self.run.out.size)
             if start != cur.pos:
                 raise TransferError(
                     "UpstreamError",
@@ -127,9 +118,9 @@ class Ranges:
         cur.pos += n
 
     def _too_short(self, response: httpx.Response, pos: int) -> TransferError:
-        total = _content_range(response.headers.get("Content-Range", ""))[1]
+        total = content_range(response.headers.get("Content-Range", ""))[1]
         if total is not None:
-            return _size_mismatch(self.run.source, total, self.run.out.size)
+            return size_mismatch(self.run.source, total, self.run.out.size)
         return TransferError("SizeMismatch", f"{self.run.source} ends before byte {pos} of {self.run.out.size}.")
 
     def _sleep(self, seconds: float) -> None:
@@ -138,18 +129,6 @@ class Ranges:
         while (left := deadline - time.monotonic()) > 0:
             self.run.abort.wait(min(left, 0.1))
             self.run.check()
-
-
-def give_up(run: Run, failures: int, retry: _Retry) -> None:
-    if failures > run.job.retries:
-        tries = f"{run.job.retries} {'retry' if run.job.retries == 1 else 'retries'}"
-        raise TransferError("UpstreamError", f"Fetching {run.source} failed after {tries}: {retry.reason}")
-
-
-def check_identity(run: Run, response: httpx.Response) -> None:
-    encoding = response.headers.get("Content-Encoding", "identity").lower()
-    if encoding != "identity":
-        raise TransferError("UpstreamError", f"{run.source} sent a '{encoding}'-encoded body despite identity.")
 
 
 class Stream:
@@ -166,31 +145,28 @@ class Stream:
         self.sha = hashlib.sha256()
 
     def fetch(self) -> None:
-        failures, furthest = 0, 0
+        budget = RetryBudget(self.run.job, self.run.source, 0)
         while True:
             self.run.out.cut(self.run.watermark)  # an interrupted extent may have left bytes above it
             self.skip_below = self.run.watermark
             self.pos = self.index = 0
             self.sha = hashlib.sha256()
-            complete, retry = _attempt(self.run, self.url, self._get)
+            complete, retry = attempt(self.url, self._get)
             if complete:
                 return
-            retry = retry or _Retry(f"the connection closed at {self.pos} of {self.run.out.size} bytes")
-            if self.pos > furthest:
-                failures, furthest = 0, self.pos
-            failures += 1
-            self.run.job.sleep(_delay(self.run, failures, retry))
+            retry = retry or Retry(f"the connection closed at {self.pos} of {self.run.out.size} bytes")
+            self.run.job.sleep(budget.delay(self.pos, retry))
 
     def _get(self) -> bool:
         """One GET of the whole file; True when all of it arrived."""
         with self.client.stream("GET", self.url) as response:
-            _check_status(self.url, response)
+            check_status(self.url, response)
             if response.status_code != 200:
                 raise TransferError("UpstreamError", f"{self.run.source} answered {response.status_code} to a GET.")
-            check_identity(self.run, response)
+            check_identity(self.url, response)
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) != self.run.out.size:
-                raise _size_mismatch(self.run.source, int(length), self.run.out.size)
+                raise size_mismatch(self.run.source, int(length), self.run.out.size)
             for chunk in response.iter_raw():
                 self.run.check()
                 self._feed(chunk)
@@ -225,25 +201,3 @@ class Stream:
             self.run.completed(extent)
         self.index += 1
         self.sha = hashlib.sha256()
-
-
-T = TypeVar("T")
-
-
-def _attempt(run: Run, url: str, request: Callable[[], T]) -> tuple[T | None, _Retry | None]:
-    """One request of a fetch: its result, or the reason to try again after a transient failure; any other
-    HTTP failure ends the transfer."""
-    try:
-        return request(), None
-    except _Retry as err:
-        return None, err
-    except _TRANSIENT_ERRORS as err:
-        return None, _transient(url, err)
-    except httpx.HTTPError as err:
-        raise TransferError("UpstreamError", f"Fetching {run.source} failed: {err}") from None
-
-
-def _delay(run: Run, failures: int, retry: _Retry) -> float:
-    """Exponential backoff (at least what the upstream's Retry-After asked), or the end when retries run out."""
-    give_up(run, failures, retry)
-    return max(min(run.job.backoff * 2 ** (failures - 1), MAX_BACKOFF), retry.delay or 0.0)

@@ -19,7 +19,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from altostratus.marketplace.transfer import BUFFER, _data_runs, _extents
+from altostratus.marketplace.sparse_files import BUFFER, data_and_holes, nonzero_runs
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 MAX_EXTENT = 16 << 20  # the builder splits longer runs: extents are the unit of parallel hashing and of resuming
@@ -78,13 +78,13 @@ def _data_spans(fd: int, size: int) -> Iterator[tuple[int, int]]:
     """[start, end) runs of non-zero blocks, in order; holes are skipped without reading."""
     buf = bytearray(BUFFER)
     view = memoryview(buf)
-    for start, stop, is_data in _extents(fd, 0, size):
+    for start, stop, is_data in data_and_holes(fd, 0, size):
         pos = start
         while is_data and pos < stop:
             n = os.preadv(fd, [view[: min(BUFFER, stop - pos)]], pos)
             if n == 0:
                 raise OSError(f"the file shrank to {pos} bytes while being scanned")
-            yield from ((pos + a, pos + b) for a, b in _data_runs(buf, n, pos))
+            yield from ((pos + a, pos + b) for a, b in nonzero_runs(buf, n, pos))
             pos += n
 
 

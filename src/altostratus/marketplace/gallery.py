@@ -21,7 +21,8 @@ from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
 from altostratus.marketplace.models import Download, GalleryItem
 from altostratus.marketplace.syndication import add_gallery_item, read_manifest
-from altostratus.marketplace.transfer import TransferError, transfer
+from altostratus.marketplace.transfer import transfer
+from altostratus.marketplace.transfer_job import TransferError
 from altostratus.store.db import iso
 
 ADMIN_NS, TENANT_NS = "Microsoft.Gallery.Admin", "Microsoft.Gallery"

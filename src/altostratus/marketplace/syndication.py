@@ -29,7 +29,8 @@ from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent, map_id
 from altostratus.marketplace.images import find_image, images_of, remove_image, version_key
 from altostratus.marketplace.models import Download, GalleryItem, PlatformImage, VmExtension
-from altostratus.marketplace.transfer import TransferError, transfer
+from altostratus.marketplace.transfer import transfer
+from altostratus.marketplace.transfer_job import TransferError
 from altostratus.store.db import Database, utcnow
 
 log = logging.getLogger("altostratus.syndication")

@@ -27,12 +27,10 @@ raised by a callback) propagate unchanged and leave ``dest`` as it is, resumable
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import queue
 import ssl
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,38 +38,44 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import url2pathname
 
 import httpx
 
-BUFFER = 4 << 20  # unit of reading, hashing and writing: big enough that per-call costs vanish
-BLOCK = 64 << 10  # zero-detection granularity: the smallest hole worth making
+from altostratus.marketplace.http_retry import (
+    TRANSIENT_ERRORS,
+    Retry,
+    RetryBudget,
+    attempt,
+    check_identity,
+    check_status,
+    content_range,
+    upstream_client,
+)
+from altostratus.marketplace.sparse_files import (
+    BUFFER,
+    NO_SPACE,
+    ZEROS,
+    allocated_bytes,
+    data_and_holes,
+    fsync_dir,
+    nonzero_runs,
+    pwrite_all,
+)
+from altostratus.marketplace.transfer_job import (
+    PROGRESS_INTERVAL,
+    CheckpointFn,
+    ProgressFn,
+    TransferError,
+    TransferJob,
+    local_source_path,
+    open_local_source,
+    redact_url,
+    size_mismatch,
+    size_text,
+    ssl_context,
+)
+
 POOL = 4  # buffers in flight between the reader and the hashing thread (bounds memory and hash lag)
-PROGRESS_INTERVAL = 0.5  # seconds: on_progress is called at most ~2/s
-MAX_BACKOFF = 30.0
-MAX_RETRY_AFTER = 120.0
-TIMEOUT = httpx.Timeout(60.0, connect=15.0)
-_ZEROS = bytes(BUFFER)
-_ZERO_BLOCK = bytes(BLOCK)
-_SEEK_DATA = getattr(os, "SEEK_DATA", None)
-_SEEK_HOLE = getattr(os, "SEEK_HOLE", None)
-_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-
-ProgressFn = Callable[[int, int | None], None]
-CheckpointFn = Callable[[int], None]
-
-
-class TransferError(Exception):
-    """A permanent failure: the caller marks the download Failed with this code and message.
-
-    Codes: ChecksumMismatch, SizeMismatch, UpstreamNotFound, UpstreamError, InsufficientStorage, Canceled.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -79,34 +83,6 @@ class TransferResult:
     size: int  # logical size
     sha256: str  # lowercase hex, of the full logical content
     allocated_bytes: int  # what dest occupies on disk (st_blocks * 512)
-
-
-def allocated_bytes(path: Path) -> int:
-    """Bytes actually allocated to ``path``, i.e. its size on disk once holes are left out."""
-    return os.stat(path).st_blocks * 512
-
-
-@dataclass(frozen=True)
-class _Job:
-    """The knobs of one `transfer` call that the fetchers and the sink share."""
-
-    retries: int
-    backoff: float
-    verify: ssl.SSLContext | bool
-    cancel: threading.Event | None
-    checkpoint_bytes: int
-    on_progress: ProgressFn | None
-    on_checkpoint: CheckpointFn | None
-
-    def canceled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
-
-    def sleep(self, seconds: float) -> None:
-        """Backoff that a cancel interrupts, so canceling never waits out a long Retry-After."""
-        if self.cancel is None:
-            time.sleep(seconds)
-        elif self.cancel.wait(seconds):
-            raise TransferError("Canceled", "The download was canceled while waiting to retry.")
 
 
 def transfer(
@@ -130,11 +106,11 @@ def transfer(
     ``on_checkpoint(offset)`` whenever everything below ``offset`` is fsync'd - persist it and pass it back as
     ``resume_from`` after a crash. ``verify`` is for https: a context, a CA bundle path, or a bool.
     """
-    job = _Job(
-        retries, backoff, _ssl_context(verify), cancel, max(checkpoint_bytes, BUFFER), on_progress, on_checkpoint
+    job = TransferJob(
+        retries, backoff, ssl_context(verify), cancel, max(checkpoint_bytes, BUFFER), on_progress, on_checkpoint
     )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    sink = _Sink(dest, _redact(source), expected_size, job)
+    sink = _Sink(dest, redact_url(source), expected_size, job)
     try:
         sink.start(resume_from)
         _fetch(source, sink, job)
@@ -151,48 +127,23 @@ def transfer(
         sink.close()
 
 
-def _fetch(source: str, sink: _Sink, job: _Job) -> None:
-    scheme = urlsplit(source).scheme.lower()
-    if scheme in ("http", "https"):
+def _fetch(source: str, sink: _Sink, job: TransferJob) -> None:
+    local = local_source_path(source)
+    if local is None:
         _fetch_http(source, sink, job)
-    elif scheme == "file":
-        _fetch_local(Path(url2pathname(unquote(urlsplit(source).path))), sink)
-    elif scheme and len(scheme) > 1:  # one letter: a Windows drive, i.e. a path
-        raise TransferError("UpstreamError", f"Unsupported download source scheme '{scheme}': use http(s) or file.")
     else:
-        _fetch_local(Path(source), sink)
+        _fetch_local(local, sink)
 
 
 def _verify(source: str, size: int, digest: str, expected_size: int | None, expected_sha256: str | None) -> None:
     if expected_size is not None and size != expected_size:
-        raise _size_mismatch(_redact(source), size, expected_size)
+        raise size_mismatch(redact_url(source), size, expected_size)
     if expected_sha256 is not None and digest != expected_sha256.strip().lower():
         raise TransferError(
             "ChecksumMismatch",
-            f"The SHA-256 of {_redact(source)} does not match: expected {expected_sha256.lower()}, got {digest}. "
+            f"The SHA-256 of {redact_url(source)} does not match: expected {expected_sha256.lower()}, got {digest}. "
             "The downloaded data was discarded.",
         )
-
-
-def _size_mismatch(source: str, size: int, expected: int) -> TransferError:
-    return TransferError("SizeMismatch", f"{source} is {_bytes(size)} long, expected {_bytes(expected)}.")
-
-
-def _redact(url: str) -> str:
-    """The URL without user info, query or fragment: a SAS token must not end up in an error message."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        return url
-    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
-
-
-def _ssl_context(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext | bool:
-    """httpx deprecates ``verify=<path>``: turn a CA bundle (file or directory) into a context here."""
-    if not isinstance(verify, str):
-        return verify
-    if os.path.isdir(verify):
-        return ssl.create_default_context(capath=verify)
-    return ssl.create_default_context(cafile=verify)
 
 
 # --- hashing ---------------------------------------------------------------------------------------------------
@@ -250,7 +201,7 @@ class _Hasher:
             buf, n, zero = item
             try:
                 if self._error is None:
-                    self.sha.update(memoryview(_ZEROS if zero else buf)[:n])
+                    self.sha.update(memoryview(ZEROS if zero else buf)[:n])
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread by hexdigest
                 self._error = err
             finally:
@@ -270,7 +221,7 @@ class _Sink:
     after ``offset``, in increasing order, so a skipped zero block always lands on a hole.
     """
 
-    def __init__(self, dest: Path, source: str, total: int | None, job: _Job) -> None:
+    def __init__(self, dest: Path, source: str, total: int | None, job: TransferJob) -> None:
         self.dest = dest
         self.source = source  # for messages, redacted
         self.total = total
@@ -332,7 +283,7 @@ class _Sink:
     def set_total(self, total: int) -> None:
         """Learn the size from the upstream; it must agree with what the catalogue promised."""
         if self.total is not None and total != self.total:
-            raise _size_mismatch(self.source, total, self.total)
+            raise size_mismatch(self.source, total, self.total)
         self.total = total
 
     # data in
@@ -340,7 +291,7 @@ class _Sink:
     def write(self, chunk: bytes) -> None:
         """Network data, any chunk size. All-zero chunks (most of an image) are only counted, never copied; data is
         gathered into pool buffers and committed BUFFER bytes at a time."""
-        if _ZEROS.startswith(chunk):  # a memcmp without a copy; False for chunks over BUFFER (then handled as data)
+        if ZEROS.startswith(chunk):  # a memcmp without a copy; False for chunks over BUFFER (then handled as data)
             self._flush_data()
             self._zeros += len(chunk)
             if self._zeros >= BUFFER:
@@ -396,7 +347,7 @@ class _Sink:
 
     def _check_room(self, n: int) -> None:
         if self.total is not None and self.offset + n > self.total:
-            raise TransferError("SizeMismatch", f"{self.source} sent more than the expected {_bytes(self.total)}.")
+            raise TransferError("SizeMismatch", f"{self.source} sent more than the expected {size_text(self.total)}.")
 
     # durability and bookkeeping
 
@@ -434,7 +385,7 @@ class _Sink:
 
     def _report(self, offset: int) -> None:
         if not self._dir_synced:
-            _fsync_dir(self.dest.parent)
+            fsync_dir(self.dest.parent)
             self._dir_synced = True
         if self.job.on_checkpoint is not None:
             self.job.on_checkpoint(offset)
@@ -458,12 +409,12 @@ class _Sink:
 
     def _store(self, buf: bytearray, n: int) -> None:
         """pwrite the data runs of ``buf[:n]``; all-zero blocks (aligned to the file) are left as holes."""
-        if n == BUFFER and buf == _ZEROS:
+        if n == BUFFER and buf == ZEROS:
             return
         view = memoryview(buf)
-        for start, end in _data_runs(buf, n, self.offset):
+        for start, end in nonzero_runs(buf, n, self.offset):
             with self._space():
-                _pwrite_all(self._fd, view[start:end], self.offset + start)
+                pwrite_all(self._fd, view[start:end], self.offset + start)
 
     def _drop_buffer(self) -> None:
         if self._buf is not None:
@@ -476,7 +427,7 @@ class _Sink:
         try:
             yield
         except OSError as err:
-            if err.errno not in _NO_SPACE:
+            if err.errno not in NO_SPACE:
                 raise
             raise TransferError("InsufficientStorage", self._no_space_message(err)) from err
 
@@ -484,10 +435,10 @@ class _Sink:
         folder = self.dest.parent
         try:
             stat_fs = os.statvfs(folder)
-            free, stored = _bytes(stat_fs.f_bavail * stat_fs.f_frsize), _bytes(allocated_bytes(self.dest))
+            free, stored = size_text(stat_fs.f_bavail * stat_fs.f_frsize), size_text(allocated_bytes(self.dest))
         except OSError:
             free = stored = "unknown"
-        need = f"needs up to {_bytes(self.total)}" if self.total is not None else "needs more space"
+        need = f"needs up to {size_text(self.total)}" if self.total is not None else "needs more space"
         return (
             f"Not enough space in {folder}: the download {need}, less if the image is sparse; writing at offset "
             f"{self.offset} failed ({err.strerror}) with {stored} stored and {free} free. Free some space or move the "
@@ -495,51 +446,11 @@ class _Sink:
         )
 
 
-def _bytes(n: int) -> str:
-    """A size for people, with the exact count for tools: ``4.0 GiB (4294967296 bytes)``."""
-    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit} ({n} bytes)"
-    return f"{n} bytes"
-
-
-def _data_runs(buf: bytes | bytearray, n: int, base: int) -> Iterator[tuple[int, int]]:
-    """[start, end) runs of ``buf[:n]`` made of blocks that are not all zero; blocks align to file offset ``base``."""
-    run_start: int | None = None
-    pos = 0
-    while pos < n:
-        end = min(n, pos + BLOCK - (base + pos) % BLOCK)
-        zero = buf.startswith(_ZERO_BLOCK if end - pos == BLOCK else _ZERO_BLOCK[: end - pos], pos)
-        if zero and run_start is not None:
-            yield run_start, pos
-            run_start = None
-        elif not zero and run_start is None:
-            run_start = pos
-        pos = end
-    if run_start is not None:
-        yield run_start, n
-
-
-def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
-    while len(view):
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
-def _fsync_dir(folder: Path) -> None:
-    """The new file's directory entry must survive a crash too, or the checkpoints point at nothing."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --- local sources ---------------------------------------------------------------------------------------------
 
 
 def _fetch_local(path: Path, sink: _Sink) -> None:
-    fd = _open_source(path)
+    fd = open_local_source(path)
     try:
         size = os.fstat(fd).st_size
         sink.set_total(size)
@@ -552,19 +463,6 @@ def _fetch_local(path: Path, sink: _Sink) -> None:
         os.close(fd)
 
 
-def _open_source(path: Path) -> int:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise TransferError("UpstreamNotFound", f"The source file {path} does not exist.") from None
-    except OSError as err:
-        raise TransferError("UpstreamError", f"The source file {path} cannot be opened: {err.strerror}.") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise TransferError("UpstreamError", f"The source {path} is not a regular file.")
-    return fd
-
-
 def _scan(
     fd: int,
     start: int,
@@ -574,7 +472,7 @@ def _scan(
     on_hole: Callable[[int], None],
 ) -> None:
     """Feed [start, end) of a local file: data extents read into pool buffers, holes reported without reading."""
-    for pos, stop, is_data in _extents(fd, start, end):
+    for pos, stop, is_data in data_and_holes(fd, start, end):
         if not is_data:
             on_hole(stop - pos)
             continue
@@ -587,76 +485,19 @@ def _scan(
             pos += n
 
 
-def _extents(fd: int, start: int, end: int) -> Iterator[tuple[int, int, bool]]:
-    """(start, stop, is_data) runs of [start, end) by SEEK_DATA/SEEK_HOLE; all data where they are unsupported."""
-    pos = start
-    while pos < end:
-        if _SEEK_DATA is None or _SEEK_HOLE is None:
-            yield pos, end, True
-            return
-        try:
-            data = min(os.lseek(fd, pos, _SEEK_DATA), end)
-        except OSError as err:
-            yield pos, end, err.errno != errno.ENXIO  # ENXIO: only a hole is left; else: no SEEK_DATA support
-            return
-        if data > pos:
-            yield pos, data, False
-        if data < end:
-            hole = min(os.lseek(fd, data, _SEEK_HOLE), end)
-            yield data, hole, True
-            data = hole
-        pos = data
-
-
 # --- HTTP sources ----------------------------------------------------------------------------------------------
 
 
-class _Retry(Exception):
-    """A transient upstream failure: retry after a backoff, resuming at the current offset."""
-
-    def __init__(self, reason: str, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
-
-
-_TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-def _fetch_http(url: str, sink: _Sink, job: _Job) -> None:
+def _fetch_http(url: str, sink: _Sink, job: TransferJob) -> None:
     """Request until the body is complete; ``retries`` bounds consecutive attempts that made no new progress."""
-    headers = {"Accept-Encoding": "identity"}  # Range offsets must count the bytes we store
-    with httpx.Client(verify=job.verify, timeout=TIMEOUT, follow_redirects=True, headers=headers) as client:
-        failures, furthest = 0, sink.offset
+    with upstream_client(job.verify) as client:
+        budget = RetryBudget(job, redact_url(url), sink.offset)
         while True:
-            try:
-                if _request(client, url, sink):
-                    return
-                retry = _Retry(f"the connection closed at {sink.offset} of {sink.total} bytes")
-            except _Retry as err:
-                retry = err
-            except _TRANSIENT_ERRORS as err:
-                retry = _transient(url, err)
-            except httpx.HTTPError as err:
-                raise TransferError("UpstreamError", f"Fetching {_redact(url)} failed: {err}") from None
-            if sink.offset > furthest:
-                failures, furthest = 0, sink.offset
-            failures += 1
-            if failures > job.retries:
-                tries = f"{job.retries} {'retry' if job.retries == 1 else 'retries'}"
-                raise TransferError("UpstreamError", f"Fetching {_redact(url)} failed after {tries}: {retry.reason}")
-            delay = min(job.backoff * 2 ** (failures - 1), MAX_BACKOFF)
-            job.sleep(max(delay, retry.delay or 0.0))
-
-
-def _transient(url: str, err: httpx.HTTPError) -> _Retry:
-    """A network error, unless it is a certificate problem: retrying would not fix that."""
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise TransferError("UpstreamError", f"The certificate of {_redact(url)} is not trusted: {cause}") from None
-        cause = cause.__cause__ or cause.__context__
-    return _Retry(f"{type(err).__name__}: {err or 'no detail'}")
+            complete, retry = attempt(url, lambda: _request(client, url, sink))
+            if complete:
+                return
+            retry = retry or Retry(f"the connection closed at {sink.offset} of {sink.total} bytes")
+            job.sleep(budget.delay(sink.offset, retry))
 
 
 def _request(client: httpx.Client, url: str, sink: _Sink) -> bool:
@@ -665,40 +506,27 @@ def _request(client: httpx.Client, url: str, sink: _Sink) -> bool:
     with client.stream("GET", url, headers=headers) as response:
         if response.status_code == 416:
             return _range_not_satisfiable(response, sink)
-        _check_status(url, response)
+        check_status(url, response)
         _accept(url, response, sink)
         try:
             for chunk in response.iter_raw():
                 sink.write(chunk)
-        except _TRANSIENT_ERRORS:
+        except TRANSIENT_ERRORS:
             sink.flush()
             raise
         sink.flush()
     return sink.total is None or sink.offset == sink.total
 
 
-def _check_status(url: str, response: httpx.Response) -> None:
-    code = response.status_code
-    if code in (200, 206):
-        return
-    what = f"{_redact(url)} answered HTTP {code} {response.reason_phrase}".rstrip()
-    if code in (404, 410):
-        raise TransferError("UpstreamNotFound", f"{what}: the upstream does not have this payload.")
-    if code in (408, 425, 429) or code >= 500:
-        raise _Retry(f"HTTP {code} {response.reason_phrase}".rstrip(), _retry_after(response))
-    raise TransferError("UpstreamError", f"{what}.")
-
-
 def _accept(url: str, response: httpx.Response, sink: _Sink) -> None:
     """Line the body up with the sink: a 206 must start at our offset; a 200 means starting over."""
-    encoding = response.headers.get("Content-Encoding", "identity").lower()
-    if encoding != "identity":
-        raise TransferError("UpstreamError", f"{_redact(url)} sent a '{encoding}'-encoded body despite identity.")
+    check_identity(url, response)
     if response.status_code == 206:
-        start, total = _content_range(response.headers.get("Content-Range", ""))
+        start, total = content_range(response.headers.get("Content-Range", ""))
         if start != sink.offset:
             raise TransferError(
-                "UpstreamError", f"{_redact(url)} answered bytes={sink.offset}- with Content-Range starting at {start}."
+                "UpstreamError",
+                f"{redact_url(url)} answered bytes={sink.offset}- with Content-Range starting at {start}.",
             )
     else:
         if sink.offset:
@@ -711,25 +539,10 @@ def _accept(url: str, response: httpx.Response, sink: _Sink) -> None:
 
 def _range_not_satisfiable(response: httpx.Response, sink: _Sink) -> bool:
     """416 for bytes=N-: done if N is exactly the size (crash right after the last byte), else start over."""
-    _, total = _content_range(response.headers.get("Content-Range", ""))
+    _, total = content_range(response.headers.get("Content-Range", ""))
     if total is not None and total == sink.offset:
         sink.set_total(total)
         return True
     offset = sink.offset
     sink.restart()
-    raise _Retry(f"the upstream cannot serve from offset {offset} (416); starting over", 0.0)
-
-
-def _content_range(header: str) -> tuple[int | None, int | None]:
-    """(start, total) of ``bytes START-END/TOTAL`` or ``bytes */TOTAL``; None where absent or unknown."""
-    unit, _, spec = header.strip().partition(" ")
-    span, _, total = spec.partition("/")
-    start = span.split("-", 1)[0]
-    if unit.lower() != "bytes":
-        return None, None
-    return (int(start) if start.isdigit() else None), (int(total) if total.isdigit() else None)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
+    raise Retry(f"the upstream cannot serve from offset {offset} (416); starting over", 0.0)

@@ -34,10 +34,6 @@ def iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat().replace("+00:00", "Z") if value else None
 
 
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'altostratus.db'}"
-
-
 _txn = threading.local()  # per thread: is the transaction being opened read-only?
 
 

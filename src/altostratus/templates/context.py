@@ -116,9 +116,6 @@ class NamedValues(Mapping[str, Any]):
         self._values.pop(key, None)
         self._pending[key] = thunk
 
-    def declared_name(self, name: str) -> str | None:
-        return self._names.get(name.casefold())
-
     def resolve(self, name: str) -> Any:
         """The value of ``name``, evaluating it now if it is deferred."""
         key = name.casefold()

@@ -76,13 +76,6 @@ def is_expression(text: str) -> bool:
     return len(text) >= 2 and text[0] == "[" and text[-1] == "]" and text[1] != "["
 
 
-def unescape_literal(text: str) -> str:
-    """The literal value of a non-expression string: ``[[x]`` -> ``[x]``, anything else unchanged."""
-    if len(text) >= 2 and text[0] == "[" and text[1] == "[" and text[-1] == "]":
-        return text[1:]
-    return text
-
-
 # -------------------------------------------------------------------------------------------------- tokenizer
 
 _PUNCT = {"(": "LeftParenthesis", ")": "RightParenthesis", "[": "LeftSquareBracket", "]": "RightSquareBracket"}

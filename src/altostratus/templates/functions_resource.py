@@ -16,8 +16,6 @@ from altostratus.templates.context import EvaluationContext
 from altostratus.templates.errors import TemplateError, function_error
 from altostratus.templates.registry import builtin, type_error, want_int, want_str
 
-LIST_FUNCTION = "list*"
-
 
 def _not_available(function: str) -> TemplateError:
     return TemplateError(

@@ -1,0 +1,1 @@
+"""Microsoft.Insights: autoscale settings, stored and validated (Azure Stack Hub has no autoscale engine)."""

@@ -1,0 +1,1 @@
+"""Microsoft.Storage: storage accounts as ARM resources (no data service)."""
