@@ -83,8 +83,8 @@ for entry in (str(ROOT), str(ROOT / "bench")):
 
 from api_load import Request, Result, Sequence, combine, measure  # noqa: E402
 from api_setup import PLACEHOLDER, Exchange, capture  # noqa: E402
-from tests.marketplace_util import make_catalog  # noqa: E402
-from tests.server import AltoServer, free_port  # noqa: E402
+from tests.support.marketplace import make_catalog  # noqa: E402
+from tests.support.server import AltoServer, free_port  # noqa: E402
 
 READS = ["poll", "get_set", "get_vm", "list_vms", "get_group", "list_groups"]
 READ_ROUTES, WRITE_ROUTES = [*READS, "read_mix"], ["patch_capacity", "put_delete_group"]

@@ -23,9 +23,9 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource import ResourceManagementClient
 from azure.profiles import KnownProfiles
-from tests.marketplace_util import OFFER, PUB, SKU, Operator, product_name
-from tests.server import AltoServer
-from tests.vmss_util import vmss_body
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, product_name
+from tests.support.server import AltoServer
+from tests.support.vmss import vmss_body
 
 GROUP = "benchrg"
 SET = "benchset"

@@ -58,9 +58,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import libvirt  # noqa: E402
-from tests.marketplace_util import Operator  # noqa: E402
-from tests.server import AltoServer  # noqa: E402
-from tests.vmss_util import Tenant, vmss_body  # noqa: E402
+from tests.support.marketplace import Operator  # noqa: E402
+from tests.support.server import AltoServer  # noqa: E402
+from tests.support.vmss import Tenant, vmss_body  # noqa: E402
 
 from altostratus.hypervisors.libvirt_xml import DomainFiles, InstanceRecord, domain_xml, mac_address  # noqa: E402
 from altostratus.hypervisors.nocloud import build_seed  # noqa: E402

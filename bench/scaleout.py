@@ -1,7 +1,7 @@
 """Scale-out of 1000 instances (sim driver) and read latency with 10,000 instances stored, side by side with moto.
 
 ``ours``: ``alto up`` (SQLite in a temporary data dir, sim driver with boot_seconds 0, ``--log-level warning``)
-with a small synthetic marketplace (tests/marketplace_util.py) whose image is syndicated first. Then:
+with a small synthetic marketplace (tests/support/marketplace.py) whose image is syndicated first. Then:
 
 1. scale-out: ``PUT`` a scale set with ``sku.capacity`` 1000, poll its ``Azure-AsyncOperation`` every 50 ms until it
    is no longer InProgress; the figure is the wall time from sending the PUT to the poll that saw Succeeded. The
@@ -58,9 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.marketplace_util import OFFER, PUB, SKU, Operator, make_catalog, product_name  # noqa: E402
-from tests.server import AltoServer  # noqa: E402
-from tests.vmss_util import COMPUTE, Tenant, vmss_body  # noqa: E402
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name  # noqa: E402
+from tests.support.server import AltoServer  # noqa: E402
+from tests.support.vmss import COMPUTE, Tenant, vmss_body  # noqa: E402
 
 GOAL_SECONDS = 2.0
 POLL_SECONDS = 0.05

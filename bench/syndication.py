@@ -17,7 +17,7 @@ A sparse source (default: 4 GiB holding 200 MiB of random data in a few extents,
   (durability.sync_file: fdatasync of the file, fsync of its directory), and ``... + sync``, the two together per
   run: the same durability as ``cp+sync``.
 
-HTTP runs against tests/flaky_upstream.py in a process of its own (so it does not share this process's GIL), which
+HTTP runs against tests/support/flaky_upstream.py in its own process (so it does not share this process's GIL), which
 serves with sendfile and honours Range: v1 moves every byte, zeros included, through the socket; v2 requests the
 extents only. All transfers verify as in production, with its checkpoint interval (16 MiB); v1 fsyncs at each
 checkpoint and at the end (format 1 is unchanged), v2 syncs nothing until the deferred sync (durability.py: what
@@ -112,10 +112,10 @@ def _hash_zeros(sha: hashlib._Hash, n: int) -> None:
 
 
 class Upstream:
-    """tests/flaky_upstream.py in a subprocess: its sendfile and parsing use another core and another GIL."""
+    """tests/support/flaky_upstream.py in a subprocess: its sendfile and parsing use another core and another GIL."""
 
     def __init__(self, root: Path) -> None:
-        cmd = [sys.executable, "-m", "tests.flaky_upstream", str(root)]
+        cmd = [sys.executable, "-m", "tests.support.flaky_upstream", str(root)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())

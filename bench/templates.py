@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.server import AltoServer  # noqa: E402
+from tests.support.server import AltoServer  # noqa: E402
 
 from altostratus.templates import EvaluationContext, evaluate, evaluate_expression, prepare  # noqa: E402
 from altostratus.templates.expressions import parse  # noqa: E402

@@ -1,4 +1,7 @@
-"""Shared fixtures: live servers on SQLite and PostgreSQL, and official-SDK credentials for them."""
+"""Shared fixtures: live servers on SQLite and PostgreSQL, and the SDK line an SDK test runs on.
+
+Helpers live in tests/support; this file holds only fixtures and the hooks that parametrise and mark SDK tests.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.server import AltoServer
+from tests.support.network import Group
+from tests.support.sdk import DEFAULT_LINES, SdkLine, installed_lines
+from tests.support.server import AltoServer
 
 
 @pytest.fixture(scope="session")
@@ -60,29 +64,42 @@ def fresh_server(tmp_path: Path, database_url: str | None) -> Iterator[AltoServe
     srv.close()
 
 
-def unique(prefix: str = "rg") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+@pytest.fixture
+def group(server: AltoServer) -> Group:
+    """A fresh resource group with the network, storage, compute and insights namespaces registered."""
+    return Group(server)
 
 
-def sdk_credential(srv: AltoServer, principal: str = "tenant", creds: dict[str, Any] | None = None) -> Any:
-    """The official azure-identity credential, pointed at our authority (MSAL does the OIDC discovery)."""
-    from azure.identity import ClientSecretCredential
-
-    c = srv.credentials
-    p = creds or c[principal]
-    return ClientSecretCredential(
-        c["tenantId"],
-        p["clientId"],
-        p["clientSecret"],
-        authority=c["armEndpoint"],
-        disable_instance_discovery=True,
-        connection_verify=srv.ca,
-    )
+@pytest.fixture
+def sdk(request: pytest.FixtureRequest) -> SdkLine:
+    """The SDK line a test runs on; parametrised in pytest_generate_tests over the lines this venv has."""
+    return request.param  # type: ignore[no-any-return]
 
 
-def sdk_kwargs(srv: AltoServer) -> dict[str, Any]:
-    return {
-        "base_url": srv.endpoint,
-        "credential_scopes": [srv.endpoint + "/.default"],
-        "connection_verify": srv.ca,
-    }
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Runs each test that takes ``sdk`` once per installed SDK line: the lines it names with
+    ``@pytest.mark.sdk_lines(...)``, else DEFAULT_LINES."""
+    if "sdk" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("sdk_lines")
+    wanted = marker.args if marker else DEFAULT_LINES
+    have = installed_lines()
+    lines = [SdkLine(name) for name in wanted if name in have]
+    metafunc.parametrize("sdk", lines, ids=str, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test that takes ``sdk`` as ``sdk``: the current SDK's venv runs exactly those (-m sdk). A test
+    none of whose lines this venv has is deselected (it runs in the other venv), not reported as skipped."""
+    kept, elsewhere = [], []
+    for item in items:
+        if "sdk" in getattr(item, "fixturenames", ()):
+            callspec = getattr(item, "callspec", None)
+            if callspec is None or not isinstance(callspec.params.get("sdk"), SdkLine):
+                elsewhere.append(item)
+                continue
+            item.add_marker(pytest.mark.sdk)
+        kept.append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = kept

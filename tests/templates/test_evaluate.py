@@ -17,7 +17,7 @@ from altostratus.templates import (
     read_template,
 )
 from altostratus.templates.hashing import unique_string
-from tests.templates.util import SUB, context, outputs, template
+from tests.support.templates import SUB, context, outputs, template
 
 # --------------------------------------------------------------------------------------------------- parameters
 

@@ -9,7 +9,7 @@ import pytest
 
 from altostratus.templates import TemplateError, evaluate, iter_expression_calls, parse
 from altostratus.templates.expressions import Call, Index, IntLit, Property, StringLit, is_expression, to_source
-from tests.templates.util import context, ev
+from tests.support.templates import context, ev
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from altostratus.templates import TemplateError
-from tests.templates.util import ev, outputs, template
+from tests.support.templates import ev, outputs, template
 
 ARRAY3 = ["one", "two", "three"]
 OBJ3 = {"one": "a", "two": "b", "three": "c"}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from altostratus.templates import TemplateError
-from tests.templates.util import context, ev, outputs, template
+from tests.support.templates import context, ev, outputs, template
 
 DOGS = [
     {"name": "Evie", "age": 5, "interests": ["Ball", "Frisbee"]},

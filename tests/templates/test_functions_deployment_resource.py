@@ -9,7 +9,7 @@ import pytest
 
 from altostratus.templates import EvaluationContext, TemplateError
 from altostratus.templates.context import AZURE_CLOUD_ENVIRONMENT
-from tests.templates.util import RG, SUB, context, ev, outputs, template
+from tests.support.templates import RG, SUB, context, ev, outputs, template
 
 OTHER_SUB = "11111111-1111-1111-1111-111111111111"
 

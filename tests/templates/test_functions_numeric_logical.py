@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from altostratus.templates import EvaluationContext, TemplateError, evaluate
-from tests.templates.util import ev
+from tests.support.templates import ev
 
 COALESCE_OBJECT = {
     "null1": None,

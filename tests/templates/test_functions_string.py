@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from altostratus.templates import TemplateError
-from tests.templates.util import context, ev
+from tests.support.templates import context, ev
 
 ARRAY3 = ["one", "two", "three"]
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from altostratus.templates.hashing import ARM_GUID_NAMESPACE, arm_guid, murmur64, unique_string
-from tests.templates.util import ev
+from tests.support.templates import ev
 
 UNIQUE_STRING_VECTORS = [
     # observed on real ARM (Kingsland.ArmLinter)

@@ -7,7 +7,7 @@ import pytest
 
 from altostratus.templates import TemplateError, evaluate_outputs, loads, prepare, read_template
 from altostratus.templates.loader import SourceMap, strip_comments
-from tests.templates.util import context
+from tests.support.templates import context
 
 TEMPLATE_WITH_EVERYTHING = (
     "\ufeff{\n"

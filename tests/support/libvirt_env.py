@@ -1,0 +1,113 @@
+"""Helpers for the tests that run real VMs through libvirt (tests/hypervisors/test_libvirt_driver.py).
+
+The tests are never skipped: when libvirtd does not answer, ``ensure_libvirtd`` runs ``start_libvirt`` from
+scripts/libvirt.sh (installs QEMU/libvirt with apt if needed and starts virtlogd/libvirtd) and fails with
+the reason if that does not help.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import libvirt
+
+from altostratus.marketplace.demo_images import build_demo_image
+
+ROOT = Path(__file__).resolve().parents[2]
+URI = os.environ.get("ALTO_TEST_LIBVIRT_URI", "qemu:///system")
+SHARED_TMP = Path("/var/tmp")  # pytest's own tmp dirs are 0700: QEMU (user libvirt-qemu) could not reach them
+T = TypeVar("T")
+
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def _connects(uri: str) -> str | None:
+    try:
+        libvirt.open(uri).close()
+    except libvirt.libvirtError as exc:
+        return exc.get_error_message() or str(exc)
+    return None
+
+
+def ensure_libvirtd(uri: str = URI) -> None:
+    """libvirtd answers on ``uri``, or AssertionError saying why (after trying scripts/libvirt.sh once)."""
+    if _connects(uri) is None:
+        return
+    proc = subprocess.run(
+        ["bash", "-c", f"source {ROOT / 'scripts' / 'libvirt.sh'} && start_libvirt"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    problem = _connects(uri)
+    assert problem is None, (
+        f"libvirtd does not answer on {uri}: {problem}\n"
+        f"`source scripts/libvirt.sh && start_libvirt` said (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    )
+
+
+def shared_dir(prefix: str) -> Path:
+    """A fresh directory that the QEMU user can traverse (0755, under /var/tmp)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=SHARED_TMP))
+    os.chmod(path, 0o755)
+    return path
+
+
+def remove_dir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def build_images(directory: Path, versions: Iterable[str]) -> dict[str, Path]:
+    """Demo images ``Altostratus:DemoLinux:demo:<version>`` as raw blobs in ``directory`` (world-readable)."""
+    images: dict[str, Path] = {}
+    for version in versions:
+        path = directory / f"altostratus-demolinux-demo-{version}.raw"
+        build_demo_image(path, publisher="Altostratus", offer="DemoLinux", sku="demo", version=version)
+        os.chmod(path, 0o644)
+        images[version] = path
+    return images
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+
+
+def domain_state(uri: str, name: str) -> int | None:
+    """libvirt's state of a domain (``libvirt.VIR_DOMAIN_*``), None when there is no such domain."""
+    conn = libvirt.open(uri)
+    try:
+        try:
+            return int(conn.lookupByName(name).state()[0])
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+    finally:
+        conn.close()
+
+
+def seed_file(seed_image: Path, name: str) -> str:
+    """A file's text from a vfat NoCloud seed image (mtools, no mount)."""
+    proc = subprocess.run(
+        ["mtype", "-i", str(seed_image), f"::{name}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+        check=True,
+    )
+    return proc.stdout
