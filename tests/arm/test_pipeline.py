@@ -18,6 +18,7 @@ from altostratus.arm.request_ids import new_request_id
 from altostratus.arm.subscription_cache import SubscriptionCache
 from tests.support.arm import error_of, make_tenant, server_signing_key, signed_token
 from tests.support.names import unique
+from tests.support.sdk import SdkLine
 from tests.support.server import AltoServer
 
 API = "api-version=2019-10-01"
@@ -162,17 +163,9 @@ def test_request_ids_are_version_4_guids() -> None:
         assert u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == value
 
 
-def test_sdk_reads_through_the_pipeline(server: AltoServer) -> None:
+def test_sdk_reads_through_the_pipeline(server: AltoServer, sdk: SdkLine) -> None:
     """The official SDK's get() after create_or_update(): what the SDK expects, each read in the access log."""
-    from azure.mgmt.resource import ResourceManagementClient
-    from azure.profiles import KnownProfiles
-
-    from tests.conftest import sdk_credential, sdk_kwargs
-
-    sub = server.credentials["tenant"]["subscriptionId"]
-    client = ResourceManagementClient(
-        sdk_credential(server), sub, profile=KnownProfiles.v2020_09_01_hybrid, **sdk_kwargs(server)
-    )
+    client = sdk.resource(server)
     name = unique("sdk")
     client.resource_groups.create_or_update(name, {"location": "local", "tags": {"a": "b"}})
     request_ids = []
