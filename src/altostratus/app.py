@@ -9,6 +9,7 @@ from typing import Any
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
 from altostratus.arm.endpoint import ArmApp
+from altostratus.arm.login_limits import LoginLimits, LoginLimitSettings
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
@@ -54,13 +55,33 @@ def build_services(settings: Settings) -> Services:
         db, driver, blobs, installation_id=installation["tenantId"], on_converged=runner.wake
     )
     services = Services(
-        settings, db, tokens, registry, router, runner, blobs, Upstreams(settings.data_dir), driver, scalesets
+        settings,
+        db,
+        tokens,
+        registry,
+        router,
+        runner,
+        blobs,
+        Upstreams(settings.data_dir),
+        driver,
+        scalesets,
+        logins=LoginLimits(login_limit_settings(settings)),
     )
     for provider in PROVIDERS:
         register_operations = getattr(provider, "register_operations", None)
         if register_operations is not None:
             register_operations(runner, services)
     return services
+
+
+def login_limit_settings(settings: Settings) -> LoginLimitSettings:
+    return LoginLimitSettings(
+        per_source_rate=settings.login_rate_per_source,
+        per_source_burst=settings.login_burst_per_source,
+        per_client_rate=settings.login_rate_per_client,
+        per_client_burst=settings.login_burst_per_client,
+        hash_workers=settings.login_hash_workers,
+    )
 
 
 def hypervisor_options(settings: Settings) -> dict[str, Any]:

@@ -25,6 +25,13 @@ class Settings:
     libvirt_uris: tuple[str, ...] = ()  # libvirt hosts (default qemu:///system)
     libvirt_memory_cap_mb: int = 256  # sim failure injection: user data containing it fails to boot
     upstream: str | None = None  # marketplace upstream to register on start (default: the demo catalogue)
+    # The token endpoint's limits (arm/login_limits.py): hashed attempts per second and burst, per source
+    # address and per client id, and the threads (and queue) that hash secrets. docs/identity.md explains them.
+    login_rate_per_source: float = 2.0
+    login_burst_per_source: int = 20
+    login_rate_per_client: float = 1.0
+    login_burst_per_client: int = 5
+    login_hash_workers: int = 1
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from altostratus.arm.auth import TokenService
+from altostratus.arm.login_limits import LoginLimits
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.arm.subscription_cache import SubscriptionCache
@@ -34,3 +35,4 @@ class Services:
     driver: HypervisorDriver
     scalesets: ScaleSetController
     subscriptions: SubscriptionCache = field(default_factory=SubscriptionCache)
+    logins: LoginLimits = field(default_factory=LoginLimits)

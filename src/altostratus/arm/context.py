@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from altostratus.arm.auth import TokenService
+    from altostratus.arm.login_limits import LoginLimits
     from altostratus.arm.operations import OperationRunner
     from altostratus.arm.registry import ProviderRegistry
     from altostratus.arm.subscription_cache import SubscriptionCache
@@ -39,6 +40,7 @@ class Platform(Protocol):
     registry: ProviderRegistry
     operations: OperationRunner
     subscriptions: SubscriptionCache
+    logins: LoginLimits
 
 
 def obj(value: Any, target: str) -> dict[str, Any]:
@@ -64,6 +66,7 @@ class RequestContext:
     db: Session
     services: Platform
     request_id: str
+    source: str | None = None  # the client's address (the token endpoint's rate limits key on it)
     extra: dict[str, Any] = field(default_factory=dict)
     # Work to do once the handler's transaction has committed (e.g. deleting files it made unreferenced).
     after_commit: list[Callable[[], object]] = field(default_factory=list)

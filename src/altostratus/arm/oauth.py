@@ -8,16 +8,22 @@ from urllib.parse import parse_qs
 
 from starlette.responses import Response
 
-from altostratus.arm.auth import verify_secret
-from altostratus.arm.context import RequestContext
+from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.http import json_response
+from altostratus.arm.login_limits import Throttled
 from altostratus.arm.registry import ProviderRegistry
-from altostratus.arm.routing import NO_VERSION, Access, Router
+from altostratus.arm.routing import NO_VERSION, Access, Gate, Router
 from altostratus.store.models import Principal
 
 
-def _oauth_error(status: int, error: str, description: str) -> Response:
-    return json_response({"error": error, "error_description": description}, status)
+def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": error, "error_description": description}, status, headers)
+
+
+def _throttled(retry_after: int) -> Response:
+    """As AAD answers a throttled token request: a 429 with Retry-After, the body in the OAuth2 error shape."""
+    description = f"Too many sign-in attempts from this client or address. Retry after {retry_after} seconds."
+    return _oauth_error(429, "temporarily_unavailable", description, {"Retry-After": str(retry_after)})
 
 
 def _check_tenant(ctx: RequestContext) -> Response | None:
@@ -27,13 +33,29 @@ def _check_tenant(ctx: RequestContext) -> Response | None:
     return None
 
 
+def _form(body: bytes) -> dict[str, str] | None:
+    try:
+        return {k: v[0] for k, v in parse_qs(body.decode("utf-8"), strict_parsing=False).items()}
+    except UnicodeDecodeError:
+        return None
+
+
+def throttle_gate(services: Platform, body: bytes, source: str | None) -> Response | None:
+    """The 429 of a throttled attempt, answered on the event loop: a flood then costs neither a request
+    thread nor a transaction. Anything else (bad input included) goes on to :func:`token`."""
+    form = _form(body)
+    if not form or not form.get("client_id") or not form.get("client_secret"):
+        return None
+    retry_after = services.logins.precheck(source, form["client_id"].lower(), form["client_secret"])
+    return _throttled(retry_after) if retry_after else None
+
+
 def token(ctx: RequestContext, *, v2: bool) -> Response:
     bad = _check_tenant(ctx)
     if bad:
         return bad
-    try:
-        form = {k: v[0] for k, v in parse_qs(ctx.raw_body.decode("utf-8"), strict_parsing=False).items()}
-    except UnicodeDecodeError:
+    form = _form(ctx.raw_body)
+    if form is None:
         return _oauth_error(400, "invalid_request", "The request body must be form-encoded UTF-8.")
     if form.get("grant_type") != "client_credentials":
         return _oauth_error(400, "unsupported_grant_type", "Only the client_credentials grant is supported.")
@@ -41,7 +63,12 @@ def token(ctx: RequestContext, *, v2: bool) -> Response:
     if not client_id or not secret:
         return _oauth_error(400, "invalid_request", "client_id and client_secret are required.")
     principal = ctx.db.get(Principal, client_id.lower())
-    if principal is None or not verify_secret(secret, principal.secret_hash):
+    stored_hash = principal.secret_hash if principal is not None else None
+    try:
+        valid = ctx.services.logins.check_secret(ctx.source, client_id.lower(), stored_hash, secret)
+    except Throttled as throttled:
+        return _throttled(throttled.retry_after)
+    if principal is None or not valid:
         return _oauth_error(401, "invalid_client", "The client id or secret is not valid.")
     if v2:
         scope = form.get("scope", "").split()
@@ -87,11 +114,11 @@ def jwks(ctx: RequestContext) -> Response:
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
-    def add(method: str, template: str, handler: object) -> None:
-        router.add(method, template, handler, resource_type=NO_VERSION, access=Access.PUBLIC)  # type: ignore[arg-type]
+    def add(method: str, template: str, handler: object, gate: Gate | None = None) -> None:
+        router.add(method, template, handler, resource_type=NO_VERSION, access=Access.PUBLIC, gate=gate)  # type: ignore[arg-type]
 
-    add("POST", "/{tenant}/oauth2/v2.0/token", lambda ctx: token(ctx, v2=True))
-    add("POST", "/{tenant}/oauth2/token", lambda ctx: token(ctx, v2=False))
+    add("POST", "/{tenant}/oauth2/v2.0/token", lambda ctx: token(ctx, v2=True), throttle_gate)
+    add("POST", "/{tenant}/oauth2/token", lambda ctx: token(ctx, v2=False), throttle_gate)
     add("GET", "/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     add("GET", "/{tenant}/.well-known/openid-configuration", openid_configuration)
     add("GET", "/{tenant}/discovery/v2.0/keys", jwks)

@@ -53,6 +53,7 @@ class PipelineRequest:
     base_url: str  # scheme://host[:port] as the client addressed us
     request_id: str
     caller: Caller | None = None
+    source: str | None = None  # the peer address of an HTTP request
 
 
 @dataclass(slots=True)
@@ -106,7 +107,13 @@ class Pipeline:
 
     def answer_from_caches(self, admitted: Admitted) -> Reply | None:
         """The answer when the checks that need the database are decided by their caches and pass, and a
-        current answer of this read is kept; None means "execute it" (which decides, and may refuse)."""
+        current answer of this read is kept, or the route's gate refuses it; None means "execute it" (which
+        decides, and may refuse)."""
+        gate = admitted.route.gate
+        if gate is not None:
+            refused = gate(self.services, admitted.request.body, admitted.request.source)
+            if refused is not None:
+                return Reply.of(refused)
         key = self._answer_key(admitted)
         if key is None:
             return None
@@ -160,6 +167,7 @@ class Pipeline:
                 db=db,
                 services=services,
                 request_id=request.request_id,
+                source=request.source,
             )
             if admitted.caller is not None:
                 check_caller(ctx, admitted.caller, request.segments, epochs)

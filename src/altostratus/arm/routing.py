@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from starlette.responses import Response
 
-    from altostratus.arm.context import RequestContext
+    from altostratus.arm.context import Platform, RequestContext
 
 Handler = Callable[["RequestContext"], "Response"]
+# Decides on the event loop, before any thread or transaction, from the server's services, the raw body and the
+# peer address: an answer refuses the request outright (the token endpoint's 429s), None hands it on.
+Gate = Callable[["Platform", bytes, "str | None"], "Response | None"]
 
 
 class Access(Enum):
@@ -43,6 +46,7 @@ class Route:
     # A GET whose answer depends only on the request, the caller and the database rows it reads (no driver,
     # clock or file): the pipeline may reuse its answer until a commit changes a table it read.
     reads_rows_only: bool = False
+    gate: Gate | None = None
 
     @property
     def literal_count(self) -> int:
@@ -84,11 +88,12 @@ class Router:
         resource_type: str,
         access: Access = Access.AUTHENTICATED,
         reads_rows_only: bool = False,
+        gate: Gate | None = None,
     ) -> None:
         segments = parse_template(template)
         if reads_rows_only and method.upper() != "GET":
             raise ValueError(f"{method} {template}: only a GET's answer can be reused")
-        route = Route(method.upper(), template, handler, resource_type, access, segments, reads_rows_only)
+        route = Route(method.upper(), template, handler, resource_type, access, segments, reads_rows_only, gate)
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)

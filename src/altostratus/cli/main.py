@@ -92,6 +92,15 @@ def up(
         list[str] | None, typer.Option(help="libvirt host URI (repeatable; default qemu:///system).")
     ] = None,
     libvirt_memory_cap: Annotated[int, typer.Option(help="libvirt: cap on each VM's memory in MB.")] = 256,
+    login_rate_per_source: Annotated[
+        float, typer.Option(help="Token endpoint: secret checks per second allowed from one address.")
+    ] = 2.0,
+    login_burst_per_source: Annotated[int, typer.Option(help="Token endpoint: burst of checks per address.")] = 20,
+    login_rate_per_client: Annotated[
+        float, typer.Option(help="Token endpoint: secret checks per second allowed for one client id.")
+    ] = 1.0,
+    login_burst_per_client: Annotated[int, typer.Option(help="Token endpoint: burst of checks per client id.")] = 5,
+    login_hash_workers: Annotated[int, typer.Option(help="Token endpoint: threads that hash secrets.")] = 1,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -110,6 +119,11 @@ def up(
         sim_fail_boot_marker=sim_fail_boot_marker,
         libvirt_uris=tuple(libvirt_uri or ()),
         libvirt_memory_cap_mb=libvirt_memory_cap,
+        login_rate_per_source=login_rate_per_source,
+        login_burst_per_source=login_burst_per_source,
+        login_rate_per_client=login_rate_per_client,
+        login_burst_per_client=login_burst_per_client,
+        login_hash_workers=login_hash_workers,
     )
     serve(settings, log_level)
 
