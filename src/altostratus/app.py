@@ -122,6 +122,7 @@ def build_app(services: Services) -> ArmApp:
         finally:
             services.scalesets.stop()
             services.operations.stop()
+            services.logins.close()
             services.driver.close()
             services.db.dispose()
 
