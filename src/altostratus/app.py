@@ -37,7 +37,7 @@ PROVIDERS = (oauth, lro, resources, network, storage, insights, marketplace, com
 
 
 def build_services(settings: Settings) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.resolved_database_url)
     db.migrate()
     installation = ensure_installation(db, settings)

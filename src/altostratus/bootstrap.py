@@ -2,12 +2,20 @@
 
 Runs on every start but only creates what is missing, so it is safe with an existing database (and with
 several nodes sharing one). ``credentials.json`` is the only place the generated secrets are written.
+
+The data dir holds the token signing key (in the SQLite database), the CA and server keys and the generated
+secrets: :func:`make_data_dir_private` makes every one of them ``0600`` whatever it was before, and stops
+``alto up`` before it reads or writes any of them when another local user can list the directory or could
+already open one of those files. ``o+x`` alone on the directory is allowed: the libvirt driver lets QEMU
+traverse it that way (hypervisors/libvirt_files.py), which lists nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,8 +23,50 @@ from typing import Any
 from altostratus.arm.auth import new_signing_key
 from altostratus.config import Settings
 from altostratus.resources.directory import create_principal, create_subscription
-from altostratus.store.db import Database
+from altostratus.store.db import Database, sqlite_files
 from altostratus.store.models import Setting
+
+SECRET_FILES = ("credentials.json", "ca-key.pem", "server-key.pem")
+
+
+log = logging.getLogger("altostratus.bootstrap")
+
+
+class SharedDataDir(Exception):
+    """The data dir or a secret in it can be read (or changed) by other local users: ``alto up`` will not start."""
+
+
+def _mode(path: Path) -> int:
+    """The permission bits of ``path`` (0 when it is missing)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0
+
+
+def make_data_dir_private(settings: Settings) -> None:
+    """Makes each secret ``0600`` (the SQLite database and its side files included, wherever the URL puts them),
+    or raises :class:`SharedDataDir`, naming each offending path and the ``chmod`` that fixes it, when others can
+    list or write the data dir, or when a secret others can read sits in a directory they can traverse (it may
+    have been read already: that is the operator's to judge, not ours to paper over)."""
+    problems = []
+    data_dir = settings.data_dir
+    if (mode := _mode(data_dir)) & 0o066:
+        problems.append(f"the data dir {data_dir} is mode {mode:o}: run  chmod 700 {data_dir}")
+    secrets = [data_dir / name for name in SECRET_FILES] + sqlite_files(settings.resolved_database_url)
+    exposed = [path for path in secrets if _mode(path) & 0o077]
+    for path in exposed:
+        if _mode(path.parent) & 0o011:
+            problems.append(f"{path} is mode {_mode(path):o}: run  chmod 600 {path}")
+    if problems:
+        raise SharedDataDir(
+            "Refusing to start: other local users can read the data dir or its secrets (the token signing key, "
+            "the CA and server keys, the operator's credentials). Fix the permissions, and if others may already "
+            "have read them, treat the keys and secrets as leaked.\n  " + "\n  ".join(problems)
+        )
+    for path in exposed:  # in a directory nobody else can enter: nobody else has read them
+        log.warning("%s was mode %o: made it 600", path, _mode(path))
+        path.chmod(0o600)
 
 
 def _get(db: Database, key: str) -> str | None:

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from altostratus.app import build_app, build_services
 from altostratus.arm import access_log
+from altostratus.bootstrap import SharedDataDir, make_data_dir_private
 from altostratus.config import Settings
 from altostratus.pki import ensure_server_cert
 
@@ -46,11 +47,16 @@ def configure_logging(level: str) -> None:
 
 def serve(settings: Settings, log_level: str = "info") -> None:
     configure_logging(log_level)
+    console = Console(stderr=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        make_data_dir_private(settings)  # before any secret in it is read or written
+    except SharedDataDir as exc:
+        console.print(str(exc), style="bold red", highlight=False, markup=False, soft_wrap=True)
+        raise SystemExit(2) from None
     cert, key = ensure_server_cert(settings.data_dir, [settings.host])
     services = build_services(settings)
     app = build_app(services)
-    console = Console(stderr=True)
     creds = settings.data_dir / "credentials.json"
     console.print(f"[bold]Altostratus[/bold] serving the ARM API at [cyan]{settings.arm_endpoint}[/cyan]")
     console.print(f"  data dir     {settings.data_dir}")

@@ -60,3 +60,16 @@ def test_deleted_principal_token_stops_working(server: AltoServer) -> None:
             assert r.status_code == 200
         r = c.get("/subscriptions?api-version=2016-06-01")
         assert r.status_code == 401 and error_of(r)["code"] == "InvalidAuthenticationToken"
+
+
+def test_token_for_another_audience_is_refused(server: AltoServer) -> None:
+    key = server_signing_key(server)
+    for audience in ("https://evil.example.com", "https://management.azure.com/", f"{server.endpoint}.evil.com"):
+        r = get(server, f"{groups_url(server)}?{RG_API}", signed_token(key, server, aud=audience))
+        assert r.status_code == 401, audience
+        error = error_of(r)
+        assert error["code"] == "InvalidAuthenticationToken" and "audience" in error["message"], error
+        assert audience in error["message"] and server.endpoint in error["message"]
+    for audience in (server.endpoint, server.endpoint + "/"):
+        r = get(server, f"{groups_url(server)}?{RG_API}", signed_token(key, server, aud=audience))
+        assert r.status_code == 200, (audience, r.text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.arm import RG_API, error_of, groups_url, make_tenant
+from tests.support.arm import RG_API, error_of, get, groups_url, make_tenant, server_signing_key, signed_token
 from tests.support.names import unique
 from tests.support.server import AltoServer
 
@@ -40,3 +40,21 @@ def test_tenant_on_admin_api(server: AltoServer, path: str) -> None:
     with server.client() as c:
         r = c.get(url)
     assert r.status_code == 403 and error_of(r)["code"] == "AuthorizationFailed"
+
+
+def test_role_comes_from_the_directory_not_the_token(server: AltoServer) -> None:
+    """A token signed with the key but claiming a role the principal does not have gains nothing: the directory
+    decides what a principal may do."""
+    creds = server.credentials
+    key = server_signing_key(server)
+    principals = (
+        f"/subscriptions/{creds['operator']['subscriptionId']}/providers/Altostratus.Identity.Admin/principals"
+        "?api-version=2024-01-01"
+    )
+    tenant_claims_operator = signed_token(key, server, roles=["operator"])
+    r = get(server, principals, tenant_claims_operator)
+    assert r.status_code == 403 and error_of(r)["code"] == "AuthorizationFailed"
+    operator_claims_tenant = signed_token(key, server, appid=creds["operator"]["clientId"], roles=["tenant"])
+    assert get(server, principals, operator_claims_tenant).status_code == 200
+    operator_claims_nothing = signed_token(key, server, appid=creds["operator"]["clientId"], roles=[])
+    assert get(server, principals, operator_claims_nothing).status_code == 200

@@ -97,9 +97,9 @@ def test_a_lookup_older_than_a_forget_is_not_remembered() -> None:
     tokens = TokenService(new_signing_key(), "tenant")
     epoch = tokens.epoch
     tokens.forget_client("c1")  # the deletion commits and forgets while a request is between snapshot and store
-    tokens.check_principal_active("c1", lambda _cid: True, epoch)  # that request's (old) lookup
+    tokens.check_principal_active("c1", lambda _cid: "tenant", epoch)  # that request's (old) lookup
     assert not tokens.principal_recently_active("c1")
-    tokens.check_principal_active("c1", lambda _cid: True, tokens.epoch)
+    tokens.check_principal_active("c1", lambda _cid: "tenant", tokens.epoch)
     assert tokens.principal_recently_active("c1")
 
     class Sub:

@@ -40,6 +40,7 @@ class AltoServer:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self, *args: str) -> AltoServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # `alto up` refuses one others can read
         cmd = [ALTO, "up", "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra_args, *args]
         if self.database_url:
             cmd += ["--database-url", self.database_url]

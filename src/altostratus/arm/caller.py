@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated principal behind a request (from the bearer token's claims)."""
+    """The authenticated principal behind a request: who, from the bearer token; what they may do, from the
+    directory (the pipeline fills ``role`` from the principal's row, never from a token's claims)."""
 
     client_id: str
-    role: str  # "operator" | "tenant"
+    role: str  # "operator" | "tenant"; "" (no rights) until the pipeline has looked the principal up
     tenant_id: str
 
     @property

@@ -179,22 +179,25 @@ class ArmApp:
         route, params, other_method = pipeline.router.match(request.method, request.segments)
         caller: Caller | None = None
         if route is None or route.access is not Access.PUBLIC:
-            caller = self._cached_caller(authorization)
+            audiences = pipeline.audiences(request.base_url)
+            caller = self._cached_caller(authorization, audiences)
             if caller is None:  # a signature check: ~100 us of RSA, off the loop
-                caller = await run_in_threadpool(pipeline.services.tokens.verify_header, authorization)
+                caller = await run_in_threadpool(pipeline.services.tokens.verify_header, authorization, audiences)
+            # What the caller may do comes from the directory (a lookup every few seconds per principal).
+            caller = pipeline.with_cached_role(caller) or await run_in_threadpool(pipeline.with_role, caller)
         admitted = pipeline.admit(request, route, params, other_method, caller)
         reply = pipeline.answer_from_caches(admitted)
         if reply is None:
             reply = await run_in_threadpool(pipeline.execute, admitted)
         return reply, caller
 
-    def _cached_caller(self, authorization: str | None) -> Caller | None:
+    def _cached_caller(self, authorization: str | None, audiences: frozenset[str]) -> Caller | None:
         if not authorization:
             return None
         scheme, _, token = authorization.partition(" ")  # as TokenService.verify_header reads it
         if scheme.lower() != "bearer":
             return None
-        return self.pipeline.services.tokens.cached(token.strip())
+        return self.pipeline.services.tokens.cached(token.strip(), audiences)
 
 
 def _hold(reply: Reply) -> float:

@@ -1,6 +1,11 @@
 """The OAuth2 client-credentials token endpoint of the local directory, with the OpenID discovery
 documents MSAL reads, so ``azure.identity.ClientSecretCredential(authority=<arm endpoint>,
-disable_instance_discovery=True)`` works unchanged. v1 (``resource=``) and v2 (``scope=``) forms."""
+disable_instance_discovery=True)`` works unchanged. v1 (``resource=``) and v2 (``scope=``) forms.
+
+Tokens are issued only for this cloud's audience, the ARM endpoint (``resource=<arm>[/]``,
+``scope=<arm>/.default`` or the ``<arm>//.default`` real CLIs send); any other resource is refused as AAD refuses
+an unknown one (``invalid_resource``, AADSTS500011), so no token of ours can be presented elsewhere as if it
+had been issued there, and ARM refuses a token for any other audience (arm/auth.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from urllib.parse import parse_qs
 
 from starlette.responses import Response
 
+from altostratus.arm.auth import audience_of, cloud_audiences
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.http import json_response
 from altostratus.arm.login_limits import Throttled
@@ -70,11 +76,18 @@ def token(ctx: RequestContext, *, v2: bool) -> Response:
         return _throttled(throttled.retry_after)
     if principal is None or not valid:
         return _oauth_error(401, "invalid_client", "The client id or secret is not valid.")
-    if v2:
-        scope = form.get("scope", "").split()
-        audience = scope[0].removesuffix(".default").rstrip("/") if scope else ctx.base_url
-    else:
-        audience = form.get("resource", ctx.base_url).rstrip("/")
+    resources = _requested_resources(form, v2=v2) or [ctx.base_url]
+    allowed = cloud_audiences(ctx.services.settings.arm_endpoint, ctx.base_url)
+    unknown = [r for r in resources if audience_of(r) not in allowed]
+    if unknown:
+        return _oauth_error(
+            400,
+            "invalid_resource",
+            f"AADSTS500011: The resource principal named {unknown[0]} was not found in the tenant named "
+            f"{ctx.services.tokens.tenant_id}. This can happen if the application has not been installed by the "
+            f"administrator of the tenant. This cloud issues tokens for {ctx.base_url} only.",
+        )
+    audience = audience_of(resources[0])
     tokens = ctx.services.tokens
     access_token, lifetime = tokens.issue(principal.client_id, principal.role, audience, tokens.issuer(ctx.base_url))
     return json_response(
@@ -86,6 +99,19 @@ def token(ctx: RequestContext, *, v2: bool) -> Response:
         },
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
+
+
+# Scopes that ask for something other than a resource's access (OpenID Connect): no audience of their own.
+_OIDC_SCOPES = frozenset(("openid", "profile", "offline_access", "email"))
+
+
+def _requested_resources(form: dict[str, str], *, v2: bool) -> list[str]:
+    """The resources a token request names: v2's ``scope`` (``<resource>/.default``, OIDC scopes aside), v1's
+    ``resource``."""
+    if v2:
+        return [s for s in form.get("scope", "").split() if s.lower() not in _OIDC_SCOPES]
+    resource = form.get("resource")
+    return [resource] if resource else []
 
 
 def openid_configuration(ctx: RequestContext) -> Response:

@@ -6,7 +6,8 @@ deployments (resources/deployment_client.py) both describe a request as a :class
 Response back; only the translation to and from their own shapes is theirs.
 
 Order matters and mirrors ARM: match the route (to learn whether it is public), authenticate (a token verified
-earlier comes from the token cache; an in-process caller is already known), refuse admin namespaces and
+earlier comes from the token cache; an in-process caller is already known), take the caller's role from the
+directory (never from the token: :meth:`Pipeline.with_role`), refuse admin namespaces and
 operator routes to tenants, check the api-version, then, in the handler's own transaction, check that the
 principal still exists and that the subscription in the path is the caller's and writable, run the handler,
 and after the commit run the work it scheduled and wake the operation runner. Every failure is an ArmError.
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import re
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm.answer_cache import AnswerCache, Key, Reply
+from altostratus.arm.auth import cloud_audiences
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
@@ -81,9 +84,33 @@ class Pipeline:
         route, params, other_method = self.router.match(request.method, request.segments)
         caller = request.caller
         if caller is None and (route is None or route.access is not Access.PUBLIC):
-            caller = self.services.tokens.verify_header(request.headers.get("authorization"))
+            audiences = self.audiences(request.base_url)
+            caller = self.services.tokens.verify_header(request.headers.get("authorization"), audiences)
+        if caller is not None:
+            caller = self.with_role(caller)
         admitted = self.admit(request, route, params, other_method, caller)
         return self.answer_from_caches(admitted) or self.execute(admitted)
+
+    def audiences(self, base_url: str) -> frozenset[str]:
+        """The audiences a token must be for (see :func:`cloud_audiences`)."""
+        return cloud_audiences(self.services.settings.arm_endpoint, base_url)
+
+    def with_cached_role(self, caller: Caller) -> Caller | None:
+        """The caller with its role in the directory when that was looked up within the recheck window."""
+        role = self.services.tokens.recent_role(caller.client_id)
+        return None if role is None else replace(caller, role=role)
+
+    def with_role(self, caller: Caller) -> Caller:
+        """The caller with its role in the directory (a short read on a cache miss): a token, or an in-process
+        caller recorded earlier, says who; only the directory says what they may do."""
+        known = self.with_cached_role(caller)
+        if known is not None:
+            return known
+        tokens = self.services.tokens
+        epoch = tokens.epoch
+        with self.services.db.session(readonly=True) as db:
+            role = tokens.check_principal_active(caller.client_id, lambda cid: role_in_directory(db, cid), epoch)
+        return replace(caller, role=role)
 
     def admit(
         self,
@@ -244,15 +271,18 @@ def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epoch
     """The checks that need the request's transaction: the principal still exists, the subscription in the
     path is the caller's, and a subscription that is not Enabled is only read."""
     db = ctx.db
-
-    def exists(client_id: str) -> bool:
-        return db.get(Principal, client_id) is not None
-
-    ctx.services.tokens.check_principal_active(caller.client_id, exists, epochs[0])
+    role = ctx.services.tokens.check_principal_active(caller.client_id, lambda c: role_in_directory(db, c), epochs[0])
+    if role != caller.role:  # deleted and re-created since the request was admitted
+        raise ArmError(401, "InvalidAuthenticationToken", "The principal of the access token has changed.")
     if "subscriptionId" in ctx.params:
         sub = ctx.services.subscriptions.check(db, caller, ctx.params["subscriptionId"], epochs[1])
         ctx.extra["subscription"] = sub
         check_writable(sub, ctx.method, segments)
+
+
+def role_in_directory(db: Session, client_id: str) -> str | None:
+    principal = db.get(Principal, client_id)
+    return None if principal is None else principal.role
 
 
 def admin_namespace(segments: list[str]) -> str | None:

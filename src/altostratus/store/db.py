@@ -7,10 +7,14 @@ Every unit of work also records which tables its statements wrote and, once it h
 tables' versions (:class:`TableVersions`); a unit of work can record the tables it read. That is what lets
 the request pipeline reuse a read's answer until a commit of this process changes a table behind it
 (arm/answer_cache.py): the writer's own commit is the invalidation, no polling of the database.
+
+A SQLite database holds the token signing key unencrypted, so its file is created ``0600`` before SQLite opens
+it (SQLite gives its ``-wal`` and ``-shm`` files the database file's mode): the process umask must not decide.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +24,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
@@ -92,6 +96,35 @@ def _record_statement(_conn: Any, statement: Any, *_args: Any) -> None:
         read.update(_tables_of(statement) or {ALL_TABLES})
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def sqlite_files(url: str) -> list[Path]:
+    """The files of a SQLite database URL (the database, then its side files); none for other databases and
+    in-memory SQLite."""
+    if not url.startswith("sqlite"):
+        return []
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return []
+    path = Path(database)
+    return [path, *(path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES)]
+
+
+def create_private_sqlite_file(url: str) -> None:
+    """Creates a missing SQLite database file ``0600`` (an existing one keeps its mode: ``alto up`` refuses one
+    that others can read rather than guess whether its key has been read)."""
+    files = sqlite_files(url)
+    if not files:
+        return
+    try:
+        fd = os.open(files[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(fd, 0o600)  # whatever the umask
+    os.close(fd)
+
+
 def make_engine(url: str) -> Engine:
     engine = _make_engine(url)
     event.listen(engine, "before_execute", _record_statement)
@@ -100,6 +133,7 @@ def make_engine(url: str) -> Engine:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        create_private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
