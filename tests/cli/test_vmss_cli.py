@@ -215,9 +215,38 @@ def test_errors(run: Any) -> None:
     assert invalid.returncode == 1 and "InvalidParameter" in invalid.stderr
 
     missing = run("scale", "-g", group, "-n", "nope", "--new-capacity", "3")
-    assert missing.returncode == 1 and "ResourceNotFound" in missing.stderr
+    assert missing.returncode == 1 and "ResourceGroupNotFound" in missing.stderr, "the refused creates left no group"
     no_ids = run("delete-instances", "-g", group, "-n", "nope")
     assert no_ids.returncode == 2 and "--instance-ids" in no_ids.stderr
+
+
+def test_refused_create_removes_only_the_group_it_created_and_says_what_is_valid(
+    cloud: tuple[AltoServer, Operator], run: Any
+) -> None:
+    server, _ = cloud
+    http = server.client()
+    sub = server.credentials["tenant"]["subscriptionId"]
+
+    def group_exists(name: str) -> bool:
+        return http.get(f"/subscriptions/{sub}/resourcegroups/{name}?api-version=2019-10-01").status_code == 200
+
+    fresh = unique("cli")
+    typo = f"{PUB}:{OFFER}:{SKU.upper()}x:1.0.0"
+    unknown = run("create", "-g", fresh, "-n", "web", "--image", typo, "--admin-password", "S3cret!pass")
+    assert unknown.returncode == 1 and "PlatformImageNotFound" in unknown.stderr
+    assert f"Closest available image: {URN}:1.0.0" in unknown.stderr, unknown.stderr
+    assert f"Removed resource group '{fresh}'" in unknown.stderr and not group_exists(fresh)
+
+    bad_name = run("create", "-g", fresh, "-n", "web*1", "--image", URN, "--admin-password", "S3cret!pass")
+    assert bad_name.returncode == 1 and "letters, digits, '-', '_' and '.'" in bad_name.stderr, bad_name.stderr
+    assert not group_exists(fresh)
+
+    mine = unique("cli")
+    assert http.put(f"/subscriptions/{sub}/resourcegroups/{mine}?api-version=2019-10-01", json={"location": "local"})
+    kept = run("create", "-g", mine, "-n", "web", "--image", typo, "--admin-password", "S3cret!pass")
+    assert kept.returncode == 1 and "Removed resource group" not in kept.stderr
+    assert group_exists(mine), "a group the command did not create stays"
+    http.close()
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import re
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -26,8 +26,10 @@ from altostratus.cli.common import (
     emit,
     err_console,
     fail,
+    wait_group_deletion,
 )
 from altostratus.cli.output import Col
+from altostratus.cli.vmss_hints import create_hint
 
 COMPUTE_API, RESOURCES_API = "2020-06-01", "2019-10-01"
 NAMESPACE = "Microsoft.Compute"
@@ -358,12 +360,17 @@ def create(
         upgrade_mode=upgrade_policy_mode.value,
     )
     api = client(data_dir)
+    created_group = False
     try:
-        if ensure_group(api, resource_group, location):
+        created_group = ensure_group(api, resource_group, location)
+        if created_group:
             console.print(f"Created resource group '{resource_group}'.")
         if ensure_registered(api):
             console.print(f"Registered {NAMESPACE} with the subscription.")
         r = api.request("PUT", set_path(api, resource_group, name), COMPUTE_API, body)
+    except ApiError as exc:
+        refused(api, exc, resource_group if created_group else None, image, location)
+    try:
         if no_wait:
             console.print(f"Creation of scale set '{name}' accepted.")
             return
@@ -373,6 +380,24 @@ def create(
     except ApiError as exc:
         fail(exc)
     emit(set_row(item), output, SET_COLUMNS)
+
+
+def refused(api: ApiClient, exc: ApiError, created_group: str | None, image: str, location: str) -> NoReturn:
+    """The scale set was not accepted: remove the group this command created (it is empty), then show the error
+    with what would have been valid."""
+    hint = create_hint(exc, api, image, location)
+    if created_group is not None:
+        try:
+            wait_group_deletion(
+                api, api.request("DELETE", group_path(api, created_group), RESOURCES_API), created_group
+            )
+            err_console.print(f"Removed resource group '{created_group}', which this command had created.")
+        except ApiError as cleanup:
+            err_console.print(f"Resource group '{created_group}' was created but could not be removed: {cleanup}")
+    if hint:
+        exc.message = f"{exc.message} {hint}"
+    fail(exc)
+    raise AssertionError("fail() exits")  # pragma: no cover
 
 
 @vmss_app.command("show")
