@@ -64,3 +64,12 @@ def test_output_formats_and_query_on_a_listing(server: AltoServer) -> None:
 
 def test_human_sizes() -> None:
     assert [human_size(v) for v in (0, 1023, 1536, 5 * 1024**3, None)] == ["0 B", "1023 B", "1.5 KiB", "5.0 GiB", ""]
+
+
+def test_help_keeps_option_names_whole_at_80_columns() -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+    out = subprocess.run([ALTO, "vmss", "create", "--help"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for option in ("--upgrade-policy-mode", "--computer-name-prefix", "--resource-group", "--ssh-key-value"):
+        assert option in out.stdout, out.stdout
+    assert "…" not in out.stdout

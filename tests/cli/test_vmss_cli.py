@@ -235,7 +235,7 @@ def test_refused_create_removes_only_the_group_it_created_and_says_what_is_valid
     typo = f"{PUB}:{OFFER}:{SKU.upper()}x:1.0.0"
     unknown = run("create", "-g", fresh, "-n", "web", "--image", typo, "--admin-password", "S3cret!pass")
     assert unknown.returncode == 1 and "PlatformImageNotFound" in unknown.stderr
-    assert f"Closest available image: {URN}:1.0.0" in unknown.stderr, unknown.stderr
+    assert re.search(rf"Closest available image: {URN}:\d", unknown.stderr), unknown.stderr
     assert f"Removed resource group '{fresh}'" in unknown.stderr and not group_exists(fresh)
 
     bad_name = run("create", "-g", fresh, "-n", "web*1", "--image", URN, "--admin-password", "S3cret!pass")

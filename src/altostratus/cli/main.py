@@ -39,6 +39,7 @@ app = typer.Typer(
     help="Altostratus: an Azure Stack Hub-compatible cloud for virtual machine scale sets. "
     "Add --debug to any command to see the traceback of a failure.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # click's plain help wraps; rich's panels cut option names ("--upgrade-policy-mo…")
 )
 admin_app = typer.Typer(help="Operator commands (need the operator principal).", no_args_is_help=True)
 admin_sub_app = typer.Typer(help="Tenant subscriptions.", no_args_is_help=True)
