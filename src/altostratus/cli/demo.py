@@ -31,6 +31,7 @@ from altostratus.cli.common import (
     wait_with_progress,
 )
 from altostratus.cli.marketplace import BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API, activation_path
+from altostratus.cli.output import human_size
 from altostratus.cli.vmss import (
     COMPUTE_API,
     RESOURCES_API,
@@ -138,7 +139,9 @@ class Demo:
         props = item.get("properties") or {}
         sizes = ""
         if props.get("virtualSize") is not None:
-            sizes = f" ({props['virtualSize']:,} bytes virtual, {props.get('allocatedSize', 0):,} allocated)"
+            sizes = (
+                f" ({human_size(props['virtualSize'])} virtual, {human_size(props.get('allocatedSize', 0))} allocated)"
+            )
         self.n.say(f"Downloaded [bold]{product}[/bold]{sizes}.")
 
     def vms(self, name: str) -> list[dict[str, Any]]:
