@@ -39,7 +39,10 @@ def test_group_commands(server: AltoServer) -> None:
     assert name in [g["name"] for g in listed]
     table = alto(server, "group", "list").stdout
     assert name in table
-    out = alto(server, "group", "delete", "-n", name)
+    refused = alto(server, "group", "delete", "-n", name)  # stdin is not a terminal: nobody to ask
+    assert refused.returncode == 2 and "--yes" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert name in alto(server, "group", "list").stdout, "nothing was deleted"
+    out = alto(server, "group", "delete", "-n", name, "--yes")
     assert out.returncode == 0 and "Deleted" in out.stdout, out.stderr
     out = alto(server, "group", "show", "-n", name)
     assert out.returncode == 1 and "ResourceGroupNotFound" in out.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -215,38 +216,84 @@ def test_errors(run: Any) -> None:
     assert invalid.returncode == 1 and "InvalidParameter" in invalid.stderr
 
     missing = run("scale", "-g", group, "-n", "nope", "--new-capacity", "3")
-    assert missing.returncode == 1 and "ResourceNotFound" in missing.stderr
+    assert missing.returncode == 1 and "ResourceGroupNotFound" in missing.stderr, "the refused creates left no group"
     no_ids = run("delete-instances", "-g", group, "-n", "nope")
     assert no_ids.returncode == 2 and "--instance-ids" in no_ids.stderr
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
-    """The narrated demo against the default (demo) marketplace, twice: --no-cleanup leaves things behind that
-    the second run clears away first."""
+def test_refused_create_removes_only_the_group_it_created_and_says_what_is_valid(
+    cloud: tuple[AltoServer, Operator], run: Any
+) -> None:
+    server, _ = cloud
+    http = server.client()
+    sub = server.credentials["tenant"]["subscriptionId"]
+
+    def group_exists(name: str) -> bool:
+        return http.get(f"/subscriptions/{sub}/resourcegroups/{name}?api-version=2019-10-01").status_code == 200
+
+    fresh = unique("cli")
+    typo = f"{PUB}:{OFFER}:{SKU.upper()}x:1.0.0"
+    unknown = run("create", "-g", fresh, "-n", "web", "--image", typo, "--admin-password", "S3cret!pass")
+    assert unknown.returncode == 1 and "PlatformImageNotFound" in unknown.stderr
+    assert re.search(rf"Closest available image: {URN}:\d", unknown.stderr), unknown.stderr
+    assert f"Removed resource group '{fresh}'" in unknown.stderr and not group_exists(fresh)
+
+    bad_name = run("create", "-g", fresh, "-n", "web*1", "--image", URN, "--admin-password", "S3cret!pass")
+    assert bad_name.returncode == 1 and "letters, digits, '-', '_' and '.'" in bad_name.stderr, bad_name.stderr
+    assert not group_exists(fresh)
+
+    mine = unique("cli")
+    assert http.put(f"/subscriptions/{sub}/resourcegroups/{mine}?api-version=2019-10-01", json={"location": "local"})
+    kept = run("create", "-g", mine, "-n", "web", "--image", typo, "--admin-password", "S3cret!pass")
+    assert kept.returncode == 1 and "Removed resource group" not in kept.stderr
+    assert group_exists(mine), "a group the command did not create stays"
+    http.close()
+
+
+def test_demo_end_to_end_leaves_what_it_did_not_create_alone(tmp_path: Path) -> None:
+    """The narrated demo against the default (demo) marketplace, beside a group named 'demo' that the README's
+    snippet creates: the demo works in a group of its own, says what it will change before it does, refuses to
+    run over what it did not create, and with --cleanup undoes what it did."""
     server = AltoServer(tmp_path / "data").start()
+    http = server.client()
+    sub = server.credentials["tenant"]["subscriptionId"]
+    groups = f"/subscriptions/{sub}/resourcegroups"
+    theirs = f"{groups}/demo?api-version=2019-10-01"
     try:
+        assert http.put(theirs, json={"location": "local", "tags": {"owner": "me"}}).status_code == 201
         first = _run(DEMO, server, "--no-cleanup")
         assert first.returncode == 0, first.stdout + first.stderr
         text = first.stdout
-        assert "Step 1:" in text and "Step 9:" in text and "Step 10:" not in text
+        assert "Step 1:" in text and "Step 10:" in text and "Step 11:" not in text
+        assert text.index("What the demo will change") < text.index("API (operator): POST"), "said before done"
         assert "demo-latest: new instance 2 runs 1.1.0" in text
         assert "demo-pinned: the scale-out is refused" in text
         assert "PlatformImageNotFound: The platform image 'Altostratus:DemoLinux:demo:1.0.0' is not available" in text
         assert "keeps its existing instances running on 1.0.0" in text
         assert "refused: PlatformImageNotFound" in text and "Summary" in text
         assert "Tenant listing now: (empty)" in text
-        assert "PATCH /subscriptions/{tenantSub}/resourceGroups/demo/providers/Microsoft.Compute" in text
+        kept = re.search(r"PATCH /subscriptions/\{tenantSub\}/resourceGroups/(demo-[0-9a-f]{6})/providers/", text)
+        assert kept is not None, text
+        assert http.get(theirs).json()["tags"] == {"owner": "me"}, "the existing 'demo' group is untouched"
 
+        over_theirs = _run(DEMO, server, "-g", "demo")
+        assert over_theirs.returncode == 1 and "'demo' already exists" in over_theirs.stderr
+        over_images = _run(DEMO, server)
+        assert over_images.returncode == 1, over_images.stdout + over_images.stderr
+        assert "already has Altostratus:DemoLinux:demo:1.1.0" in over_images.stderr
+        assert "API (operator): POST" not in over_images.stdout + over_theirs.stdout, "nothing was changed"
+
+        ok(_run([ALTO, "marketplace", "remove"], server, "Altostratus.DemoLinuxdemo.1.1.0"))
+        ok(_run([ALTO, "group", "delete", "-n", kept.group(1), "--yes"], server))
         second = _run(DEMO, server)
         assert second.returncode == 0, second.stdout + second.stderr
         text = second.stdout
-        assert "Resource group 'demo' is left from an earlier run: deleting it." in text
-        assert "Altostratus:DemoLinux:demo:1.1.0 is already in the image catalogue: removing it." in text
         assert "demo-latest: new instance 2 runs 1.1.0" in text and "refused: PlatformImageNotFound" in text
-        assert "Step 10: Clean up" in text and "Resource group 'demo': deleted" in text
-        http = server.client()
-        sub = server.credentials["tenant"]["subscriptionId"]
-        assert http.get(f"/subscriptions/{sub}/resourcegroups/demo?api-version=2019-10-01").status_code == 404
-        http.close()
+        assert "Step 11: Clean up" in text and "Demo image versions in the catalogue: (none)" in text
+        images = json.loads(ok(_run([ALTO, "image", "list", "-o", "json"], server)).stdout)
+        assert [i["urn"] for i in images if "DemoLinux" in i["urn"]] == [], "the demo removed the image it added"
+        assert [g["name"] for g in http.get(f"{groups}?api-version=2019-10-01").json()["value"]] == ["demo"]
+        assert http.get(theirs).json()["tags"] == {"owner": "me"}
     finally:
+        http.close()
         server.close()

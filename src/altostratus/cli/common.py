@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,23 +18,15 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
 from altostratus.cli.failures import show_traceback
+from altostratus.cli.output import Output, OutputOpt, QueryOpt, console, emit, err_console
 
-console = Console()
-err_console = Console(stderr=True)
-
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-
+__all__ = ["Output", "OutputOpt", "QueryOpt", "console", "emit", "err_console"]  # every command imports them here
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir whose credentials.json to use.")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
 
 
 def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
@@ -61,23 +51,6 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
         soft_wrap=True,
     )
     raise typer.Exit(2)
-
-
-def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: list[tuple[str, str]]) -> None:
-    if output is Output.json:
-        console.print_json(json.dumps(items))
-        return
-    rows = items if isinstance(items, list) else [items]
-    table = Table(*[c[0] for c in columns])
-    for item in rows:
-        cells = []
-        for _, key in columns:
-            value: Any = item
-            for part in key.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            cells.append("" if value is None else (json.dumps(value) if isinstance(value, dict | list) else str(value)))
-        table.add_row(*cells)
-    console.print(table)
 
 
 def fail(exc: ApiError) -> None:

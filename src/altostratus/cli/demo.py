@@ -1,14 +1,18 @@
 """`alto demo`: the seed scenario end to end, narrated, against a running server.
 
 Everything goes through the REST API, as the operator (marketplace, platform images, gallery items) or as
-the tenant (resource group, scale sets): each step says which call it made. Safe to run again: it removes
-what an earlier run left behind (its resource group, the demo image versions) before it starts.
+the tenant (resource group, scale sets): each step says which call it made.
+
+It leaves alone what it did not create, since it may run against a cloud that holds someone's work: it works in a
+resource group of its own (a new, uniquely named one; an existing group is refused, never deleted), it adds the
+demo image versions only when the catalogue has none of them (it never removes an operator's image), and it says
+what it will change before it changes anything. With --cleanup (the default) it undoes its changes at the end.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -27,6 +31,7 @@ from altostratus.cli.common import (
     wait_with_progress,
 )
 from altostratus.cli.marketplace import BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API, activation_path
+from altostratus.cli.output import human_size
 from altostratus.cli.vmss import (
     COMPUTE_API,
     RESOURCES_API,
@@ -134,7 +139,9 @@ class Demo:
         props = item.get("properties") or {}
         sizes = ""
         if props.get("virtualSize") is not None:
-            sizes = f" ({props['virtualSize']:,} bytes virtual, {props.get('allocatedSize', 0):,} allocated)"
+            sizes = (
+                f" ({human_size(props['virtualSize'])} virtual, {human_size(props.get('allocatedSize', 0))} allocated)"
+            )
         self.n.say(f"Downloaded [bold]{product}[/bold]{sizes}.")
 
     def vms(self, name: str) -> list[dict[str, Any]]:
@@ -155,7 +162,8 @@ class Demo:
             f"  tenant subscription   {{tenantSub}} = {self.tn.subscription_id}"
         )
         self.check_upstream()
-        self.start_clean()
+        self.check_untouched()
+        self.announce(cleanup)
         self.download_v1()
         self.create_sets()
         self.show_instances()
@@ -166,7 +174,8 @@ class Demo:
         if cleanup:
             self.clean_up()
         else:
-            self.summary["group"] = f"kept (remove it with: alto group delete -n {self.group})"
+            self.summary["group"] = f"kept (remove it with: alto group delete -n {self.group} --yes)"
+            self.summary["images"] = f"kept (remove it with: alto marketplace remove {PRODUCTS[V2]})"
         self.print_summary()
 
     def check_upstream(self) -> None:
@@ -194,34 +203,46 @@ class Demo:
             raise typer.Exit(1)
         self.n.say("The upstream offers versions 1.0.0 and 1.1.0 of the demo image, and the scale-set gallery item.")
 
-    def start_clean(self) -> None:
-        self.n.step("Start from a clean slate")
+    def check_untouched(self) -> None:
+        """Stop before any change if the story would delete or replace something the demo did not create."""
+        self.n.step("Check that the demo can run without touching anything it did not create")
         try:
             self.call(self.tn, "GET", group_path(self.tn, self.group), RESOURCES_API)
-            exists = True
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            exists = False
-        if exists:
-            self.n.say(f"Resource group '{self.group}' is left from an earlier run: deleting it.")
-            r = self.call(self.tn, "DELETE", group_path(self.tn, self.group), RESOURCES_API)
-            wait_group_deletion(self.tn, r, self.group)
         else:
-            self.n.say(f"No resource group '{self.group}' yet.")
-        present = self.catalogue()
-        for version in (V1, V2):
-            if version in present:
-                self.n.say(f"{PUBLISHER}:{OFFER}:{SKU}:{version} is already in the image catalogue: removing it.")
-                self.call(self.op, "DELETE", self.image_path(version), COMPUTE_ADMIN_API)
-        if not {V1, V2} & set(present):
-            self.n.say("No demo image version in the image catalogue.")
-        others = [v for v in present if v not in (V1, V2)]
-        if others:
-            self.n.say(
-                f"[yellow]Note:[/yellow] the catalogue also has {OFFER} version(s) {', '.join(others)}; "
-                "'latest' resolves to the newest version available, so the story may differ."
+            refuse(
+                f"Resource group '{self.group}' already exists. The demo works only in a group of its own and "
+                "leaves this one alone: leave out -g (a new, uniquely named group) or name a group that does not exist."
             )
+        present = self.catalogue()
+        if present:
+            urns = ", ".join(f"{PUBLISHER}:{OFFER}:{SKU}:{v}" for v in present)
+            refuse(
+                f"The image catalogue already has {urns}. The demo adds its versions only to a catalogue without "
+                "them (downloading them would replace these), and removes no image it did not add. "
+                "Remove them first if you no longer need them (alto marketplace list; alto marketplace remove "
+                "PRODUCT, or alto image remove URN), then run the demo again."
+            )
+        self.n.say(f"No resource group '{self.group}' and no {PUBLISHER}:{OFFER}:{SKU} image yet.")
+
+    def announce(self, cleanup: bool) -> None:
+        """Say what the demo will change, before it changes anything."""
+        self.n.step("What the demo will change")
+        self.n.say(f"- create resource group '{self.group}' with two scale sets (tenant subscription);")
+        self.n.say(
+            f"- add {PUBLISHER}:{OFFER}:{SKU} {V1} to the operator's image catalogue, then {V2}, which replaces "
+            f"{V1} (downloading a newer version replaces the older ones, as on Azure Stack Hub);"
+        )
+        self.n.say(
+            f"- take the gallery item '{GALLERY_ITEM}' off the marketplace (downloading it first if missing; "
+            "if it was there before, it is downloaded again afterwards so the marketplace ends as it was);"
+        )
+        if cleanup:
+            self.n.say(f"- at the end, delete '{self.group}' and remove the image version it added.")
+        else:
+            self.n.say(f"- with --no-cleanup, '{self.group}' and the image version it added stay.")
 
     def download_v1(self) -> None:
         self.n.step(f"Download version {V1} of the demo image from the marketplace")
@@ -305,10 +326,11 @@ class Demo:
     def gallery_item(self) -> None:
         self.n.step(f"Take the scale-set offering '{GALLERY_ITEM}' off the marketplace (Remove-AzsGalleryItem)")
         items = self.call(self.op, "GET", self.admin_gallery, GALLERY_API).json()["value"]
-        if GALLERY_ITEM not in [i["name"] for i in items]:
+        was_there = GALLERY_ITEM in [i["name"] for i in items]
+        if not was_there:
             self.download(GALLERY_ITEM)
         else:
-            self.n.say(f"'{GALLERY_ITEM}' is already in the marketplace.")
+            self.n.say(f"'{GALLERY_ITEM}' is already in the marketplace: it is downloaded again after this step.")
         listed = GALLERY_ITEM in self.gallery_names()
         self.n.say(f"Tenant listing {'shows' if listed else 'does not show'} '{GALLERY_ITEM}'.")
         self.call(self.op, "DELETE", f"{self.admin_gallery}/{GALLERY_ITEM}", GALLERY_API)
@@ -319,6 +341,10 @@ class Demo:
             + ("[green]the offering is gone[/green]." if gone else "[red]still listed![/red]")
         )
         self.summary["gallery"] = "removed; gone from the tenant listing" if gone else "still listed"
+        if was_there:
+            self.download(GALLERY_ITEM)
+            self.n.say(f"'{GALLERY_ITEM}' is back in the marketplace, as it was before the demo.")
+            self.summary["gallery"] += "; downloaded again, as it was before"
 
     def clean_up(self) -> None:
         self.n.step(f"Clean up: delete resource group '{self.group}' and its scale sets")
@@ -326,6 +352,8 @@ class Demo:
         wait_group_deletion(self.tn, r, self.group)
         self.n.say(f"Deleted resource group '{self.group}'.")
         self.summary["group"] = "deleted"
+        self.call(self.op, "DELETE", f"{self.activation}/downloadedProducts/{PRODUCTS[V2]}", BRIDGE_API)
+        self.n.say(f"Removed {PUBLISHER}:{OFFER}:{SKU}:{V2}, which the demo added, from the image catalogue.")
 
     def print_summary(self) -> None:
         console.print()
@@ -340,15 +368,28 @@ class Demo:
             _describe(self.summary.get("pinned-now", {})),
         )  # fmt: skip
         console.print(table)
-        console.print(f"  Image catalogue: {', '.join(self.catalogue(narrate=False)) or '(empty)'}")
+        console.print(f"  Demo image versions in the catalogue: {', '.join(self.catalogue(narrate=False)) or '(none)'}")
+        if "images" in self.summary:
+            console.print(f"  {PUBLISHER}:{OFFER}:{SKU}:{V2}: {self.summary['images']}")
         console.print(f"  Gallery item {GALLERY_ITEM}: {self.summary.get('gallery', '')}")
         console.print(f"  Resource group '{self.group}': {self.summary.get('group', '')}")
 
 
+def refuse(reason: str) -> NoReturn:
+    """Stop before the demo changes anything, saying why and what to do."""
+    err_console.print(reason, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
 def demo(
     resource_group: Annotated[
-        str, typer.Option("--resource-group", "-g", help="Resource group the demo creates (and deletes).")
-    ] = "demo",
+        str | None,
+        typer.Option(
+            "--resource-group",
+            "-g",
+            help="A new resource group for the demo (default: demo-<random>); an existing group is refused.",
+        ),
+    ] = None,
     cleanup: Annotated[
         bool, typer.Option("--cleanup/--no-cleanup", help="Delete the demo resource group at the end.")
     ] = True,
@@ -358,6 +399,6 @@ def demo(
     a refused scale-out, instance deletion and gallery-item removal (a running server is needed)."""
     operator, tenant = client(data_dir, "operator"), client(data_dir, "tenant")
     try:
-        Demo(operator, tenant, resource_group).run(cleanup)
+        Demo(operator, tenant, resource_group or f"demo-{secrets.token_hex(3)}").run(cleanup)
     except ApiError as exc:
         fail(exc)

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient
-from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console
+from altostratus.cli.common import DataDirOpt, Output, OutputOpt, QueryOpt, client, console, emit, err_console
 from altostratus.cli.deployment_http import (
     call,
     deployments_path,
@@ -314,24 +314,29 @@ def list_deployments(
     state: Annotated[str | None, typer.Option("--state", help="Only deployments in this state, e.g. Failed.")] = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Output.table,
+    query: QueryOpt = None,
 ) -> None:
     """The deployment history of a resource group, newest first."""
     api = client(data_dir)
     params = {"$filter": f"provisioningState eq '{state}'"} if state else None
     with handled():
         items = list_all(api, deployments_path(api, resource_group) + "/", params)
-    emit(items if output is Output.json else [deployment_row(d) for d in items], output, DEPLOYMENT_COLUMNS)
+    emit(items, output, DEPLOYMENT_COLUMNS, query, row=deployment_row)
 
 
 @group_app.command("list-operations")
 def list_operations(
-    resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.table
+    resource_group: GroupOpt,
+    name: NameOpt,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+    query: QueryOpt = None,
 ) -> None:
     """What a deployment did, resource by resource: operation, state, HTTP status, duration, error."""
     api = client(data_dir)
     with handled():
         items = list_all(api, operations_path(api, resource_group, name))
-    emit(items if output is Output.json else [operation_row(op) for op in items], output, OPERATION_COLUMNS)
+    emit(items, output, OPERATION_COLUMNS, query, row=operation_row)
 
 
 @group_app.command("delete")

@@ -17,6 +17,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from altostratus.cli.output import Col, Columns
+
 STATE_STYLE = {"Succeeded": "green", "Failed": "red", "Canceled": "yellow", "Running": "cyan", "Accepted": "cyan"}
 TERMINAL = ("Succeeded", "Failed", "Canceled")
 
@@ -109,8 +111,8 @@ def deployment_row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-DEPLOYMENT_COLUMNS = [
-    ("Name", "name"),
+DEPLOYMENT_COLUMNS: Columns = [
+    Col("Name", "name", ident=True),
     ("State", "state"),
     ("Timestamp", "timestamp"),
     ("Duration", "duration"),
@@ -132,8 +134,8 @@ def operation_row(op: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-OPERATION_COLUMNS = [
-    ("Resource", "resource"),
+OPERATION_COLUMNS: Columns = [
+    Col("Resource", "resource", ident=True),
     ("Operation", "operation"),
     ("State", "state"),
     ("Status code", "statusCode"),

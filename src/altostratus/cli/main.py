@@ -17,6 +17,7 @@ from altostratus.cli.common import (
     DataDirOpt,
     Output,
     OutputOpt,
+    QueryOpt,
     client,
     console,
     emit,
@@ -24,11 +25,13 @@ from altostratus.cli.common import (
     fail,
     wait_group_deletion,
 )
+from altostratus.cli.confirm import YesOpt, confirm
 from altostratus.cli.demo import demo
 from altostratus.cli.deployment import deployment_app
 from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
+from altostratus.cli.output import Col
 from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
@@ -36,6 +39,7 @@ app = typer.Typer(
     help="Altostratus: an Azure Stack Hub-compatible cloud for virtual machine scale sets. "
     "Add --debug to any command to see the traceback of a failure.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # click's plain help wraps; rich's panels cut option names ("--upgrade-policy-mo…")
 )
 admin_app = typer.Typer(help="Operator commands (need the operator principal).", no_args_is_help=True)
 admin_sub_app = typer.Typer(help="Tenant subscriptions.", no_args_is_help=True)
@@ -167,7 +171,7 @@ def subscription_create(
 
 
 @admin_sub_app.command("list")
-def subscription_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
+def subscription_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """All subscriptions of this cloud."""
     api = client(data_dir, "operator")
     try:
@@ -181,16 +185,17 @@ def subscription_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.ta
         items,
         output,
         [
-            ("Subscription", "name"),
+            Col("Subscription", "name", ident=True),
             ("Name", "properties.displayName"),
-            ("Owner", "properties.owner"),
+            Col("Owner", "properties.owner", ident=True),
             ("State", "properties.state"),
         ],
+        query,
     )
 
 
 @admin_principal_app.command("list")
-def principal_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
+def principal_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """Principals of the local directory."""
     api = client(data_dir, "operator")
     try:
@@ -203,7 +208,8 @@ def principal_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table
     emit(
         items,
         output,
-        [("Client id", "name"), ("Name", "properties.displayName"), ("Role", "properties.role")],
+        [Col("Client id", "name", ident=True), ("Name", "properties.displayName"), ("Role", "properties.role")],
+        query,
     )
 
 
@@ -212,6 +218,7 @@ def subscriptions(
     operator: Annotated[bool, typer.Option(help="As the operator principal.")] = False,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Output.table,
+    query: QueryOpt = None,
 ) -> None:
     """Subscriptions the principal can see."""
     api = client(data_dir, "operator" if operator else "tenant")
@@ -219,7 +226,12 @@ def subscriptions(
         items = api.list_all("/subscriptions", SUBSCRIPTIONS_API)
     except ApiError as exc:
         fail(exc)
-    emit(items, output, [("Subscription", "subscriptionId"), ("Name", "displayName"), ("State", "state")])
+    emit(
+        items,
+        output,
+        [Col("Subscription", "subscriptionId", ident=True), ("Name", "displayName"), ("State", "state")],
+        query,
+    )
 
 
 @group_app.command("list")
@@ -227,6 +239,7 @@ def group_list(
     tag: Annotated[str | None, typer.Option(help="Only groups with this tag (name or name=value).")] = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Output.table,
+    query: QueryOpt = None,
 ) -> None:
     """Resource groups of the tenant's subscription."""
     api = client(data_dir)
@@ -244,11 +257,12 @@ def group_list(
         items,
         output,
         [
-            ("Name", "name"),
+            Col("Name", "name", ident=True),
             ("Location", "location"),
             ("State", "properties.provisioningState"),
             ("Tags", "tags"),
         ],
+        query,
     )
 
 
@@ -293,10 +307,12 @@ def group_show(
 def group_delete(
     name: Annotated[str, typer.Option("--name", "-n")],
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the deletion is accepted.")] = False,
+    yes: YesOpt = False,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Delete a resource group and everything in it (a long-running operation)."""
+    """Delete a resource group and everything in it (a long-running operation); asks first unless --yes."""
     api = client(data_dir)
+    confirm(f"Delete resource group '{name}' and every resource in it?", yes)
     try:
         r = api.request("DELETE", f"/subscriptions/{api.subscription_id}/resourcegroups/{name}", RESOURCES_API)
         if no_wait:

@@ -9,7 +9,18 @@ from typing import Annotated, Any
 import typer
 
 from altostratus.cli.client import ApiClient, ApiError
-from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, fail, wait_with_progress
+from altostratus.cli.common import (
+    DataDirOpt,
+    Output,
+    OutputOpt,
+    QueryOpt,
+    client,
+    console,
+    emit,
+    fail,
+    wait_with_progress,
+)
+from altostratus.cli.output import Col, human_size
 
 BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API = "2016-01-01", "2015-12-01-preview", "2016-05-01"
 LOCATION = "local"
@@ -47,13 +58,13 @@ def register(
 
 
 PRODUCT_COLUMNS = [
-    ("Product", "name"),
-    ("Kind", "properties.productKind"),
-    ("Publisher", "properties.publisherIdentifier"),
-    ("Offer", "properties.offer"),
-    ("Sku", "properties.sku"),
-    ("Version", "properties.productProperties.version"),
-    ("Size", "properties.payloadLength"),
+    Col("Product", "name", ident=True),
+    Col("Version", "properties.productProperties.version", ident=True),
+    Col("Size", "properties.payloadLength", size=True),
+    Col("Kind", "properties.productKind"),
+    Col("Publisher", "properties.publisherIdentifier"),
+    Col("Offer", "properties.offer"),
+    Col("Sku", "properties.sku"),
 ]
 
 
@@ -62,14 +73,14 @@ def _short_names(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @marketplace_app.command("list-upstream")
-def list_upstream(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
+def list_upstream(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """Products the upstream marketplace offers ("Add from Azure")."""
     api = _operator(data_dir)
     try:
         items = _short_names(api.list_all(activation_path(api) + "/products", BRIDGE_API))
     except ApiError as exc:
         fail(exc)
-    emit(items, output, [*PRODUCT_COLUMNS, ("Downloaded", "properties.downloadState")])
+    emit(items, output, [*PRODUCT_COLUMNS[:3], ("Downloaded", "properties.downloadState"), *PRODUCT_COLUMNS[3:]], query)
 
 
 @marketplace_app.command("download")
@@ -92,12 +103,12 @@ def download(
     props = item["properties"]
     sizes = ""
     if props.get("virtualSize") is not None:
-        sizes = f" ({props['virtualSize']:,} bytes, {props['allocatedSize']:,} allocated)"
+        sizes = f" ({human_size(props['virtualSize'])}, {human_size(props['allocatedSize'])} allocated)"
     console.print(f"Downloaded '{product}'{sizes}.")
 
 
 @marketplace_app.command("list")
-def list_downloaded(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
+def list_downloaded(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """Downloaded products and downloads under way."""
     api = _operator(data_dir)
     try:
@@ -109,12 +120,13 @@ def list_downloaded(data_dir: DataDirOpt = None, output: OutputOpt = Output.tabl
         output,
         [
             *PRODUCT_COLUMNS[:2],
-            ("Version", "properties.productProperties.version"),
             ("State", "properties.provisioningState"),
-            ("Bytes", "properties.bytesDone"),
-            ("Allocated", "properties.allocatedSize"),
+            Col("Downloaded", "properties.bytesDone", size=True),
+            Col("Allocated", "properties.allocatedSize", size=True),
+            ("Kind", "properties.productKind"),
             ("Error", "properties.error.message"),
         ],
+        query,
     )
 
 
@@ -146,7 +158,7 @@ def _image_path(api: ApiClient, urn: str) -> str:
 
 
 @image_app.command("list")
-def image_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
+def image_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """Platform images in this cloud."""
     api = _operator(data_dir)
     try:
@@ -159,8 +171,10 @@ def image_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) ->
     emit(
         items,
         output,
-        [("URN", "urn"), ("OS", "properties.osDisk.osType"), ("State", "properties.provisioningState"),
-         ("Size", "properties.virtualSize"), ("Allocated", "properties.allocatedSize")],
+        [Col("URN", "urn", ident=True), ("OS", "properties.osDisk.osType"),
+         ("State", "properties.provisioningState"), Col("Size", "properties.virtualSize", size=True),
+         Col("Allocated", "properties.allocatedSize", size=True)],
+        query,
     )  # fmt: skip
 
 
@@ -207,7 +221,7 @@ def _gallery_base(api: ApiClient) -> str:
 
 
 @gallery_app.command("list")
-def gallery_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
+def gallery_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """Gallery items in the marketplace."""
     api = _operator(data_dir)
     try:
@@ -217,7 +231,12 @@ def gallery_list(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) 
     emit(
         items,
         output,
-        [("Name", "name"), ("Display name", "properties.itemDisplayName"), ("Version", "properties.version")],
+        [
+            Col("Name", "name", ident=True),
+            ("Display name", "properties.itemDisplayName"),
+            ("Version", "properties.version"),
+        ],
+        query,
     )
 
 

@@ -8,7 +8,7 @@ import re
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -16,7 +16,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
-from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, err_console, fail
+from altostratus.cli.common import (
+    DataDirOpt,
+    Output,
+    OutputOpt,
+    QueryOpt,
+    client,
+    console,
+    emit,
+    err_console,
+    fail,
+    wait_group_deletion,
+)
+from altostratus.cli.output import Col
+from altostratus.cli.vmss_hints import create_hint
 
 COMPUTE_API, RESOURCES_API = "2020-06-01", "2019-10-01"
 NAMESPACE = "Microsoft.Compute"
@@ -47,24 +60,24 @@ RequiredIdsOpt = Annotated[
 ]
 
 SET_COLUMNS = [
-    ("Name", "name"),
-    ("ResourceGroup", "resourceGroup"),
-    ("Location", "location"),
-    ("Sku", "sku.name"),
-    ("Capacity", "sku.capacity"),
-    ("Image", "image"),
-    ("UpgradePolicy", "properties.upgradePolicy.mode"),
-    ("ProvisioningState", "properties.provisioningState"),
+    Col("Name", "name", ident=True),
+    Col("ResourceGroup", "resourceGroup", ident=True),
+    Col("Image", "image", ident=True),
+    Col("Capacity", "sku.capacity"),
+    Col("ProvisioningState", "properties.provisioningState"),
+    Col("Sku", "sku.name"),
+    Col("UpgradePolicy", "properties.upgradePolicy.mode"),
+    Col("Location", "location"),
 ]
 INSTANCE_COLUMNS = [
-    ("InstanceId", "instanceId"),
-    ("Name", "name"),
-    ("ComputerName", "computerName"),
-    ("ProvisioningState", "provisioningState"),
-    ("PowerState", "powerState"),
-    ("ImageVersion", "imageVersion"),
-    ("LatestModelApplied", "latestModelApplied"),
-    ("PortForwards", "portForwards"),
+    Col("InstanceId", "instanceId", ident=True),
+    Col("ComputerName", "computerName", ident=True),
+    Col("ImageVersion", "imageVersion", ident=True),
+    Col("PowerState", "powerState"),
+    Col("ProvisioningState", "provisioningState"),
+    Col("LatestModelApplied", "latestModelApplied"),
+    Col("PortForwards", "portForwards"),
+    Col("Name", "name"),
 ]
 
 
@@ -347,12 +360,17 @@ def create(
         upgrade_mode=upgrade_policy_mode.value,
     )
     api = client(data_dir)
+    created_group = False
     try:
-        if ensure_group(api, resource_group, location):
+        created_group = ensure_group(api, resource_group, location)
+        if created_group:
             console.print(f"Created resource group '{resource_group}'.")
         if ensure_registered(api):
             console.print(f"Registered {NAMESPACE} with the subscription.")
         r = api.request("PUT", set_path(api, resource_group, name), COMPUTE_API, body)
+    except ApiError as exc:
+        refused(api, exc, resource_group if created_group else None, image, location)
+    try:
         if no_wait:
             console.print(f"Creation of scale set '{name}' accepted.")
             return
@@ -364,15 +382,39 @@ def create(
     emit(set_row(item), output, SET_COLUMNS)
 
 
+def refused(api: ApiClient, exc: ApiError, created_group: str | None, image: str, location: str) -> NoReturn:
+    """The scale set was not accepted: remove the group this command created (it is empty), then show the error
+    with what would have been valid."""
+    hint = create_hint(exc, api, image, location)
+    if created_group is not None:
+        try:
+            wait_group_deletion(
+                api, api.request("DELETE", group_path(api, created_group), RESOURCES_API), created_group
+            )
+            err_console.print(f"Removed resource group '{created_group}', which this command had created.")
+        except ApiError as cleanup:
+            err_console.print(f"Resource group '{created_group}' was created but could not be removed: {cleanup}")
+    if hint:
+        exc.message = f"{exc.message} {hint}"
+    fail(exc)
+    raise AssertionError("fail() exits")  # pragma: no cover
+
+
 @vmss_app.command("show")
-def show(resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.json) -> None:
+def show(
+    resource_group: GroupOpt,
+    name: NameOpt,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.json,
+    query: QueryOpt = None,
+) -> None:
     """Show a scale set."""
     api = client(data_dir)
     try:
         item = api.request("GET", set_path(api, resource_group, name), COMPUTE_API).json()
     except ApiError as exc:
         fail(exc)
-    emit(item if output is Output.json else set_row(item), output, SET_COLUMNS)
+    emit(item, output, SET_COLUMNS, query, row=set_row)
 
 
 @vmss_app.command("list")
@@ -382,6 +424,7 @@ def list_sets(
     ] = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Output.table,
+    query: QueryOpt = None,
 ) -> None:
     """Scale sets of a resource group, or of the whole subscription."""
     api = client(data_dir)
@@ -389,7 +432,7 @@ def list_sets(
         items = api.list_all(sets_path(api, resource_group), COMPUTE_API)
     except ApiError as exc:
         fail(exc)
-    emit(items if output is Output.json else [set_row(i) for i in items], output, SET_COLUMNS)
+    emit(items, output, SET_COLUMNS, query, row=set_row)
 
 
 @vmss_app.command("scale")
@@ -415,7 +458,11 @@ def scale(
 
 @vmss_app.command("list-instances")
 def list_instances(
-    resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, output: OutputOpt = Output.table
+    resource_group: GroupOpt,
+    name: NameOpt,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.table,
+    query: QueryOpt = None,
 ) -> None:
     """Instances of a scale set, with power state and the exact image version each runs."""
     api = client(data_dir)
@@ -423,7 +470,7 @@ def list_instances(
         vms = list_vms(api, resource_group, name)
     except ApiError as exc:
         fail(exc)
-    emit(vms if output is Output.json else [instance_row(v) for v in vms], output, INSTANCE_COLUMNS)
+    emit(vms, output, INSTANCE_COLUMNS, query, row=instance_row)
 
 
 EXTRA_IDS = {"allow_extra_args": True}  # `--instance-ids 0 1 2`, as az takes them
