@@ -25,6 +25,10 @@ class Settings:
     libvirt_uris: tuple[str, ...] = ()  # libvirt hosts (default qemu:///system)
     libvirt_memory_cap_mb: int = 256  # sim failure injection: user data containing it fails to boot
     upstream: str | None = None  # marketplace upstream to register on start (default: the demo catalogue)
+    # Fetches on a tenant's behalf (templateLink): private ranges, and hosts/addresses/CIDRs fetched whatever
+    # their address (see arm/outbound.py; loopback, link-local and the host's own addresses are refused otherwise).
+    outbound_allow_private: bool = False
+    outbound_allow: tuple[str, ...] = ()
 
     @property
     def resolved_database_url(self) -> str:

@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from starlette.responses import Response
 
-    from altostratus.arm.context import RequestContext
+    from altostratus.arm.context import Platform, RequestContext
 
 Handler = Callable[["RequestContext"], "Response"]
+# Work a handler needs done before its transaction opens (network fetches on the caller's behalf): given the raw
+# body and the server's parts, it returns what the pipeline puts in the handler's ``ctx.extra``. A write
+# transaction holds the database's write lock, so nothing slow that a tenant controls may run inside one.
+Prepare = Callable[[bytes, "Platform"], dict[str, Any]]
 
 
 class Access(Enum):
@@ -43,6 +47,7 @@ class Route:
     # A GET whose answer depends only on the request, the caller and the database rows it reads (no driver,
     # clock or file): the pipeline may reuse its answer until a commit changes a table it read.
     reads_rows_only: bool = False
+    prepare: Prepare | None = None
 
     @property
     def literal_count(self) -> int:
@@ -84,11 +89,12 @@ class Router:
         resource_type: str,
         access: Access = Access.AUTHENTICATED,
         reads_rows_only: bool = False,
+        prepare: Prepare | None = None,
     ) -> None:
         segments = parse_template(template)
         if reads_rows_only and method.upper() != "GET":
             raise ValueError(f"{method} {template}: only a GET's answer can be reused")
-        route = Route(method.upper(), template, handler, resource_type, access, segments, reads_rows_only)
+        route = Route(method.upper(), template, handler, resource_type, access, segments, reads_rows_only, prepare)
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)

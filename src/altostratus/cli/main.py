@@ -92,6 +92,14 @@ def up(
         list[str] | None, typer.Option(help="libvirt host URI (repeatable; default qemu:///system).")
     ] = None,
     libvirt_memory_cap: Annotated[int, typer.Option(help="libvirt: cap on each VM's memory in MB.")] = 256,
+    allow_outbound_private: Annotated[
+        bool,
+        typer.Option(help="Let tenants' linked templates come from private addresses (10/8, 172.16/12, 192.168/16)."),
+    ] = False,
+    outbound_allow: Annotated[
+        list[str] | None,
+        typer.Option(help="Host, address or CIDR tenants' linked templates may come from whatever it is (repeatable)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -110,6 +118,8 @@ def up(
         sim_fail_boot_marker=sim_fail_boot_marker,
         libvirt_uris=tuple(libvirt_uri or ()),
         libvirt_memory_cap_mb=libvirt_memory_cap,
+        outbound_allow_private=allow_outbound_private,
+        outbound_allow=tuple(outbound_allow or ()),
     )
     serve(settings, log_level)
 
