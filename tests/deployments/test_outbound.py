@@ -32,6 +32,12 @@ class Upstream(BaseHTTPRequestHandler):
     released_in_time: list[bool] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("=", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/slow"):
             Upstream.requested.set()
             Upstream.released_in_time.append(Upstream.release.wait(timeout=15))
@@ -90,6 +96,15 @@ def test_internal_addresses_are_refused_alike_open_or_closed(cloud: AltoServer, 
     port = inner.rsplit(":", 1)[1]
     assert refusal(cloud, f"http://localhost:{port}/t.json", "byname") == open_port, "a name is checked by address"
     assert refusal(cloud, "http://169.254.169.254/latest/meta-data", "imds") == open_port
+
+
+def test_redirect_to_an_internal_address_is_refused(cloud: AltoServer, allowed: str, inner: str) -> None:
+    """Each hop is checked: an allowed host cannot bounce the server to an address it may not reach."""
+    error = refusal(cloud, f"{allowed}/redirect?to={inner}/t.json", "bounced")
+    assert error == {
+        "code": "InvalidContentLink",
+        "message": "The content at the template link '<uri>' could not be fetched.",
+    }
 
 
 def test_allowed_host_is_fetched(cloud: AltoServer, allowed: str) -> None:

@@ -48,7 +48,7 @@ class OutboundTooLarge(Exception):
 class OutboundPolicy:
     """What the operator allows beyond public addresses (``alto up --allow-outbound-private``/``--outbound-allow``).
 
-    ``allow_private`` opens the private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10) but never
+    ``allow_private`` opens the private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) but never
     loopback, link-local, unspecified, multicast or the host's own addresses. ``allow`` lists host names, addresses
     or networks (CIDR) that are fetched whatever their address is: an operator's explicit trust."""
 
@@ -78,9 +78,9 @@ class OutboundPolicy:
             return True
         return self.allow_private and address.is_private
 
-    def resolve(self, host: str, port: int) -> str:
-        """The address to connect to for ``host``: the first one the policy allows (all must be allowed, so a
-        name that also resolves to an internal address is refused rather than half-trusted)."""
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host``, in the resolver's order; all must be allowed, so a name that
+        also resolves to an internal address is refused rather than half-trusted."""
         try:
             infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -95,7 +95,7 @@ class OutboundPolicy:
             if refused:
                 log.info("outbound fetch: %s resolves to refused address %s", host, refused[0])
                 raise OutboundRefused
-        return str(addresses[0])
+        return list(dict.fromkeys(str(a) for a in addresses))
 
 
 def policy_of(settings: Settings) -> OutboundPolicy:
@@ -108,12 +108,7 @@ def fetch(policy: OutboundPolicy, uri: str, *, timeout: float, max_bytes: int) -
     current = uri
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            request = _pinned_request(client, policy, current)
-            try:
-                response = client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                log.info("outbound fetch of %s failed: %s", current, exc)
-                raise OutboundRefused from None
+            response = _connect(client, policy, current)
             try:
                 if response.is_redirect and "location" in response.headers:
                     current = urljoin(current, response.headers["location"])
@@ -131,8 +126,21 @@ def fetch(policy: OutboundPolicy, uri: str, *, timeout: float, max_bytes: int) -
     raise OutboundRefused
 
 
-def _pinned_request(client: httpx.Client, policy: OutboundPolicy, uri: str) -> httpx.Request:
-    """A request to the checked address of ``uri``'s host, addressed to the host by name (Host header, SNI)."""
+def _connect(client: httpx.Client, policy: OutboundPolicy, uri: str) -> httpx.Response:
+    """The (streamed) response of the first checked address of ``uri``'s host that accepts the connection."""
+    for request in _pinned_requests(client, policy, uri):
+        try:
+            return client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            log.info("outbound fetch of %s: cannot connect to %s: %s", uri, request.url.host, exc)
+        except httpx.HTTPError as exc:
+            log.info("outbound fetch of %s failed: %s", uri, exc)
+            raise OutboundRefused from None
+    raise OutboundRefused
+
+
+def _pinned_requests(client: httpx.Client, policy: OutboundPolicy, uri: str) -> list[httpx.Request]:
+    """Requests to the checked addresses of ``uri``'s host, addressed to the host by name (Host header, SNI)."""
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundRefused
@@ -140,13 +148,16 @@ def _pinned_request(client: httpx.Client, policy: OutboundPolicy, uri: str) -> h
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise OutboundRefused from None
-    address = policy.resolve(parts.hostname, port)
-    literal = f"[{address}]" if ":" in address else address
-    pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
     host_header = parts.netloc.rpartition("@")[2]
-    return client.build_request(
-        "GET", pinned, headers={"Host": host_header}, extensions={"sni_hostname": parts.hostname}
-    )
+    requests = []
+    for address in policy.resolve(parts.hostname, port):
+        literal = f"[{address}]" if ":" in address else address
+        pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+        headers = {"Host": host_header}
+        requests.append(
+            client.build_request("GET", pinned, headers=headers, extensions={"sni_hostname": parts.hostname})
+        )
+    return requests
 
 
 def _read(response: httpx.Response, max_bytes: int) -> bytes:

@@ -148,7 +148,8 @@ class Pipeline:
         services = self.services
         request = admitted.request
         epochs = cache_epochs(services)
-        prepared = admitted.route.prepare(request.body, services) if admitted.route.prepare is not None else {}
+        prepare = admitted.route.prepare
+        prepared = prepare(admitted.params, request.body, services) if prepare is not None else {}
         with services.db.session(readonly=request.method in ("GET", "HEAD")) as db:
             ctx = RequestContext(
                 method=request.method,

@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from altostratus.arm.context import Platform, RequestContext
 
 Handler = Callable[["RequestContext"], "Response"]
-# Work a handler needs done before its transaction opens (network fetches on the caller's behalf): given the raw
-# body and the server's parts, it returns what the pipeline puts in the handler's ``ctx.extra``. A write
-# transaction holds the database's write lock, so nothing slow that a tenant controls may run inside one.
-Prepare = Callable[[bytes, "Platform"], dict[str, Any]]
+# Work a handler needs done before its transaction opens (network fetches, building files): given the path
+# parameters, the raw body and the server's parts, it returns what the pipeline puts in the handler's
+# ``ctx.extra``. A write transaction holds the database's write lock, so nothing slow may run inside one.
+Prepare = Callable[[dict[str, str], bytes, "Platform"], dict[str, Any]]
 
 
 class Access(Enum):

@@ -54,7 +54,7 @@ class FetchedLinks:
         return result
 
 
-def prepare_links(raw_body: bytes, services: Platform) -> dict[str, Any]:
+def prepare_links(params: dict[str, str], raw_body: bytes, services: Platform) -> dict[str, Any]:
     """The route's prepare step (arm/routing.py ``Prepare``): fetch the body's links under the outbound policy."""
     results: dict[str, bytes | ArmError] = {}
     try:
