@@ -18,7 +18,18 @@ import pytest
 from altostratus.arm.outbound import OutboundPolicy, OutboundRefused, OutboundTooLarge, fetch, own_addresses
 
 PUBLIC = ("8.8.8.8", "2001:4860:4860::8888")
-NEVER = ("127.0.0.1", "127.9.9.9", "::1", "169.254.169.254", "fe80::1", "0.0.0.0", "::", "224.0.0.1", "ff02::1")
+NEVER = (
+    "127.0.0.1",
+    "127.9.9.9",
+    "::1",
+    "169.254.169.254",
+    "fe80::1",
+    "0.0.0.0",
+    "::",
+    "224.0.0.1",
+    "ff02::1",
+    "::ffff:127.0.0.1",
+)
 PRIVATE = ("10.1.2.3", "172.16.0.1", "192.168.1.1", "fd00::1")
 
 

@@ -70,6 +70,8 @@ class OutboundPolicy:
         return False
 
     def allows_address(self, address: Address, own: set[Address]) -> bool:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever ipaddress says of the IPv6 form
         if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
             return False
         if address in own:
