@@ -14,13 +14,13 @@ import pytest
 
 from tests.support.network import Group
 from tests.support.sdk import DEFAULT_LINES, SdkLine, installed_lines
-from tests.support.server import AltoServer
+from tests.support.server import OUTBOUND_ALLOW_TEST_WEB, AltoServer
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AltoServer]:
     """One SQLite-backed server per test worker; tests use unique names so they can share it."""
-    srv = AltoServer(tmp_path_factory.mktemp("alto") / "data").start()
+    srv = AltoServer(tmp_path_factory.mktemp("alto") / "data", extra_args=OUTBOUND_ALLOW_TEST_WEB).start()
     yield srv
     srv.close()
 

@@ -32,6 +32,10 @@ class Settings:
     login_rate_per_client: float = 1.0
     login_burst_per_client: int = 5
     login_hash_workers: int = 1
+    # Fetches on a tenant's behalf (templateLink): private ranges, and hosts/addresses/CIDRs fetched whatever
+    # their address (see arm/outbound.py; loopback, link-local and the host's own addresses are refused otherwise).
+    outbound_allow_private: bool = False
+    outbound_allow: tuple[str, ...] = ()
 
     @property
     def resolved_database_url(self) -> str:

@@ -11,13 +11,15 @@ import pytest
 
 from tests.support.deployments import TEMPLATES
 from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
-from tests.support.server import AltoServer
+from tests.support.server import OUTBOUND_ALLOW_TEST_WEB, AltoServer
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AltoServer]:
     root = tmp_path_factory.mktemp("deployments")
-    server = AltoServer(root / "data", extra_args=("--upstream", str(make_catalog(root / "upstream")))).start()
+    # The template web server listens on 127.0.0.1, which only an operator's allow-list lets a tenant reach.
+    upstream = ("--upstream", str(make_catalog(root / "upstream")))
+    server = AltoServer(root / "data", extra_args=(*upstream, *OUTBOUND_ALLOW_TEST_WEB)).start()
     op = Operator(server)
     assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
     op.http.close()

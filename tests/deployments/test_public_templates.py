@@ -43,7 +43,7 @@ from altostratus.templates.hashing import unique_string
 from tests.support.marketplace import Operator, OsType, make_catalog, platform_image, vm_extension
 from tests.support.names import unique
 from tests.support.sdk import SdkLine
-from tests.support.server import AltoServer
+from tests.support.server import OUTBOUND_ALLOW_TEST_WEB, AltoServer
 from tests.support.templates import ARM_TEMPLATES
 
 TEMPLATES = ARM_TEMPLATES
@@ -94,7 +94,7 @@ def start_cloud(root: Path) -> AltoServer:
     products = [platform_image(upstream, *urn, version, os_type) for urn, (version, os_type) in IMAGES.items()]
     products += [vm_extension(upstream, *ext) for ext in EXTENSIONS]
     catalog = make_catalog(upstream, versions=(), extra=products)
-    server = AltoServer(root / "data", extra_args=("--upstream", str(catalog))).start()
+    server = AltoServer(root / "data", extra_args=("--upstream", str(catalog), *OUTBOUND_ALLOW_TEST_WEB)).start()
     op = Operator(server)
     try:
         started = [op.start_download(p.name) for p in products]

@@ -16,6 +16,9 @@ from typing import Any
 import httpx
 
 ALTO = str(Path(sys.executable).with_name("alto"))
+# Tests serve linked templates from a web server on 127.0.0.1; the outbound policy refuses loopback to tenants
+# unless the operator allows it, as a test's operator does with this flag.
+OUTBOUND_ALLOW_TEST_WEB = ("--outbound-allow", "127.0.0.1")
 
 
 def free_port() -> int:

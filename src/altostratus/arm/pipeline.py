@@ -8,9 +8,11 @@ Response back; only the translation to and from their own shapes is theirs.
 Order matters and mirrors ARM: match the route (to learn whether it is public), authenticate (a token verified
 earlier comes from the token cache; an in-process caller is already known), take the caller's role from the
 directory (never from the token: :meth:`Pipeline.with_role`), refuse admin namespaces and
-operator routes to tenants, check the api-version, then, in the handler's own transaction, check that the
-principal still exists and that the subscription in the path is the caller's and writable, run the handler,
-and after the commit run the work it scheduled and wake the operation runner. Every failure is an ArmError.
+operator routes to tenants, check the api-version, run the route's prepare step if it has one (the network
+fetches a handler needs happen there, outside any transaction, so a slow upstream never holds the write lock),
+then, in the handler's own transaction, check that the principal still exists and that the subscription in the
+path is the caller's and writable, run the handler, and after the commit run the work it scheduled and wake the
+operation runner. Every failure is an ArmError.
 
 Lean where it is hot: each check can decide from its cache (a verified token, a principal found within the
 recheck window, a subscription looked up within its TTL) without a thread or a transaction, and a read whose
@@ -180,6 +182,8 @@ class Pipeline:
         services = self.services
         request = admitted.request
         epochs = cache_epochs(services)
+        prepare = admitted.route.prepare
+        prepared = prepare(admitted.params, request.body, services) if prepare is not None else {}
         with services.db.session(readonly=request.method in ("GET", "HEAD")) as db:
             ctx = RequestContext(
                 method=request.method,
@@ -195,6 +199,7 @@ class Pipeline:
                 services=services,
                 request_id=request.request_id,
                 source=request.source,
+                extra=prepared,
             )
             if admitted.caller is not None:
                 check_caller(ctx, admitted.caller, request.segments, epochs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -22,6 +22,10 @@ Handler = Callable[["RequestContext"], "Response"]
 # Decides on the event loop, before any thread or transaction, from the server's services, the raw body and the
 # peer address: an answer refuses the request outright (the token endpoint's 429s), None hands it on.
 Gate = Callable[["Platform", bytes, "str | None"], "Response | None"]
+# Work a handler needs done before its transaction opens (network fetches, building files): given the path
+# parameters, the raw body and the server's parts, it returns what the pipeline puts in the handler's
+# ``ctx.extra``. A write transaction holds the database's write lock, so nothing slow may run inside one.
+Prepare = Callable[[dict[str, str], bytes, "Platform"], dict[str, Any]]
 
 
 class Access(Enum):
@@ -47,6 +51,7 @@ class Route:
     # clock or file): the pipeline may reuse its answer until a commit changes a table it read.
     reads_rows_only: bool = False
     gate: Gate | None = None
+    prepare: Prepare | None = None
 
     @property
     def literal_count(self) -> int:
@@ -89,11 +94,14 @@ class Router:
         access: Access = Access.AUTHENTICATED,
         reads_rows_only: bool = False,
         gate: Gate | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         segments = parse_template(template)
         if reads_rows_only and method.upper() != "GET":
             raise ValueError(f"{method} {template}: only a GET's answer can be reused")
-        route = Route(method.upper(), template, handler, resource_type, access, segments, reads_rows_only, gate)
+        route = Route(
+            method.upper(), template, handler, resource_type, access, segments, reads_rows_only, gate, prepare
+        )
         bucket = self._buckets.setdefault(len(segments), [])
         bucket.append(route)
         bucket.sort(key=lambda r: -r.literal_count)

@@ -105,6 +105,14 @@ def up(
     ] = 1.0,
     login_burst_per_client: Annotated[int, typer.Option(help="Token endpoint: burst of checks per client id.")] = 5,
     login_hash_workers: Annotated[int, typer.Option(help="Token endpoint: threads that hash secrets.")] = 1,
+    allow_outbound_private: Annotated[
+        bool,
+        typer.Option(help="Let tenants' linked templates come from private addresses (10/8, 172.16/12, 192.168/16)."),
+    ] = False,
+    outbound_allow: Annotated[
+        list[str] | None,
+        typer.Option(help="Host, address or CIDR tenants' linked templates may come from whatever it is (repeatable)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
@@ -128,6 +136,8 @@ def up(
         login_rate_per_client=login_rate_per_client,
         login_burst_per_client=login_burst_per_client,
         login_hash_workers=login_hash_workers,
+        outbound_allow_private=allow_outbound_private,
+        outbound_allow=tuple(outbound_allow or ()),
     )
     serve(settings, log_level)
 

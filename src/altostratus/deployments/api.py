@@ -31,9 +31,10 @@ from altostratus.arm.routing import ANY_VERSION, Router
 from altostratus.deployments import whatif
 from altostratus.deployments.execution import KIND, executor
 from altostratus.deployments.history import cancel_operation
-from altostratus.deployments.links import MAX_LINKED_BYTES, check_content_version, fetch_link
+from altostratus.deployments.links import MAX_LINKED_BYTES, check_content_version
 from altostratus.deployments.models import Deployment, DeploymentOperation
 from altostratus.deployments.plan import DEPLOYMENTS_TYPE, dependencies, providers
+from altostratus.deployments.prefetch import fetched, prepare_links
 from altostratus.deployments.preflight import preflight, template_failure
 from altostratus.deployments.prepare import DeploymentInput, PrefixedSourceMap
 from altostratus.resources.filters import parse_filter
@@ -104,7 +105,9 @@ class DeploymentRequest:
 
 
 def parse_request(ctx: RequestContext) -> DeploymentRequest:
-    """The deployment body, read leniently (BOM, comments, trailing commas) so positions are the client's."""
+    """The deployment body, read leniently (BOM, comments, trailing commas) so positions are the client's; its
+    links were fetched by the route's prepare step (deployments/prefetch.py), before the transaction."""
+    links = fetched(ctx.extra)
     if not ctx.raw_body.strip():
         raise bad_content("the body is empty.")
     try:
@@ -134,7 +137,7 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
         if link is None:
             raise bad_content("'properties.template' or 'properties.templateLink' is required.")
         try:
-            template, source = load_document(fetch_link(link, "template"))
+            template, source = load_document(links.content(link, "template"))
         except TemplateError as exc:
             exc.message = f"Deployment template parse failed: '{exc.message}'."
             raise template_failure(exc) from None
@@ -153,7 +156,7 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
     try:
         values: dict[str, Any] = {}
         if parameters_link is not None:
-            values.update(read_parameters(fetch_link(parameters_link, "parameters")))
+            values.update(read_parameters(links.content(parameters_link, "parameters")))
         if parameters is not None:
             if not isinstance(parameters, dict):
                 raise bad_content("'properties.parameters' must be an object.")
@@ -580,8 +583,10 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         ("POST", "/whatIf", what_if),
         ("POST", "/exportTemplate", export_template),
     )
+    fetching = {put_deployment, validate_deployment, what_if}  # their bodies may name links
     for method, suffix, handler in routes:
-        router.add(method, item + suffix, handler, resource_type=TYPE)
+        prepare = prepare_links if handler in fetching else None
+        router.add(method, item + suffix, handler, resource_type=TYPE, prepare=prepare)
     router.add("GET", item + "/operationStatuses/{operationId}", get_operation_status, resource_type=ANY_VERSION)
     for prefix in (f"{base}/deployments/{{deploymentName}}", item):
         router.add("GET", prefix + "/operations", list_operations, resource_type=TYPE)

@@ -8,13 +8,12 @@ same for all three, so they live here rather than in any one of them.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import httpx
-
+from altostratus.arm import outbound
 from altostratus.arm.errors import ArmError
+from altostratus.arm.outbound import OutboundPolicy
 from altostratus.templates import TemplateError
 from altostratus.templates.loader import load_document
 from altostratus.templates.values import get_ci
@@ -23,8 +22,8 @@ MAX_LINKED_BYTES = 4 << 20
 LINK_TIMEOUT = 30.0
 
 
-def fetch_link(link: Any, what: str) -> bytes:
-    """The content of a ``templateLink``/``parametersLink`` (http or https URI)."""
+def link_uri(link: Any, what: str) -> str:
+    """The ``uri`` of a ``templateLink``/``parametersLink``, refused with ARM's message unless http or https."""
     uri = get_ci(link, "uri") if isinstance(link, dict) else None
     if not isinstance(uri, str) or not uri:
         raise ArmError(
@@ -35,33 +34,29 @@ def fetch_link(link: Any, what: str) -> bytes:
         )
     if not uri.lower().startswith(("http://", "https://")):
         raise ArmError(400, "InvalidContentLink", f"The {what} link '{uri}' must be an http or https URI.")
+    return uri
+
+
+def fetch_link(link: Any, what: str, policy: OutboundPolicy) -> bytes:
+    """The content of a ``templateLink``/``parametersLink``, fetched under the outbound policy (arm/outbound.py).
+
+    Never call this inside a write transaction: the fetch takes as long as the tenant's server wants (up to
+    ``LINK_TIMEOUT`` per read). Every failure is the same message, so the answer tells nothing about what is at
+    an address (an open port, a closed one, an HTTP error page)."""
+    uri = link_uri(link, what)
     try:
-        with httpx.stream("GET", uri, timeout=LINK_TIMEOUT, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise ArmError(
-                    400,
-                    "InvalidContentLink",
-                    f"Unable to download deployment content from '{uri}'. The tracking Id is "
-                    f"'{uuid.uuid4()}'. Please see https://aka.ms/arm-deploy for usage details (HTTP "
-                    f"{response.status_code}).",
-                )
-            chunks = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_LINKED_BYTES:
-                    raise ArmError(400, "InvalidContentLink", f"The {what} at '{uri}' exceeds 4 MB.")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
+        return outbound.fetch(policy, uri, timeout=LINK_TIMEOUT, max_bytes=MAX_LINKED_BYTES)
+    except outbound.OutboundTooLarge:
+        raise ArmError(400, "InvalidContentLink", f"The {what} at '{uri}' exceeds 4 MB.") from None
+    except outbound.OutboundRefused:
         raise ArmError(
-            400, "InvalidContentLink", f"Unable to download deployment content from '{uri}': {exc}."
+            400, "InvalidContentLink", f"The content at the {what} link '{uri}' could not be fetched."
         ) from None
 
 
-def fetch_template(link: Any) -> dict[str, Any]:
+def fetch_template(link: Any, policy: OutboundPolicy) -> dict[str, Any]:
     """A linked template, read leniently like an inline one (BOM, comments, trailing commas)."""
-    document, _ = load_document(fetch_link(link, "template"))
+    document, _ = load_document(fetch_link(link, "template", policy))
     if not isinstance(document, dict):
         raise TemplateError("The linked template must be a JSON object.")
     return document

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from altostratus.arm.caller import Caller
 from altostratus.arm.operations import OperationTask, ProgressFn
+from altostratus.arm.outbound import policy_of
 from altostratus.deployments.bodies import nested_input, resource_body
 from altostratus.deployments.client import InternalClient
 from altostratus.deployments.links import fetch_link, fetch_template
@@ -208,7 +209,7 @@ class WhatIf:
             link = get_ci(props, "templateLink")
             if link is None:
                 raise TemplateError("The nested deployment has neither a template nor a templateLink.")
-            template = fetch_template(link)
+            template = fetch_template(link, policy_of(self.services.settings))
         group_url = f"/subscriptions/{parent.subscription_id}/resourcegroups/{res.resource_group}"
         group = self.client.request("GET", group_url, api_version=LIST_VERSION)
         info = group.body if group.ok and isinstance(group.body, dict) else {}
@@ -221,7 +222,7 @@ class WhatIf:
             group_tags=dict(info.get("tags") or {}),
         )
         if (params_link := get_ci(props, "parametersLink")) is not None:
-            linked = read_parameters(fetch_link(params_link, "parameters"))
+            linked = read_parameters(fetch_link(params_link, "parameters", policy_of(self.services.settings)))
             child = dataclasses.replace(child, parameter_values={**linked, **child.parameter_values})
         return child
 

@@ -4,14 +4,14 @@ Azure"), downloads and downloaded products - with Azure Stack's paths and shapes
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm import lro
-from altostratus.arm.context import RequestContext
+from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response, new_etag, paged
 from altostratus.arm.registry import ProviderRegistry
@@ -21,7 +21,7 @@ from altostratus.blobs.store import BlobStore
 from altostratus.marketplace.catalog import Product, payload_source
 from altostratus.marketplace.images import remove_image
 from altostratus.marketplace.models import Activation, Download, GalleryItem, PlatformImage, VmExtension
-from altostratus.marketplace.platform import marketplace_platform
+from altostratus.marketplace.platform import MarketplacePlatform, marketplace_platform
 from altostratus.marketplace.syndication import DOWNLOAD_KIND, conflict_for, new_download
 from altostratus.resources.groups import find_group, require_group
 from altostratus.store.db import Database, iso, utcnow
@@ -213,7 +213,34 @@ def render_download(s: Session, d: Download, location: str) -> dict[str, Any]:
     }
 
 
+PREPARED_CATALOG = "marketplace.catalog"
+
+
+def prepare_catalog(params: dict[str, str], raw_body: bytes, services: Platform) -> dict[str, Any]:
+    """The download route's prepare step: read the activation's upstream catalogue (an HTTP fetch of up to 15 s,
+    or building the demo marketplace on first use) before the handler's write transaction, whose lock would
+    stall every other writer meanwhile. A failure is kept for the handler to raise after its own checks."""
+    with services.db.session(readonly=True) as s:
+        a = find_activation(s, params["subscriptionId"], params["resourceGroupName"], params["activationName"])
+        upstream = a.upstream if a is not None else None
+    if upstream is None:
+        return {}
+    upstreams = cast(MarketplacePlatform, services).upstreams
+    try:
+        upstreams.location(upstream)
+        return {PREPARED_CATALOG: (upstream, upstreams.catalog(upstream))}
+    except ArmError as err:
+        return {PREPARED_CATALOG: (upstream, err)}
+
+
 def catalog_of(ctx: RequestContext, a: Activation) -> list[Product]:
+    """The activation's upstream products: as prepared before the transaction when the route has that step (and
+    the activation's upstream is still the one prepared), read now otherwise (GETs, which take no write lock)."""
+    prepared = ctx.extra.get(PREPARED_CATALOG)
+    if prepared is not None and prepared[0] == a.upstream:
+        if isinstance(prepared[1], ArmError):
+            raise prepared[1]
+        return list(prepared[1].products)
     return marketplace_platform(ctx).upstreams.catalog(a.upstream).products
 
 
@@ -357,7 +384,8 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     base = group + "/{activationName}"
 
     def add(method: str, path: str, handler: Any, rtype: str) -> None:
-        router.add(method, path, handler, resource_type=rtype, access=Access.OPERATOR)
+        prepare = prepare_catalog if handler is download_product else None
+        router.add(method, path, handler, resource_type=rtype, access=Access.OPERATOR, prepare=prepare)
 
     add("GET", group, list_activations, act_t)
     add("GET", base, get_activation, act_t)
