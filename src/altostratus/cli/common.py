@@ -25,6 +25,7 @@ from rich.table import Table
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
 from altostratus.cli.failures import show_traceback
+from altostratus.config import DEFAULT_DATA_DIR
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,7 +43,7 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format
 def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
     path = credentials_path(data_dir)
     if not path.exists():
-        err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `alto up` first.")
+        err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `{_up_command(path)}` first.")
         raise typer.Exit(2)
     try:
         credentials = json.loads(path.read_text())
@@ -61,6 +62,14 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
         soft_wrap=True,
     )
     raise typer.Exit(2)
+
+
+def _up_command(credentials: Path) -> str:
+    """The `alto up` that writes these credentials: a plain `alto up` writes ~/.altostratus, not a --data-dir or
+    ALTO_DATA_DIR somewhere else."""
+    if credentials.name != "credentials.json" or credentials.parent == DEFAULT_DATA_DIR:
+        return "alto up"
+    return f"alto up --data-dir {credentials.parent}"
 
 
 def emit(items: list[dict[str, Any]] | dict[str, Any], output: Output, columns: list[tuple[str, str]]) -> None:
