@@ -68,3 +68,16 @@ def test_missing_credentials_hint_names_alto_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "from-env"
     hint = _missing_credentials_hint(tmp_path, [], {"ALTO_DATA_DIR": str(data_dir)})
     assert f"alto up --data-dir {data_dir}" in hint, hint
+
+
+def test_upstream_listing_shows_that_it_is_working(server: AltoServer) -> None:
+    """The first listing of the demo marketplace builds it on the server (~6 s): a terminal sees a spinner."""
+    out = subprocess.run(
+        [ALTO, "marketplace", "list-upstream", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "300", "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Listing the upstream's products" in out.stderr, out.stderr

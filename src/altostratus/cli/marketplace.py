@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 
 from altostratus.cli.client import ApiClient, ApiError
-from altostratus.cli.common import DataDirOpt, Output, OutputOpt, client, console, emit, fail, wait_with_progress
+from altostratus.cli.common import (
+    DataDirOpt,
+    Output,
+    OutputOpt,
+    client,
+    console,
+    emit,
+    err_console,
+    fail,
+    wait_with_progress,
+)
 
 BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API = "2016-01-01", "2015-12-01-preview", "2016-05-01"
 LOCATION = "local"
@@ -65,8 +75,11 @@ def _short_names(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def list_upstream(data_dir: DataDirOpt = None, output: OutputOpt = Output.table) -> None:
     """Products the upstream marketplace offers ("Add from Azure")."""
     api = _operator(data_dir)
+    # The server builds the demo catalogue on its first listing (several seconds): say so rather than hang.
+    waiting = "Listing the upstream's products (the first listing of the demo marketplace builds it)…"
     try:
-        items = _short_names(api.list_all(activation_path(api) + "/products", BRIDGE_API))
+        with err_console.status(waiting):
+            items = _short_names(api.list_all(activation_path(api) + "/products", BRIDGE_API))
     except ApiError as exc:
         fail(exc)
     emit(items, output, [*PRODUCT_COLUMNS, ("Downloaded", "properties.downloadState")])
