@@ -8,9 +8,8 @@ what an earlier run left behind (its resource group, the demo image versions) be
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -37,6 +36,9 @@ from altostratus.cli.vmss import (
     set_path,
     wait_instances,
 )
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 PUBLISHER, OFFER, SKU = "Altostratus", "DemoLinux", "demo"
 V1, V2 = "1.0.0", "1.1.0"
