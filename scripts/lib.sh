@@ -8,6 +8,12 @@ SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 APT_UPDATED=""
 
+# What the embedded default's demo marketplace builds its images from (marketplace/demo_images.py): a
+# distribution kernel, a static busybox, SYSLINUX and the FAT tools. Without them the first marketplace call
+# answers 409 MarketplaceUnavailable, so scripts/up installs them as well as scripts/test.
+# zstd: newer kernels ship their modules zstd-compressed.
+DEMO_IMAGE_APT_PACKAGES=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools zstd)
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 apt_install() {
@@ -41,11 +47,13 @@ ensure_venv() {
   fi
   local stamp="$dir/.installed-$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-${extras//[^a-z-]/_}"
   if [ ! -f "$stamp" ]; then
-    log "installing altostratus${extras:+[$extras]} into $1"
+    log "installing altostratus${extras:+[$extras]} into $1 (about a minute the first time)"
     "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
     local spec="$ROOT"
     [ -n "$extras" ] && spec="$ROOT[$extras]"
-    "$dir/bin/python" -m pip install -q -e "$spec"
+    # Not -q: the first install downloads and builds for most of a minute, and silence looks like a hang.
+    # pip's own "Collecting …" lines are the progress; the already-satisfied noise is filtered out.
+    "$dir/bin/python" -m pip install --progress-bar off -e "$spec" | { grep -v '^Requirement already satisfied' >&2 || true; }
     rm -f "$dir"/.installed-*
     touch "$stamp"
   fi

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from rich.console import Console
@@ -21,7 +23,19 @@ from altostratus.pki import ensure_server_cert
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process dies "by signal";
-    an operator's stop is a normal end, so we exit 0 once everything is drained and closed."""
+    an operator's stop is a normal end, so we exit 0 once everything is drained and closed.
+
+    ``on_started`` runs once uvicorn accepts connections, so the banner never announces a server that is not up.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -45,7 +59,31 @@ def configure_logging(level: str) -> None:
     access_log.install(sys.stderr)  # the same lines, batched (arm/access_log.py)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else is set up: a port in use is then one clear line and
+    exit code 1 (SystemExit with a message), with no database, certificates or controllers started for a
+    server that cannot run."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SystemExit(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts skip TIME_WAIT
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            why = "the address is already in use (another `alto up`?); stop that server or pass another --port"
+        else:
+            why = exc.strerror or str(exc)
+        raise SystemExit(f"Cannot listen on {host}:{port}: {why}.") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
+    sock = bind(settings.host, settings.port)
     configure_logging(log_level)
     console = Console(stderr=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -57,14 +95,18 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     cert, key = ensure_server_cert(settings.data_dir, [settings.host])
     services = build_services(settings)
     app = build_app(services)
-    creds = settings.data_dir / "credentials.json"
-    console.print(f"[bold]Altostratus[/bold] serving the ARM API at [cyan]{settings.arm_endpoint}[/cyan]")
-    console.print(f"  data dir     {settings.data_dir}")
-    console.print(f"  database     {services.db.engine.url.render_as_string(hide_password=True)}")
-    console.print(f"  credentials  {creds}  (operator + default tenant principals)")
-    console.print(f"  CA           {settings.data_dir / 'ca.pem'}")
-    console.print(f"  controllers  {'on' if settings.controllers else 'off (API only)'}")
-    console.print(f"  point clients at it:  export REQUESTS_CA_BUNDLE={settings.data_dir / 'ca.pem'}")
+    console = Console(stderr=True)
+
+    def banner() -> None:
+        creds = settings.data_dir / "credentials.json"
+        console.print(f"[bold]Altostratus[/bold] serving the ARM API at [cyan]{settings.arm_endpoint}[/cyan]")
+        console.print(f"  data dir     {settings.data_dir}")
+        console.print(f"  database     {services.db.engine.url.render_as_string(hide_password=True)}")
+        console.print(f"  credentials  {creds}  (operator + default tenant principals)")
+        console.print(f"  CA           {settings.data_dir / 'ca.pem'}")
+        console.print(f"  controllers  {'on' if settings.controllers else 'off (API only)'}")
+        console.print(f"  point clients at it:  export REQUESTS_CA_BUNDLE={settings.data_dir / 'ca.pem'}")
+
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -77,6 +119,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         timeout_graceful_shutdown=10,
     )
     # On SIGINT/SIGTERM: stop accepting, drain requests, stop the controllers (lifespan shutdown).
-    _Server(config).run()
+    with sock:
+        _Server(config, on_started=banner).run(sockets=[sock])
     access_log.flush()
     console.print("Altostratus stopped cleanly.")

@@ -8,26 +8,21 @@ without hashing holes. The format is documented in docs/marketplace.md; `alto up
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from altostratus.cli.common import console, err_console
-from altostratus.marketplace.catalog import (
-    CATALOG_FILE,
-    Catalog,
-    CatalogError,
-    Product,
-    add_payload,
-    load_catalog,
-    product_name,
-    write_catalog,
-)
+
+if TYPE_CHECKING:  # the catalogue code is imported by the two commands that use it, not by every `alto` start
+    from altostratus.marketplace.catalog import Product
 
 catalog_app = typer.Typer(help="Build and serve upstream marketplace catalogues.", no_args_is_help=True)
 
 
 def _image_product(root: Path, spec: str) -> Product:
+    from altostratus.marketplace.catalog import Product, add_payload, product_name
+
     parts = spec.split(":")
     if len(parts) not in (5, 6):
         raise typer.BadParameter("use FILE:publisher:offer:sku:version[:Linux|Windows]", param_hint="--image")
@@ -50,6 +45,8 @@ def _image_product(root: Path, spec: str) -> Product:
 
 
 def _extension_product(root: Path, spec: str) -> Product:
+    from altostratus.marketplace.catalog import Product, add_payload
+
     parts = spec.split(":")
     if len(parts) != 4:
         raise typer.BadParameter("use FILE:publisher:type:version", param_hint="--extension")
@@ -67,6 +64,7 @@ def _extension_product(root: Path, spec: str) -> Product:
 
 
 def _gallery_product(root: Path, file: str) -> Product:
+    from altostratus.marketplace.catalog import Product, add_payload
     from altostratus.marketplace.syndication import gallery_identity, read_manifest
 
     manifest = read_manifest(Path(file))
@@ -122,6 +120,8 @@ def build(
     ] = 2,
 ) -> None:
     """Make (or extend) a catalogue from local files."""
+    from altostratus.marketplace.catalog import CATALOG_FILE, CatalogError, load_catalog, write_catalog
+
     if demo:
         from altostratus.marketplace.demo_catalog import DemoUnavailable, build_demo_catalog
 
@@ -163,6 +163,8 @@ def serve(
     from starlette.applications import Starlette
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
+
+    from altostratus.marketplace.catalog import Catalog, CatalogError, load_catalog
 
     try:
         catalog: Catalog = load_catalog(str(directory))

@@ -10,12 +10,13 @@ import os
 import ssl
 import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from altostratus.cli.failures import credentials_refused, transport_failure
 from altostratus.config import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 
 class ApiError(Exception):
@@ -55,6 +56,8 @@ class ApiClient:
         self.principal = credentials[principal]
         self.endpoint = credentials["armEndpoint"].rstrip("/")
         self.subscription_id: str = self.principal.get("subscriptionId", "")
+        import httpx  # here, not at the top: commands that never call the API start without it
+
         self.http = httpx.Client(verify=ssl.create_default_context(cafile=credentials["caFile"]), timeout=timeout)
         self._token: str | None = None
         self._token_expiry = 0.0
@@ -133,6 +136,8 @@ class ApiClient:
         return r
 
     def _transport(self, method: str, url: str, **options: Any) -> httpx.Response:
+        import httpx
+
         try:
             return self.http.request(method, url, **options)
         except httpx.TransportError as exc:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.progress import (
     BarColumn,
@@ -23,6 +22,10 @@ from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
 from altostratus.cli.failures import show_traceback
 from altostratus.cli.output import Output, OutputOpt, QueryOpt, console, emit, err_console
+from altostratus.config import DEFAULT_DATA_DIR
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 __all__ = ["Output", "OutputOpt", "QueryOpt", "console", "emit", "err_console"]  # every command imports them here
 
@@ -32,7 +35,7 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir wh
 def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
     path = credentials_path(data_dir)
     if not path.exists():
-        err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `alto up` first.")
+        err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `{_up_command(path)}` first.")
         raise typer.Exit(2)
     try:
         credentials = json.loads(path.read_text())
@@ -51,6 +54,14 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
         soft_wrap=True,
     )
     raise typer.Exit(2)
+
+
+def _up_command(credentials: Path) -> str:
+    """The `alto up` that writes these credentials: a plain `alto up` writes ~/.altostratus, not a --data-dir or
+    ALTO_DATA_DIR somewhere else."""
+    if credentials.name != "credentials.json" or credentials.parent == DEFAULT_DATA_DIR:
+        return "alto up"
+    return f"alto up --data-dir {credentials.parent}"
 
 
 def fail(exc: ApiError) -> None:

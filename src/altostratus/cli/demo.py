@@ -12,9 +12,8 @@ what it will change before it changes anything. With --cleanup (the default) it 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -42,6 +41,9 @@ from altostratus.cli.vmss import (
     set_path,
     wait_instances,
 )
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 PUBLISHER, OFFER, SKU = "Altostratus", "DemoLinux", "demo"
 V1, V2 = "1.0.0", "1.1.0"

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
@@ -27,12 +26,6 @@ from altostratus.cli.deployment_http import (
     operations_path,
     wait_spinning,
 )
-from altostratus.cli.deployment_input import (
-    InputError,
-    default_name,
-    load_template,
-    merge_parameters,
-)
 from altostratus.cli.deployment_view import (
     DEPLOYMENT_COLUMNS,
     OPERATION_COLUMNS,
@@ -45,6 +38,9 @@ from altostratus.cli.deployment_view import (
     print_error,
 )
 from altostratus.cli.whatif_view import CHANGES, render
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 deployment_app = typer.Typer(help="Template deployments (like `az deployment`).", no_args_is_help=True)
 group_app = typer.Typer(help="Deployments of a resource group (like `az deployment group`).", no_args_is_help=True)
@@ -100,6 +96,9 @@ def request_inputs(
     after ``--parameters`` (az style)."""
     if extras and parameters is None:
         raise typer.BadParameter(f"unexpected argument(s): {' '.join(extras)}")
+    # Imported here: the template engine is only for the commands that send a template.
+    from altostratus.cli.deployment_input import InputError, default_name, load_template, merge_parameters
+
     try:
         source = load_template(template_file, template_uri)
         values = merge_parameters([*(parameters or []), *extras])

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -20,6 +19,9 @@ from altostratus.cli.client import ApiClient, ApiError
 from altostratus.cli.common import err_console, fail
 from altostratus.cli.deployment_view import print_error
 from altostratus.cli.lro import error_of
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 API = "2019-10-01"
 

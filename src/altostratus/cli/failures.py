@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
+
 
 DEBUG_ENV = "ALTO_DEBUG"
 
@@ -55,12 +59,16 @@ def _is_tls(exc: BaseException) -> bool:
 
 
 def origin(url: httpx.URL | str) -> str:
+    import httpx  # here, not at the top: `alto --help` starts without it
+
     url = httpx.URL(str(url))
     return f"{url.scheme}://{url.netloc.decode()}"
 
 
 def transport_failure(exc: httpx.TransportError, url: str, ca_file: str | None, source: Path | None) -> str:
     """The sentence for a request that got no HTTP answer from ``url``."""
+    import httpx
+
     where = origin(url)
     elsewhere = "or pass the data dir of the server you mean with --data-dir"
     if source:
@@ -87,7 +95,8 @@ def credentials_refused(endpoint: str, code: str, message: str, source: Path | N
 
 def unexpected(exc: BaseException) -> str:
     """The sentence for anything else (a bug): what happened, and how to see where."""
-    if isinstance(exc, httpx.TransportError):
+    httpx = sys.modules.get("httpx")  # not loaded: the failure cannot be one of its errors
+    if httpx is not None and isinstance(exc, httpx.TransportError):
         try:
             return transport_failure(exc, str(exc.request.url), None, None)
         except RuntimeError:  # no request attached

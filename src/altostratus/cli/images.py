@@ -9,13 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from altostratus.marketplace.demo_images import (
-    DemoImageError,
-    allocated_bytes,
-    build_demo_image,
-    check_prerequisites,
-)
-
 images_app = typer.Typer(help="OS disk images (the demo marketplace offer).", no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
@@ -49,6 +42,14 @@ def build_demo(
     ] = 256,
 ) -> None:
     """Build small, BIOS-bootable raw disk images from this host's Debian kernel and busybox."""
+    # Imported here, not at the top: every `alto` command builds this group, only this one builds images.
+    from altostratus.marketplace.demo_images import (
+        DemoImageError,
+        allocated_bytes,
+        build_demo_image,
+        check_prerequisites,
+    )
+
     problems = check_prerequisites()
     if problems:
         for problem in problems:

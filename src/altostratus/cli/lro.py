@@ -25,16 +25,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from altostratus.cli.client import ApiClient, ApiError
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 DEFAULT_INTERVAL = 1.0  # seconds between polls when the server suggests nothing
 TERMINAL = ("succeeded", "failed", "canceled")
 
-Get = Callable[[str], httpx.Response]
+Get = Callable[[str], "httpx.Response"]
 OnProgress = Callable[[dict[str, Any]], None]
 FinalState = Literal["original-uri", "location", "azure-async-operation"]
 

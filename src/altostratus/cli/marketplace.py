@@ -17,6 +17,7 @@ from altostratus.cli.common import (
     client,
     console,
     emit,
+    err_console,
     fail,
     wait_with_progress,
 )
@@ -76,8 +77,11 @@ def _short_names(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def list_upstream(data_dir: DataDirOpt = None, output: OutputOpt = Output.table, query: QueryOpt = None) -> None:
     """Products the upstream marketplace offers ("Add from Azure")."""
     api = _operator(data_dir)
+    # The server builds the demo catalogue on its first listing (several seconds): say so rather than hang.
+    waiting = "Listing the upstream's products (the first listing of the demo marketplace builds it)…"
     try:
-        items = _short_names(api.list_all(activation_path(api) + "/products", BRIDGE_API))
+        with err_console.status(waiting):
+            items = _short_names(api.list_all(activation_path(api) + "/products", BRIDGE_API))
     except ApiError as exc:
         fail(exc)
     emit(items, output, [*PRODUCT_COLUMNS[:3], ("Downloaded", "properties.downloadState"), *PRODUCT_COLUMNS[3:]], query)

@@ -8,9 +8,8 @@ import re
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -30,6 +29,9 @@ from altostratus.cli.common import (
 )
 from altostratus.cli.output import Col
 from altostratus.cli.vmss_hints import create_hint
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+    import httpx
 
 COMPUTE_API, RESOURCES_API = "2020-06-01", "2019-10-01"
 NAMESPACE = "Microsoft.Compute"
@@ -293,6 +295,10 @@ def run_action(
 # -- commands --------------------------------------------------------------------------------------------
 
 
+# Without --ssh-key-value (and without --admin-password): the first of these in ~/.ssh, as `az vmss create` does.
+DEFAULT_SSH_KEYS = ("id_ed25519.pub", "id_rsa.pub", "id_ecdsa.pub")
+
+
 def _ssh_key(value: str) -> str:
     if value.startswith("@") or (not value.lstrip().startswith(("ssh-", "ecdsa-", "sk-")) and Path(value).exists()):
         path = Path(value.removeprefix("@")).expanduser()
@@ -304,7 +310,7 @@ def _ssh_key(value: str) -> str:
 
 
 def _default_ssh_key() -> str | None:
-    for name in ("id_ed25519.pub", "id_rsa.pub", "id_ecdsa.pub"):
+    for name in DEFAULT_SSH_KEYS:
         path = Path.home() / ".ssh" / name
         if path.is_file():
             return path.read_text().strip()
@@ -321,7 +327,11 @@ def create(
     admin_username: Annotated[str, typer.Option("--admin-username")] = "azureuser",
     ssh_key_value: Annotated[
         list[str] | None,
-        typer.Option("--ssh-key-value", help="A public key, or @path of one; repeatable (default: ~/.ssh/*.pub)."),
+        typer.Option(
+            "--ssh-key-value",
+            help="A public key, or @path of one; repeatable "
+            "(default: the first of ~/.ssh/id_ed25519.pub, id_rsa.pub, id_ecdsa.pub).",
+        ),
     ] = None,
     admin_password: Annotated[str | None, typer.Option("--admin-password")] = None,
     custom_data: Annotated[
