@@ -112,6 +112,7 @@ TOO_BIG = [
     ("float-5000-digits", _group_with('"x": ' + "9" * 5000 + ".5")),
     ("nan", _group_with('"x": NaN')),
     ("infinity", _group_with('"x": -Infinity')),
+    ("lone-surrogate", _group_with('"tags": {"a": "\\udc00"}')),
 ]
 
 
@@ -127,8 +128,12 @@ def test_too_deep_or_too_large_bodies_are_refused_at_parse_time(server: AltoServ
         assert c.get(url).status_code == 404
 
 
+HALF_A_CHARACTER = '{"parameters": {"p": {"type": "string", "defaultValue": "x", "\\ud800": null}}, "resources": []}'
+
+
 def test_deep_nesting_inside_a_scale_set_and_a_deployment_is_refused(server: AltoServer) -> None:
-    """900 levels in ``sku``/``properties`` were a RecursionError in the PATCH merge and the secret split."""
+    """900 levels in ``sku``/``properties`` were a RecursionError in the PATCH merge and the secret split; half a
+    surrogate pair in a template was a 500 (found by the fuzz suite)."""
     sub = server.credentials["tenant"]["subscriptionId"]
     rg = unique()
     with server.client() as c:
@@ -143,6 +148,7 @@ def test_deep_nesting_inside_a_scale_set_and_a_deployment_is_refused(server: Alt
             (vmss, '{"location": "local", "properties": ' + _nested(900) + "}"),
             (deploy, '{"properties": {"mode": "Incremental", "template": ' + _nested(900) + "}}"),
             (deploy, '{"properties": {"mode": "Incremental", "template": {"x": ' + "9" * 5000 + "}}}"),
+            (deploy, '{"properties": {"mode": "Incremental", "template": ' + HALF_A_CHARACTER + "}}"),
         ]:
             r = c.put(url, content=body.encode(), headers={"Content-Type": "application/json"})
             assert r.status_code == 400 and error_of(r)["code"] == "InvalidRequestContent", r.text[:300]

@@ -30,6 +30,12 @@ _STEP = {ord("{"): 1, ord("["): 1, ord("}"): -1, ord("]"): -1}
 # Only bodies with a long digit run or an exponent can hold an out-of-range number: the exact check runs on those.
 _SUSPECT = re.compile(rb"\d{19}|[eE][+-]?\d")
 _NUMBER = re.compile(rb"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or the reverse: half a character, which no UTF-8
+# text (a database column, a log line, the deployment's stored source) can hold.
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 def too_large(message: str) -> ArmError:
@@ -39,8 +45,10 @@ def too_large(message: str) -> ArmError:
 
 
 def check_body(raw: bytes) -> None:
-    """Refuse (400 InvalidRequestContent) a body nested deeper than :data:`MAX_DEPTH` or with an out-of-range
-    number. Malformed JSON passes: the parser that comes next reports it with its position."""
+    """Refuse (400 InvalidRequestContent) a body nested deeper than :data:`MAX_DEPTH`, with an out-of-range number
+    or with half a character in a string. Malformed JSON passes: the parser that comes next reports it, placed."""
+    if b"\\u" in raw and _LONE_SURROGATE.search(raw):
+        raise too_large("a string holds an unpaired UTF-16 surrogate escape (half a character).")
     outside_strings = _STRING.sub(b'""', raw)
     brackets = outside_strings.translate(None, _NOT_BRACKETS)
     if brackets and max(accumulate(map(_STEP.__getitem__, brackets))) > MAX_DEPTH:
