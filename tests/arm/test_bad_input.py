@@ -8,6 +8,8 @@ from tests.support.arm import RG_API, error_of, groups_url
 from tests.support.names import unique
 from tests.support.server import AltoServer
 
+JSON = {"Content-Type": "application/json"}
+
 
 def test_api_version_missing_and_unknown(server: AltoServer) -> None:
     with server.client() as c:
@@ -161,3 +163,16 @@ def test_bodies_at_the_limits_are_accepted(server: AltoServer) -> None:
     with server.client() as c:
         r = c.put(url, content=body, headers={"Content-Type": "application/json"})
         assert r.status_code == 201, r.text[:300]
+
+
+def test_nul_in_a_string_is_refused_on_every_database(fresh_server: AltoServer) -> None:
+    """PostgreSQL text cannot hold NUL: a ``\\u0000`` in a display name or ``managedBy`` was a 500 there (found by
+    the fuzz suite); every database now refuses it the same way, at parse time."""
+    server = fresh_server.start()
+    url = f"{groups_url(server)}/{unique()}?{RG_API}"
+    with server.client() as c:
+        r = c.put(url, content=rb'{"location": "local", "managedBy": "a\u0000b"}', headers=JSON)
+        assert r.status_code == 400 and error_of(r)["code"] == "InvalidRequestContent", r.text
+        assert c.get(url).status_code == 404
+        r = c.put(url, content=rb'{"location": "local", "managedBy": "a\\u0000b"}', headers=JSON)
+        assert r.status_code == 201 and r.json()["managedBy"] == "a\\u0000b", "an escaped backslash is not a NUL"

@@ -37,6 +37,10 @@ _LONE_SURROGATE = re.compile(
     rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
 
+# A \u0000 escape (after an even number of backslashes, so not an escaped backslash followed by "u0000"):
+# PostgreSQL text and jsonb cannot hold NUL, so it was a 500 there and stored on SQLite; refused on both alike.
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
 
 def too_large(message: str) -> ArmError:
     return ArmError(
@@ -46,9 +50,12 @@ def too_large(message: str) -> ArmError:
 
 def check_body(raw: bytes) -> None:
     """Refuse (400 InvalidRequestContent) a body nested deeper than :data:`MAX_DEPTH`, with an out-of-range number
-    or with half a character in a string. Malformed JSON passes: the parser that comes next reports it, placed."""
+    or with half a character or a NUL in a string. Malformed JSON passes: the parser after this reports it, placed.
+    """
     if b"\\u" in raw and _LONE_SURROGATE.search(raw):
         raise too_large("a string holds an unpaired UTF-16 surrogate escape (half a character).")
+    if b"\\u0000" in raw and _NUL.search(raw):
+        raise too_large("a string holds a NUL character (\\u0000).")
     outside_strings = _STRING.sub(b'""', raw)
     brackets = outside_strings.translate(None, _NOT_BRACKETS)
     if brackets and max(accumulate(map(_STEP.__getitem__, brackets))) > MAX_DEPTH:
