@@ -211,3 +211,38 @@ def test_quota_refuses_before_creating_and_operator_raises_it(cloud: tuple[AltoS
             assert r.status_code == 403, "quotas are the operator's"
     assert t.wait(t.scale("small", 60))["status"] == "Succeeded"
     assert len(t.vms("small")) == 60
+
+
+def _nics(value: object) -> dict:
+    return {"networkInterfaceConfigurations": value}
+
+
+MALFORMED = [
+    ("networkProfile", _nics(["x"]), "networkInterfaceConfigurations"),
+    ("networkProfile", _nics(5), "networkInterfaceConfigurations"),
+    ("networkProfile", _nics([{"name": "nic", "properties": {"ipConfigurations": 5}}]), "ipConfigurations"),
+    ("networkProfile", _nics([{"name": "nic", "properties": {"ipConfigurations": ["x"]}}]), "ipConfigurations"),
+    ("networkProfile", "x", "networkProfile"),
+    ("scaleInPolicy", {"rules": 5}, "scaleInPolicy.rules"),
+    ("scaleInPolicy", {"rules": [{"a": 1}]}, "scaleInPolicy.rules"),
+]
+
+
+def test_malformed_lists_are_a_400_and_create_nothing(cloud: tuple[AltoServer, Tenant]) -> None:
+    """Lists the NAT pool code and the scale-in policy walk were a 500 (AttributeError/TypeError) when not lists of
+    objects; the image is real, so nothing but the malformed field can refuse the request."""
+    server, t = cloud
+    for where, value, target in MALFORMED:
+        body = vmss_body(1)
+        if where == "scaleInPolicy":
+            body["properties"]["scaleInPolicy"] = value
+        else:
+            body["properties"]["virtualMachineProfile"]["networkProfile"] = value
+        r = t.http.put(f"{t.base}/bad?{COMPUTE}", json=body)
+        assert r.status_code == 400, (where, value, r.text)
+        assert r.json()["error"]["code"] == "InvalidParameter" and r.json()["error"]["target"] == target, r.text
+        assert t.http.get(f"{t.base}/bad?{COMPUTE}").status_code == 404
+    t.create("keep", vmss_body(1))
+    r = t.http.patch(f"{t.base}/keep?{COMPUTE}", json={"properties": {"scaleInPolicy": {"rules": 5}}})
+    assert r.status_code == 400 and r.json()["error"]["target"] == "scaleInPolicy.rules", r.text
+    assert sim_instances(server) and len(t.vms("keep")) == 1

@@ -33,3 +33,25 @@ def test_disabled_subscription_is_read_only(server: AltoServer) -> None:
         assert c.get(f"{groups}/before?{RG_API}").status_code == 200, "reads still work"
         op.put(admin, json={"properties": {"state": "Enabled"}}).raise_for_status()
         assert c.put(f"{groups}/after?{RG_API}", json={"location": "local"}).status_code == 201
+
+
+def test_admin_text_fields_of_the_wrong_type_or_size_are_a_400(server: AltoServer) -> None:
+    """Found by the fuzz suite: an offerId list reached the string column (a 500), a displayName object was stored
+    as its Python repr, and text longer than the column was a PostgreSQL error."""
+    import uuid
+
+    op_sub = server.credentials["operator"]["subscriptionId"]
+    owner = server.credentials["tenant"]["clientId"]
+    subs = f"/subscriptions/{op_sub}/providers/Microsoft.Subscriptions.Admin/subscriptions"
+    principals = f"/subscriptions/{op_sub}/providers/Altostratus.Identity.Admin/principals"
+    with server.client("operator") as op:
+        for field, value in [("offerId", []), ("offerId", 5), ("displayName", {"a": 1}), ("displayName", "x" * 300)]:
+            url = f"{subs}/{uuid.uuid4()}?api-version=2015-11-01"
+            r = op.put(url, json={"properties": {"owner": owner, field: value}})
+            assert r.status_code == 400 and error_of(r)["target"] == f"properties.{field}", r.text
+            assert op.get(url).status_code == 404
+        for value in ([], {"a": 1}, "x" * 300):
+            url = f"{principals}/{uuid.uuid4()}?api-version=2024-01-01"
+            r = op.put(url, json={"properties": {"displayName": value}})
+            assert r.status_code == 400 and error_of(r)["target"] == "properties.displayName", r.text
+            assert op.get(url).status_code == 404

@@ -52,6 +52,11 @@ def obj(value: Any, target: str) -> dict[str, Any]:
     return value
 
 
+def _no_constant(name: str) -> Any:
+    """``NaN``/``Infinity`` are not JSON (Python accepts them; PostgreSQL's JSON type and the SDKs do not)."""
+    raise ValueError(f"'{name}' is not a JSON value")
+
+
 @dataclass
 class RequestContext:
     method: str
@@ -79,8 +84,8 @@ class RequestContext:
             return {}
         try:
             text = self.raw_body.decode("utf-8-sig")
-            value = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            value = json.loads(text, parse_constant=_no_constant)
+        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
             raise ArmError(
                 400,
                 "InvalidRequestContent",

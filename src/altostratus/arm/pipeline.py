@@ -32,11 +32,14 @@ from starlette.responses import Response
 
 from altostratus.arm.answer_cache import AnswerCache, Key, Reply
 from altostratus.arm.auth import cloud_audiences
+from altostratus.arm.body_limits import check_body
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router
 from altostratus.store.models import Principal, Subscription
+
+FORM = "application/x-www-form-urlencoded"  # the token endpoint's bodies: not JSON
 
 ADMIN_NAMESPACE = re.compile(r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)*\.Admin$", re.IGNORECASE)
 
@@ -132,6 +135,8 @@ class Pipeline:
         if route is None:
             raise self.no_route(request.method, request.segments, other_method)
         api_version = self.check_api_version(route, request.query.get("api-version"))
+        if request.body and not request.headers.get("content-type", "").startswith(FORM):
+            check_body(request.body)  # once, for every body, before any handler parses it
         return Admitted(request, route, params, caller, api_version)
 
     def answer_from_caches(self, admitted: Admitted) -> Reply | None:

@@ -172,13 +172,14 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
             "upgradePolicy.mode",
         )
     scale_in = obj(properties.get("scaleInPolicy"), "scaleInPolicy")
-    for rule in scale_in.get("rules") or []:
-        if str(rule).lower() not in SCALE_IN_RULES:
+    for rule in objects_list(scale_in.get("rules"), "scaleInPolicy.rules", of=str):
+        if rule.lower() not in SCALE_IN_RULES:
             raise invalid_parameter(f"The scale-in rule '{rule}' is invalid.", "scaleInPolicy.rules")
     profile = obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
     if not profile:
         raise invalid_parameter("'virtualMachineProfile' is required.", "virtualMachineProfile")
     image = image_reference(properties)
+    check_network_profile(profile)
     os_profile = obj(profile.get("osProfile"), "osProfile")
     storage = obj(profile.get("storageProfile"), "storageProfile")
     os_disk = obj(storage.get("osDisk"), "osDisk")
@@ -196,6 +197,27 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
     return ValidModel(
         props, secrets, {"name": size.name, "tier": sku.get("tier") or "Standard"}, size, capacity, mode, image, os_type
     )
+
+
+def objects_list(value: Any, target: str, *, of: type = dict) -> list[Any]:
+    """A list field ([] when absent or null) whose items are all ``of``: anything else is a 400 naming it."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, of) for item in value):
+        kind = "objects" if of is dict else "strings"
+        raise invalid_parameter(f"'{target}' must be a list of {kind}.", target)
+    return value
+
+
+def check_network_profile(profile: dict[str, Any]) -> None:
+    """The shape the NAT pools, the VM view and the NICs read: lists of objects all the way to the pools."""
+    network = obj(profile.get("networkProfile"), "networkProfile")
+    nics = objects_list(network.get("networkInterfaceConfigurations"), "networkInterfaceConfigurations")
+    for nic in nics:
+        nic_props = obj(nic.get("properties"), "networkInterfaceConfigurations.properties")
+        for ipc in objects_list(nic_props.get("ipConfigurations"), "ipConfigurations"):
+            ipc_props = obj(ipc.get("properties"), "ipConfigurations.properties")
+            objects_list(ipc_props.get("loadBalancerInboundNatPools"), "loadBalancerInboundNatPools")
 
 
 def check_capacity(value: Any) -> int:

@@ -25,6 +25,16 @@ SUBS_NS = "Microsoft.Subscriptions.Admin"
 IDENTITY_NS = "Altostratus.Identity.Admin"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 STATES = ("Enabled", "Disabled", "Warned", "PastDue", "Deleted")
+TEXT_MAX = 256  # the size of the display-name and offer columns
+
+
+def text_field(props: dict[str, Any], key: str) -> str | None:
+    """An optional text property (None when absent or null): a string that fits its column, else a 400 naming it
+    (a list reached the database as a 500; an object would have been stored as its Python repr)."""
+    value = props.get(key)
+    if value is None or (isinstance(value, str) and len(value) <= TEXT_MAX):
+        return value
+    raise invalid_parameter(f"'{key}' must be a string of at most {TEXT_MAX} characters.", f"properties.{key}")
 
 
 def _admin_base(ctx: RequestContext, ns: str) -> str:
@@ -87,20 +97,20 @@ def put_subscription(ctx: RequestContext) -> Response:
         if not isinstance(owner, str) or ctx.db.get(Principal, owner.lower()) is None:
             raise invalid_parameter(f"The owner '{owner}' is not a principal of this directory.", "properties.owner")
         owner = owner.lower()
+    display, offer = text_field(props, "displayName"), text_field(props, "offerId")
     if sub is None:
         if owner is None:
             raise invalid_parameter("'owner' (a principal's client id) is required.", "properties.owner")
-        display = props.get("displayName") or target
-        sub = create_subscription(ctx.db, owner, str(display), props.get("offerId"), target)
+        sub = create_subscription(ctx.db, owner, display or target, offer, target)
         sub.state = state
         return json_response(render_subscription(ctx, sub), 201)
     ctx.after_commit.append(lambda: ctx.services.subscriptions.forget(target))
     if owner is not None:
         sub.owner_client_id = owner
-    if props.get("displayName"):
-        sub.display_name = str(props["displayName"])
+    if display:
+        sub.display_name = display
     if "offerId" in props:
-        sub.offer_id = props["offerId"]
+        sub.offer_id = offer
     sub.state = state
     return json_response(render_subscription(ctx, sub), 200)
 
@@ -164,14 +174,15 @@ def put_principal(ctx: RequestContext) -> Response:
     role = props.get("role", "tenant")
     if role not in ("tenant", "operator"):
         raise invalid_parameter("'role' must be 'tenant' or 'operator'.", "properties.role")
+    display = text_field(props, "displayName")
     existing = ctx.db.get(Principal, cid)
     if existing is not None:
         if "role" in props and props["role"] != existing.role:
             raise ArmError(409, "PropertyChangeNotAllowed", "A principal's role cannot change.", "properties.role")
-        if props.get("displayName"):
-            existing.display_name = str(props["displayName"])
+        if display:
+            existing.display_name = display
         return json_response(render_principal(ctx, existing), 200)
-    principal, secret = create_principal(ctx.db, str(props.get("displayName") or cid), role, cid)
+    principal, secret = create_principal(ctx.db, display or cid, role, cid)
     return json_response(render_principal(ctx, principal, secret), 201)
 
 

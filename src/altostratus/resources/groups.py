@@ -28,6 +28,7 @@ from altostratus.store.models import Operation, Resource, ResourceGroup
 TYPE = "Microsoft.Resources/resourceGroups"
 DELETE_KIND = "resourceGroups/delete"
 NAME = re.compile(r"^[-\w._()]{1,90}$")
+MANAGED_BY_MAX = 512  # the column's size
 
 
 def group_id(sub: str, name: str) -> str:
@@ -82,6 +83,16 @@ def validate_name(name: str) -> None:
         )
 
 
+def managed_by_of(value: Any) -> str | None:
+    """``managedBy`` is the id of the resource that manages the group: a string or null, nothing else reaches the
+    string column (an object or a huge number there was a database error, a 500)."""
+    if value is None or (isinstance(value, str) and len(value) <= MANAGED_BY_MAX):
+        return value or None
+    raise invalid_parameter(
+        f"'managedBy' must be a resource id (a string of at most {MANAGED_BY_MAX} characters) or null.", "managedBy"
+    )
+
+
 def check_existence(ctx: RequestContext) -> Response:
     found = find_group(ctx.db, ctx.params["subscriptionId"], ctx.params["resourceGroupName"])
     return empty(204 if found else 404)
@@ -111,7 +122,7 @@ def put_group(ctx: RequestContext) -> Response:
             "location",
         )
     tags = validate_tags(body.get("tags"))
-    managed_by = body.get("managedBy")
+    managed_by = managed_by_of(body.get("managedBy"))
     if existing is not None:
         if existing.provisioning_state == "Deleting":
             require_group(ctx, writable=True)
@@ -144,7 +155,7 @@ def patch_group(ctx: RequestContext) -> Response:
     if "tags" in body:
         group.tags = validate_tags(body["tags"])
     if "managedBy" in body:
-        group.managed_by = body["managedBy"]
+        group.managed_by = managed_by_of(body["managedBy"])
     group.etag = new_etag()
     return json_response(render(group), 200, {"ETag": group.etag})
 
