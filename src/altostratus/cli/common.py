@@ -22,6 +22,7 @@ from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
 from altostratus.cli.failures import show_traceback
 from altostratus.cli.output import Output, OutputOpt, QueryOpt, console, emit, err_console
+from altostratus.cli.profiles import ProfileError, resolve
 from altostratus.config import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
@@ -33,6 +34,20 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir wh
 
 
 def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
+    """A client as the operator, or (``"tenant"``) as the profile in use: credentials.json's tenant by default."""
+    credentials, path = read_credentials(data_dir)
+    if principal != "tenant":
+        return ApiClient(credentials, principal, source=path)
+    try:
+        profile = resolve(credentials, path)
+    except ProfileError as exc:
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return ApiClient({**credentials, "tenant": profile.principal}, "tenant", source=profile.source)
+
+
+def read_credentials(data_dir: Path | None) -> tuple[dict[str, Any], Path]:
+    """credentials.json and its path, or exit 2 with a line that says how to get a usable one."""
     path = credentials_path(data_dir)
     if not path.exists():
         err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `{_up_command(path)}` first.")
@@ -41,7 +56,7 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
         credentials = json.loads(path.read_text())
         ca_file = Path(credentials["caFile"])
         if ca_file.is_file():
-            return ApiClient(credentials, principal, source=path)
+            return dict(credentials), path
         why = f"the CA certificate it names, {ca_file}, is missing"
     except (OSError, ValueError, KeyError, TypeError) as exc:
         show_traceback(exc)
