@@ -130,6 +130,7 @@ class Session:
     python_current: str | None = None
     address: str = DEFAULT_ADDRESS
     clone: bool = False
+    root: Path = ROOT  # the repository the documents are from (``files=`` paths are relative to it)
 
 
 def script(doc: list[Block], session: Session) -> tuple[str, list[Block]]:
@@ -145,7 +146,7 @@ def script(doc: list[Block], session: Session) -> tuple[str, list[Block]]:
         if not block.runs(session.clone):
             continue
         for name in filter(None, block.marks.get("files", "").split(",")):
-            shutil.copy(ROOT / name, session.cwd / Path(name).name)
+            shutil.copy(session.root / name, session.cwd / Path(name).name)
         code = (program if block.lang == "python" else _shell_code(block)).replace(DEFAULT_ADDRESS, session.address)
         file = work / f"{n:03d}.{'py' if block.lang == 'python' else 'sh'}"
         file.write_text(code)
