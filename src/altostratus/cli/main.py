@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -174,6 +173,7 @@ def subscription_create(
         typer.Option("--save-profile", help="Also save the new principal as this profile (`alto --profile NAME`)."),
     ] = None,
     data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Create a tenant subscription (and, unless --owner is given, a new tenant principal that owns it).
 
@@ -204,7 +204,7 @@ def subscription_create(
         result.update(subscriptionId=sub_id, owner=owner)
     except ApiError as exc:
         fail(exc)
-    console.print_json(json.dumps(result))
+    emit(result, output, [Col("Subscription", "subscriptionId", ident=True), Col("Owner", "owner", ident=True)])
     if "clientSecret" not in result:
         return  # an existing owner: its secret is wherever it was saved before
     if save_profile_as:
