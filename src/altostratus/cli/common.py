@@ -7,16 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
@@ -91,6 +81,15 @@ def fail(exc: ApiError) -> None:
 
 def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> dict[str, Any]:
     """Follow a long-running operation, drawing a byte progress bar when the operation reports bytes."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -111,6 +110,8 @@ def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> 
 
 def wait_group_deletion(api: ApiClient, response: httpx.Response, group: str) -> None:
     """Follow a resource group's deletion, counting the resources deleted so far."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         label = f"Deleting resource group '{group}'"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -180,6 +179,8 @@ def subscription_create(
     Prints the new tenant's credentials as JSON, in the shape of credentials.json's "tenant" entry, and on
     stderr the `alto login` line that lets `alto` act as it (or saves it right away with --save-profile).
     """
+    import uuid
+
     api = client(data_dir, "operator")
     admin = f"/subscriptions/{api.subscription_id}/providers"
     try:
