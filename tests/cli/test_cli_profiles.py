@@ -9,6 +9,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,48 @@ def test_missing_credentials_hint_names_the_data_dir(tmp_path: Path, how: str) -
     assert out.returncode == 2
     assert f"No credentials at {where}/credentials.json" in out.stderr
     assert f"alto up --data-dir {where}" in out.stderr
+
+
+def read_terminal(fd: int, until: bytes | None = None, timeout: float = 60) -> bytes:
+    """What a pseudo-terminal shows: up to ``until``, or until the other side closes; fails after ``timeout``."""
+    import select
+
+    seen, deadline = b"", time.monotonic() + timeout
+    while until is None or until not in seen:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        assert ready, f"the terminal showed only {seen!r} in {timeout} s"
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # EIO: the child closed its side
+            chunk = b""
+        if not chunk:
+            assert until is None, f"the terminal closed after {seen!r}"
+            break
+        seen += chunk
+    return seen
+
+
+def test_login_asks_for_the_secret_on_a_terminal(creds: Path) -> None:
+    """Without --client-secret, on a terminal, the secret is asked for (not echoed) rather than put in the shell's
+    history; without a terminal the command refuses (covered above by the one-line refusals)."""
+    import pty
+
+    made = json.loads(alto(creds, "admin", "subscription", "create", "-n", "Team F").stdout)
+    controller, terminal = pty.openpty()
+    base = {k: v for k, v in os.environ.items() if k != "ALTO_PROFILE"}
+    proc = subprocess.Popen(
+        [ALTO, "login", "--profile", "teamf", "-u", made["clientId"], "--data-dir", str(creds)],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**base, "COLUMNS": "200"},
+    )
+    os.close(terminal)
+    seen = read_terminal(controller, until=b"Client secret")
+    os.write(controller, made["clientSecret"].encode() + b"\n")
+    assert proc.wait(60) == 0
+    seen += read_terminal(controller)  # the rest, until the child's side is closed
+    os.close(controller)
+    assert made["clientSecret"].encode() not in seen, "the secret was echoed"
+    assert b"Saved profile 'teamf'" in seen
+    assert json.loads((creds / "profiles.json").read_text())["profiles"]["teamf"]["clientId"] == made["clientId"]
