@@ -68,3 +68,28 @@ def test_snippets_run_as_pasted(doc: Path, tmp_path: Path) -> None:
         assert "Would install" not in proc.stdout, proc.stdout
     finally:
         server.close()
+
+
+def test_the_rules_catch_what_would_drift(tmp_path: Path) -> None:
+    """The checks themselves: an unmarked output block or a skip without a reason is reported; markers, the
+    ``no-run`` info string and console prompts are read as documented in tests/support/snippets.py."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Text.\n\n```\nsome output\n```\n\n"
+        "<!-- snippet: skip -->\n```sh\nrm -rf /\n```\n\n"
+        "<!-- snippet: skip (an output sample) -->\n```text\nfine\n```\n\n"
+        "```sh no-run (an example)\nalso fine\n```\n\n"
+        "```console\n$ alto group list\nName  Location\n```\n\n"
+        "<!-- snippet: continues venv=current -->\n```python\nprint(1)\n```\n"
+    )
+    found = snippets.blocks(page)
+    assert [b.lang for b in found] == ["", "sh", "text", "sh", "console", "python"]
+    problems = [snippets.unmarked(b) for b in found]
+    assert problems[0] is not None and "does not run" in problems[0] and ":3" in problems[0]
+    assert problems[1] is not None and "needs a reason" in problems[1]
+    assert problems[2:] == [None, None, None, None]
+    assert [b.runs(clone=False) for b in found] == [False, False, False, False, True, True]
+    assert found[5].marks == {"continues": "", "venv": "current"} and not found[5].runs(clone=True)
+    text, ran = snippets.script(found, snippets.Session(cwd=tmp_path, env={}, python="py", python_current="py3"))
+    assert ran == found[4:] and (tmp_path / ".snippets" / "004.sh").read_text() == "alto group list\n"
+    assert "source " in text and "py3 " in text  # the console block is sourced, the python block runs in venv=current

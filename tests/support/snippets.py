@@ -9,7 +9,7 @@ one block holds in the next; a ``python`` block runs as a script of its own thro
 Every other block, and any block that cannot run in a test, carries a marker in an HTML comment on the line(s)
 just before it (the reason is required, and shows in the rendered markdown's source only)::
 
-    <!-- snippet: skip (why it cannot run in a test) -->
+    <!-- snippet: skip (why it cannot run in a test) -->   or an info string: ```sh no-run (why)
     <!-- snippet: clone-only (why) -->     run only by the fresh-clone test (e.g. installs into the clone's .venv)
     <!-- snippet: continues -->            a python block that goes on from the file's previous python blocks
     <!-- snippet: venv=current -->         a python block for the current SDK line (.venv-current's python)
@@ -92,9 +92,8 @@ def blocks(path: Path) -> list[Block]:
             if above[candidate.end() :].strip() == "":
                 marker = candidate
         marks = _parse_marks(marker.group("body")) if marker else {}
-        for word in info[1:]:  # ```sh no-run
-            if word == "no-run":
-                marks.setdefault("skip", "")
+        if info[1:2] == ["no-run"]:  # ```sh no-run (reason): the same as a skip marker
+            marks.setdefault("skip", " ".join(info[2:]).strip("() "))
         found.append(Block(path, start + 1, info[0] if info else "", "\n".join(body) + "\n", marks))
     return found
 
