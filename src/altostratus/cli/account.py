@@ -91,11 +91,13 @@ def save_profile(
 
 def login_command(name: str, principal: dict[str, Any], data_dir: Path | None) -> str:
     """The exact `alto login` line that saves this principal as profile ``name``."""
-    where = f" --data-dir {data_dir}" if data_dir and data_dir.expanduser().resolve() != DEFAULT_DATA_DIR else ""
-    return (
-        f"alto login --profile {name} --client-id {principal['clientId']} "
-        f"--client-secret '{principal['clientSecret']}' --subscription {principal['subscriptionId']}{where}"
-    )
+    import shlex
+
+    argv = ["alto", "login", "--profile", name, "--client-id", principal["clientId"]]
+    argv += ["--client-secret", principal["clientSecret"], "--subscription", principal["subscriptionId"]]
+    if data_dir and data_dir.expanduser().resolve() != DEFAULT_DATA_DIR:
+        argv += ["--data-dir", str(data_dir)]
+    return shlex.join(argv)
 
 
 def login(
