@@ -37,6 +37,7 @@ from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router
+from altostratus.arm.subscription_cache import visible
 from altostratus.store.models import Principal, Subscription
 
 FORM = "application/x-www-form-urlencoded"  # the token endpoint's bodies: not JSON
@@ -158,7 +159,7 @@ class Pipeline:
             sub_id = admitted.params.get("subscriptionId")
             if sub_id is not None:
                 sub = self.services.subscriptions.cached(sub_id)
-                if sub is None or not (caller.is_operator or sub.owner_client_id == caller.client_id):
+                if sub is None or not visible(caller, sub):
                     return None
                 # A GET: check_writable always passes.
         return self.answers.lookup(key)

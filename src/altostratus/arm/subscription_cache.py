@@ -15,6 +15,11 @@ from altostratus.store.models import Subscription
 SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}\Z")
 
 
+def visible(caller: Caller, sub: Subscription) -> bool:
+    """Tenants see only subscriptions they own and that are not Deleted; the operator sees every one."""
+    return caller.is_operator or (sub.owner_client_id == caller.client_id and sub.state != "Deleted")
+
+
 class SubscriptionCache:
     """Subscription owner and state, remembered for a few seconds: looked up on every request otherwise.
 
@@ -48,7 +53,7 @@ class SubscriptionCache:
                 with self._lock:
                     if self.epoch == epoch:
                         self._entries[key] = (time.monotonic(), sub)
-        if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
+        if sub is None or not visible(caller, sub):
             raise subscription_not_found(subscription_id)
         return sub
 
