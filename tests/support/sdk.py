@@ -112,15 +112,16 @@ class SdkLine:
 
     # ------------------------------------------------------------------------------------------------ clients
 
-    def resource(self, server: AltoServer, **kwargs: Any) -> Any:
-        """ResourceManagementClient: resource groups, providers, generic resources."""
+    def resource(self, server: AltoServer, creds: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """ResourceManagementClient: resource groups, providers, generic resources (as ``creds``, a principal
+        with its ``subscriptionId``, when given; else the default tenant)."""
         if self.hybrid:
             from azure.mgmt.resource import ResourceManagementClient
         else:
             from azure.mgmt.resource.resources import ResourceManagementClient
-        sub = server.credentials["tenant"]["subscriptionId"]
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
         return ResourceManagementClient(
-            sdk_credential(server), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
+            sdk_credential(server, creds=creds), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
         )
 
     def deployments(self, server: AltoServer, **kwargs: Any) -> Any:
@@ -139,20 +140,22 @@ class SdkLine:
         dc = self.deployments(server, **kwargs) if not self.hybrid else rc
         return ResourcesView(rc.resource_groups, rc.providers, rc.resources, dc.deployments, dc.deployment_operations)
 
-    def subscriptions(self, server: AltoServer) -> Any:
+    def subscriptions(self, server: AltoServer, creds: dict[str, Any] | None = None) -> Any:
         """SubscriptionClient: subscriptions, locations, tenants."""
         if self.hybrid:
             from azure.mgmt.resource import SubscriptionClient
         else:
             from azure.mgmt.resource.subscriptions import SubscriptionClient
-        return SubscriptionClient(sdk_credential(server), **self._profile_kwargs(), **sdk_kwargs(server))
+        return SubscriptionClient(sdk_credential(server, creds=creds), **self._profile_kwargs(), **sdk_kwargs(server))
 
-    def compute(self, server: AltoServer) -> Any:
-        """ComputeManagementClient: scale sets, their VMs, the image catalogue."""
+    def compute(self, server: AltoServer, creds: dict[str, Any] | None = None) -> Any:
+        """ComputeManagementClient: scale sets, their VMs, the image catalogue (as ``creds`` when given)."""
         from azure.mgmt.compute import ComputeManagementClient
 
-        sub = server.credentials["tenant"]["subscriptionId"]
-        return ComputeManagementClient(sdk_credential(server), sub, **self._profile_kwargs(), **sdk_kwargs(server))
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
+        return ComputeManagementClient(
+            sdk_credential(server, creds=creds), sub, **self._profile_kwargs(), **sdk_kwargs(server)
+        )
 
     # ------------------------------------------------------------------------------------------------ capabilities
 
