@@ -97,8 +97,10 @@ def test_admin_refusals(server: AltoServer) -> None:
     admin.offer(tag, [tag], state="Decommissioned")
     r = admin.http.delete(f"{admin.rg}/plans/{tag}?{SUBS_API}")
     assert r.status_code == 409, "a plan an offer links stays"
-    r = admin.http.put(admin.subscription_url(str(uuid.uuid4())),
-                       json={"properties": {"owner": server.credentials["tenant"]["clientId"], "offerId": "nope"}})  # fmt: skip
+    owner = server.credentials["tenant"]["clientId"]
+    r = admin.http.put(
+        admin.subscription_url(str(uuid.uuid4())), json={"properties": {"owner": owner, "offerId": "nope"}}
+    )
     assert r.status_code == 400 and error_of(r)["target"] == "properties.offerId"
 
     person = admin.principal()
