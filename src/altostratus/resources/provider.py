@@ -15,6 +15,7 @@ from altostratus.resources import (
     metadata,
     offers,
     providers,
+    roles,
     subscriptions,
     user_subscriptions,
 )
@@ -31,6 +32,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         offers,
         acquisitions,
         user_subscriptions,
+        roles,
     ):
         module.register_routes(router, registry)
 

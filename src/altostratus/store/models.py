@@ -187,3 +187,20 @@ class ServiceQuota(Base):
     name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RoleAssignment(Base):
+    """A principal's built-in role (Owner, Contributor, Reader) at a scope inside one subscription: the
+    subscription, a resource group or a resource. ``scope_key`` is the scope's path lower-cased, so a request is
+    covered when its path is the scope or lies under it. A subscription's owner is its Owner without a row."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (Index("ix_role_assignments_principal_subscription", "principal_id", "subscription_id"),)
+    name: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.subscription_id", ondelete="CASCADE"))
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.client_id", ondelete="CASCADE"))
+    role_definition: Mapped[str] = mapped_column(String(36))
+    scope: Mapped[str] = mapped_column(String(1024))
+    scope_key: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,4 +1,4 @@
-"""tenancy: plans, offers, acquired add-on plans, network and storage quotas
+"""tenancy: plans, offers, acquired add-on plans, network and storage quotas, role assignments
 
 Revision ID: 0009
 Revises: 0008
@@ -83,6 +83,24 @@ def upgrade() -> None:
         sa.Column("limits", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("namespace_key", "name_key"),
     )
+    op.create_table(
+        "role_assignments",
+        sa.Column("name", sa.String(length=36), nullable=False),
+        sa.Column("subscription_id", sa.String(length=36), nullable=False),
+        sa.Column("principal_id", sa.String(length=36), nullable=False),
+        sa.Column("role_definition", sa.String(length=36), nullable=False),
+        sa.Column("scope", sa.String(length=1024), nullable=False),
+        sa.Column("scope_key", sa.String(length=1024), nullable=False),
+        sa.Column("created_by", sa.String(length=36), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["principal_id"], ["principals.client_id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["subscription_id"], ["subscriptions.subscription_id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    with op.batch_alter_table("role_assignments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_role_assignments_principal_subscription", ["principal_id", "subscription_id"], unique=False
+        )
 
     now = datetime.now(UTC)
     op.bulk_insert(
@@ -133,6 +151,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("role_assignments", schema=None) as batch_op:
+        batch_op.drop_index("ix_role_assignments_principal_subscription")
+    op.drop_table("role_assignments")
     with op.batch_alter_table("acquired_plans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_acquired_plans_subscription_id"))
     op.drop_table("service_quotas")
