@@ -119,3 +119,21 @@ def test_admin_refusals(server: AltoServer) -> None:
     assert mine["properties"]["state"] == "Decommissioned" and mine["properties"]["basePlanIds"] == [admin.plan_id(tag)]
     default = next(o for o in listed if o["name"] == "default-offer")
     assert default["properties"]["state"] == "Public" and default["properties"]["subscriptionCount"] >= 2
+
+
+def test_tenant_renames_its_subscription_but_not_its_offer_or_state(server: AltoServer) -> None:
+    admin = TenancyAdmin(server)
+    creds = subscribe(server, admin.principal(), "default-offer")
+    url = f"/subscriptions/{creds['subscriptionId']}?{SUBS_API}"
+    with server.client(creds=creds) as c:
+        assert ok(c.put(url, json={"displayName": "renamed"}), 200)["displayName"] == "renamed"
+        r = c.put(url, json={"offerId": "some-other-offer"})
+        assert r.status_code == 400 and error_of(r)["target"] == "offerId"
+        r = c.put(url, json={"state": "Disabled"})
+        assert r.status_code == 400 and error_of(r)["target"] == "state"
+        admin.set_state(creds["subscriptionId"], "Disabled")
+        r = c.put(url, json={"displayName": "again"})
+        assert r.status_code == 409 and error_of(r)["code"] == "ReadOnlyDisabledSubscription"
+        acquired = f"/subscriptions/{creds['subscriptionId']}/providers/Microsoft.Subscriptions/acquiredPlans"
+        r = c.put(f"{acquired}/{uuid.uuid4()}?{SUBS_API}", json={"properties": {"planId": "default-plan"}})
+        assert r.status_code == 409 and error_of(r)["code"] == "ReadOnlyDisabledSubscription"

@@ -48,10 +48,11 @@ def _acquisition_id(ctx: RequestContext) -> str:
 
 def render(ctx: RequestContext, row: AcquiredPlan, plan: Plan | None) -> dict[str, Any]:
     rid = f"{ctx.path.split('/acquiredPlans', 1)[0]}/acquiredPlans/{row.acquisition_id}"
+    admin = "targetSubscriptionId" in ctx.params
     return {
         "id": rid,
         "name": row.acquisition_id,
-        "type": f"{ctx.path.split('/providers/', 1)[1].split('/', 1)[0]}/acquiredPlans",
+        "type": f"{ADMIN_NS}/subscriptions/acquiredPlans" if admin else f"{TENANT_NS}/acquiredPlans",
         "properties": {
             "id": rid,
             "acquisitionId": row.acquisition_id,

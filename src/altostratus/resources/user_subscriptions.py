@@ -71,19 +71,28 @@ def put_subscription(ctx: RequestContext) -> Response:
     if isinstance(body.get("properties"), dict):  # the specification's example wraps the fields
         body = body["properties"]
     display, offer_id = _text(body, "displayName"), _text(body, "offerId")
-    state = body.get("state", "Enabled")
+    state = body.get("state")
     caller = ctx.require_caller
     existing = ctx.db.get(Subscription, sid.lower())
     if existing is not None:
         if existing.owner_client_id != caller.client_id or existing.state == "Deleted":
             raise ArmError(409, "Conflict", f"The subscription id '{sid}' is taken; choose another.")
-        if state != existing.state:
+        if state is not None and state != existing.state:
             raise invalid_parameter("A subscription's state is the operator's to change.", "state")
+        if existing.state != "Enabled":
+            raise ArmError(
+                409,
+                "ReadOnlyDisabledSubscription",
+                f"The subscription '{existing.subscription_id}' is {existing.state.lower()} and therefore marked as "
+                "read only.",
+            )
+        if offer_id and tenancy.offer_key(offer_id) != tenancy.offer_key(existing.offer_id or tenancy.DEFAULT_OFFER):
+            raise invalid_parameter("A subscription's offer is the operator's to change.", "offerId")
         if display:
             existing.display_name = display
         ctx.after_commit.append(lambda: ctx.services.subscriptions.forget(sid))
         return json_response(render_subscription(ctx, existing))
-    if state != "Enabled":
+    if state not in (None, "Enabled"):
         raise invalid_parameter("A new subscription is 'Enabled'.", "state")
     if not offer_id:
         raise invalid_parameter(
