@@ -137,3 +137,31 @@ def test_tenant_renames_its_subscription_but_not_its_offer_or_state(server: Alto
         acquired = f"/subscriptions/{creds['subscriptionId']}/providers/Microsoft.Subscriptions/acquiredPlans"
         r = c.put(f"{acquired}/{uuid.uuid4()}?{SUBS_API}", json={"properties": {"planId": "default-plan"}})
         assert r.status_code == 409 and error_of(r)["code"] == "ReadOnlyDisabledSubscription"
+
+
+def test_plans_quotas_and_roles_on_both_databases(fresh_server: AltoServer) -> None:
+    """The tenancy queries (plans' sums, usage counts, role scopes) on SQLite and on PostgreSQL."""
+    server = fresh_server.start()
+    admin = TenancyAdmin(server)
+    tag = unique("db")
+    admin.quota("Microsoft.Network.Admin", tag, maxSecurityGroupsPerSubscription=1)
+    admin.plan(tag, admin.quota_id("Microsoft.Network.Admin", tag))
+    admin.offer(tag, [tag])
+    owner = subscribe(server, admin.principal(), tag)
+    reader = {**admin.principal(), "subscriptionId": owner["subscriptionId"]}
+    rg = f"/subscriptions/{owner['subscriptionId']}/resourcegroups/{tag}"
+    nsgs = f"{rg}/providers/Microsoft.Network/networkSecurityGroups"
+    role = "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    with server.client(creds=owner) as c, server.client(creds=reader) as r:
+        ok(c.put(f"{rg}?{RG_API}", json={"location": "local"}))
+        ok(c.put(f"{nsgs}/a?{NET}", json={"location": "local"}))
+        refused = c.put(f"{nsgs}/b?{NET}", json={"location": "local"})
+        assert refused.status_code == 409 and f"plan '{tag}' (1)" in error_of(refused)["message"]
+        assert r.get(f"{rg}?{RG_API}").status_code == 404, "no role yet: no such subscription"
+        assignment = f"{rg}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01"
+        body = {"properties": {"roleDefinitionId": f"/subscriptions/{owner['subscriptionId']}{role}",
+                               "principalId": reader["clientId"]}}  # fmt: skip
+        ok(c.put(assignment, json=body), 201)
+        assert r.get(f"{nsgs}/a?{NET}").status_code == 200
+        denied = r.delete(f"{nsgs}/a?{NET}")
+        assert denied.status_code == 403 and error_of(denied)["code"] == "AuthorizationFailed"
