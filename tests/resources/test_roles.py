@@ -62,7 +62,8 @@ def test_reader_contributor_owner_on_a_resource_group(cloud: AltoServer, sdk: Sd
         {**admin.principal(n), "subscriptionId": sub} for n in ("reader", "contributor", "delegate")
     )
     group = unique("rbac")
-    sdk.resource(cloud, owner).resource_groups.create_or_update(group, {"location": "local"})
+    for name in (group, f"{group}-other"):
+        sdk.resource(cloud, owner).resource_groups.create_or_update(name, {"location": "local"})
     sdk.compute(cloud, owner).virtual_machine_scale_sets.begin_create_or_update(group, "web", body(1)).result()
     rg_scope = f"/subscriptions/{sub}/resourceGroups/{group}"
 
@@ -79,6 +80,10 @@ def test_reader_contributor_owner_on_a_resource_group(cloud: AltoServer, sdk: Sd
     sets = sdk.compute(cloud, reader).virtual_machine_scale_sets
     assert [s.name for s in sets.list(group)] == ["web"] and sets.get(group, "web").sku.capacity == 1
     assert sub in [s.subscription_id for s in sdk.subscriptions(cloud, reader).subscriptions.list()]
+    assert [g.name for g in sdk.resource(cloud, reader).resource_groups.list()] == [group], "only its group"
+    with pytest.raises(HttpResponseError) as exc:
+        sdk.resource(cloud, reader).resource_groups.get(f"{group}-other")
+    assert exc.value.status_code == 403 and refused(exc)
     with pytest.raises(HttpResponseError) as exc:
         sets.begin_create_or_update(group, "web", body(2, secret=False)).result()
     assert exc.value.status_code == 403 and refused(exc)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from altostratus.arm.caller import Caller
 from altostratus.arm.errors import authorization_failed, subscription_not_found
+from altostratus.arm.subscription_cache import visible
 from altostratus.store.models import RoleAssignment, Subscription
 
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -80,6 +82,8 @@ def subscription_wide_read(lowered: list[str]) -> bool:
     rest = lowered[2:]
     if len(rest) <= 2 and (not rest or rest[0] in ("providers", "locations")):
         return True
+    if rest == ["resourcegroups"]:  # the list answers only the groups the caller may read (readable_paths)
+        return True
     # /providers/{ns}/locations/{l}/operations|operationResults/{id}
     return (
         len(rest) == 6
@@ -105,6 +109,21 @@ def action_of(method: str, lowered: list[str]) -> str:
     return f"Microsoft.Resources/subscriptions/{verb}"
 
 
+def covered(grants: tuple[tuple[str, int], ...], path: str, need: int = RANK_READ) -> bool:
+    """Whether a grant of rank ``need`` or more has a scope at or above ``path``."""
+    low = path.lower()
+    return any(rank >= need and (low == scope or low.startswith(scope + "/")) for scope, rank in grants)
+
+
+def readable_paths(db: Session, access: AccessCache, caller: Caller, sub: Subscription) -> Callable[[str], bool] | None:
+    """For a subscription-wide list: a test of which items' paths the caller may read, or None when it may read
+    them all (the operator, the owner)."""
+    if visible(caller, sub):
+        return None
+    grants = access.grants(db, caller.client_id, sub.subscription_id, access.epoch)
+    return lambda path: covered(grants, path)
+
+
 def authorize(
     db: Session, access: AccessCache, caller: Caller, sub: Subscription, method: str, segments: list[str], epoch: int
 ) -> None:
@@ -116,7 +135,6 @@ def authorize(
     lowered = [s.lower() for s in segments]
     path = "/" + "/".join(lowered)
     need = required_rank(method, lowered)
-    best = max((rank for scope, rank in grants if path == scope or path.startswith(scope + "/")), default=0)
-    if best >= need or (need == RANK_READ and subscription_wide_read(lowered)):
+    if covered(grants, path, need) or (need == RANK_READ and subscription_wide_read(lowered)):
         return
     raise authorization_failed(caller.client_id, action_of(method, lowered), "/" + "/".join(segments))
