@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from tests.support.arm import RG_API, error_of
@@ -165,3 +166,44 @@ def test_plans_quotas_and_roles_on_both_databases(fresh_server: AltoServer) -> N
         assert r.get(f"{nsgs}/a?{NET}").status_code == 200
         denied = r.delete(f"{nsgs}/a?{NET}")
         assert denied.status_code == 403 and error_of(denied)["code"] == "AuthorizationFailed"
+
+
+def test_a_template_assigns_a_role(server: AltoServer) -> None:
+    """ARM templates declare role assignments (Microsoft.Authorization/roleAssignments with a guid() name); the
+    deployment makes them through the pipeline as its caller, the group's owner."""
+    admin = TenancyAdmin(server)
+    owner = subscribe(server, admin.principal(), "default-offer")
+    colleague = {**admin.principal(), "subscriptionId": owner["subscriptionId"]}
+    rg = f"/subscriptions/{owner['subscriptionId']}/resourcegroups/{unique('tpl')}"
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"principalId": {"type": "string"}},
+        "resources": [
+            {
+                "type": "Microsoft.Authorization/roleAssignments",
+                "apiVersion": "2022-04-01",
+                "name": "[guid(resourceGroup().id, parameters('principalId'), 'reader')]",
+                "properties": {
+                    "roleDefinitionId": "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', "
+                    "'acdd72a7-3385-48ef-bd42-f606fba81ae7')]",
+                    "principalId": "[parameters('principalId')]",
+                },
+            }
+        ],
+    }
+    body = {"properties": {"mode": "Incremental", "template": template,
+                           "parameters": {"principalId": {"value": colleague["clientId"]}}}}  # fmt: skip
+    with server.client(creds=owner) as c, server.client(creds=colleague) as r:
+        ok(c.put(f"{rg}?{RG_API}", json={"location": "local"}))
+        url = f"{rg}/providers/Microsoft.Resources/deployments/roles?{RG_API}"
+        ok(c.put(url, json=body))
+        for _ in range(150):
+            state = c.get(url).json()["properties"]["provisioningState"]
+            if state not in ("Accepted", "Running", "Created"):
+                break
+            time.sleep(0.2)
+        assert state == "Succeeded", c.get(url).text
+        assert r.get(f"{rg}?{RG_API}").status_code == 200, "the colleague reads the group"
+        assert r.put(f"{rg}/providers/Microsoft.Network/networkSecurityGroups/n?{NET}",
+                     json={"location": "local"}).status_code == 403  # fmt: skip
