@@ -76,6 +76,7 @@ class AltoServer:
                 except httpx.HTTPError:
                     pass
             time.sleep(0.2)
+        self.close()  # never leave a server that did not come up running after the test
         raise RuntimeError(f"alto up did not become ready:\n{self.log_path.read_text()[-4000:]}")
 
     def stop(self) -> int:
