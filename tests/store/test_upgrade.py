@@ -1,8 +1,8 @@
 """Upgrade: a data dir made by the release before tenancy (migration 0009) starts on this one, migrates, and keeps
 every resource; its subscriptions are on the default offer, with the default plan's services registered.
 
-The previous release is this repository's own history: the parent of the commit that added the tenancy
-migration, extracted with ``git archive`` and run as ``alto up`` with its source first on PYTHONPATH.
+The previous release is this repository's own history: main's last commit before tenancy (``PREVIOUS``),
+extracted with ``git archive`` and run as ``alto up`` with its source first on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ from tests.support.tenancy import SUBS_API, TenancyAdmin, ok
 from tests.support.vmss import COMPUTE, vmss_body
 
 REPO = Path(__file__).resolve().parents[2]
-MIGRATION = "src/altostratus/store/migrations/versions/0009_tenancy.py"
+# main just before the tenancy migration (0009, plans, offers, role assignments) was added: schema head 0008.
+PREVIOUS = "b43aa61d942e20bfde4f66a47df377452b11e31d"
 RG_API = "api-version=2019-10-01"
 
 
 def previous_release(into: Path) -> Path:
-    """The source tree of the commit before tenancy, as ``into/src``."""
-    added = subprocess.run(
-        ["git", "-C", str(REPO), "log", "--diff-filter=A", "--format=%H", "--", MIGRATION],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
-    assert added, f"git history has no commit adding {MIGRATION} (a shallow clone?): the upgrade test needs it"
+    """The source tree of the last main commit before tenancy, as ``into/src``."""
+    known = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{PREVIOUS}^{{commit}}"], check=False)
+    assert known.returncode == 0, f"git history lacks {PREVIOUS} (a shallow clone?): the upgrade test needs it"
     archive = into / "previous.tar"
-    subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(archive), f"{added[-1]}^", "src"], check=True)
+    subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(archive), PREVIOUS, "src"], check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
