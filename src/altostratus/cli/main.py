@@ -34,6 +34,16 @@ from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.output import Col
 from altostratus.cli.profiles import PROFILE_ENV, select
+from altostratus.cli.roles import role_app
+from altostratus.cli.tenancy import (
+    offer_app,
+    plan_app,
+    quota_app,
+    subscription_add_plan,
+    subscription_set_state,
+    tenant_offer_app,
+    tenant_sub_app,
+)
 from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
@@ -84,6 +94,14 @@ app.add_typer(vmss_app, name="vmss")
 app.add_typer(deployment_app, name="deployment")
 app.command("demo")(demo)
 admin_app.command("register")(register)
+admin_app.add_typer(plan_app, name="plan")
+admin_app.add_typer(offer_app, name="offer")
+admin_app.add_typer(quota_app, name="quota")
+admin_sub_app.command("set-state")(subscription_set_state)
+admin_sub_app.command("add-plan")(subscription_add_plan)
+app.add_typer(tenant_offer_app, name="offer")
+app.add_typer(tenant_sub_app, name="subscription")
+app.add_typer(role_app, name="role")
 
 
 @app.command()
@@ -166,7 +184,7 @@ def up(
 def subscription_create(
     display_name: Annotated[str, typer.Option("--display-name", "-n", help="Name of the new subscription.")],
     owner: Annotated[str | None, typer.Option(help="Client id of an existing principal (default: a new one).")] = None,
-    offer: Annotated[str | None, typer.Option(help="Offer id to record.")] = None,
+    offer: Annotated[str | None, typer.Option(help="The offer (default: default-offer).")] = None,
     save_profile_as: Annotated[
         str | None,
         typer.Option("--save-profile", help="Also save the new principal as this profile (`alto --profile NAME`)."),
