@@ -64,7 +64,10 @@ class OperationRunner:
         self.lease_young = lease_seconds / 2  # seconds after a claim during which its lease need not be renewed
         self.poll_seconds = poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
-        self._wake = threading.Event()
+        # Wake-ups for idle workers, one worker each (at most one per worker is remembered while all are busy):
+        # every worker searching for claimable operations at each wake-up only raced for the same rows.
+        self._wake = threading.Condition()
+        self._wakes = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         # operation id -> (percent, progress) as its row held them when claimed: a look that changes neither
@@ -83,7 +86,9 @@ class OperationRunner:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
+        with self._wake:
+            self._wakes = self.workers
+            self._wake.notify_all()
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
@@ -102,7 +107,10 @@ class OperationRunner:
                     )
 
     def wake(self) -> None:
-        self._wake.set()
+        """Something may be claimable now: one idle worker looks (and wakes another if it finds more)."""
+        with self._wake:
+            self._wakes = min(self._wakes + 1, self.workers)
+            self._wake.notify()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -112,8 +120,10 @@ class OperationRunner:
                 log.exception("operation runner iteration failed")
                 worked = False
             if not worked:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+                with self._wake:
+                    if not self._wakes:
+                        self._wake.wait(self.poll_seconds)
+                    self._wakes = max(0, self._wakes - 1)
 
     def _claim(self) -> OperationTask | None:
         now = utcnow()
@@ -145,6 +155,8 @@ class OperationRunner:
                     op = s.get(Operation, op_id)
                     assert op is not None
                     self._shown[op.id] = (op.percent_complete, op.progress)
+                    if len(candidates) > 1:
+                        self.wake()  # more to do than this worker: another one claims the next
                     return OperationTask(op.id, op.subscription_id, op.kind, op.target, dict(op.params), op.attempts)
         return None
 
