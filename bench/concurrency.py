@@ -326,7 +326,8 @@ def report(w: Window, other: Window | None) -> None:
     errors = sum(w.errors.values())
     print(
         f"\n{w.target}: {n} requests in {seconds:.0f} s ({n / seconds:.0f}/s), {errors} errors; server CPU "
-        f"{w.server_cpu / seconds:.2f} cores, load generator {w.client_cpu / seconds:.2f}, rest of the machine "
+        f"{w.server_cpu / seconds:.2f} cores ({w.server_cpu / max(n, 1) * 1000:.2f} ms per request, the controllers' "
+        f"and operations' work included), load generator {w.client_cpu / seconds:.2f}, rest of the machine "
         f"{max(0.0, w.machine_cpu - w.server_cpu - w.client_cpu) / seconds:.2f}"
     )
     header = f"{'type':<16}{'count':>8}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
