@@ -25,7 +25,7 @@ def wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_writers_take_turns_in_arrival_order() -> None:
-    lane = WriterLane()
+    lane = WriterLane(starving_seconds=0)  # every waiter is handed the lane in turn
     lane.acquire()
     order: list[int] = []
 
@@ -45,6 +45,28 @@ def test_writers_take_turns_in_arrival_order() -> None:
         t.join(20)
     assert order == list(range(6))
     assert lane.waiting == 0
+
+
+def test_a_waiter_that_waited_long_enough_is_handed_the_lane_before_newcomers() -> None:
+    lane = WriterLane(starving_seconds=0.05)
+    lane.acquire()
+    order: list[str] = []
+
+    def writer(name: str) -> None:
+        lane.acquire()
+        order.append(name)
+        lane.release()
+
+    first = threading.Thread(target=writer, args=("waited",))
+    first.start()
+    wait_until(lambda: lane.waiting == 1, "the first writer in line")
+    time.sleep(0.1)  # past starving_seconds: the next release hands it the lane
+    lane.release()
+    lane.acquire()  # a newcomer: behind the one handed the lane
+    order.append("newcomer")
+    lane.release()
+    first.join(20)
+    assert order == ["waited", "newcomer"]
 
 
 def test_a_writer_gives_up_like_sqlites_busy_timeout() -> None:
@@ -127,3 +149,28 @@ def test_checkpoints_run_on_their_own_thread(db: Database) -> None:
     assert db.checkpointer is not None
     wait_until(lambda: db.checkpointer is not None and db.checkpointer.runs > 0, "a checkpoint after the commit")
     assert any(t.name == "wal-checkpoint" for t in threading.enumerate())
+
+
+def test_one_writer_at_a_time_whoever_goes_next() -> None:
+    lane = WriterLane(starving_seconds=0.001)  # both ways of going next: taken while free, and handed over
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def writer(i: int) -> None:
+        for _ in range(200):
+            lane.acquire()
+            if inside:
+                overlaps.append(i)
+            inside.append(i)
+            time.sleep(0)  # let the others run while the lane is held
+            inside.pop()
+            lane.release()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not overlaps
+    assert lane.waiting == 0
+    lane.acquire(timeout=1)  # and it is free at the end
