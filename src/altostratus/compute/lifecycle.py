@@ -18,7 +18,7 @@ from altostratus.store.models import Resource
 def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
     """Pending until the controller has converged the generation the request produced. Progress is written on
     every look, the last one included: a finished operation's figures describe the instances as they ended."""
-    with db.session() as s:
+    with db.session(readonly=True) as s:  # a look: it waits for no writer and holds none up
         ss = s.get(ScaleSet, task.params["scaleSetId"])
         if ss is not None:
             query = select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id, ScaleSetVm.state != "Deleting")

@@ -41,6 +41,7 @@ from altostratus.store.models import Operation, Resource, ResourceGroup
 NS = "Microsoft.Compute"
 TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 CONVERGE = "vmss/converge"
+CONVERGE_FIRST_LOOK_SECONDS = 0.3  # as long as a pending look waits for the next (operations.Pending)
 NAME_MAX = 64
 
 
@@ -73,6 +74,8 @@ def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) 
         kind=CONVERGE,
         target=set_id(group, ss),
         params={"scaleSetId": ss.id, "generation": ss.generation},
+        # The controller releases it when the set converges (often sooner); until then a look finds it pending.
+        parked_seconds=CONVERGE_FIRST_LOOK_SECONDS,
     )
     ctx.after_commit.append(compute_platform(ctx).scalesets.wake)
     return op
