@@ -9,7 +9,17 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import admin, images, lifecycle, quotas, scalesets, stored_types, vms
+from altostratus.compute import (
+    admin,
+    images,
+    lifecycle,
+    quotas,
+    scalesets,
+    set_actions,
+    set_extensions,
+    stored_types,
+    vms,
+)
 from altostratus.compute.platform import ComputePlatform
 from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.versions import COMPUTE
@@ -25,6 +35,9 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     sets.preflight = scale_set_preflight
     scalesets.register(router, sets.full_name)
     vms.register(router, vm_t)
+    extensions_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/extensions", COMPUTE).full_name
+    set_extensions.register(router, extensions_t, sets.full_name)
+    set_actions.register(router, sets.full_name, vm_t)
     stored_types.register_routes(router, registry)
 
 

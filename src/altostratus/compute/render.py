@@ -160,7 +160,14 @@ def render_vm(
     }
 
 
+def _extensions(model: dict[str, Any]) -> list[dict[str, Any]]:
+    section = (model.get("virtualMachineProfile") or {}).get("extensionProfile") or {}
+    extensions = section.get("extensions") if isinstance(section, dict) else None
+    return [e for e in extensions if isinstance(e, dict)] if isinstance(extensions, list) else []
+
+
 def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
+    applied = sum(1 for r in rows if r.state == "Running" and r.model_revision == ss.model_revision)
     codes: Counter[str] = Counter()
     for row in rows:
         for status in vm_statuses(row):
@@ -177,6 +184,13 @@ def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
         provisioning["message"] = ss.error.get("message")
     return {
         "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]},
-        "extensions": [],
+        # Extensions are applied with the model (control plane here): an instance on the model has them.
+        "extensions": [
+            {
+                "name": e.get("name"),
+                "statusesSummary": [{"code": "ProvisioningState/succeeded", "count": applied}] if applied else [],
+            }
+            for e in _extensions(ss.model)
+        ],
         "statuses": [provisioning],
     }

@@ -160,6 +160,13 @@ def put_set(ctx: RequestContext) -> Response:
 
 
 def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Response:
+    op = apply_update(ctx, group, ss, body)
+    return json_response(render_set(ctx, group, ss), 200, {**lro.async_headers(ctx, op), "ETag": ss.etag})
+
+
+def apply_update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Operation:
+    """A new model (a full body, secrets included) for the set: validated, recorded, instances brought to it
+    as the upgrade mode says. Child resources (extensions) write through this too: one source of truth."""
     valid = validate(body, ctx.services.settings.location, creating=False)
     old_ref, new_ref = image_reference(ss.model), valid.image
     if (old_ref.publisher.lower(), old_ref.offer.lower()) != (new_ref.publisher.lower(), new_ref.offer.lower()):
@@ -190,7 +197,7 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
     ss.provisioning_state = "Updating"
     op = converge_operation(ctx, ss, group)
     _envelope(ctx, group, ss)
-    return json_response(render_set(ctx, group, ss), 200, {**lro.async_headers(ctx, op), "ETag": ss.etag})
+    return op
 
 
 def patch_set(ctx: RequestContext) -> Response:
