@@ -14,6 +14,7 @@ from altostratus.compute import (
     images,
     lifecycle,
     quotas,
+    run_command,
     scalesets,
     set_actions,
     set_extensions,
@@ -38,6 +39,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     extensions_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/extensions", COMPUTE).full_name
     set_extensions.register(router, extensions_t, sets.full_name)
     set_actions.register(router, sets.full_name, vm_t)
+    run_command.register(router, vm_t)
     stored_types.register_routes(router, registry)
 
 
@@ -46,6 +48,7 @@ def register_operations(runner: OperationRunner, platform: Platform) -> None:
     the controller (so the deleter needs the controller that the server assembled)."""
     compute = cast(ComputePlatform, platform)
     runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
+    run_command.register_operations(runner.register, compute.driver)
     scale_set_type = platform.registry.get_type(scalesets.TYPE)
     if scale_set_type is None:
         raise RuntimeError("register_routes must run before register_operations")

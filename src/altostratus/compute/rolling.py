@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.blobs.store import BlobStore
-from altostratus.compute import service
+from altostratus.compute import data_disks, service
 from altostratus.compute.model import image_reference
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.store.db import as_utc, iso, utcnow
@@ -196,6 +196,7 @@ def advance(s: Session, ss: ScaleSet) -> bool:
         for r in targets:  # extensions are control plane: the instance has them once it records the model
             if not service.needs_new_disk(r, ref):
                 r.model_revision = ss.model_revision
+                data_disks.sync_to_model(ss, r)
     elif state["reimage"]:
         service.reimage(s, ss, targets, source, to_model=True)
     else:

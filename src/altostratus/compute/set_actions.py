@@ -19,7 +19,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import paged
-from altostratus.compute import service
+from altostratus.compute import data_disks, service
 from altostratus.compute.model import check_capacity, image_reference
 from altostratus.compute.models import ScaleSet
 from altostratus.compute.render import render_set
@@ -83,6 +83,7 @@ def reapply(ctx: RequestContext) -> Response:
     for row in rows:
         if not service.needs_new_disk(row, ref):
             row.model_revision = ss.model_revision
+            data_disks.sync_to_model(ss, row)
     return lro.accepted(ctx, converge_operation(ctx, ss, group))
 
 
