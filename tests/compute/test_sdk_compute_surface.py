@@ -191,7 +191,9 @@ def test_features_this_cloud_lacks_answer_as_azure(cloud: AltoServer, sdk: SdkLi
     sets.begin_create_or_update(group, "plain", body(1)).result()
     calls = [
         lambda: sets.convert_to_single_placement_group(group, "plain", {"activePlacementGroupId": "x"}),
-        lambda: sets.force_recovery_service_fabric_platform_update_domain_walk(group, "plain", 0),
+        lambda: sets.force_recovery_service_fabric_platform_update_domain_walk(
+            group, "plain", platform_update_domain=0
+        ),
         lambda: sets.begin_set_orchestration_service_state(
             group, "plain", {"serviceName": "AutomaticRepairs", "action": "Suspend"}
         ).result(),
