@@ -91,6 +91,16 @@ def test_data_disks_reach_every_instance(cloud: AltoServer, sdk: SdkLine) -> Non
         assert [(d["lun"], d["diskSizeGB"]) for d in vm_disks(sdk, vm)] == [(0, 4), (1, 8)]
         assert hypervisor_disks(cloud, group, "dd", vm.instance_id) == [(0, 4), (1, 8)]
 
+    # reimage keeps the data disks; reimageall gives new empty ones (Azure reimages every disk).
+    names = lambda iid: [d["name"] for d in vm_disks(sdk, vms.get(group, "dd", iid))]  # noqa: E731
+    before = names("0")
+    vms.begin_reimage(group, "dd", "0").result()
+    assert names("0") == before
+    vms.begin_reimage_all(group, "dd", "0").result()
+    after = names("0")
+    assert len(after) == 2 and not set(after) & set(before)
+    assert hypervisor_disks(cloud, group, "dd", "0") == [(0, 4), (1, 8)]
+
 
 @pytest.mark.parametrize(
     ("disks", "size", "status", "code", "target"),

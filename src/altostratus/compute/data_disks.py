@@ -133,6 +133,17 @@ def sync_to_model(ss: ScaleSet, row: ScaleSetVm) -> None:
     row.data_disks = kept
 
 
+def renew(row: ScaleSetVm) -> None:
+    """reimageall: each attached disk is replaced by a new empty one (same lun, size, caching); detached ones stay."""
+    disks = []
+    for disk in row.data_disks or []:
+        if disk.get("attached"):
+            stem = str(disk["name"]).rsplit("_", 1)[0]
+            disk = {**disk, "name": f"{stem}_{uuid.uuid4().hex[:12]}"}
+        disks.append(disk)
+    row.data_disks = disks
+
+
 def attached(row: ScaleSetVm) -> tuple[DataDisk, ...]:
     """What the hypervisor should have attached to the instance."""
     return tuple(

@@ -17,7 +17,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.compute import natpools, quotas, rolling, service
+from altostratus.compute import data_disks, natpools, quotas, rolling, service
 from altostratus.compute.extensions import check_extensions, extensions_of
 from altostratus.compute.model import (
     check_capacity,
@@ -307,6 +307,9 @@ def apply_action(ctx: RequestContext, ss: ScaleSet, name: str, rows: list[ScaleS
         service.restart(rows)
     elif name in ("reimage", "reimageall"):
         service.reimage(ctx.db, ss, rows, service.RequestImage(ctx.db, image_reference(ss.model)))
+        if name == "reimageall":  # Azure reimages every disk: the data disks start empty again
+            for row in rows:
+                data_disks.renew(row)
     elif name == "delete":
         service.delete_instances(ss, rows)
     elif name == "manualupgrade":
