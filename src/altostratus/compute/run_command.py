@@ -8,8 +8,9 @@ operation waits, up to ``AGENT_WAIT_SECONDS``. The result is Azure's ``RunComman
 whose message is ``Enable succeeded: \\n[stdout]\\n...\\n[stderr]\\n...``, failed when the script exits non-zero.
 
 Limits: ``RunShellScript`` only (the images are Linux); parameters become environment variables, as Azure passes
-them; a script may run ``SCRIPT_TIMEOUT_SECONDS`` (it holds an operation worker that long). A server killed while a
-script runs runs it again when the operation is taken up after the restart (at least once, not exactly once).
+them; a script may run ``SCRIPT_TIMEOUT_SECONDS`` (it holds an operation worker that long, renewing the operation's
+lease). A server killed while a script runs runs it again when the operation is taken up after the restart (at
+least once, not exactly once).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 import shlex
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from starlette.responses import Response
@@ -34,7 +37,8 @@ from altostratus.store.db import Database
 RUN_COMMAND = "vmss/runCommand"
 COMMANDS = {"runshellscript": "RunShellScript"}
 AGENT_WAIT_SECONDS = 180.0
-SCRIPT_TIMEOUT_SECONDS = 45.0  # below the operation lease (60 s): a running script is never taken up twice
+SCRIPT_TIMEOUT_SECONDS = 600.0
+HEARTBEAT_SECONDS = 15.0  # renews the operation's lease (60 s) while the script runs: no other worker takes it up
 MAX_SCRIPT_BYTES = 256 * 1024
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -99,21 +103,33 @@ def result_body(result: CommandResult) -> dict[str, Any]:
 
 def handler(driver: HypervisorDriver) -> OperationHandler:
     def run(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
-        try:
-            result = driver.run_command(task.params["key"], task.params["script"], SCRIPT_TIMEOUT_SECONDS)
-        except DriverError as err:
-            if err.retryable and time.time() < float(task.params["deadline"]):
-                raise Pending(2.0) from None
-            if err.retryable or err.code == "InstanceNotFound":
-                raise ArmError(
-                    409,
-                    "VMAgentStatusCommunicationError",
-                    f"The instance's guest agent did not answer within {AGENT_WAIT_SECONDS:g} s: {err.message}",
-                ) from None
-            raise ArmError(409, "RunCommandFailed", f"The command could not be run: {err.message}") from None
+        started = time.monotonic()
+        with ThreadPoolExecutor(1, thread_name_prefix="runcommand") as pool:
+            future = pool.submit(driver.run_command, task.params["key"], task.params["script"], SCRIPT_TIMEOUT_SECONDS)
+            while True:
+                try:
+                    result = future.result(timeout=HEARTBEAT_SECONDS)
+                    break
+                except FutureTimeout:
+                    progress(None, {"runningSeconds": round(time.monotonic() - started)})  # renews the lease
+                except DriverError as err:
+                    return _failed(err, task)
         return {"body": result_body(result)}
 
     return run
+
+
+def _failed(err: DriverError, task: OperationTask) -> dict[str, Any] | None:
+    """A driver error: wait (Pending) while the guest's agent may still come up, else the operation fails."""
+    if err.retryable and time.time() < float(task.params["deadline"]):
+        raise Pending(2.0) from None
+    if err.retryable or err.code == "InstanceNotFound":
+        raise ArmError(
+            409,
+            "VMAgentStatusCommunicationError",
+            f"The instance's guest agent did not answer within {AGENT_WAIT_SECONDS:g} s: {err.message}",
+        ) from None
+    raise ArmError(409, "RunCommandFailed", f"The command could not be run: {err.message}") from None
 
 
 def register(router: Any, vm_t: str) -> None:
