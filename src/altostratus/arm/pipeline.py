@@ -37,7 +37,7 @@ from altostratus.arm.body_limits import check_body
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
-from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router
+from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router, missing_type
 from altostratus.arm.subscription_cache import visible
 from altostratus.store.models import Principal, Subscription
 
@@ -268,7 +268,8 @@ class Pipeline:
                     return ArmError(
                         400,
                         "InvalidResourceType",
-                        f"The resource type '{segments[i + 2]}' could not be found in the namespace '{ns.name}'.",
+                        f"The resource type '{missing_type(segments, i)}' could not be found in the namespace "
+                        f"'{ns.name}'.",
                     )
         return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
 from altostratus.blobs.store import BlobStore
-from altostratus.compute import natpools, rolling
+from altostratus.compute import data_disks, natpools, rolling
 from altostratus.compute.backoff import Backoff
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import set_id as set_resource_id
@@ -273,6 +273,7 @@ class ScaleSetController:
             admin_username=os_profile.get("adminUsername"),
             ssh_public_keys=tuple(k.get("keyData", "") for k in keys if isinstance(k, dict) and k.get("keyData")),
             port_forwards=natpools.forwards_for(list(view.nat_pools), row.instance_id),
+            data_disks=data_disks.attached(row),
             tags={
                 MANAGED_TAG: "true",
                 INSTALLATION_TAG: self.installation_id,
@@ -333,6 +334,12 @@ class ScaleSetController:
             )
             if ok:
                 self._set(row, restart_done=row.restart_requested)
+            return ok or self.backoff.pending(row.key)
+        if row.state != "Failed" and state.data_disks != data_disks.attached(row):
+            # Level-triggered: the hypervisor's disks follow the record (model sync, attachDetachDataDisks).
+            ok, _ = self._attempt(
+                row, "VMDataDiskUpdateFailed", lambda: self.driver.set_data_disks(row.key, data_disks.attached(row))
+            )
             return ok or self.backoff.pending(row.key)
         if row.state in ("Creating", "Updating"):
             if state.error:

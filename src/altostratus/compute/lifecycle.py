@@ -49,7 +49,8 @@ def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) ->
             f"Instance(s) {', '.join(str(iid) for iid, _ in failed)} failed to provision: "
             f"{first.get('message', 'unknown error')}",
         )
-    return None
+    body = task.params.get("resultBody")  # what the request's synchronous answer would have been
+    return {"body": body} if body is not None else None
 
 
 def scale_set_deleter(wake: Callable[[], None]) -> Callable[[Database, int], bool]:
