@@ -32,6 +32,7 @@ from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.output import Col
+from altostratus.cli.users import user_app
 from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
@@ -48,6 +49,7 @@ group_app = typer.Typer(help="Resource groups (like `az group`).", no_args_is_he
 app.add_typer(admin_app, name="admin")
 admin_app.add_typer(admin_sub_app, name="subscription")
 admin_app.add_typer(admin_principal_app, name="principal")
+admin_app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 
 RESOURCES_API = "2019-10-01"
