@@ -115,9 +115,15 @@ def up(
         list[str] | None,
         typer.Option(help="Host, address or CIDR tenants' linked templates may come from whatever it is (repeatable)."),
     ] = None,
+    portal: Annotated[
+        bool, typer.Option("--portal/--no-portal", help="Serve the web portals (tenant at /, operator at /admin).")
+    ] = True,
+    portal_session_idle: Annotated[
+        int, typer.Option(help="Portal: seconds a session may sit idle before the person signs in again.")
+    ] = 1800,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
-    """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
+    """Start the service (HTTPS ARM endpoint, token endpoint, controllers, web portals)."""
     from altostratus.server import serve
 
     settings = Settings(
@@ -140,6 +146,8 @@ def up(
         login_hash_workers=login_hash_workers,
         outbound_allow_private=allow_outbound_private,
         outbound_allow=tuple(outbound_allow or ()),
+        portal=portal,
+        portal_session_idle=portal_session_idle,
     )
     serve(settings, log_level)
 
