@@ -36,7 +36,9 @@ def _next(request: Request, value: str) -> str:
     return local_path(value, request) or ""
 
 
-def sign_in_page(portal: Portal, request: Request, error: str = "", name: str = "", status: int = 200) -> Response:
+def sign_in_page(
+    portal: Portal, request: Request, error: str = "", name: str = "", status: int = 200, next_path: str | None = None
+) -> Response:
     token = secrets.token_urlsafe(24)
     response = portal.render(
         request,
@@ -44,7 +46,7 @@ def sign_in_page(portal: Portal, request: Request, error: str = "", name: str = 
         None,
         status,
         signin_token=token,
-        next=_next(request, request.query_params.get("next", "")),
+        next=_next(request, next_path if next_path is not None else request.query_params.get("next", "")),
         error=error,
         name=name,
     )
@@ -58,12 +60,13 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def post(request: Request) -> Response:
         form = await form_of(request)
-        name, password = first(form, "name").strip(), first(form, "password")
+        name, password, next_path = first(form, "name").strip(), first(form, "password"), first(form, "next")
         expected = request.cookies.get(SIGNIN_COOKIE, "")
         if not expected or not hmac.compare_digest(first(form, "signin_token"), expected):
-            return sign_in_page(portal, request, "The sign-in form expired. Please sign in again.", name, 403)
+            expired = "The sign-in form expired. Please sign in again."
+            return sign_in_page(portal, request, expired, name, 403, next_path)
         if not name or not password:
-            return sign_in_page(portal, request, "Enter your user name and password.", name, 400)
+            return sign_in_page(portal, request, "Enter your user name and password.", name, 400, next_path)
         peer = request.client
         try:
             answer = await portal.arm.password_token(
@@ -74,12 +77,12 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
                 text = "Too many sign-in attempts. " + err.message.split(". ", 1)[-1]
             else:
                 text = "The user name or password is not right, or the account is disabled."
-            return sign_in_page(portal, request, text, name, 401 if err.status != 429 else 429)
+            return sign_in_page(portal, request, text, name, 401 if err.status != 429 else 429, next_path)
         token = answer["access_token"]
         claims = _claims(token)
         role = "operator" if "operator" in claims.get("roles", []) else "tenant"
         session = portal.sessions.create(claims.get("upn", name), role, token, float(answer.get("expires_in", 3600)))
-        target = _next(request, first(form, "next")) or ("/admin" if role == "operator" else "/")
+        target = _next(request, next_path) or ("/admin" if role == "operator" else "/")
         response = secure(RedirectResponse(target, 303))
         _cookie(response, COOKIE, session.id)
         response.delete_cookie(SIGNIN_COOKIE, path="/")
