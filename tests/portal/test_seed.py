@@ -129,6 +129,11 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
         tenant.goto(web)
         reload_until(tenant, tenant.get_by_test_id("versions"), r"^(?!.*1\.0\.0).*1\.1\.0 newest\s+2")
         expect(tenant.get_by_test_id("latest-banner")).to_have_count(0)
+        tenant.goto(web + "/instances")
+        tenant.get_by_role("row", name=re.compile("web_2")).get_by_role("link", name="console").click()
+        expect(tenant.get_by_test_id("console")).not_to_be_empty()
+        expect(tenant.get_by_test_id("console")).not_to_contain_text("nothing written")
+        shot(tenant, "tenant-console")
 
         # The pinned set cannot scale out: the reason, clearly, on its page.
         tenant.goto(web.replace("/web", "/pinned"))
@@ -136,6 +141,7 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
         tenant.get_by_role("button", name="Apply").click()
         reason = tenant.locator("[data-testid=field-error], [data-testid=set-problem]")
         reload_until(tenant, reason, "PlatformImageNotFound")
+        expect(tenant.get_by_test_id("pinned-gone")).to_contain_text("Version 1.0.0 is no longer in this cloud")
         shot(tenant, "tenant-pinned-set-reason")
 
         # The operator removes the gallery item: gone from the tenant's marketplace on the next load.

@@ -177,6 +177,18 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             )
         )
 
+    async def console(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
+        """An instance's console output (boot diagnostics; the real serial console with the libvirt driver)."""
+        path, ss = await load_set(session, request)
+        iid = request.path_params["instance"]
+        r = await arm.request(session.token, "GET", f"{path}/virtualMachines/{iid}/serialConsoleLog", COMPUTE_API)
+        if r.status_code >= 400:
+            from altostratus.portal.arm import error_of
+
+            raise error_of(r)
+        base = request.url.path.split("/virtualMachines/")[0]
+        return portal.render(request, "tenant_console.html", session, ss=ss, instance=iid, text=r.text, base=base)
+
     sp = "/portal/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
     return [
         ("/", "GET", page(portal, home)),
@@ -187,6 +199,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         (sp + "/instances", "GET", page(portal, instances)),
         (sp + "/instances", "POST", page(portal, bulk)),
         (sp + "/scale", "POST", page(portal, scale)),
+        (sp + "/virtualMachines/{instance}/console", "GET", page(portal, console)),
     ]
 
 
