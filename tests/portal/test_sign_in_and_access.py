@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Playwright, expect
 
 from tests.support.arm import make_tenant
 from tests.support.browser import chromium, new_page, shot, sign_in
-from tests.support.marketplace import OFFER, PUB, SKU, Operator, product_name
+from tests.support.portal import ensure_image
 from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, vmss_body
 
@@ -66,9 +66,7 @@ def test_a_form_without_the_sessions_csrf_token_does_nothing(browser: Browser, p
     creds = portal_server.credentials
     sub = creds["tenant"]["subscriptionId"]
     group = f"csrf-{uuid.uuid4().hex[:6]}"
-    operator = Operator(portal_server)
-    if "1.0.0" not in operator.image_versions():
-        assert operator.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+    ensure_image(portal_server)
     with portal_server.client() as api:
         api.put(f"/subscriptions/{sub}/resourcegroups/{group}?api-version=2019-10-01", json={"location": "local"})
         api.post(f"/subscriptions/{sub}/providers/Microsoft.Compute/register?api-version=2019-10-01")

@@ -11,7 +11,17 @@ from playwright.sync_api import Locator, Page
 
 from altostratus.marketplace.catalog import Payload, Product, add_payload, write_catalog
 from tests.support.flaky_upstream import FlakyUpstream
-from tests.support.marketplace import OFFER, PUB, SKU, gallery_product, image_product, make_disk, product_name
+from tests.support.marketplace import (
+    OFFER,
+    PUB,
+    SKU,
+    Operator,
+    gallery_product,
+    image_product,
+    make_disk,
+    product_name,
+)
+from tests.support.server import AltoServer
 
 MiB = 1 << 20
 
@@ -49,3 +59,10 @@ def reload_until(page: Page, locator: Locator, pattern: str, timeout: float = 60
         time.sleep(0.5)
         page.reload()
     raise AssertionError(f"never showed {pattern!r}; last: {text!r}")
+
+
+def ensure_image(server: AltoServer, version: str = "1.0.0") -> None:
+    """Image ``version`` of the test offer downloaded (through the admin API, as a setup step of a browser test)."""
+    operator = Operator(server)
+    if version not in operator.image_versions():
+        assert operator.download(product_name(PUB, OFFER, SKU, version))["status"] == "Succeeded"

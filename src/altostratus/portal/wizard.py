@@ -33,6 +33,11 @@ TARGETS = {
     "adminPassword": "password",
     "upgradePolicy": "upgrade",
     "customData": "custom_data",
+    "computerNamePrefix": "name",
+    "adminUsername": "admin_user",
+    "upgradePolicy.mode": "upgrade",
+    "imageReference.version": "version",
+    "location": "_form",
 }
 
 
@@ -40,7 +45,7 @@ def field_of(target: str | None) -> str | None:
     """The wizard field an API error's ``target`` names (its last matching part: ``properties.….adminPassword``)."""
     if not target:
         return None
-    for key, field in TARGETS.items():
+    for key, field in sorted(TARGETS.items(), key=lambda kv: -len(kv[0])):
         if target == key or target.endswith("." + key) or target.endswith(key):
             return field
     return None
@@ -193,21 +198,29 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         )
 
     async def create(session: PortalSession, v: dict[str, str]) -> None:
+        """The group (when new), the provider registration, the set. A new group this attempt made is deleted
+        again when the set is refused, so a refused Create leaves nothing behind."""
         sub = v["subscription"]
+        group_path = f"/subscriptions/{sub}/resourcegroups/{v['group']}"
+        made_group = False
         if v["group_mode"] == "new":
-            path = f"/subscriptions/{sub}/resourcegroups/{v['group']}"
-            r = await arm.request(session.token, "HEAD", path, RESOURCES_API)
+            r = await arm.request(session.token, "HEAD", group_path, RESOURCES_API)
             if r.status_code != 204:
                 try:
-                    await arm.call(session.token, "PUT", path, RESOURCES_API, {"location": data.LOCATION})
+                    await arm.call(session.token, "PUT", group_path, RESOURCES_API, {"location": data.LOCATION})
                 except ApiError as err:
                     err.target = "resourceGroupName"
                     raise
-        await arm.call(
-            session.token, "POST", f"/subscriptions/{sub}/providers/Microsoft.Compute/register", RESOURCES_API
-        )
-        path = data.set_path(sub, v["group"], v["name"])
-        await arm.call(session.token, "PUT", path, COMPUTE_API, scale_set_body(v))
+                made_group = True
+        register = f"/subscriptions/{sub}/providers/Microsoft.Compute/register"
+        try:
+            await arm.call(session.token, "POST", register, RESOURCES_API)
+            path = data.set_path(sub, v["group"], v["name"])
+            await arm.call(session.token, "PUT", path, COMPUTE_API, scale_set_body(v))
+        except ApiError:
+            if made_group:
+                await arm.request(session.token, "DELETE", group_path, RESOURCES_API)
+            raise
 
     return [
         ("/portal/create/scale-set", "GET", page(portal, form_page)),
