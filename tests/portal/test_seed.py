@@ -3,7 +3,8 @@
 operator signs in → Add from Azure → downloads the scale-set gallery item and image 1.0.0 with live progress →
 tenant signs in → creates a `latest` set of 2 and a set pinned to 1.0.0 with the wizard → operator downloads
 1.1.0 (the page lists the pinned set before confirming) → tenant scales the `latest` set to 4 (versions panel:
-2 × 1.0.0, 2 × 1.1.0) → deletes the two older instances (all on 1.1.0) → the pinned set's scale-out shows the
+2 × 1.0.0, 2 × 1.1.0) → deletes one older instance from the table and replaces the other with the guided
+action (all on 1.1.0) → the pinned set's scale-out shows the
 clear reason → operator removes the gallery item → the tenant's marketplace no longer lists it on the next load.
 Each main page is saved as a screenshot (tests/support/browser.py SCREENSHOTS)."""
 
@@ -118,16 +119,20 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
         reload_until(tenant, tenant.get_by_test_id("versions"), r"1\.1\.0.*\s2\b.*1\.0\.0\s+2")
         shot(tenant, "tenant-versions-running")
 
-        # The two older instances deleted from the instances table: all on 1.1.0.
+        # One older instance deleted from the instances table, the other replaced by the guided action: all on 1.1.0.
         tenant.goto(web + "/instances?sort=version")
         table = tenant.get_by_test_id("instances")
-        for checkbox in table.locator("tr:has(td:text-is('1.0.0')) input[name=instance]").all():
-            checkbox.check()
+        table.locator("tr:has(td:text-is('1.0.0')) input[name=instance]").first.check()
         shot(tenant, "tenant-instances")
         tenant.get_by_test_id("bulk-delete").click()
-        expect(tenant.get_by_role("status")).to_contain_text("Delete requested for 2 instance(s)")
+        expect(tenant.get_by_role("status")).to_contain_text("Delete requested for 1 instance(s)")
         tenant.goto(web)
-        reload_until(tenant, tenant.get_by_test_id("versions"), r"^(?!.*1\.0\.0).*1\.1\.0 newest\s+2")
+        reload_until(tenant, tenant.get_by_test_id("versions"), r"1\.1\.0 newest\s+2\s+1\.0\.0\s+1$")
+        expect(tenant.get_by_test_id("latest-banner")).to_contain_text("1 instance(s) run an older version")
+        tenant.get_by_test_id("guided-start").click()
+        expect(tenant.get_by_test_id("guided")).to_contain_text("Done: 1 instance(s) replaced", timeout=60_000)
+        shot(tenant, "tenant-guided-replacement")
+        expect(tenant.get_by_test_id("versions")).to_contain_text(re.compile(r"^(?!.*1\.0\.0).*1\.1\.0\s*newest\s*3", re.S))
         expect(tenant.get_by_test_id("latest-banner")).to_have_count(0)
         tenant.goto(web + "/instances")
         tenant.get_by_role("row", name=re.compile("web_2")).get_by_role("link", name="console").click()

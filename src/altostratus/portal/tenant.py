@@ -75,6 +75,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             older=older,
             pinned=ref.get("version", "latest").lower() != "latest",
             problem=problem,
+            guided=portal.guided.get(path),
             error=_pop_error(session),
             base=request.url.path,
         )
@@ -173,9 +174,16 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
                     "ready": ready,
                     "instances": len(rows),
                     "versions": data.versions_running(rows),
+                    "guided": run.view() if (run := portal.guided.get(path)) else None,
                 }
             )
         )
+
+    async def guided(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
+        """Starts the guided replacement of the older instances (portal/guided.py); the page shows its steps."""
+        path, _ = await load_set(session, request)
+        portal.guided.start(path, session.user, session.token)
+        return secure(RedirectResponse(request.url.path.removesuffix("/guided"), 303))
 
     async def console(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         """An instance's console output (boot diagnostics; the real serial console with the libvirt driver)."""
@@ -199,6 +207,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         (sp + "/instances", "GET", page(portal, instances)),
         (sp + "/instances", "POST", page(portal, bulk)),
         (sp + "/scale", "POST", page(portal, scale)),
+        (sp + "/guided", "POST", page(portal, guided)),
         (sp + "/virtualMachines/{instance}/console", "GET", page(portal, console)),
     ]
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from altostratus.portal.arm import ApiError, Arm
+from altostratus.portal.guided import GuidedRuns
 from altostratus.portal.sessions import COOKIE, PortalSession, SessionStore
 
 HERE = Path(__file__).parent
@@ -44,6 +45,7 @@ class Portal:
     def __init__(self, arm: Arm, sessions: SessionStore) -> None:
         self.arm = arm
         self.sessions = sessions
+        self.guided = GuidedRuns(arm)
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
         )

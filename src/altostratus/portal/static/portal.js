@@ -97,4 +97,17 @@
     };
     check();
   }
+  // The guided replacement of older instances: its step, until it ends.
+  var guided = document.querySelector("[data-guided]");
+  if (guided) {
+    var step = guided.querySelector("[data-guided-step]");
+    var follow = function () {
+      fetch(guided.dataset.guided, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
+        if (!s.guided) return;
+        step.textContent = s.guided.step;
+        if (s.guided.done) window.location.reload(); else setTimeout(follow, 1000);
+      }).catch(function () { setTimeout(follow, 3000); });
+    };
+    follow();
+  }
 })();
