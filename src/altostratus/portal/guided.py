@@ -16,6 +16,7 @@ from typing import Any
 
 from altostratus.portal import tenant_data as data
 from altostratus.portal.arm import COMPUTE_API, ApiError, Arm
+from altostratus.portal.tenant_data import EXPANDED
 
 WAIT_SECONDS = 900  # for the new instances to run, and for the old ones to go
 POLL_SECONDS = 1.0
@@ -59,7 +60,7 @@ class GuidedRuns:
         return run
 
     async def _instances(self, token: str, path: str) -> list[dict[str, Any]]:
-        vms = await self.arm.list_all(token, path + "/virtualMachines", COMPUTE_API, **{"$expand": "instanceView"})
+        vms = await self.arm.list_all(token, path + "/virtualMachines", COMPUTE_API, **EXPANDED)
         return [data.instance_row(vm) for vm in vms]
 
     async def _run(self, run: GuidedRun, token: str) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from altostratus.portal import tenant_data as data
 from altostratus.portal.arm import COMPUTE_API, ApiError
 from altostratus.portal.sessions import PortalSession
+from altostratus.portal.tenant_data import ALL, EXPANDED
 from altostratus.portal.web import Portal, first, not_found, page, secure
 
 PAGE_SIZE = 100
@@ -50,8 +51,11 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def scale_set(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         path, ss = await load_set(session, request)
-        vms_task = arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **{"$expand": "instanceView"})
-        view_task = arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API)
+        # The versions running need only each instance's exact version (no instance views: a smaller answer).
+        # The set's instance view says why it cannot converge; a set that has converged has nothing to say there.
+        vms_task = arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **ALL)
+        converged = ss["properties"].get("provisioningState") == "Succeeded"
+        view_task = no_view() if converged else arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API)
         vms, view = await asyncio.gather(vms_task, view_task)
         rows = [data.instance_row(vm) for vm in vms]
         ref = ss["properties"].get("virtualMachineProfile", {}).get("storageProfile", {}).get("imageReference", {})
@@ -82,7 +86,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def instances(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         path, ss = await load_set(session, request)
-        vms = await arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **{"$expand": "instanceView"})
+        vms = await arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **EXPANDED)
         rows = [data.instance_row(vm) for vm in vms]
         sort = request.query_params.get("sort", "instanceId")
         sort = sort if sort in SORTS else "instanceId"
@@ -163,7 +167,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
     async def status(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         """The scale set's provisioning state and instance states (the page's progress, polled by portal.js)."""
         path, ss = await load_set(session, request)
-        vms = await arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **{"$expand": "instanceView"})
+        vms = await arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **EXPANDED)
         rows = [data.instance_row(vm) for vm in vms]
         ready = sum(1 for r in rows if r["provisioningState"] == "Succeeded")
         return secure(
@@ -210,6 +214,10 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         (sp + "/guided", "POST", page(portal, guided)),
         (sp + "/virtualMachines/{instance}/console", "GET", page(portal, console)),
     ]
+
+
+async def no_view() -> dict[str, Any]:
+    return {}
 
 
 def _back(
