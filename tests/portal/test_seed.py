@@ -1,6 +1,7 @@
 """The seed, end to end in real Chromium, clicking like a person (issue 13's acceptance, as far as the portal goes):
 
-operator signs in → Add from Azure → downloads the scale-set gallery item and image 1.0.0 with live progress →
+operator signs in → Add from Azure → downloads the scale-set gallery item and image 1.0.0 (a first attempt fails,
+Retry) with live progress →
 tenant signs in → creates a `latest` set of 2 and a set pinned to 1.0.0 with the wizard → operator downloads
 1.1.0 (the page lists the pinned set before confirming) → tenant scales the `latest` set to 4 (versions panel:
 2 × 1.0.0, 2 × 1.1.0) → deletes one older instance from the table and replaces the other with the guided
@@ -81,9 +82,15 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
         shot(op, "operator-add-from-azure")
         download(op, server, "microsoft.vmss.1.3.6")
         reload_until(op, op.get_by_test_id("gallery-items"), "microsoft.vmss.1.3.6")
-        upstream.throttle = 0.25  # 24 MiB at 4 MiB/s: several seconds to watch
+        # The first attempt at image 1.0.0 fails (the upstream answers 404): the error says so, Retry starts again.
+        upstream.fail_status, upstream.fail_requests = 404, 1
         download(op, server, product_name(PUB, OFFER, SKU, "1.0.0"))
         row = op.locator(f"tr[data-download='{product_name(PUB, OFFER, SKU, '1.0.0')}']")
+        expect(row.locator("[data-state]")).to_have_text("Failed", timeout=60_000)
+        expect(row.locator("[data-progress-text]")).to_contain_text("404")
+        shot(op, "operator-failed-download")
+        upstream.throttle = 0.25  # 24 MiB at 4 MiB/s: several seconds to watch
+        row.get_by_role("button", name="Retry").click()
         expect(row.locator("[data-progress-text]")).to_contain_text(re.compile(r"\d+(\.\d)? % · .* of 24\.0 MiB"))
         expect(row.locator("[data-progress-text]")).to_contain_text(re.compile(r"/s · .* left"))
         shot(op, "operator-download-progress")
