@@ -74,4 +74,11 @@ def test_instance_actions_from_the_table(browser: Browser, portal_server: AltoSe
     reload_until(page, page.get_by_role("row", name="acts_2"), r"yes\s*$")
     page.get_by_test_id("bulk-start").click()  # nothing selected: said, nothing done
     expect(page.get_by_test_id("field-error")).to_have_text("Select at least one instance.")
+    # Beyond the quota: the page shows it, and the API's refusal is shown next to the count.
+    page.get_by_role("link", name="acts").click()
+    expect(page.get_by_test_id("quota")).to_contain_text("of 50 virtual machines")
+    page.get_by_test_id("capacity-input").fill("80")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_test_id("field-error")).to_contain_text("exceeding quota limits of Virtual machines")
+    expect(page.get_by_test_id("capacity")).to_have_text("3")
     context.close()

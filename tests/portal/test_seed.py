@@ -121,6 +121,7 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
         web += "/resourceGroups/seed/providers/Microsoft.Compute/virtualMachineScaleSets/web"
         tenant.goto(web)
         expect(tenant.get_by_test_id("latest-banner")).to_contain_text("A newer image version is available: 1.1.0")
+        expect(tenant.get_by_test_id("quota")).to_contain_text("4 of 50 virtual machines")
         tenant.get_by_test_id("capacity-input").fill("4")
         tenant.get_by_role("button", name="Apply").click()
         reload_until(tenant, tenant.get_by_test_id("versions"), r"1\.1\.0.*\s2\b.*1\.0\.0\s+2")

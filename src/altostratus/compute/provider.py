@@ -9,7 +9,7 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import admin, images, lifecycle, quotas, scalesets, stored_types, vm_sizes, vms
+from altostratus.compute import admin, images, lifecycle, quotas, scalesets, stored_types, usages, vm_sizes, vms
 from altostratus.compute.platform import ComputePlatform
 from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.versions import COMPUTE
@@ -20,6 +20,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
     vm_sizes.register_routes(router, registry)
+    usages.register_routes(router, registry)
     sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)

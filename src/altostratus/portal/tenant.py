@@ -56,7 +56,8 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         vms_task = arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **ALL)
         converged = ss["properties"].get("provisioningState") == "Succeeded"
         view_task = no_view() if converged else arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API)
-        vms, view = await asyncio.gather(vms_task, view_task)
+        quota_task = data.usages(arm, session.token, request.path_params["sub"])
+        vms, view, quota = await asyncio.gather(vms_task, view_task, quota_task)
         rows = [data.instance_row(vm) for vm in vms]
         ref = ss["properties"].get("virtualMachineProfile", {}).get("storageProfile", {}).get("imageReference", {})
         available = await data.image_versions(arm, session.token, request.path_params["sub"], ref)
@@ -80,6 +81,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             pinned=ref.get("version", "latest").lower() != "latest",
             problem=problem,
             guided=portal.guided.get(path),
+            quota=quota,
             error=_pop_error(session),
             base=request.url.path,
         )

@@ -114,3 +114,10 @@ def instance_row(vm: dict[str, Any]) -> dict[str, Any]:
 def versions_running(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
     counts = Counter(r["version"] or "unknown" for r in rows)
     return sorted(counts.items(), key=lambda kv: version_key(kv[0]), reverse=True)
+
+
+async def usages(arm: Arm, token: str, sub: str) -> dict[str, dict[str, Any]]:
+    """The subscription's compute quota and use, by name (cores, virtualMachines, virtualMachineScaleSets)."""
+    path = f"/subscriptions/{sub}/providers/Microsoft.Compute/locations/{LOCATION}/usages"
+    answer = await arm.call(token, "GET", path, COMPUTE_API)
+    return {u["name"]["value"]: u for u in answer.get("value", [])}
