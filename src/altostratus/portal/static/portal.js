@@ -97,6 +97,17 @@
     };
     check();
   }
+  // A template file read into the template box (no upload: the server gets the same JSON as a pasted one).
+  document.querySelectorAll("input[type=file][data-fill]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0], box = document.querySelector("textarea[name=" + input.dataset.fill + "]");
+      if (!file || !box) return;
+      file.text().then(function (text) { box.value = text; });
+    });
+  });
+  // A page that settles by itself (a running deployment): reloaded until it has.
+  var refresh = document.querySelector("[data-refresh]");
+  if (refresh) setTimeout(function () { window.location.reload(); }, 1000 * Number(refresh.dataset.refresh));
   // The guided replacement of older instances: its step, until it ends.
   var guided = document.querySelector("[data-guided]");
   if (guided) {
