@@ -47,3 +47,23 @@ def test_create_a_user_give_them_a_subscription_then_disable_them(browser: Brows
     expect(ana.get_by_test_id("signin-error")).to_contain_text("disabled")
     ana_context.close()
     op_context.close()
+
+
+def test_quotas_page_shows_use_and_sets_a_subscriptions_quota(browser: Browser, portal_server: AltoServer) -> None:
+    sub = portal_server.credentials["tenant"]["subscriptionId"]
+    op_context, op = new_page(browser)
+    sign_in(op, portal_server, "operator")
+    op.get_by_role("link", name="Quotas").click()
+    row = op.locator(f"tr[data-subscription='{sub}']")
+    expect(row).to_contain_text("Default Tenant Subscription")
+    row.get_by_label("Virtual machines for Default Tenant Subscription").fill("77")
+    row.get_by_role("button", name="Save").click()
+    expect(op.get_by_role("status")).to_contain_text("Quota of Default Tenant Subscription saved.")
+    expect(op.locator(f"tr[data-subscription='{sub}']")).to_contain_text(re.compile(r"\d+ / 77"))
+    expect(op.locator(f"tr[data-subscription='{sub}']")).to_contain_text("own quota")
+    shot(op, "operator-quotas")
+    with portal_server.client() as api:
+        url = f"/subscriptions/{sub}/providers/Microsoft.Compute/locations/local/usages?api-version=2020-06-01"
+        vms = next(u for u in api.get(url).json()["value"] if u["name"]["value"] == "virtualMachines")
+        assert vms["limit"] == 77
+    op_context.close()
