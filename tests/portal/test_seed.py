@@ -167,6 +167,7 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
 
         op.goto(f"{server.endpoint}/admin")
         expect(op.get_by_test_id("stat-scalesets")).to_have_text("2")
+        expect(op.get_by_test_id("convergence")).to_contain_text("Every scale set has converged (2)")
         shot(op, "operator-dashboard")
         tenant.goto(f"{server.endpoint}/")
         shot(tenant, "tenant-home")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from altostratus.portal.sessions import COOKIE, SessionStore
 from altostratus.portal.web import HERE, Portal, not_found, secure
 
 DEFAULT_IDLE_SECONDS = 1800
+log = logging.getLogger("altostratus.portal")
 
 
 class SecureStatic(StaticFiles):
@@ -42,7 +44,14 @@ def build_portal(arm_app: ASGIApp, base_url: str, idle_seconds: float = DEFAULT_
             return secure(Response("Method Not Allowed", 405))
         return not_found(portal, request, portal.sessions.get(request.cookies.get(COOKIE)))
 
-    return Starlette(routes=routes, exception_handlers={404: missing, 405: missing})
+    async def failed(request: Request, exc: Exception) -> Response:
+        """A bug of the portal's: logged with its traceback, and a page that says so rather than a bare 500."""
+        log.error("portal page %s failed", request.url.path, exc_info=exc)
+        session = portal.sessions.get(request.cookies.get(COOKIE))
+        text = "This page failed on the server (the error is in the server's log). Nothing else was affected."
+        return portal.error_page(request, session, 500, "Something went wrong", text)
+
+    return Starlette(routes=routes, exception_handlers={404: missing, 405: missing, Exception: failed})
 
 
 def with_portal(
