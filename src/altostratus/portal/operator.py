@@ -46,6 +46,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             session,
             subs=subs,
             users=users,
+            owners={u["properties"]["objectId"]: u["properties"]["userName"] for u in users},
             sets=sets,
             states=states,
             instances=sum(states.get(k, 0) for k in ("running", "stopped", "deallocated", "starting")),
