@@ -94,6 +94,12 @@ def test_the_seed_in_the_portals(playwright: Playwright, seed_server: tuple[Alto
         expect(row.locator("[data-progress-text]")).to_contain_text(re.compile(r"\d+(\.\d)? % · .* of 24\.0 MiB"))
         expect(row.locator("[data-progress-text]")).to_contain_text(re.compile(r"/s · .* left"))
         shot(op, "operator-download-progress")
+        op.close()  # the operator closes the tab mid-download: the download goes on on the server
+        op = op_context.new_page()
+        op.on("dialog", lambda dialog: dialog.accept())
+        op.goto(f"{server.endpoint}/admin/marketplace")
+        row = op.locator(f"tr[data-download='{product_name(PUB, OFFER, SKU, '1.0.0')}']")
+        expect(row.locator("[data-progress-text]")).to_contain_text(re.compile(r"\d+(\.\d)? % · .* of 24\.0 MiB"))
         upstream.throttle = 0
         expect(row.locator("[data-state]")).to_have_text("Succeeded", timeout=60_000)  # the page reloads itself
         shot(op, "operator-marketplace")
