@@ -1,14 +1,17 @@
-"""The operator's users and subscriptions page, in real Chromium: a user created (a refused password shown next to
-its field), given a subscription, signing in to see it; disabled, which ends their session at the next page."""
+"""Operator pages in real Chromium: users and subscriptions (a user created, a refused password shown next to its
+field, given a subscription, signing in to see it; disabled, which ends their session at the next page), quotas,
+and a platform image added directly."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
 from tests.support.browser import new_page, shot, sign_in
+from tests.support.portal import reload_until
 from tests.support.server import AltoServer
 
 
@@ -66,4 +69,21 @@ def test_quotas_page_shows_use_and_sets_a_subscriptions_quota(browser: Browser, 
         url = f"/subscriptions/{sub}/providers/Microsoft.Compute/locations/local/usages?api-version=2020-06-01"
         vms = next(u for u in api.get(url).json()["value"] if u["name"]["value"] == "virtualMachines")
         assert vms["limit"] == 77
+    op_context.close()
+
+
+def test_a_platform_image_added_directly(browser: Browser, portal_server: AltoServer, tmp_path: Path) -> None:
+    disk = tmp_path / "direct.raw"
+    disk.write_bytes(b"direct image\n" * 4096)
+    op_context, op = new_page(browser)
+    sign_in(op, portal_server, "operator")
+    op.goto(f"{portal_server.endpoint}/admin/marketplace")
+    op.get_by_text("Add a platform image directly").click()
+    form = op.get_by_test_id("add-image")
+    for label, value in (("Publisher", "Fabrikam"), ("Offer", "Direct"), ("SKU", "one"), ("Version", "2.0.0")):
+        form.get_by_label(label).fill(value)
+    form.get_by_label("Disk").fill(str(disk))
+    form.get_by_role("button", name="Add image").click()
+    expect(op.get_by_role("status")).to_contain_text("Adding the image Fabrikam:Direct:one:2.0.0")
+    reload_until(op, op.locator("tr:has-text('Fabrikam:Direct:one:2.0.0')"), "Succeeded")
     op_context.close()

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from altostratus.portal import operator_data as od
-from altostratus.portal.arm import BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API, ApiError
+from altostratus.portal.arm import BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API, ApiError, error_of
 from altostratus.portal.sessions import PortalSession
 from altostratus.portal.tenant_data import subscriptions, version_key
 from altostratus.portal.web import Portal, first, page, secure
@@ -138,8 +138,6 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
                 )
         r = await arm.request(session.token, "POST", f"{a.activation}/products/{name}/download", BRIDGE_API)
         if r.status_code >= 400:
-            from altostratus.portal.arm import error_of
-
             err = error_of(r)
             session.flash.append(f"The download of {name} was refused: {err.message}")
         else:
@@ -185,8 +183,30 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         session.flash.append(f"Image {urn} deleted.")
         return secure(RedirectResponse("/admin/marketplace", 303))
 
+    async def add_image(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
+        """A platform image added directly (not through the marketplace): the same resumable, verified download."""
+        a = await admin(session)
+        parts = [first(form, k).strip() for k in ("publisher", "offer", "sku", "version")]
+        uri = first(form, "uri").strip()
+        if not all(parts) or not uri:
+            session.flash.append("Enter publisher, offer, SKU, version and the disk's path or URL.")
+            return secure(RedirectResponse("/admin/marketplace", 303))
+        pub, offer, sku, version = parts
+        path = f"{a.images}/platformImage/publishers/{pub}/offers/{offer}/skus/{sku}/versions/{version}"
+        body = {"properties": {"osDisk": {"osType": first(form, "os_type", "Linux"), "uri": uri}}}
+        r = await arm.request(session.token, "PUT", path, COMPUTE_ADMIN_API, body)
+        if r.status_code >= 400:
+            err = error_of(r)
+            if err.status in (401, 403):
+                raise err
+            session.flash.append(f"The image {':'.join(parts)} was refused: {err.message}")
+        else:
+            session.flash.append(f"Adding the image {':'.join(parts)}: it appears below once it is copied.")
+        return secure(RedirectResponse("/admin/marketplace", 303))
+
     return [
         ("/admin", "GET", page(portal, dashboard, operator=True)),
+        ("/admin/marketplace/add-image", "POST", page(portal, add_image, operator=True)),
         ("/admin/marketplace", "GET", page(portal, marketplace, operator=True)),
         ("/admin/marketplace/add", "GET", page(portal, add_from_azure, operator=True)),
         ("/admin/marketplace/download", "POST", page(portal, download, operator=True)),

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from altostratus.portal import tenant_data as data
-from altostratus.portal.arm import COMPUTE_API, ApiError
+from altostratus.portal.arm import COMPUTE_API, ApiError, error_of
 from altostratus.portal.sessions import PortalSession
 from altostratus.portal.tenant_data import ALL, EXPANDED
 from altostratus.portal.web import Portal, first, not_found, page, secure
@@ -197,8 +197,6 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         iid = request.path_params["instance"]
         r = await arm.request(session.token, "GET", f"{path}/virtualMachines/{iid}/serialConsoleLog", COMPUTE_API)
         if r.status_code >= 400:
-            from altostratus.portal.arm import error_of
-
             raise error_of(r)
         base = request.url.path.split("/virtualMachines/")[0]
         return portal.render(request, "tenant_console.html", session, ss=ss, instance=iid, text=r.text, base=base)
