@@ -39,7 +39,7 @@ from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router, missing_type
 from altostratus.arm.subscription_cache import visible
-from altostratus.store.models import Principal, Subscription
+from altostratus.store.models import Principal, Subscription, User
 
 FORM = "application/x-www-form-urlencoded"  # the token endpoint's bodies: not JSON
 
@@ -298,8 +298,12 @@ def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epoch
 
 
 def role_in_directory(db: Session, client_id: str) -> str | None:
+    """The principal's role; None when it is gone or is a disabled user (whose tokens stop working too)."""
     principal = db.get(Principal, client_id)
-    return None if principal is None else principal.role
+    if principal is None:
+        return None
+    user = db.get(User, client_id)
+    return None if user is not None and not user.enabled else principal.role
 
 
 def admin_namespace(segments: list[str]) -> str | None:

@@ -19,6 +19,8 @@ from altostratus.compute import (
     set_actions,
     set_extensions,
     stored_types,
+    usages,
+    vm_sizes,
     vms,
 )
 from altostratus.compute.platform import ComputePlatform
@@ -30,6 +32,8 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
+    vm_sizes.register_routes(router, registry)
+    usages.register_routes(router, registry)
     sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)

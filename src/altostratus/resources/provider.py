@@ -18,6 +18,7 @@ from altostratus.resources import (
     roles,
     subscriptions,
     user_subscriptions,
+    users,
 )
 
 
@@ -33,6 +34,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         acquisitions,
         user_subscriptions,
         roles,
+        users,
     ):
         module.register_routes(router, registry)
 
