@@ -9,7 +9,9 @@ Order matters and mirrors ARM: match the route (to learn whether it is public), 
 earlier comes from the token cache; an in-process caller is already known), take the caller's role from the
 directory (never from the token: :meth:`Pipeline.with_role`), refuse admin namespaces and
 operator routes to tenants, check the api-version, run the route's prepare step if it has one (the network
-fetches a handler needs happen there, outside any transaction, so a slow upstream never holds the write lock),
+fetches a handler needs happen there, outside any transaction, so a slow upstream never holds the write lock;
+the subscription is decided just before it, from its cache or a short read, so nothing is fetched for a
+subscription that is not the caller's),
 then, in the handler's own transaction, check that the principal still exists and that the subscription in the
 path is the caller's and writable, run the handler, and after the commit run the work it scheduled and wake the
 operation runner. Every failure is an ArmError.
@@ -188,7 +190,15 @@ class Pipeline:
         request = admitted.request
         epochs = cache_epochs(services)
         prepare = admitted.route.prepare
-        prepared = prepare(admitted.params, request.body, services) if prepare is not None else {}
+        prepared = {}
+        if prepare is not None:
+            if admitted.caller is not None and "subscriptionId" in admitted.params:
+                # Before the prepare step's fetch: nothing is fetched for a subscription that is not the caller's.
+                sub = services.subscriptions.check_before_transaction(
+                    lambda: services.db.session(readonly=True), admitted.caller, admitted.params["subscriptionId"]
+                )
+                check_writable(sub, request.method, request.segments)
+            prepared = prepare(admitted.params, request.body, services)
         with services.db.session(readonly=request.method in ("GET", "HEAD")) as db:
             ctx = RequestContext(
                 method=request.method,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +35,24 @@ class SubscriptionCache:
         """Tenants see only subscriptions they own; anything else looks like it does not exist.
 
         ``epoch`` is :attr:`epoch` as read before ``db``'s transaction took its snapshot."""
+        return self._decide(caller, subscription_id, epoch, lambda: nullcontext(db))  # db stays open
+
+    def check_before_transaction(
+        self, open_session: Callable[[], AbstractContextManager[Session]], caller: Caller, subscription_id: str
+    ) -> Subscription:
+        """:meth:`check` for a step that runs before the request's transaction (a route's prepare step, which may
+        fetch a tenant's link): decided from the cache when it can be, else in a short read-only transaction of
+        its own, so a subscription that is not the caller's is refused before the server does anything for it.
+        The request's transaction checks again (the subscription may change in between)."""
+        return self._decide(caller, subscription_id, self.epoch, open_session)
+
+    def _decide(
+        self,
+        caller: Caller,
+        subscription_id: str,
+        epoch: int,
+        open_session: Callable[[], AbstractContextManager[Session]],
+    ) -> Subscription:
         if not SUB_ID.match(subscription_id):
             raise ArmError(
                 400,
@@ -42,9 +62,11 @@ class SubscriptionCache:
         key = subscription_id.lower()
         sub = self.cached(key)
         if sub is None:
-            sub = db.get(Subscription, key)
+            with open_session() as db:
+                sub = db.get(Subscription, key)
+                if sub is not None:
+                    db.expunge(sub)
             if sub is not None:
-                db.expunge(sub)
                 with self._lock:
                     if self.epoch == epoch:
                         self._entries[key] = (time.monotonic(), sub)
