@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.arm import RG_API
-from tests.support.fuzz import FUZZ, check_answer, dumps, mutated
+from tests.support.fuzz import FUZZ, check_answer, dumps, mutated, path_names
 from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
 from tests.support.names import unique
 from tests.support.server import AltoServer
@@ -86,7 +86,7 @@ class Cloud:
         self.quotas = f"/subscriptions/{op_sub}/providers/Microsoft.Compute.Admin/locations/local/quotas"
         self.images = (
             f"/subscriptions/{op_sub}/providers/Microsoft.Compute.Admin/locations/local/artifactTypes/platformImage"
-            "/publishers/FuzzPub/offers/FuzzOffer/skus/fuzz/versions"
+            "/publishers/{publisher}/offers/FuzzOffer/skus/fuzz/versions"
         )
 
     def close(self) -> None:
@@ -133,6 +133,13 @@ def send(http: httpx.Client, method: str, url: str, body: Any) -> httpx.Response
     return r
 
 
+def assert_absent(http: httpx.Client, url: str) -> None:
+    """What a refused PUT named is not there: 404, or 400 for a name the API refuses even to look up."""
+    r = http.get(url)
+    check_answer(r, f"GET {url}")
+    assert r.status_code in (400, 404), f"GET {url}: {r.status_code} {r.text[:300]}"
+
+
 def refused(r: httpx.Response) -> bool:
     return 400 <= r.status_code < 500
 
@@ -151,11 +158,11 @@ def state(http: httpx.Client, url: str) -> Any:
 
 
 @FUZZ
-@given(body=mutated({"location": "local", "tags": {"env": "fuzz"}, "managedBy": "/subscriptions/x"}))
-def test_resource_group_put(cloud: Cloud, body: Any) -> None:
-    url = f"/subscriptions/{cloud.sub}/resourcegroups/{unique('fz')}?{RG_API}"
+@given(body=mutated({"location": "local", "tags": {"env": "fuzz"}, "managedBy": "/subscriptions/x"}), name=path_names())
+def test_resource_group_put(cloud: Cloud, body: Any, name: str) -> None:
+    url = f"/subscriptions/{cloud.sub}/resourcegroups/{name}?{RG_API}"
     if refused(send(cloud.http, "PUT", url, body)):
-        assert cloud.http.get(url).status_code == 404
+        assert_absent(cloud.http, url)
 
 
 @FUZZ
@@ -168,12 +175,12 @@ def test_resource_group_patch(cloud: Cloud, body: Any) -> None:
 
 
 @FUZZ
-@given(body=mutated(vmss_body(0)))
-def test_scale_set_put(cloud: Cloud, body: Any) -> None:
-    url = f"{cloud.tenant.base}/{unique('fz')}?{COMPUTE}"
+@given(body=mutated(vmss_body(0)), name=path_names())
+def test_scale_set_put(cloud: Cloud, body: Any, name: str) -> None:
+    url = f"{cloud.tenant.base}/{name}?{COMPUTE}"
     resources = resource_ids(cloud)
     if refused(send(cloud.http, "PUT", url, body)):
-        assert cloud.http.get(url).status_code == 404
+        assert_absent(cloud.http, url)
         assert resource_ids(cloud) == resources
 
 
@@ -206,19 +213,19 @@ def test_scale_set_vm_put(cloud: Cloud, body: Any) -> None:
 
 
 @FUZZ
-@given(body=mutated(DEPLOYMENT), action=st.sampled_from(["PUT", "validate", "whatIf"]))
-def test_deployment_put_validate_and_what_if(cloud: Cloud, body: Any, action: str) -> None:
-    name = f"providers/Microsoft.Resources/deployments/{unique('fz')}"
+@given(body=mutated(DEPLOYMENT), action=st.sampled_from(["PUT", "validate", "whatIf"]), name=path_names())
+def test_deployment_put_validate_and_what_if(cloud: Cloud, body: Any, action: str, name: str) -> None:
+    name = f"providers/Microsoft.Resources/deployments/{name}"
     if action == "PUT":
         url = f"{cloud.group_url}/{name}"
         if refused(send(cloud.http, "PUT", f"{url}?{RG_API}", body)):
-            assert cloud.http.get(f"{url}?{RG_API}").status_code == 404
+            assert_absent(cloud.http, f"{url}?{RG_API}")
         return
     url = f"{cloud.quiet_url}/{name}"
     resources = resource_ids(cloud, cloud.quiet_url)
     send(cloud.http, "POST", f"{url}/{action}?{RG_API}", body)
     # validate and what-if record nothing, whatever their answer
-    assert cloud.http.get(f"{url}?{RG_API}").status_code == 404
+    assert_absent(cloud.http, f"{url}?{RG_API}")
     assert resource_ids(cloud, cloud.quiet_url) == resources
 
 
@@ -241,20 +248,26 @@ def test_admin_principal_put(cloud: Cloud, body: Any) -> None:
 
 
 @FUZZ
-@given(body=mutated({"properties": {"virtualMachineCount": 10, "coresLimit": 20, "vmScaleSetCount": 5}}))
-def test_admin_quota_put(cloud: Cloud, body: Any) -> None:
-    url = f"{cloud.quotas}/{uuid.uuid4()}?{QUOTA_API}"
+@given(
+    body=mutated({"properties": {"virtualMachineCount": 10, "coresLimit": 20, "vmScaleSetCount": 5}}),
+    name=path_names(),
+)
+def test_admin_quota_put(cloud: Cloud, body: Any, name: str) -> None:
+    url = f"{cloud.quotas}/{name}?{QUOTA_API}"
     if refused(send(cloud.operator, "PUT", url, body)):
-        assert cloud.operator.get(url).status_code == 404
+        assert_absent(cloud.operator, url)
 
 
 @FUZZ
-@given(body=mutated({"properties": {"osDisk": {"uri": "/nonexistent/fuzz.raw", "osType": "Linux"}, "details": {}}}))
-def test_admin_platform_image_put(cloud: Cloud, body: Any) -> None:
+@given(
+    body=mutated({"properties": {"osDisk": {"uri": "/nonexistent/fuzz.raw", "osType": "Linux"}, "details": {}}}),
+    publisher=path_names(),
+)
+def test_admin_platform_image_put(cloud: Cloud, body: Any, publisher: str) -> None:
     # An accepted PUT starts an import that fails (no such file): that is the operation's business, not this test's.
-    url = f"{cloud.images}/1.0.{next(IMAGE_VERSIONS)}?{IMAGE_API}"
+    url = f"{cloud.images.format(publisher=publisher)}/1.0.{next(IMAGE_VERSIONS)}?{IMAGE_API}"
     if refused(send(cloud.operator, "PUT", url, body)):
-        assert cloud.operator.get(url).status_code == 404
+        assert_absent(cloud.operator, url)
 
 
 # What the server logs when work a request started crashes: the request itself (its answer was a 500), an
