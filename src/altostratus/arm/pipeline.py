@@ -34,7 +34,7 @@ from starlette.responses import Response
 
 from altostratus.arm.answer_cache import AnswerCache, Key, Reply
 from altostratus.arm.auth import cloud_audiences
-from altostratus.arm.body_limits import check_body
+from altostratus.arm.body_limits import check_body, check_request_uri
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
@@ -136,6 +136,7 @@ class Pipeline:
                 raise authorization_failed(caller.client_id, action, request.path)
         if route is None:
             raise self.no_route(request.method, request.segments, other_method)
+        check_request_uri(request.segments, request.query)  # once, for every request, before any handler
         api_version = self.check_api_version(route, request.query.get("api-version"))
         if request.body and not request.headers.get("content-type", "").startswith(FORM):
             check_body(request.body)  # once, for every body, before any handler parses it
