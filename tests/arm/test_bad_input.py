@@ -183,3 +183,29 @@ def test_nul_in_a_string_is_refused_on_every_database(fresh_server: AltoServer) 
         assert c.get(url).status_code == 404
         r = c.put(url, content=rb'{"location": "local", "managedBy": "a\\u0000b"}', headers=JSON)
         assert r.status_code == 201 and r.json()["managedBy"] == "a\\u0000b", "an escaped backslash is not a NUL"
+
+
+def test_nul_in_the_path_or_query_is_refused_on_every_database(fresh_server: AltoServer) -> None:
+    """A ``%00`` in a name (a deployment's, a quota's, an image publisher's) or a query value reached a database
+    query: a 500 on PostgreSQL, whose text cannot hold NUL (found by the fuzz suite's long run, names in the path).
+    Every request, for every database, now refuses it before any handler runs."""
+    server = fresh_server.start()
+    sub = server.credentials["tenant"]["subscriptionId"]
+    op_sub = server.credentials["operator"]["subscriptionId"]
+    group = f"{groups_url(server)}/{unique()}"
+    deployment = f"{group}/providers/Microsoft.Resources/deployments/d%00x?{RG_API}"
+    with server.client() as c, server.client("operator") as op:
+        c.put(f"{group}?{RG_API}", json={"location": "local"}).raise_for_status()
+        asked = [
+            (c, "GET", deployment),
+            (c, "PUT", deployment),
+            (c, "PUT", f"{groups_url(server)}/g%00?{RG_API}"),
+            (c, "GET", f"{groups_url(server)}?{RG_API}&$filter=tagName%20eq%20%27a%00%27"),
+            (c, "GET", f"/subscriptions/{sub}/resourcegroups?api-version=2019-10-01%00"),
+            (op, "PUT", f"/subscriptions/{op_sub}/providers/Microsoft.Compute.Admin/locations/local/quotas/q%00?"
+                        "api-version=2018-02-09"),
+        ]  # fmt: skip
+        for client, method, url in asked:
+            r = client.request(method, url, json={"location": "local", "properties": {}})
+            assert (r.status_code, error_of(r)["code"]) == (400, "InvalidRequestUri"), (method, url, r.text)
+        assert c.get(deployment.replace("%00", "")).status_code == 404, "nothing was stored under the name"

@@ -64,3 +64,24 @@ def test_unknown_body_fields_are_tolerated(server: AltoServer) -> None:
             json={"location": "local", "properties": {"futureThing": 1}, "someNewField": {"a": 1}},
         )
         assert r.status_code == 201
+
+
+def test_urls_in_headers_and_links_are_percent_encoded(server: AltoServer) -> None:
+    """Names may hold any Unicode letter (``\\w``), and URLs built from them went into headers as they were: a
+    deployment named with U+1740 was a 500 (UnicodeEncodeError: headers are Latin-1; found by the fuzz suite's
+    long run). URLs this server writes are percent-encoded, and a client that follows them gets there."""
+    sub = server.credentials["tenant"]["subscriptionId"]
+    group, name = unique("rg"), unique("d") + "\u1740\u00e9"
+    template = {"$schema": "x", "contentVersion": "1.0.0.0", "resources": []}
+    with server.client() as c:
+        c.put(f"/subscriptions/{sub}/resourcegroups/{group}?{RG_API}", json={"location": "local"}).raise_for_status()
+        url = f"/subscriptions/{sub}/resourcegroups/{group}/providers/Microsoft.Resources/deployments/{name}?{RG_API}"
+        r = c.put(url, json={"properties": {"mode": "Incremental", "template": template}})
+        assert r.status_code == 201, r.text
+        status_url = r.headers["azure-asyncoperation"]
+        assert status_url.isascii() and "%E1%9D%80%C3%A9" in status_url, status_url
+        deadline = time.time() + 30
+        while (status := c.get(status_url).json()["status"]) not in ("Succeeded", "Failed") and time.time() < deadline:
+            time.sleep(0.2)
+        assert status == "Succeeded"
+        assert c.get(url).json()["name"] == name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from tests.support.arm import error_of, make_tenant
 from tests.support.deployments import client
 from tests.support.sdk import SdkLine
 from tests.support.server import AltoServer
@@ -30,8 +32,10 @@ class Upstream(BaseHTTPRequestHandler):
     requested = threading.Event()
     release = threading.Event()
     released_in_time: list[bool] = []
+    paths: list[str] = []  # every path asked for, in order
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        Upstream.paths.append(self.path)
         if self.path.startswith("/redirect?to="):
             self.send_response(302)
             self.send_header("Location", self.path.split("=", 1)[1])
@@ -137,3 +141,56 @@ def test_slow_link_does_not_hold_the_write_lock(cloud: AltoServer, allowed: str)
     assert Upstream.released_in_time == [True], "the PATCH was answered while the upstream still held its answer"
     assert results and results[0].properties.provisioning_state == "Succeeded"
     assert other_rc.resource_groups.get(other).tags == {"while": "fetching"}
+
+
+ADMIN_SUBS = "providers/Microsoft.Subscriptions.Admin/subscriptions"
+DEPLOYMENT = "resourcegroups/{group}/providers/Microsoft.Resources/deployments/{name}{suffix}?api-version=2019-10-01"
+
+
+def linked_body(allowed: str, tag: str) -> dict[str, Any]:
+    return {"properties": {"mode": "Incremental", "templateLink": {"uri": f"{allowed}/{tag}.json"}}}
+
+
+@pytest.mark.parametrize("suffix", ["", "/validate", "/whatIf"])
+def test_no_fetch_for_a_subscription_that_is_not_the_callers(cloud: AltoServer, allowed: str, suffix: str) -> None:
+    """The link is fetched before the request's transaction (the route's prepare step), so the subscription is
+    decided before it: another tenant's subscription, one that does not exist, a malformed id, or the caller's own
+    while disabled gets its ARM error and the server fetches nothing. Before the fix each of these was fetched."""
+    other = make_tenant(cloud)
+    method = "PUT" if not suffix else "POST"
+    url = DEPLOYMENT.format(group="g", name="d", suffix=suffix)
+    refusals = {
+        "foreign": (other["subscriptionId"], 404, "SubscriptionNotFound"),
+        "unknown": (str(uuid.uuid4()), 404, "SubscriptionNotFound"),
+        "malformed": ("not-a-subscription", 400, "InvalidSubscriptionId"),
+    }
+    with cloud.client() as tenant:
+        for attempt in (1, 2):  # the second is decided from the subscription cache the first one filled
+            for tag, (sub, status, code) in refusals.items():
+                Upstream.paths.clear()
+                r = tenant.request(method, f"/subscriptions/{sub}/{url}", json=linked_body(allowed, tag))
+                assert (r.status_code, error_of(r)["code"]) == (status, code), (attempt, tag, r.text)
+                assert Upstream.paths == [], f"{tag} (attempt {attempt}): the server fetched the link"
+        # The caller's own subscription is fetched (so the refusals above are not for want of a working link).
+        rc, group = client(cloud, HYBRID)
+        own = cloud.credentials["tenant"]["subscriptionId"]
+        Upstream.paths.clear()
+        url = DEPLOYMENT.format(group=group, name="own", suffix=suffix)
+        r = tenant.request(method, f"/subscriptions/{own}/{url}", json=linked_body(allowed, "own"))
+        assert r.status_code in (200, 201, 202), r.text
+        assert "/own.json" in Upstream.paths
+
+    with cloud.client("operator") as op:
+        admin = (
+            f"/subscriptions/{cloud.credentials['operator']['subscriptionId']}/{ADMIN_SUBS}/{other['subscriptionId']}"
+        )
+        r = op.put(
+            f"{admin}?api-version=2015-11-01", json={"properties": {"owner": other["clientId"], "state": "Disabled"}}
+        )
+        assert r.status_code == 200, r.text
+    with cloud.client(creds=other) as owner:
+        Upstream.paths.clear()
+        url = DEPLOYMENT.format(group="g", name="d", suffix=suffix)
+        r = owner.request(method, f"/subscriptions/{other['subscriptionId']}/{url}", json=linked_body(allowed, "off"))
+        assert (r.status_code, error_of(r)["code"]) == (409, "ReadOnlyDisabledSubscription"), r.text
+        assert Upstream.paths == [], "a disabled subscription's deployment fetched its link"

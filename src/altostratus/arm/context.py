@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from altostratus.arm.subscription_cache import SubscriptionCache
     from altostratus.config import Settings
     from altostratus.store.db import Database
+
+# What a path segment may hold unencoded (RFC 3986 pchar, plus the separator): ASCII URLs stay as they were.
+PATH_SAFE = "/:@!$&'()*+,;="
 
 
 class Platform(Protocol):
@@ -102,11 +105,13 @@ class RequestContext:
         return obj(self.json().get("properties"), "properties")
 
     def url(self, path: str, **query: str | None) -> str:
-        """An absolute URL on this server (ARM returns absolute nextLink / polling URLs)."""
+        """An absolute URL on this server (ARM returns absolute nextLink / polling URLs), percent-encoded: names
+        may hold any Unicode letter, and these URLs go into headers, which are Latin-1 (a deployment named with
+        U+1740 was a 500, found by the fuzz suite)."""
         q = {k: v for k, v in query.items() if v is not None}
         if "api_version" in q:
             q["api-version"] = q.pop("api_version") or ""
-        return f"{self.base_url}{path}" + (f"?{urlencode(q)}" if q else "")
+        return f"{self.base_url}{quote(path, safe=PATH_SAFE)}" + (f"?{urlencode(q)}" if q else "")
 
     @property
     def require_caller(self) -> Caller:

@@ -9,7 +9,9 @@ Order matters and mirrors ARM: match the route (to learn whether it is public), 
 earlier comes from the token cache; an in-process caller is already known), take the caller's role from the
 directory (never from the token: :meth:`Pipeline.with_role`), refuse admin namespaces and
 operator routes to tenants, check the api-version, run the route's prepare step if it has one (the network
-fetches a handler needs happen there, outside any transaction, so a slow upstream never holds the write lock),
+fetches a handler needs happen there, outside any transaction, so a slow upstream never holds the write lock;
+the subscription is decided just before it, from its cache or a short read, so nothing is fetched for a
+subscription that is not the caller's),
 then, in the handler's own transaction, check that the principal still exists and that the subscription in the
 path is the caller's and writable, run the handler, and after the commit run the work it scheduled and wake the
 operation runner. Every failure is an ArmError.
@@ -33,7 +35,7 @@ from starlette.responses import Response
 from altostratus.arm.access import authorize
 from altostratus.arm.answer_cache import AnswerCache, Key, Reply
 from altostratus.arm.auth import cloud_audiences
-from altostratus.arm.body_limits import check_body
+from altostratus.arm.body_limits import check_body, check_request_uri
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
@@ -136,6 +138,7 @@ class Pipeline:
                 raise authorization_failed(caller.client_id, action, request.path)
         if route is None:
             raise self.no_route(request.method, request.segments, other_method)
+        check_request_uri(request.segments, request.query)  # once, for every request, before any handler
         api_version = self.check_api_version(route, request.query.get("api-version"))
         if request.body and not request.headers.get("content-type", "").startswith(FORM):
             check_body(request.body)  # once, for every body, before any handler parses it
@@ -190,7 +193,15 @@ class Pipeline:
         request = admitted.request
         epochs = cache_epochs(services)
         prepare = admitted.route.prepare
-        prepared = prepare(admitted.params, request.body, services) if prepare is not None else {}
+        prepared = {}
+        if prepare is not None:
+            if admitted.caller is not None and "subscriptionId" in admitted.params:
+                # Before the prepare step's fetch, in a short read-only transaction of its own: nothing is fetched
+                # for a subscription the caller may not write to. The request's transaction checks again.
+                with services.db.session(readonly=True) as db:
+                    sub_id = admitted.params["subscriptionId"]
+                    check_subscription(db, services, admitted.caller, sub_id, request.method, request.segments, epochs)
+            prepared = prepare(admitted.params, request.body, services)
         with services.db.session(readonly=request.method in ("GET", "HEAD")) as db:
             ctx = RequestContext(
                 method=request.method,
@@ -290,11 +301,8 @@ def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epoch
     if role != caller.role:  # deleted and re-created since the request was admitted
         raise ArmError(401, "InvalidAuthenticationToken", "The principal of the access token has changed.")
     if "subscriptionId" in ctx.params:
-        sub = ctx.services.subscriptions.lookup(db, ctx.params["subscriptionId"], epochs[1])
-        if not visible(caller, sub):
-            authorize(db, ctx.services.access, caller, sub, ctx.method, segments, epochs[2])
-        ctx.extra["subscription"] = sub
-        check_writable(sub, ctx.method, segments)
+        sub_id = ctx.params["subscriptionId"]
+        ctx.extra["subscription"] = check_subscription(db, ctx.services, caller, sub_id, ctx.method, segments, epochs)
 
 
 def role_in_directory(db: Session, client_id: str) -> str | None:
@@ -312,6 +320,25 @@ def admin_namespace(segments: list[str]) -> str | None:
         if seg.lower() == "providers" and ADMIN_NAMESPACE.match(segments[i + 1]):
             return segments[i + 1]
     return None
+
+
+def check_subscription(
+    db: Session,
+    services: Platform,
+    caller: Caller,
+    subscription_id: str,
+    method: str,
+    segments: list[str],
+    epochs: tuple[int, int, int],
+) -> Subscription:
+    """The subscription in the path is the caller's (or the caller's role in it covers the request:
+    arm/access.py), and one that is not Enabled is only read. Shared by the request's transaction and the short
+    read-only one before a route's prepare step."""
+    sub = services.subscriptions.lookup(db, subscription_id, epochs[1])
+    if not visible(caller, sub):
+        authorize(db, services.access, caller, sub, method, segments, epochs[2])
+    check_writable(sub, method, segments)
+    return sub
 
 
 def check_writable(sub: Subscription, method: str, segments: list[str]) -> None:

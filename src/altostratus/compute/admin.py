@@ -32,6 +32,26 @@ IMAGE_TYPE = f"{NS}/locations/artifactTypes/publishers/offers/skus/versions"
 EXT_TYPE = f"{NS}/locations/artifactTypes/publishers/types/versions"
 
 
+# The lengths of the columns the names of a PUT land in (marketplace/models.py): longer was a 500 on PostgreSQL,
+# whose varchar enforces them, and stored as-is on SQLite, which does not.
+NAME_LENGTH, VERSION_LENGTH, PRODUCT_NAME_LENGTH, URI_LENGTH = 128, 64, 256, 2048
+
+
+def _check_lengths(names: dict[str, str], product_name: str, uri: str, uri_target: str) -> None:
+    """Every name of the path, the product name made of them and the source URI fit their columns."""
+    for param, value in names.items():
+        limit = VERSION_LENGTH if param == "version" else NAME_LENGTH
+        if len(value) > limit:
+            raise invalid_parameter(f"The {param} name is longer than {limit} characters.", param)
+    if len(product_name) > PRODUCT_NAME_LENGTH:
+        raise invalid_parameter(
+            f"The names together ('{product_name[:64]}...') are longer than {PRODUCT_NAME_LENGTH} characters.",
+            "name",
+        )
+    if len(uri) > URI_LENGTH:
+        raise invalid_parameter(f"The URI is longer than {URI_LENGTH} characters.", uri_target)
+
+
 def _base(ctx: RequestContext) -> str:
     sub, location = ctx.params["subscriptionId"].lower(), ctx.services.settings.location
     return f"/subscriptions/{sub}/providers/{NS}/locations/{location}"
@@ -124,6 +144,9 @@ def put_image(ctx: RequestContext) -> Response:
     os_type = os_disk.get("osType", "Linux")
     if os_type not in ("Linux", "Windows", "Unknown"):
         raise invalid_parameter("'osType' must be Linux, Windows or Unknown.", "properties.osDisk.osType")
+    product_name = f"{p['publisher']}.{p['offer']}{p['sku']}.{p['version']}"
+    names = {k: p[k] for k in ("publisher", "offer", "sku", "version")}
+    _check_lengths(names, product_name, uri, "properties.osDisk.uri")
     existing = _image(ctx)
     if existing is not None and existing.provisioning_state != "Failed":
         raise ArmError(
@@ -136,7 +159,7 @@ def put_image(ctx: RequestContext) -> Response:
         ctx.db.flush()
     sha = os_disk.get("sha256")  # optional: verify against a known digest
     product = {
-        "name": f"{p['publisher']}.{p['offer']}{p['sku']}.{p['version']}",
+        "name": product_name,
         "kind": "virtualMachine",
         "publisher": p["publisher"],
         "offer": p["offer"],
@@ -230,10 +253,13 @@ def put_extension(ctx: RequestContext) -> Response:
     uri = obj(props.get("sourceBlob"), "properties.sourceBlob").get("uri")
     if not isinstance(uri, str) or not uri:
         raise invalid_parameter("'properties.sourceBlob.uri' is required.", "properties.sourceBlob.uri")
+    product_name = f"{p['publisher']}.{p['type']}.{p['version']}"
+    names = {k: p[k] for k in ("publisher", "type", "version")}
+    _check_lengths(names, product_name, uri, "properties.sourceBlob.uri")
     if _extension(ctx) is not None:
         raise ArmError(409, "ExtensionVersionAlreadyExists", "This extension version already exists. Delete it first.")
     product = {
-        "name": f"{p['publisher']}.{p['type']}.{p['version']}",
+        "name": product_name,
         "kind": "virtualMachineExtension",
         "publisher": p["publisher"],
         "offer": p["type"],

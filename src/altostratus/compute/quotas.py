@@ -25,6 +25,9 @@ from altostratus.resources import tenancy
 from altostratus.resources.tenancy import QuotaField, QuotaKind
 
 DEFAULT = "Default Quota"
+# The limits are 32-bit integer columns: a larger value was a 500 on PostgreSQL (and stored on SQLite).
+MAX_LIMIT = 2**31 - 1
+MAX_NAME_LENGTH = 128
 DEFAULTS = {"virtualMachineCount": 50, "coresLimit": 100, "availabilitySetCount": 10, "vmScaleSetCount": 100}
 NS = "Microsoft.Compute.Admin"
 VERSIONS = ("2021-01-01", "2018-02-09", "2015-12-01-preview")
@@ -108,13 +111,15 @@ def get_quota(ctx: RequestContext) -> Response:
 
 def put_quota(ctx: RequestContext) -> Response:
     name = ctx.params["quotaName"]
+    if len(name) > MAX_NAME_LENGTH:  # the name column's length: longer was a 500 on PostgreSQL
+        raise invalid_parameter(f"The quota name is longer than {MAX_NAME_LENGTH} characters.", "quotaName")
     props = ctx.properties()
     values = {**(limits_for(ctx.db, name) if ctx.db.get(ComputeQuota, name.lower()) else DEFAULTS)}
     for key in DEFAULTS:
         if key in props:
             v = props[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise invalid_parameter(f"'{key}' must be a non-negative whole number.", f"properties.{key}")
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_LIMIT:
+                raise invalid_parameter(f"'{key}' must be a whole number from 0 to {MAX_LIMIT}.", f"properties.{key}")
             values[key] = v
     q = ctx.db.get(ComputeQuota, name.lower())
     created = q is None
