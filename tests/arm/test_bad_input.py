@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import httpx
 import pytest
 
 from tests.support.arm import RG_API, error_of, groups_url
@@ -209,3 +212,27 @@ def test_nul_in_the_path_or_query_is_refused_on_every_database(fresh_server: Alt
             r = client.request(method, url, json={"location": "local", "properties": {}})
             assert (r.status_code, error_of(r)["code"]) == (400, "InvalidRequestUri"), (method, url, r.text)
         assert c.get(deployment.replace("%00", "")).status_code == 404, "nothing was stored under the name"
+
+
+def test_bodies_over_4_mb_are_refused_before_they_are_read(server: AltoServer) -> None:
+    """ARM's limit (413 RequestContentTooLarge), for anonymous callers too: a 200 MB PUT used to be read whole and
+    kept before its 401. Declared (Content-Length) and streamed (chunked, no length) bodies alike; nothing is made."""
+    rg = unique()
+    url = f"{groups_url(server)}/{rg}?{RG_API}"
+    big = b'{"location": "local", "tags": {"a": "' + b"x" * (4 * 1024 * 1024) + b'"}}'
+
+    def chunked() -> Iterator[bytes]:
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start : start + 64 * 1024]
+
+    with server.client() as c:
+        for content in (big, chunked()):
+            r = c.put(url, content=content, headers=JSON)
+            assert r.status_code == 413 and error_of(r)["code"] == "RequestContentTooLarge", r.text
+        assert c.get(url).status_code == 404
+        # A body just under the limit is an ordinary request.
+        fits = b'{"location": "local", "tags": {"a": "' + b"x" * 200 + b'"}}'
+        assert c.put(url, content=fits, headers=JSON).status_code == 201
+    with httpx.Client(base_url=server.endpoint, verify=server.tls, timeout=30) as anonymous:
+        r = anonymous.put(url, content=big, headers=JSON)
+        assert r.status_code == 413 and error_of(r)["code"] == "RequestContentTooLarge", r.text

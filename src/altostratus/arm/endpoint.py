@@ -27,6 +27,7 @@ from starlette.datastructures import URL
 
 from altostratus.arm import access_log
 from altostratus.arm.answer_cache import Reply
+from altostratus.arm.body_limits import MAX_BODY_BYTES, content_too_large
 from altostratus.arm.caller import Caller
 from altostratus.arm.errors import ArmError
 from altostratus.arm.http import json_response
@@ -138,7 +139,7 @@ class ArmApp:
             reply = _NOT_ROUTED
         else:
             try:
-                body = await _body(receive)
+                body = await _body(receive, first.get("content-length"))
                 request = PipelineRequest(
                     method, path, split_path(path), query, headers, body, base_url, request_id, source=_peer(scope)
                 )
@@ -212,12 +213,21 @@ def _peer(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
-async def _body(receive: Receive) -> bytes:
+async def _body(receive: Receive, declared_length: str | None) -> bytes:
+    """The request body, refused (413) as soon as it is known to be over the limit: from its Content-Length before
+    reading anything, else once the chunks read pass it. Nothing over the limit is kept in memory."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > MAX_BODY_BYTES:
+        raise content_too_large()
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnected
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise content_too_large()
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
