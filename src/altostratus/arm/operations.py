@@ -140,6 +140,14 @@ class OperationRunner:
             return None
         with self.db.session() as s:
             for op_id in candidates:
+                # Skip a row another transaction holds (a worker or node claiming it, the controller releasing
+                # its set's parked operations) rather than wait for it: on PostgreSQL, waiting let a claim and a
+                # release deadlock. SQLite has one writer at a time, and no FOR UPDATE to skip.
+                free = s.scalars(
+                    select(Operation.id).where(Operation.id == op_id).with_for_update(skip_locked=True)
+                ).first()
+                if free is None:
+                    continue
                 # Compare-and-set on the lease so two workers (or nodes) never run the same operation.
                 claimed = s.execute(  # type: ignore[attr-defined]
                     update(Operation)

@@ -575,12 +575,16 @@ def _release_parked_operations(s: Session, ss: ScaleSet) -> None:
     group = s.get(ResourceGroup, ss.resource_group_id)
     if group is None:
         return
-    s.execute(
-        update(Operation)
+    # Rows a runner is claiming right now are skipped, not waited for (on PostgreSQL that wait could deadlock
+    # with the claim): releasing early is only a shortcut, the lease still expires on its own.
+    parked = s.scalars(
+        select(Operation.id)
         .where(Operation.kind == "vmss/converge", Operation.status == "InProgress")
         .where(Operation.target == set_resource_id(group, ss), Operation.lease_owner.is_(None))
-        .values(lease_expires=None)
-    )
+        .with_for_update(skip_locked=True)
+    ).all()
+    if parked:
+        s.execute(update(Operation).where(Operation.id.in_(parked)).values(lease_expires=None))
 
 
 def _set_error(err: Exception) -> dict[str, str]:
