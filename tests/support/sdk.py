@@ -112,13 +112,14 @@ class SdkLine:
 
     # ------------------------------------------------------------------------------------------------ clients
 
-    def resource(self, server: AltoServer, **kwargs: Any) -> Any:
-        """ResourceManagementClient: resource groups, providers, generic resources."""
+    def resource(self, server: AltoServer, subscription_id: str | None = None, **kwargs: Any) -> Any:
+        """ResourceManagementClient: resource groups, providers, generic resources (of the tenant's first
+        subscription unless another is named)."""
         if self.hybrid:
             from azure.mgmt.resource import ResourceManagementClient
         else:
             from azure.mgmt.resource.resources import ResourceManagementClient
-        sub = server.credentials["tenant"]["subscriptionId"]
+        sub = subscription_id or server.credentials["tenant"]["subscriptionId"]
         return ResourceManagementClient(
             sdk_credential(server), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
         )
@@ -147,11 +148,11 @@ class SdkLine:
             from azure.mgmt.resource.subscriptions import SubscriptionClient
         return SubscriptionClient(sdk_credential(server), **self._profile_kwargs(), **sdk_kwargs(server))
 
-    def compute(self, server: AltoServer) -> Any:
+    def compute(self, server: AltoServer, subscription_id: str | None = None) -> Any:
         """ComputeManagementClient: scale sets, their VMs, the image catalogue."""
         from azure.mgmt.compute import ComputeManagementClient
 
-        sub = server.credentials["tenant"]["subscriptionId"]
+        sub = subscription_id or server.credentials["tenant"]["subscriptionId"]
         return ComputeManagementClient(sdk_credential(server), sub, **self._profile_kwargs(), **sdk_kwargs(server))
 
     # ------------------------------------------------------------------------------------------------ capabilities

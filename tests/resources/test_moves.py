@@ -1,0 +1,164 @@
+"""Moving resources between groups and subscriptions through the official SDK on every line (``moveResources``,
+``validateMoveResources``): a scale set moves with its instances and the virtual network it uses, is readable at
+its new id and gone from the old one, and a move that would break a reference is refused as Azure refuses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from tests.support.arm import add_subscription
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.names import unique
+from tests.support.network import vnet
+from tests.support.sdk import SdkLine
+from tests.support.server import AltoServer
+from tests.support.vmss import vmss_body
+
+NET_VERSION = "2017-10-01"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AltoServer]:
+    root = tmp_path_factory.mktemp("moves")
+    server = AltoServer(root / "data", extra_args=("--upstream", str(make_catalog(root / "upstream")))).start()
+    op = Operator(server)
+    assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+    op.http.close()
+    yield server
+    server.close()
+
+
+def group_id(sub: str, name: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{name}"
+
+
+def scale_set_on(subnet_id: str) -> dict[str, Any]:
+    body = vmss_body(2)
+    nic = body["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+    nic["properties"]["ipConfigurations"][0]["properties"]["subnet"] = {"id": subnet_id}
+    body["properties"]["virtualMachineProfile"]["osProfile"]["linuxConfiguration"] = {
+        "disablePasswordAuthentication": False
+    }
+    return body
+
+
+def refusal(call: Any) -> Any:
+    with pytest.raises(HttpResponseError) as exc:
+        call()
+    return exc.value.error
+
+
+def test_scale_set_moves_with_its_network_and_instances(cloud: AltoServer, sdk: SdkLine) -> None:
+    rc, cc = sdk.resource(cloud), sdk.compute(cloud)
+    sub = cloud.credentials["tenant"]["subscriptionId"]
+    for ns in ("Microsoft.Compute", "Microsoft.Network"):
+        rc.providers.register(ns)
+    src, dst = unique("mvsrc"), unique("mvdst")
+    for g in (src, dst):
+        rc.resource_groups.create_or_update(g, {"location": "local"})
+    net_id = f"{group_id(sub, src)}/providers/Microsoft.Network/virtualNetworks/net"
+    rc.resources.begin_create_or_update_by_id(
+        net_id, api_version=NET_VERSION, parameters=vnet(("default", "10.0.0.0/24"))
+    ).result()
+    nsg_id = f"{group_id(sub, src)}/providers/Microsoft.Network/networkSecurityGroups/stays"
+    rc.resources.begin_create_or_update_by_id(
+        nsg_id, api_version=NET_VERSION, parameters={"location": "local", "properties": {}}
+    ).result()
+    sets, vms = cc.virtual_machine_scale_sets, cc.virtual_machine_scale_set_vms
+    sets.begin_create_or_update(src, "web", scale_set_on(f"{net_id}/subnets/default")).result()
+    set_id = f"{group_id(sub, src)}/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+    vm_ids_before = sorted(v.vm_id if sdk.hybrid else v.properties.vm_id for v in vms.list(src, "web"))
+
+    # The scale set uses the virtual network: moving either alone would break the reference.
+    target = {"targetResourceGroup": group_id(sub, dst)}
+    err = refusal(lambda: rc.resources.begin_validate_move_resources(src, {**target, "resources": [set_id]}).result())
+    assert err.code == "MissingMoveDependentResources" and net_id.lower() in err.message.lower()
+    err = refusal(lambda: rc.resources.begin_move_resources(src, {**target, "resources": [net_id]}).result())
+    assert err.code == "MissingMoveDependentResources"
+    assert sets.get(src, "web").name == "web", "a refused move moves nothing"
+
+    both = {**target, "resources": [set_id, net_id]}
+    assert rc.resources.begin_validate_move_resources(src, both).result() is None
+    assert sets.get(src, "web"), "validation moves nothing"
+    rc.resources.begin_move_resources(src, both).result()
+
+    moved = sets.get(dst, "web")
+    assert moved.id == f"{group_id(sub, dst)}/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+    nic = sdk.compute_properties(moved).virtual_machine_profile.network_profile.network_interface_configurations[0]
+    subnet = (nic.ip_configurations if sdk.hybrid else nic.properties.ip_configurations)[0]
+    subnet_id = subnet.subnet.id if sdk.hybrid else subnet.properties.subnet.id
+    assert subnet_id == f"{group_id(sub, dst)}/providers/Microsoft.Network/virtualNetworks/net/subnets/default"
+    instances = list(vms.list(dst, "web"))
+    assert sorted(v.vm_id if sdk.hybrid else v.properties.vm_id for v in instances) == vm_ids_before
+    assert all(v.id.startswith(moved.id + "/virtualMachines/") for v in instances)
+    with pytest.raises(ResourceNotFoundError):
+        sets.get(src, "web")
+    assert {r.name for r in rc.resources.list_by_resource_group(src)} == {"stays"}
+    assert {r.name for r in rc.resources.list_by_resource_group(dst)} == {"web", "net"}
+    assert rc.resources.get_by_id(net_id.replace(src, dst), api_version=NET_VERSION).name == "net"
+
+    # The moved set still works where it is now: scale it out, then delete its group.
+    sets.begin_update(dst, "web", {"sku": {"capacity": 3}}).result()
+    assert len(list(vms.list(dst, "web"))) == 3
+    rc.resource_groups.begin_delete(dst).result()
+    rc.resource_groups.begin_delete(src).result()
+
+
+def test_move_to_another_subscription_of_the_owner(cloud: AltoServer, sdk: SdkLine) -> None:
+    creds = cloud.credentials["tenant"]
+    other = add_subscription(cloud, creds["clientId"])
+    rc, rc2 = sdk.resource(cloud), sdk.resource(cloud, subscription_id=other)
+    rc.providers.register("Microsoft.Network")
+    rc2.providers.register("Microsoft.Network")
+    src, dst = unique("mvsub"), unique("mvsub")
+    rc.resource_groups.create_or_update(src, {"location": "local"})
+    rc2.resource_groups.create_or_update(dst, {"location": "local"})
+    nsg = f"{group_id(creds['subscriptionId'], src)}/providers/Microsoft.Network/networkSecurityGroups/fw"
+    rc.resources.begin_create_or_update_by_id(
+        nsg, api_version=NET_VERSION, parameters={"location": "local", "tags": {"k": "v"}}
+    ).result()
+    rc.resources.begin_move_resources(src, {"resources": [nsg], "targetResourceGroup": group_id(other, dst)}).result()
+    moved = rc2.resources.get_by_id(
+        nsg.replace(creds["subscriptionId"], other).replace(src, dst), api_version=NET_VERSION
+    )
+    assert moved.tags == {"k": "v"}
+    assert rc.resources.check_existence_by_id(nsg, api_version=NET_VERSION) is False
+    assert list(rc.resources.list_by_resource_group(src)) == []
+
+
+def test_move_refusals(cloud: AltoServer, sdk: SdkLine) -> None:
+    rc = sdk.resource(cloud)
+    sub = cloud.credentials["tenant"]["subscriptionId"]
+    rc.providers.register("Microsoft.Network")
+    src, dst = unique("mvref"), unique("mvref")
+    for g in (src, dst):
+        rc.resource_groups.create_or_update(g, {"location": "local"})
+    nsg = f"{group_id(sub, src)}/providers/Microsoft.Network/networkSecurityGroups/fw"
+    body = {"location": "local", "properties": {}}
+    rc.resources.begin_create_or_update_by_id(nsg, api_version=NET_VERSION, parameters=body).result()
+    rc.resources.begin_create_or_update_by_id(nsg.replace(src, dst), api_version=NET_VERSION, parameters=body).result()
+
+    def move(resources: list[str], target: str) -> Any:
+        return refusal(
+            lambda: rc.resources.begin_move_resources(
+                src, {"resources": resources, "targetResourceGroup": target}
+            ).result()
+        )
+
+    assert move([nsg], group_id(sub, dst)).code == "ResourceMoveProviderValidationFailed"  # the name is taken
+    assert move([nsg], group_id(sub, unique("nowhere"))).code == "ResourceGroupNotFound"
+    assert move([nsg], group_id(sub, src)).code == "InvalidTargetResourceGroup"
+    assert move([nsg + "/securityRules/r"], group_id(sub, dst)).code == "ResourceNotTopLevel"
+    assert move([nsg.replace(src, dst)], group_id(sub, dst)).code == "ResourceNotInSourceResourceGroup"
+    assert move([nsg.replace("/fw", "/ghost")], group_id(sub, dst)).code == "ResourceNotFound"
+    stranger = "00000000-0000-0000-0000-0000000000ff"
+    assert move([nsg], group_id(stranger, dst)).code == "SubscriptionNotFound"
+    assert rc.resources.check_existence_by_id(nsg, api_version=NET_VERSION) is True, (
+        "refused moves leave everything in place"
+    )
+    for g in (src, dst):
+        rc.resource_groups.begin_delete(g).result()
