@@ -28,7 +28,7 @@ from altostratus.arm.http import empty, json_response, paged, validate_tags
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import ANY_VERSION, Router
-from altostratus.deployments import whatif
+from altostratus.deployments import export, whatif
 from altostratus.deployments.execution import KIND, executor
 from altostratus.deployments.history import cancel_operation
 from altostratus.deployments.links import MAX_LINKED_BYTES, check_content_version
@@ -591,6 +591,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     for prefix in (f"{base}/deployments/{{deploymentName}}", item):
         router.add("GET", prefix + "/operations", list_operations, resource_type=TYPE)
         router.add("GET", prefix + "/operations/{operationId}", get_operation, resource_type=TYPE)
+    export.register_routes(router, registry)
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:
