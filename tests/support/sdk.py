@@ -67,7 +67,13 @@ def installed_lines() -> tuple[str, ...]:
     """The SDK lines this venv can run: the hybrid profiles where azure.profiles is there (the current releases
     dropped it), the current line where the split-out deployments package is."""
     lines: tuple[str, ...] = ()
-    if _importable("azure.profiles") and _importable("azure.mgmt.compute"):
+    # azure.profiles alone is not enough: azure-common (which has it) can come into the current venv with other
+    # packages (the az CLI); the hybrid line is the multi-API azure-mgmt-resource 23.x with its versioned folders.
+    if (
+        _importable("azure.profiles")
+        and _importable("azure.mgmt.compute")
+        and _importable("azure.mgmt.resource.resources.v2019_10_01")
+    ):
         lines += HYBRID_PROFILES
     if _importable("azure.mgmt.resource.deployments") and _importable("azure.mgmt.compute"):
         lines += (CURRENT,)

@@ -133,6 +133,8 @@ class WhatIf:
     def run(self, inp: DeploymentInput) -> list[dict[str, Any]]:
         changes = self.changes(inp, depth=0)
         touched = {c["resourceId"].lower() for c in changes}
+        if inp.resource_group is None:  # a subscription deployment leaves what it does not name alone, unlisted
+            return sorted(changes, key=lambda c: c["resourceId"].lower())
         group = f"/subscriptions/{inp.subscription_id}/resourceGroups/{inp.resource_group}"
         complete = inp.mode.lower() == "complete"
         for item in self.group_resources(group):
