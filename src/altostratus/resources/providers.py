@@ -11,7 +11,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from altostratus.arm.context import RequestContext
-from altostratus.arm.errors import ArmError
+from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response, paged
 from altostratus.arm.registry import Namespace, ProviderRegistry
 from altostratus.arm.routing import Router
@@ -98,6 +98,13 @@ def provider_permissions(ctx: RequestContext) -> Response:
     return json_response({"value": []})
 
 
+def register_at_management_group(ctx: RequestContext) -> Response:
+    """Registering a provider for a management group: this cloud has none, and the tenant root is the operator's,
+    so the answer is Azure's to a caller without rights at that scope."""
+    scope = f"/providers/Microsoft.Management/managementGroups/{ctx.params['groupId']}"
+    raise authorization_failed(ctx.require_caller.client_id, f"{ctx.params['namespace']}/register/action", scope)
+
+
 def _set_state(ctx: RequestContext, state: str) -> Response:
     ns = require_namespace(ctx)
     if ns.always_registered:
@@ -155,5 +162,11 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     router.add("POST", base + "/{namespace}/register", register, resource_type=TYPE)
     router.add("POST", base + "/{namespace}/unregister", unregister, resource_type=TYPE)
     router.add("GET", base + "/{namespace}/providerPermissions", provider_permissions, resource_type=TYPE)
+    router.add(
+        "POST",
+        "/providers/Microsoft.Management/managementGroups/{groupId}/providers/{namespace}/register",
+        register_at_management_group,
+        resource_type=TYPE,
+    )
     router.add("GET", "/providers", list_providers_at_tenant, resource_type=TYPE)
     router.add("GET", "/providers/{namespace}", get_provider_at_tenant, resource_type=TYPE)
