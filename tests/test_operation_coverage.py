@@ -182,6 +182,13 @@ def test_every_operation_is_tested_or_answers_as_azure(sdk: SdkLine) -> None:
     )
 
 
+def test_the_compatibility_page_lists_every_operation(sdk: SdkLine) -> None:
+    """docs/compatibility.md has a row for each operation of each line (regenerate its tables when an SDK grows)."""
+    page = (TESTS.parent / "docs" / "compatibility.md").read_text(encoding="utf-8")
+    absent = sorted(op for op in operations(sdk) if f"| `{op}` |" not in page)
+    assert not absent, f"docs/compatibility.md has no row for: {absent}"
+
+
 def test_the_lists_only_name_what_no_test_calls() -> None:
     """An operation that a test now calls leaves the lists (the in-progress block shrinks as branches land)."""
     tested = exercised()
