@@ -92,7 +92,7 @@ def parse(ctx: RequestContext) -> MoveRequest:
     if target is None:
         raise resource_group_not_found(match["group"])
     if target.provisioning_state == "Deleting":
-        require_group_writable(target)
+        raise group_being_deleted(target)
     if target.id == source.id:
         raise ArmError(
             400,
@@ -110,8 +110,8 @@ def parse(ctx: RequestContext) -> MoveRequest:
     return MoveRequest(source, target, rows)
 
 
-def require_group_writable(group: ResourceGroup) -> None:
-    raise ArmError(
+def group_being_deleted(group: ResourceGroup) -> ArmError:
+    return ArmError(
         409,
         "ResourceGroupBeingDeleted",
         f"The resource group '{group.name}' is in deprovisioning state and cannot perform this operation.",
