@@ -1,10 +1,15 @@
 """Moving resources between groups and subscriptions through the official SDK on every line (``moveResources``,
 ``validateMoveResources``): a scale set moves with its instances and the virtual network it uses, is readable at
-its new id and gone from the old one, and a move that would break a reference is refused as Azure refuses it."""
+its new id and gone from the old one, and a move that would break a reference is refused as Azure refuses it; on
+libvirt, the moved instances are the same running VMs."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +167,68 @@ def test_move_refusals(cloud: AltoServer, sdk: SdkLine) -> None:
     )
     for g in (src, dst):
         rc.resource_groups.begin_delete(g).result()
+
+
+def test_moved_scale_set_keeps_its_real_vms(tmp_path: Path) -> None:
+    """On libvirt: the instances of a moved set are the same running QEMU domains, and the set's new id drives
+    them (power off, start, delete). libvirt-python is in the hybrid venv only: imported here, so the current SDK's
+    venv (which runs the sdk-marked tests of this module) still imports the module."""
+    import libvirt
+
+    from altostratus.hypervisors.libvirt_xml import domain_name
+    from tests.support.libvirt_env import SHARED_TMP, URI, ensure_libvirtd
+
+    ensure_libvirtd()
+    data = Path(tempfile.mkdtemp(dir=SHARED_TMP, prefix="alto-lvmv-"))
+    server = AltoServer(data / "data", extra_args=("--hypervisor", "libvirt", "--libvirt-uri", URI)).start()
+    conn = libvirt.open(URI)
+    keys: list[str] = []
+    try:
+        op = Operator(server)
+        assert op.download("Altostratus.DemoLinuxdemo.1.0.0")["status"] == "Succeeded"
+        op.http.close()
+        sdk = SdkLine("2020-09-01-hybrid")
+        rc, cc = sdk.resource(server), sdk.compute(server)
+        sub = server.credentials["tenant"]["subscriptionId"]
+        rc.providers.register("Microsoft.Compute")
+        rc.providers.register("Microsoft.Network")
+        for g in ("lvsrc", "lvdst"):
+            rc.resource_groups.create_or_update(g, {"location": "local"})
+        net_id = f"{group_id(sub, 'lvsrc')}/providers/Microsoft.Network/virtualNetworks/net"
+        rc.resources.begin_create_or_update_by_id(
+            net_id, api_version=NET_VERSION, parameters=vnet(("default", "10.0.0.0/24"))
+        ).result()
+        body = scale_set_on(f"{net_id}/subnets/default")
+        body["sku"]["capacity"] = 1
+        body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
+            "publisher": "Altostratus", "offer": "DemoLinux", "sku": "demo", "version": "latest",
+        }  # fmt: skip
+        sets, vms = cc.virtual_machine_scale_sets, cc.virtual_machine_scale_set_vms
+        created = sets.begin_create_or_update("lvsrc", "web", body).result()
+        keys.append(f"{created.unique_id}:0")
+        dom = conn.lookupByName(domain_name(keys[0]))
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        started = dom.UUIDString()
+
+        set_id = f"{group_id(sub, 'lvsrc')}/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+        move = {"resources": [set_id, net_id], "targetResourceGroup": group_id(sub, "lvdst")}
+        rc.resources.begin_move_resources("lvsrc", move).result()
+        dom = conn.lookupByName(domain_name(keys[0]))
+        assert dom.UUIDString() == started and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, "the same VM runs on"
+
+        vms.begin_power_off("lvdst", "web", "0").result()
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+        vms.begin_start("lvdst", "web", "0").result()
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        sets.begin_delete("lvdst", "web").result()
+        assert domain_name(keys[0]) not in {d.name() for d in conn.listAllDomains()}
+    finally:
+        server.close()
+        for key in keys:  # after a failure the VM would keep running with its files gone
+            with contextlib.suppress(libvirt.libvirtError):
+                leftover = conn.lookupByName(domain_name(key))
+                with contextlib.suppress(libvirt.libvirtError):
+                    leftover.destroy()
+                leftover.undefine()
+        conn.close()
+        shutil.rmtree(data, ignore_errors=True)

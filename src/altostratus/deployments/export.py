@@ -150,8 +150,8 @@ def export_group(ctx: RequestContext) -> Response:
         own = f"{row.type}/{row.name}".lower()
         resource: dict[str, Any] = {"type": row.type, "apiVersion": api_version, "name": row.name}
         for key in TOP_LEVEL[3:]:
-            if key in shown:
-                resource[key] = _clean(shown[key], group, refs)
+            if key in shown:  # tags are the tenant's words: kept as they are
+                resource[key] = shown[key] if key == "tags" else _clean(shown[key], group, refs)
         if "properties" in shown:
             resource["properties"] = _clean(shown["properties"], group, refs)
         _secrets(row, resource, parameters)
