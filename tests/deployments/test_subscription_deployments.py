@@ -178,3 +178,34 @@ def test_cancel_and_refusals_at_subscription_scope(cloud: AltoServer, sdk: SdkLi
         assert exc.value.status_code == 400 and exc.value.error.code == code
     if arm.resource_groups.check_existence(group):  # the cancel may come before the group was made
         arm.resource_groups.begin_delete(group).result()
+
+
+def test_subscription_and_group_deployments_share_names_on_both_databases(fresh_server: AltoServer) -> None:
+    """A subscription deployment has no group: its name is unique among the subscription's own (a partial unique
+    index), and a group's deployment of the same name is another one. Both databases, since NULL and partial
+    indexes are where SQLite and PostgreSQL differ."""
+    server = fresh_server.start()
+    arm = SdkLine("2020-09-01-hybrid").arm(server, polling_interval=1)
+    group = unique("both")
+    nsg = {"type": "Microsoft.Network/networkSecurityGroups", "apiVersion": "2017-10-01", "name": "fw",
+           "location": "local"}  # fmt: skip
+    template = {
+        "$schema": SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {"groupName": {"type": "string"}, "password": {"type": "securestring"}},
+        "resources": [
+            {"type": "Microsoft.Resources/resourceGroups", "apiVersion": "2019-10-01",
+             "name": "[parameters('groupName')]", "location": "local"},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2019-10-01", "name": "same",
+             "resourceGroup": "[parameters('groupName')]", "dependsOn": ["[parameters('groupName')]"],
+             "properties": {"mode": "Incremental", "template": {"$schema": SCHEMA, "contentVersion": "1.0.0.0",
+                                                               "resources": [nsg]}}},
+        ],
+    }  # fmt: skip
+    first = arm.deployments.begin_create_or_update_at_subscription_scope("same", body(template, group)).result()
+    assert first.properties.provisioning_state == "Succeeded"
+    again = arm.deployments.begin_create_or_update_at_subscription_scope("same", body(template, group)).result()
+    assert again.properties.provisioning_state == "Succeeded"
+    assert [d.name for d in arm.deployments.list_at_subscription_scope()] == ["same"], "a redeploy, not a second"
+    assert arm.deployments.get(group, "same").properties.provisioning_state == "Succeeded", "the group's own"
+    assert [r.name for r in arm.resources.list_by_resource_group(group)] == ["fw"]
