@@ -18,7 +18,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from tests.support.arm import add_subscription
 from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
 from tests.support.names import unique
-from tests.support.network import vnet
+from tests.support.network import nic, vnet
 from tests.support.sdk import SdkLine
 from tests.support.server import AltoServer
 from tests.support.vmss import vmss_body
@@ -162,6 +162,17 @@ def test_move_refusals(cloud: AltoServer, sdk: SdkLine) -> None:
     assert move([nsg.replace("/fw", "/ghost")], group_id(sub, dst)).code == "ResourceNotFound"
     stranger = "00000000-0000-0000-0000-0000000000ff"
     assert move([nsg], group_id(stranger, dst)).code == "SubscriptionNotFound"
+    # A NIC of another group on the network's subnet: the network cannot leave without it.
+    net = nsg.replace("networkSecurityGroups/fw", "virtualNetworks/net")
+    rc.resources.begin_create_or_update_by_id(
+        net, api_version=NET_VERSION, parameters=vnet(("default", "10.0.0.0/24"))
+    ).result()
+    card = f"{group_id(sub, dst)}/providers/Microsoft.Network/networkInterfaces/card"
+    rc.resources.begin_create_or_update_by_id(
+        card, api_version=NET_VERSION, parameters=nic(f"{net}/subnets/default")
+    ).result()
+    refused = move([net], group_id(sub, dst))
+    assert refused.code == "MissingMoveDependentResources" and card.lower() in refused.message.lower()
     assert rc.resources.check_existence_by_id(nsg, api_version=NET_VERSION) is True, (
         "refused moves leave everything in place"
     )

@@ -198,22 +198,29 @@ def validate(db: Session, registry: ProviderRegistry, req: MoveRequest) -> None:
                 f"The target resource group '{req.target.name}' already has a resource '{row.type}/{row.name}'.",
             )
     moving = {row.id for row in req.rows}
-    staying = list(
-        db.scalars(select(Resource).where(Resource.resource_group_id == req.source.id).order_by(Resource.type_key))
-    )
-    staying = [r for r in staying if r.id not in moving]
     moved_text = {row.id: _documents(db, registry, row) for row in req.rows}
-    for other in staying:
-        other_id = row_id(req.source, other)
+    # Every resource of the subscription that stays: one of the source group must not be named by a moved one nor
+    # name one; one of another group must not name a moved one (its reference would point at nothing).
+    staying = db.execute(
+        select(Resource, ResourceGroup)
+        .join(ResourceGroup, Resource.resource_group_id == ResourceGroup.id)
+        .where(ResourceGroup.subscription_id == req.source.subscription_id)
+        .order_by(ResourceGroup.name_key, Resource.type_key, Resource.name_key)
+    ).tuples()
+    for other, other_group in staying:
+        if other.id in moving:
+            continue
+        other_id = row_id(other_group, other)
         other_text = _documents(db, registry, other)
+        same_group = other_group.id == req.source.id
         for row in req.rows:
             moved_id = row_id(req.source, row)
-            if _references(moved_text[row.id], other_id) or _references(other_text, moved_id):
+            if _references(other_text, moved_id) or (same_group and _references(moved_text[row.id], other_id)):
                 raise move_error(
                     "MissingMoveDependentResources",
                     f"The move resources request does not contain all the dependent resources: "
-                    f"'{moved_id}' and '{other_id}' reference each other's ids and must move together. Add "
-                    f"'{other_id}' to the request.",
+                    f"'{moved_id}' and '{other_id}' reference each other's ids and must move together"
+                    + (". Add it to the request." if same_group else f"; move '{other_id}' to the group first."),
                 )
 
 
