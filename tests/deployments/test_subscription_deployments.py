@@ -209,3 +209,31 @@ def test_subscription_and_group_deployments_share_names_on_both_databases(fresh_
     assert [d.name for d in arm.deployments.list_at_subscription_scope()] == ["same"], "a redeploy, not a second"
     assert arm.deployments.get(group, "same").properties.provisioning_state == "Succeeded", "the group's own"
     assert [r.name for r in arm.resources.list_by_resource_group(group)] == ["fw"]
+
+
+def test_a_deleted_subscription_takes_its_deployments_along(cloud: AltoServer) -> None:
+    from sqlalchemy import func, select
+
+    from altostratus.deployments.models import Deployment
+    from altostratus.store.db import Database
+    from tests.support.arm import add_subscription
+
+    other = add_subscription(cloud, cloud.credentials["tenant"]["clientId"])
+    line = SdkLine("2020-09-01-hybrid")
+    deployments = line.deployments(cloud, subscription_id=other, polling_interval=1).deployments
+    empty = {"location": "local", "properties": {"mode": "Incremental", "template": {
+        "$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": []}}}  # fmt: skip
+    deployments.begin_create_or_update_at_subscription_scope("kept", empty).result()
+    admin = (
+        f"/subscriptions/{cloud.credentials['operator']['subscriptionId']}/providers/Microsoft.Subscriptions.Admin"
+        f"/subscriptions/{other}?api-version=2015-11-01"
+    )
+    with cloud.client("operator") as op:
+        assert op.delete(admin).status_code == 200
+    db = Database(f"sqlite:///{cloud.data_dir / 'altostratus.db'}")
+    try:
+        with db.session(readonly=True) as s:
+            left = s.scalar(select(func.count()).select_from(Deployment).where(Deployment.subscription_id == other))
+    finally:
+        db.dispose()
+    assert left == 0

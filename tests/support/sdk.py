@@ -130,14 +130,14 @@ class SdkLine:
             sdk_credential(server), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
         )
 
-    def deployments(self, server: AltoServer, **kwargs: Any) -> Any:
+    def deployments(self, server: AltoServer, subscription_id: str | None = None, **kwargs: Any) -> Any:
         """The client with ``deployments`` and ``deployment_operations``: the resources client on the hybrid
         line, DeploymentsMgmtClient (azure-mgmt-resource-deployments) on the current one."""
         if self.hybrid:
-            return self.resource(server, **kwargs)
+            return self.resource(server, subscription_id, **kwargs)
         from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
-        sub = server.credentials["tenant"]["subscriptionId"]
+        sub = subscription_id or server.credentials["tenant"]["subscriptionId"]
         return DeploymentsMgmtClient(sdk_credential(server), sub, **kwargs, **sdk_kwargs(server))
 
     def arm(self, server: AltoServer, **kwargs: Any) -> ResourcesView:

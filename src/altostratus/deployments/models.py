@@ -40,7 +40,10 @@ class Deployment(Base):
     resource_group_id: Mapped[int | None] = mapped_column(
         ForeignKey("resource_groups.id", ondelete="CASCADE"), index=True, nullable=True
     )
-    subscription_id: Mapped[str] = mapped_column(String(36))
+    # A subscription's own deployments go with it (a group's already go with their group).
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.subscription_id", ondelete="CASCADE", name="fk_deployments_subscription")
+    )
     name: Mapped[str] = mapped_column(String(64))
     name_key: Mapped[str] = mapped_column(String(64))
     provisioning_state: Mapped[str] = mapped_column(String(16))  # Accepted|Running|Succeeded|Failed|Canceled

@@ -27,10 +27,19 @@ def upgrade() -> None:
             sqlite_where=SUBSCRIPTION_SCOPE,
             postgresql_where=SUBSCRIPTION_SCOPE,
         )
+        # Deleting a subscription deletes its own deployments (a group's went with the group already).
+        batch_op.create_foreign_key(
+            "fk_deployments_subscription",
+            "subscriptions",
+            ["subscription_id"],
+            ["subscription_id"],
+            ondelete="CASCADE",
+        )
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM deployments WHERE resource_group_id IS NULL")
     with op.batch_alter_table("deployments", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_deployments_subscription", type_="foreignkey")
         batch_op.drop_index("ux_deployments_subscription_scope")
         batch_op.alter_column("resource_group_id", existing_type=sa.Integer(), nullable=False)
