@@ -30,7 +30,7 @@ from altostratus.network import provider as network
 from altostratus.resources import provider as resources
 from altostratus.resources.moves import table_mover
 from altostratus.services import Services
-from altostratus.storage import accounts as storage
+from altostratus.storage import provider as storage
 from altostratus.store.db import Database
 
 # Every provider contributes routes and resource types; those with long-running work also register the

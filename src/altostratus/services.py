@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from altostratus.arm.access import AccessCache
 from altostratus.arm.auth import TokenService
 from altostratus.arm.login_limits import LoginLimits
 from altostratus.arm.registry import ProviderRegistry
@@ -35,4 +36,5 @@ class Services:
     driver: HypervisorDriver
     scalesets: ScaleSetController
     subscriptions: SubscriptionCache = field(default_factory=SubscriptionCache)
+    access: AccessCache = field(default_factory=AccessCache)
     logins: LoginLimits = field(default_factory=LoginLimits)

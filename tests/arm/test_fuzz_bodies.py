@@ -158,7 +158,11 @@ def test_deployment_put_and_validate(cloud: Cloud, body: Any, validate: bool) ->
 
 
 @FUZZ
-@given(body=mutated({"properties": {"displayName": "fuzz", "owner": "OWNER", "offerId": "o", "state": "Enabled"}}))
+@given(
+    body=mutated(
+        {"properties": {"displayName": "fuzz", "owner": "OWNER", "offerId": "default-offer", "state": "Enabled"}}
+    )
+)
 def test_admin_subscription_put(cloud: Cloud, body: Any) -> None:
     owner = cloud.server.credentials["tenant"]["clientId"]
     body = _replace(body, "OWNER", owner)
@@ -173,6 +177,47 @@ def test_admin_principal_put(cloud: Cloud, body: Any) -> None:
     url = f"{cloud.principals}/{uuid.uuid4()}?{IDENTITY_API}"
     if refused(send(cloud.operator, "PUT", url, body)):
         assert cloud.operator.get(url).status_code == 404
+
+
+PLAN = {"properties": {"displayName": "fuzz", "description": "d", "quotaIds": [
+    "/subscriptions/s/providers/Microsoft.Compute.Admin/locations/local/quotas/Default Quota",
+    "/subscriptions/s/providers/Microsoft.Network.Admin/locations/local/quotas/Default Quota",
+]}}  # fmt: skip
+OFFER_BODY = {"properties": {"displayName": "fuzz", "state": "Public", "basePlanIds": ["default-plan"],
+                             "addonPlans": [{"planId": "default-plan", "maxAcquisitionCount": 2}]}}  # fmt: skip
+
+
+@FUZZ
+@given(
+    body=mutated(PLAN), offer=mutated(OFFER_BODY), link=mutated({"planName": "default-plan", "planLinkType": "Addon"})
+)
+def test_admin_plan_offer_and_link(cloud: Cloud, body: Any, offer: Any, link: Any) -> None:
+    base = cloud.admin_subs.split("/providers/")[0] + "/resourceGroups/fuzz/providers/Microsoft.Subscriptions.Admin"
+    plan_url = f"{base}/plans/{unique('p')}?{ADMIN_API}"
+    if refused(send(cloud.operator, "PUT", plan_url, body)):
+        assert cloud.operator.get(plan_url).status_code == 404
+    offer_url = f"{base}/offers/{unique('o')}?{ADMIN_API}"
+    if refused(send(cloud.operator, "PUT", offer_url, offer)):
+        assert cloud.operator.get(offer_url).status_code == 404
+    else:
+        send(cloud.operator, "POST", offer_url.replace("?", "/link?"), link)
+
+
+@FUZZ
+@given(body=mutated({"displayName": "fuzz", "offerId": "/delegatedProviders/default/offers/default-offer"}))
+def test_tenant_subscription_put(cloud: Cloud, body: Any) -> None:
+    url = f"/subscriptions/{uuid.uuid4()}?{ADMIN_API}"
+    if refused(send(cloud.http, "PUT", url, body)):
+        assert cloud.http.get(url.replace(ADMIN_API, "api-version=2020-01-01")).status_code == 404
+
+
+@FUZZ
+@given(body=mutated({"properties": {"roleDefinitionId": "acdd72a7-3385-48ef-bd42-f606fba81ae7", "principalId": "P"}}))
+def test_role_assignment_put(cloud: Cloud, body: Any) -> None:
+    body = _replace(body, "P", cloud.server.credentials["operator"]["clientId"])
+    url = f"{cloud.group_url}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01"
+    if refused(send(cloud.http, "PUT", url, body)):
+        assert cloud.http.get(url).status_code == 404
 
 
 def _replace(value: Any, old: str, new: str) -> Any:

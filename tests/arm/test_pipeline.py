@@ -104,6 +104,7 @@ def test_a_lookup_older_than_a_forget_is_not_remembered() -> None:
 
     class Sub:
         owner_client_id = "old-owner"
+        state = "Enabled"
 
     class Db:
         def get(self, _model: object, _key: str) -> Sub:

@@ -18,6 +18,13 @@ HEAVY = (
     "sqlalchemy",
     "uvicorn",
     "azure",
+    # Made lazy after bench/cli.py's first figures (issue 16, point 5): `alto --help` prints through click, so
+    # rich, YAML and JMESPath (output formats), ssl and pydantic (typer's parameter conversion) wait for a command.
+    "rich",
+    "yaml",
+    "jmespath",
+    "ssl",
+    "pydantic",
 )
 
 
@@ -41,3 +48,14 @@ def test_help_imports_nothing_heavy() -> None:
         "try:\n    main()\nexcept SystemExit:\n    pass"
     )
     assert _heavy(_loaded_after(code)) == []
+
+
+def test_the_api_client_leaves_httpx_command_line_tool_alone() -> None:
+    """httpx imports its own CLI (click, rich, pygments) when those are installed; `alto` never runs it."""
+    code = (
+        "from altostratus.cli.client import ApiClient\n"
+        "ApiClient({'tenant': {}, 'armEndpoint': 'https://127.0.0.1:1', 'caFile': __import__('certifi').where()})"
+    )
+    loaded = _loaded_after(code)
+    assert "httpx" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in ("click", "rich", "pygments")) == []

@@ -220,7 +220,9 @@ def test_a_deleted_subscription_takes_its_deployments_along(cloud: AltoServer) -
 
     other = add_subscription(cloud, cloud.credentials["tenant"]["clientId"])
     line = SdkLine("2020-09-01-hybrid")
-    deployments = line.deployments(cloud, subscription_id=other, polling_interval=1).deployments
+    deployments = line.deployments(
+        cloud, {**cloud.credentials["tenant"], "subscriptionId": other}, polling_interval=1
+    ).deployments
     empty = {"location": "local", "properties": {"mode": "Incremental", "template": {
         "$schema": SCHEMA, "contentVersion": "1.0.0.0", "resources": []}}}  # fmt: skip
     deployments.begin_create_or_update_at_subscription_scope("kept", empty).result()

@@ -116,7 +116,7 @@ def test_scale_set_moves_with_its_network_and_instances(cloud: AltoServer, sdk: 
 def test_move_to_another_subscription_of_the_owner(cloud: AltoServer, sdk: SdkLine) -> None:
     creds = cloud.credentials["tenant"]
     other = add_subscription(cloud, creds["clientId"])
-    rc, rc2 = sdk.resource(cloud), sdk.resource(cloud, subscription_id=other)
+    rc, rc2 = sdk.resource(cloud), sdk.resource(cloud, {**creds, "subscriptionId": other})
     rc.providers.register("Microsoft.Network")
     rc2.providers.register("Microsoft.Network")
     src, dst = unique("mvsub"), unique("mvsub")

@@ -64,20 +64,14 @@ def _importable(module: str) -> bool:
 
 
 def installed_lines() -> tuple[str, ...]:
-    """The SDK lines this venv can run: the hybrid profiles where azure.profiles is there (the current releases
-    dropped it), the current line where the split-out deployments package is."""
-    lines: tuple[str, ...] = ()
-    # azure.profiles alone is not enough: azure-common (which has it) can come into the current venv with other
-    # packages (the az CLI); the hybrid line is the multi-API azure-mgmt-resource 23.x with its versioned folders.
-    if (
-        _importable("azure.profiles")
-        and _importable("azure.mgmt.compute")
-        and _importable("azure.mgmt.resource.resources.v2019_10_01")
-    ):
-        lines += HYBRID_PROFILES
-    if _importable("azure.mgmt.resource.deployments") and _importable("azure.mgmt.compute"):
-        lines += (CURRENT,)
-    return lines
+    """The SDK lines this venv can run: the current line where the split-out deployments package is, else the
+    hybrid profiles where azure.profiles is there. (azure.profiles alone does not say: azure-common ships it, and
+    azure-mgmt-authorization brings azure-common into the current line's venv too.)"""
+    if not _importable("azure.mgmt.compute"):
+        return ()
+    if _importable("azure.mgmt.resource.deployments"):
+        return (CURRENT,)
+    return HYBRID_PROFILES if _importable("azure.profiles") else ()
 
 
 @dataclass(frozen=True)
@@ -118,27 +112,28 @@ class SdkLine:
 
     # ------------------------------------------------------------------------------------------------ clients
 
-    def resource(self, server: AltoServer, subscription_id: str | None = None, **kwargs: Any) -> Any:
-        """ResourceManagementClient: resource groups, providers, generic resources (of the tenant's first
-        subscription unless another is named)."""
+    def resource(self, server: AltoServer, creds: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """ResourceManagementClient: resource groups, providers, generic resources (as ``creds``, a principal
+        with its ``subscriptionId``, when given; else the default tenant)."""
         if self.hybrid:
             from azure.mgmt.resource import ResourceManagementClient
         else:
             from azure.mgmt.resource.resources import ResourceManagementClient
-        sub = subscription_id or server.credentials["tenant"]["subscriptionId"]
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
         return ResourceManagementClient(
-            sdk_credential(server), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
+            sdk_credential(server, creds=creds), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
         )
 
-    def deployments(self, server: AltoServer, subscription_id: str | None = None, **kwargs: Any) -> Any:
+    def deployments(self, server: AltoServer, creds: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """The client with ``deployments`` and ``deployment_operations``: the resources client on the hybrid
-        line, DeploymentsMgmtClient (azure-mgmt-resource-deployments) on the current one."""
+        line, DeploymentsMgmtClient (azure-mgmt-resource-deployments) on the current one (as ``creds`` when
+        given)."""
         if self.hybrid:
-            return self.resource(server, subscription_id, **kwargs)
+            return self.resource(server, creds, **kwargs)
         from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
-        sub = subscription_id or server.credentials["tenant"]["subscriptionId"]
-        return DeploymentsMgmtClient(sdk_credential(server), sub, **kwargs, **sdk_kwargs(server))
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
+        return DeploymentsMgmtClient(sdk_credential(server, creds=creds), sub, **kwargs, **sdk_kwargs(server))
 
     def arm(self, server: AltoServer, **kwargs: Any) -> ResourcesView:
         """The Microsoft.Resources operations a tenant uses, wherever the line's packages keep them."""
@@ -146,20 +141,46 @@ class SdkLine:
         dc = self.deployments(server, **kwargs) if not self.hybrid else rc
         return ResourcesView(rc.resource_groups, rc.providers, rc.resources, dc.deployments, dc.deployment_operations)
 
-    def subscriptions(self, server: AltoServer) -> Any:
+    def subscriptions(self, server: AltoServer, creds: dict[str, Any] | None = None) -> Any:
         """SubscriptionClient: subscriptions, locations, tenants."""
         if self.hybrid:
             from azure.mgmt.resource import SubscriptionClient
         else:
             from azure.mgmt.resource.subscriptions import SubscriptionClient
-        return SubscriptionClient(sdk_credential(server), **self._profile_kwargs(), **sdk_kwargs(server))
+        return SubscriptionClient(sdk_credential(server, creds=creds), **self._profile_kwargs(), **sdk_kwargs(server))
 
-    def compute(self, server: AltoServer, subscription_id: str | None = None) -> Any:
-        """ComputeManagementClient: scale sets, their VMs, the image catalogue."""
+    def compute(self, server: AltoServer, creds: dict[str, Any] | None = None) -> Any:
+        """ComputeManagementClient: scale sets, their VMs, the image catalogue (as ``creds`` when given)."""
         from azure.mgmt.compute import ComputeManagementClient
 
-        sub = subscription_id or server.credentials["tenant"]["subscriptionId"]
-        return ComputeManagementClient(sdk_credential(server), sub, **self._profile_kwargs(), **sdk_kwargs(server))
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
+        return ComputeManagementClient(
+            sdk_credential(server, creds=creds), sub, **self._profile_kwargs(), **sdk_kwargs(server)
+        )
+
+    def authorization(self, server: AltoServer, creds: dict[str, Any] | None = None) -> Any:
+        """AuthorizationManagementClient: role assignments and definitions. The hybrid line speaks 2015-07-01, the
+        roles version of the 2018-03-01 and 2019-03-01 hybrid profiles (2020-09-01-hybrid names 2016-09-01 for the
+        namespace, a version with locks only, so the client is given the roles version explicitly)."""
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
+        version = {"api_version": "2015-07-01"} if self.hybrid else {}
+        return AuthorizationManagementClient(sdk_credential(server, creds=creds), sub, **version, **sdk_kwargs(server))
+
+    def role_assignment(self, role_definition_id: str, principal_id: str) -> Any:
+        """The create parameters of a role assignment in the model of the line's api-version."""
+        if self.hybrid:
+            from azure.mgmt.authorization.v2015_07_01 import models as old
+
+            return old.RoleAssignmentCreateParameters(
+                properties=old.RoleAssignmentProperties(
+                    role_definition_id=role_definition_id, principal_id=principal_id
+                )
+            )
+        from azure.mgmt.authorization.v2022_04_01 import models as new
+
+        return new.RoleAssignmentCreateParameters(role_definition_id=role_definition_id, principal_id=principal_id)
 
     # ------------------------------------------------------------------------------------------------ capabilities
 

@@ -30,10 +30,17 @@ def free_port() -> int:
 class AltoServer:
     """One server instance; stop/kill/start keep the data dir and port, as an operator restart would."""
 
-    def __init__(self, data_dir: Path, database_url: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str | None = None,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.extra_args = extra_args
+        self.env = env or {}  # e.g. PYTHONPATH of an older release's source, for upgrade tests
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
@@ -48,7 +55,9 @@ class AltoServer:
         if self.database_url:
             cmd += ["--database-url", self.database_url]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200", **self.env}
+        )
         log.close()
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -67,6 +76,7 @@ class AltoServer:
                 except httpx.HTTPError:
                     pass
             time.sleep(0.2)
+        self.close()  # never leave a server that did not come up running after the test
         raise RuntimeError(f"alto up did not become ready:\n{self.log_path.read_text()[-4000:]}")
 
     def stop(self) -> int:

@@ -14,6 +14,7 @@ from altostratus.arm.errors import ArmError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from altostratus.arm.access import AccessCache
     from altostratus.arm.auth import TokenService
     from altostratus.arm.login_limits import LoginLimits
     from altostratus.arm.operations import OperationRunner
@@ -40,6 +41,7 @@ class Platform(Protocol):
     registry: ProviderRegistry
     operations: OperationRunner
     subscriptions: SubscriptionCache
+    access: AccessCache
     logins: LoginLimits
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from altostratus.arm.access import authorize
 from altostratus.arm.answer_cache import AnswerCache, Key, Reply
 from altostratus.arm.auth import cloud_audiences
 from altostratus.arm.body_limits import check_body
@@ -37,6 +38,7 @@ from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router
+from altostratus.arm.subscription_cache import visible
 from altostratus.store.models import Principal, Subscription
 
 FORM = "application/x-www-form-urlencoded"  # the token endpoint's bodies: not JSON
@@ -158,7 +160,7 @@ class Pipeline:
             sub_id = admitted.params.get("subscriptionId")
             if sub_id is not None:
                 sub = self.services.subscriptions.cached(sub_id)
-                if sub is None or not (caller.is_operator or sub.owner_client_id == caller.client_id):
+                if sub is None or not visible(caller, sub):
                     return None
                 # A GET: check_writable always passes.
         return self.answers.lookup(key)
@@ -271,21 +273,25 @@ class Pipeline:
         return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
 
 
-def cache_epochs(services: Platform) -> tuple[int, int]:
-    """The principal and subscription caches' epochs, read before a transaction takes its snapshot: an entry
-    forgotten after this point is not refilled from a snapshot that may predate the write behind the forget."""
-    return services.tokens.epoch, services.subscriptions.epoch
+def cache_epochs(services: Platform) -> tuple[int, int, int]:
+    """The principal, subscription and role-assignment caches' epochs, read before a transaction takes its
+    snapshot: an entry forgotten after this point is not refilled from a snapshot that may predate the write
+    behind the forget."""
+    return services.tokens.epoch, services.subscriptions.epoch, services.access.epoch
 
 
-def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epochs: tuple[int, int]) -> None:
+def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epochs: tuple[int, int, int]) -> None:
     """The checks that need the request's transaction: the principal still exists, the subscription in the
-    path is the caller's, and a subscription that is not Enabled is only read."""
+    path is the caller's (or the caller's role in it covers the request: arm/access.py), and a subscription
+    that is not Enabled is only read."""
     db = ctx.db
     role = ctx.services.tokens.check_principal_active(caller.client_id, lambda c: role_in_directory(db, c), epochs[0])
     if role != caller.role:  # deleted and re-created since the request was admitted
         raise ArmError(401, "InvalidAuthenticationToken", "The principal of the access token has changed.")
     if "subscriptionId" in ctx.params:
-        sub = ctx.services.subscriptions.check(db, caller, ctx.params["subscriptionId"], epochs[1])
+        sub = ctx.services.subscriptions.lookup(db, ctx.params["subscriptionId"], epochs[1])
+        if not visible(caller, sub):
+            authorize(db, ctx.services.access, caller, sub, ctx.method, segments, epochs[2])
         ctx.extra["subscription"] = sub
         check_writable(sub, ctx.method, segments)
 

@@ -15,6 +15,11 @@ from altostratus.store.models import Subscription
 SUB_ID = re.compile(r"^[0-9a-fA-F-]{36}\Z")
 
 
+def visible(caller: Caller, sub: Subscription) -> bool:
+    """Tenants see only subscriptions they own and that are not Deleted; the operator sees every one."""
+    return caller.is_operator or (sub.owner_client_id == caller.client_id and sub.state != "Deleted")
+
+
 class SubscriptionCache:
     """Subscription owner and state, remembered for a few seconds: looked up on every request otherwise.
 
@@ -33,6 +38,13 @@ class SubscriptionCache:
         """Tenants see only subscriptions they own; anything else looks like it does not exist.
 
         ``epoch`` is :attr:`epoch` as read before ``db``'s transaction took its snapshot."""
+        sub = self.lookup(db, subscription_id, epoch)
+        if not visible(caller, sub):
+            raise subscription_not_found(subscription_id)
+        return sub
+
+    def lookup(self, db: Session, subscription_id: str, epoch: int) -> Subscription:
+        """The subscription, whoever asks (its owner, or someone with a role in it: arm/access.py decides)."""
         if not SUB_ID.match(subscription_id):
             raise ArmError(
                 400,
@@ -48,7 +60,7 @@ class SubscriptionCache:
                 with self._lock:
                     if self.epoch == epoch:
                         self._entries[key] = (time.monotonic(), sub)
-        if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
+        if sub is None:
             raise subscription_not_found(subscription_id)
         return sub
 

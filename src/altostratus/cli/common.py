@@ -7,21 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError, credentials_path
 from altostratus.cli.failures import show_traceback
 from altostratus.cli.output import Output, OutputOpt, QueryOpt, console, emit, err_console
+from altostratus.cli.profiles import ProfileError, resolve
 from altostratus.config import DEFAULT_DATA_DIR
 
 if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
@@ -33,6 +24,20 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir wh
 
 
 def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
+    """A client as the operator, or (``"tenant"``) as the profile in use: credentials.json's tenant by default."""
+    credentials, path = read_credentials(data_dir)
+    if principal != "tenant":
+        return ApiClient(credentials, principal, source=path)
+    try:
+        profile = resolve(credentials, path)
+    except ProfileError as exc:
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return ApiClient({**credentials, "tenant": profile.principal}, "tenant", source=profile.source)
+
+
+def read_credentials(data_dir: Path | None) -> tuple[dict[str, Any], Path]:
+    """credentials.json and its path, or exit 2 with a line that says how to get a usable one."""
     path = credentials_path(data_dir)
     if not path.exists():
         err_console.print(f"[red]No credentials at {path}.[/red] Start the server with `{_up_command(path)}` first.")
@@ -41,7 +46,7 @@ def client(data_dir: Path | None, principal: str = "tenant") -> ApiClient:
         credentials = json.loads(path.read_text())
         ca_file = Path(credentials["caFile"])
         if ca_file.is_file():
-            return ApiClient(credentials, principal, source=path)
+            return dict(credentials), path
         why = f"the CA certificate it names, {ca_file}, is missing"
     except (OSError, ValueError, KeyError, TypeError) as exc:
         show_traceback(exc)
@@ -76,6 +81,15 @@ def fail(exc: ApiError) -> None:
 
 def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> dict[str, Any]:
     """Follow a long-running operation, drawing a byte progress bar when the operation reports bytes."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -96,6 +110,8 @@ def wait_with_progress(api: ApiClient, response: httpx.Response, label: str) -> 
 
 def wait_group_deletion(api: ApiClient, response: httpx.Response, group: str) -> None:
     """Follow a resource group's deletion, counting the resources deleted so far."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
         label = f"Deleting resource group '{group}'"

@@ -11,12 +11,9 @@ what it will change before it changes anything. With --cleanup (the default) it 
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
@@ -42,8 +39,17 @@ from altostratus.cli.vmss import (
     wait_instances,
 )
 
-if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+
+def escape(text: str) -> str:
+    """rich's markup escaping, imported when the demo prints (`alto --help` does not load rich)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx or rich
     import httpx
+    from rich.table import Table
 
 PUBLISHER, OFFER, SKU = "Altostratus", "DemoLinux", "demo"
 V1, V2 = "1.0.0", "1.1.0"
@@ -82,6 +88,8 @@ def _versions(vms: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _instances_table(sets: dict[str, list[dict[str, Any]]]) -> Table:
+    from rich.table import Table
+
     table = Table("Scale set", "Instance", "Computer name", "Image version", "Provisioning", "Power state")
     for name, vms in sets.items():
         for vm in vms:
@@ -185,6 +193,8 @@ class Demo:
         self.n.api("GET", f"{self.activation}/products", BRIDGE_API, "operator")
         products = self.op.list_all(f"{self.activation}/products", BRIDGE_API)
         by_name = {p["name"].split("/", 1)[-1]: p["properties"] for p in products}
+        from rich.table import Table
+
         table = Table("Product", "Kind", "Version", "Downloaded")
         for name in [*PRODUCTS.values(), GALLERY_ITEM]:
             props = by_name.get(name)
@@ -258,6 +268,8 @@ class Demo:
         register = f"/subscriptions/{self.tn.subscription_id}/providers/Microsoft.Compute/register"
         self.call(self.tn, "POST", register, RESOURCES_API)
         self.n.say("Microsoft.Compute is registered with the tenant subscription.")
+        import secrets  # here: `alto --help` does not need it
+
         password = secrets.token_urlsafe(16)
         started = []
         for name, version in ((LATEST, "latest"), (PINNED, V1)):
@@ -360,6 +372,8 @@ class Demo:
     def print_summary(self) -> None:
         console.print()
         console.print("[bold]Summary[/bold]")
+        from rich.table import Table
+
         table = Table("Scale set", "Image reference", "Scale-out to 3", "Instances at the end (id: version)")
         table.add_row(
             LATEST, f"{PUBLISHER}:{OFFER}:{SKU}:latest", self.summary.get(LATEST, ""),
@@ -401,6 +415,8 @@ def demo(
     a refused scale-out, instance deletion and gallery-item removal (a running server is needed)."""
     operator, tenant = client(data_dir, "operator"), client(data_dir, "tenant")
     try:
+        import secrets
+
         Demo(operator, tenant, resource_group or f"demo-{secrets.token_hex(3)}").run(cleanup)
     except ApiError as exc:
         fail(exc)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient
@@ -26,21 +25,16 @@ from altostratus.cli.deployment_http import (
     operations_path,
     wait_spinning,
 )
-from altostratus.cli.deployment_view import (
-    DEPLOYMENT_COLUMNS,
-    OPERATION_COLUMNS,
-    OperationsView,
-    deployment_row,
-    failed_operations,
-    human_duration,
-    operation_row,
-    outputs_table,
-    print_error,
-)
-from altostratus.cli.whatif_view import CHANGES, render
+from altostratus.cli.lazy import lazy_module
 
 if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
     import httpx
+
+    from altostratus.cli import deployment_view as view
+    from altostratus.cli import whatif_view as whatif
+else:  # what prints deployments, made of rich parts: loaded when a command first uses it
+    view = lazy_module("altostratus.cli.deployment_view")
+    whatif = lazy_module("altostratus.cli.whatif_view")
 
 deployment_app = typer.Typer(help="Template deployments (like `az deployment`).", no_args_is_help=True)
 group_app = typer.Typer(help="Deployments of a resource group (like `az deployment group`).", no_args_is_help=True)
@@ -139,8 +133,8 @@ def create(
             console.print(f"Deployment '{name}' accepted. Follow it with `alto deployment group show {where}`.")
         return
     try:
-        with handled(), OperationsView(err_console, name) as view:
-            status, operations, dep = follow(api, r, resource_group, name, view)
+        with handled(), view.OperationsView(err_console, name) as live:
+            status, operations, dep = follow(api, r, resource_group, name, live)
     except KeyboardInterrupt:
         where = f"-g {resource_group} -n {name}"
         err_console.print(
@@ -155,7 +149,7 @@ def create(
 
 
 def follow(
-    api: ApiClient, r: httpx.Response, group: str, name: str, view: OperationsView
+    api: ApiClient, r: httpx.Response, group: str, name: str, live: view.OperationsView
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
     """Wait for the deployment, feeding the live view its operations at every poll.
 
@@ -166,7 +160,7 @@ def follow(
     def show(status: dict[str, Any]) -> None:
         nonlocal operations
         operations = list_all(api, operations_path(api, group, name))
-        view.update(str(status.get("status")), operations)
+        live.update(str(status.get("status")), operations)
 
     try:
         outcome = lro.wait(api, r, show)
@@ -184,8 +178,8 @@ def report(
     if state != "Succeeded":
         why = "Resources deployed before it stopped stay." if state == "Canceled" else "See its operations."
         error = props.get("error") or status.get("error") or {"code": state, "message": why}
-        print_error(err_console, error, f"Deployment '{name}' {str(state).lower()}.")
-        lines = failed_operations(operations)
+        view.print_error(err_console, error, f"Deployment '{name}' {str(state).lower()}.")
+        lines = view.failed_operations(operations)
         if lines:
             err_console.print("Failed operations:")
             for line in lines:
@@ -196,10 +190,10 @@ def report(
         console.print_json(json.dumps(dep))
         return
     count = len(props.get("outputResources") or [])
-    took = human_duration(props.get("duration"))
+    took = view.human_duration(props.get("duration"))
     console.print(f"Deployment '{name}': {state} in {took} ({count} resource(s)).", highlight=False)
     outputs = props.get("outputs") or {}
-    console.print(outputs_table(outputs) if outputs else "No outputs.")
+    console.print(view.outputs_table(outputs) if outputs else "No outputs.")
 
 
 @group_app.command("validate", context_settings=EXTRA_ARGS)
@@ -225,6 +219,8 @@ def validate(
     resources = (result.get("properties") or {}).get("validatedResources") or []
     console.print(f"The template is valid: {len(resources)} resource(s) validated.")
     if resources:
+        from rich.table import Table
+
         table = Table("Resource", "Api version")
         for res in resources:
             table.add_row(f"{res.get('type')}/{res.get('name')}", res.get("apiVersion"))
@@ -256,7 +252,7 @@ def what_if(
 ) -> None:
     """Show what a deployment would create, modify or delete, without changing anything."""
     # `-x NoChange Ignore` as az takes it: the extra words that name change types belong to -x.
-    kinds = {k.casefold() for k in CHANGES}
+    kinds = {k.casefold() for k in whatif.CHANGES}
     more = [a for a in ctx.args if exclude_change_types and a.casefold() in kinds]
     excluded = excluded_types([*(exclude_change_types or []), *more])
     extras = [a for a in ctx.args if a not in more]
@@ -267,7 +263,7 @@ def what_if(
         r = call(api, "POST", f"{deployments_path(api, resource_group)}/{name}/whatIf", body)
         result = wait_spinning(api, r, f"What-if of '{name}'", final_state_via="location").result or {}
     if result.get("error") or str(result.get("status", "Succeeded")) not in ("Succeeded", ""):
-        print_error(err_console, result.get("error") or {"code": result.get("status")}, "What-if failed.")
+        view.print_error(err_console, result.get("error") or {"code": result.get("status")}, "What-if failed.")
         raise typer.Exit(1)
     changes = [c for c in (result.get("properties") or {}).get("changes") or [] if c.get("changeType") not in excluded]
     if output is Output.json:
@@ -275,16 +271,16 @@ def what_if(
             json.dumps({**result, "properties": {**(result.get("properties") or {}), "changes": changes}})
         )
         return
-    render(console, changes)
+    whatif.render(console, changes)
 
 
 def excluded_types(values: list[str] | None) -> set[str]:
-    known = {k.casefold(): k for k in CHANGES}
+    known = {k.casefold(): k for k in whatif.CHANGES}
     out = set()
     for part in (p for v in values or [] for p in v.replace(",", " ").split()):
         if part.casefold() not in known:
             raise typer.BadParameter(
-                f"'{part}' is not one of {', '.join(CHANGES)}", param_hint="--exclude-change-types"
+                f"'{part}' is not one of {', '.join(whatif.CHANGES)}", param_hint="--exclude-change-types"
             )
         out.add(known[part.casefold()])
     return out
@@ -299,12 +295,12 @@ def show(resource_group: GroupOpt, name: NameOpt, data_dir: DataDirOpt = None, o
     if output is Output.json:
         console.print_json(json.dumps(dep))
         return
-    emit(deployment_row(dep), output, DEPLOYMENT_COLUMNS)
+    emit(view.deployment_row(dep), output, view.DEPLOYMENT_COLUMNS)
     props = dep.get("properties") or {}
     if props.get("outputs"):
-        console.print(outputs_table(props["outputs"]))
+        console.print(view.outputs_table(props["outputs"]))
     if props.get("error"):
-        print_error(console, props["error"])
+        view.print_error(console, props["error"])
 
 
 @group_app.command("list")
@@ -320,7 +316,7 @@ def list_deployments(
     params = {"$filter": f"provisioningState eq '{state}'"} if state else None
     with handled():
         items = list_all(api, deployments_path(api, resource_group) + "/", params)
-    emit(items, output, DEPLOYMENT_COLUMNS, query, row=deployment_row)
+    emit(items, output, view.DEPLOYMENT_COLUMNS, query, row=view.deployment_row)
 
 
 @group_app.command("list-operations")
@@ -335,7 +331,7 @@ def list_operations(
     api = client(data_dir)
     with handled():
         items = list_all(api, operations_path(api, resource_group, name))
-    emit(items, output, OPERATION_COLUMNS, query, row=operation_row)
+    emit(items, output, view.OPERATION_COLUMNS, query, row=view.operation_row)
 
 
 @group_app.command("delete")
@@ -353,7 +349,7 @@ def delete(resource_group: GroupOpt, name: NameOpt, no_wait: NoWaitOpt = False, 
         try:
             wait_spinning(api, r, f"Deleting deployment '{name}'")
         except lro.OperationFailed as exc:
-            print_error(err_console, exc.error, "Deletion failed.")
+            view.print_error(err_console, exc.error, "Deletion failed.")
             raise typer.Exit(1) from None
     console.print(f"Deleted deployment '{name}' from the history of '{resource_group}' (its resources stay).")
 

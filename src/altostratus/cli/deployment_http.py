@@ -12,16 +12,20 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
 from altostratus.cli.common import err_console, fail
-from altostratus.cli.deployment_view import print_error
+from altostratus.cli.lazy import lazy_module
 from altostratus.cli.lro import error_of
 
-if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx
+if TYPE_CHECKING:  # annotations only: `alto --help` must not pay for importing httpx or rich
     import httpx
+    from rich.progress import Progress
+
+    from altostratus.cli import deployment_view as view
+else:  # loaded when an error is first printed
+    view = lazy_module("altostratus.cli.deployment_view")
 
 API = "2019-10-01"
 
@@ -69,10 +73,10 @@ def handled(title: str | None = None) -> Iterator[None]:
     try:
         yield
     except CallError as exc:
-        print_error(err_console, exc.error, title)
+        view.print_error(err_console, exc.error, title)
         raise typer.Exit(1) from None
     except lro.LroError as exc:
-        print_error(err_console, exc.error, title)
+        view.print_error(err_console, exc.error, title)
         raise typer.Exit(1) from None
     except ApiError as exc:  # the poller's errors are ApiErrors too, but they were shown above
         fail(exc)
@@ -87,6 +91,8 @@ def operations_path(api: ApiClient, group: str, name: str) -> str:
 
 
 def spinner() -> Progress:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     return Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 import sys
 import traceback
 from pathlib import Path
@@ -43,6 +42,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _reason(exc: BaseException) -> str:
     """The innermost cause in words: ``connection refused``, ``certificate verify failed: self-signed ...``."""
+    import ssl  # here: only a failure needs it
+
     for cause in reversed(_chain(exc)):
         if isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_message:
             return f"certificate verify failed: {cause.verify_message}"
@@ -55,6 +56,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _is_tls(exc: BaseException) -> bool:
+    import ssl
+
     return any(isinstance(c, ssl.SSLError) or "[SSL" in str(c) for c in _chain(exc))
 
 

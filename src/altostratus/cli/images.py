@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from altostratus.cli.output import console, err_console
 
 images_app = typer.Typer(help="OS disk images (the demo marketplace offer).", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
 DEFAULT_VERSIONS = ["1.0.0", "1.1.0"]
 
 

@@ -20,7 +20,6 @@ transport. Starting a request and waiting for it are separate steps, so ``--no-w
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +111,8 @@ def retry_after(headers: httpx.Headers, now: datetime | None = None) -> float | 
 
 def _http_date(value: str) -> datetime | None:
     try:
+        import email.utils  # here: only a Retry-After in HTTP-date form needs it
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from altostratus.cli.account import account_app, login, login_command, save_profile
 from altostratus.cli.catalog import catalog_app
 from altostratus.cli.client import ApiError
 from altostratus.cli.common import (
@@ -23,6 +23,7 @@ from altostratus.cli.common import (
     emit,
     err_console,
     fail,
+    read_credentials,
     wait_group_deletion,
 )
 from altostratus.cli.confirm import YesOpt, confirm
@@ -32,6 +33,17 @@ from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.output import Col
+from altostratus.cli.profiles import PROFILE_ENV, select
+from altostratus.cli.roles import role_app
+from altostratus.cli.tenancy import (
+    offer_app,
+    plan_app,
+    quota_app,
+    subscription_add_plan,
+    subscription_set_state,
+    tenant_offer_app,
+    tenant_sub_app,
+)
 from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
@@ -49,6 +61,24 @@ app.add_typer(admin_app, name="admin")
 admin_app.add_typer(admin_sub_app, name="subscription")
 admin_app.add_typer(admin_principal_app, name="principal")
 app.add_typer(group_app, name="group")
+app.add_typer(account_app, name="account")
+app.command("login")(login)
+
+
+@app.callback()
+def root(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help=f"Act as this saved profile (see `alto account list`); default: ${PROFILE_ENV}, else the one "
+            "`alto account set` chose, else credentials.json's tenant.",
+        ),
+    ] = None,
+) -> None:
+    """Options for every command (the app's help text is the Typer's)."""
+    select(profile)
+
 
 RESOURCES_API = "2019-10-01"
 SUBSCRIPTIONS_API = "2016-06-01"
@@ -64,6 +94,14 @@ app.add_typer(vmss_app, name="vmss")
 app.add_typer(deployment_app, name="deployment")
 app.command("demo")(demo)
 admin_app.command("register")(register)
+admin_app.add_typer(plan_app, name="plan")
+admin_app.add_typer(offer_app, name="offer")
+admin_app.add_typer(quota_app, name="quota")
+admin_sub_app.command("set-state")(subscription_set_state)
+admin_sub_app.command("add-plan")(subscription_add_plan)
+app.add_typer(tenant_offer_app, name="offer")
+app.add_typer(tenant_sub_app, name="subscription")
+app.add_typer(role_app, name="role")
 
 
 @app.command()
@@ -146,13 +184,21 @@ def up(
 def subscription_create(
     display_name: Annotated[str, typer.Option("--display-name", "-n", help="Name of the new subscription.")],
     owner: Annotated[str | None, typer.Option(help="Client id of an existing principal (default: a new one).")] = None,
-    offer: Annotated[str | None, typer.Option(help="Offer id to record.")] = None,
+    offer: Annotated[str | None, typer.Option(help="The offer (default: default-offer).")] = None,
+    save_profile_as: Annotated[
+        str | None,
+        typer.Option("--save-profile", help="Also save the new principal as this profile (`alto --profile NAME`)."),
+    ] = None,
     data_dir: DataDirOpt = None,
+    output: OutputOpt = Output.json,
 ) -> None:
     """Create a tenant subscription (and, unless --owner is given, a new tenant principal that owns it).
 
-    Prints the new tenant's credentials as JSON, in the shape of credentials.json's "tenant" entry.
+    Prints the new tenant's credentials as JSON, in the shape of credentials.json's "tenant" entry, and on
+    stderr the `alto login` line that lets `alto` act as it (or saves it right away with --save-profile).
     """
+    import uuid
+
     api = client(data_dir, "operator")
     admin = f"/subscriptions/{api.subscription_id}/providers"
     try:
@@ -177,7 +223,17 @@ def subscription_create(
         result.update(subscriptionId=sub_id, owner=owner)
     except ApiError as exc:
         fail(exc)
-    console.print_json(json.dumps(result))
+    emit(result, output, [Col("Subscription", "subscriptionId", ident=True), Col("Owner", "owner", ident=True)])
+    if "clientSecret" not in result:
+        return  # an existing owner: its secret is wherever it was saved before
+    if save_profile_as:
+        credentials, path = read_credentials(data_dir)
+        save_profile(save_profile_as, credentials, path, cid, result["clientSecret"], sub_id)
+        hint = f"Saved as profile '{save_profile_as}': use it with `alto --profile {save_profile_as} ...`."
+    else:
+        name = re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")[:64] or "NAME"
+        hint = f"To act as this tenant, save it as a profile:\n  {login_command(name, result, data_dir)}"
+    err_console.print(hint, markup=False, highlight=False, soft_wrap=True)
 
 
 @admin_sub_app.command("list")

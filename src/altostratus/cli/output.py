@@ -13,17 +13,32 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-import jmespath
 import typer
-import yaml
-from jmespath.exceptions import JMESPathError
-from rich.console import Console
-from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:  # rich, yaml and jmespath load when a command prints: `alto --help` never does
+    from rich.console import Console
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use. Why: importing rich.console (and what it pulls in) was a fifth of
+    `alto --help`'s start-up, which prints through click, never through rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = cast("Console", _LazyConsole())
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 
 class Output(StrEnum):
@@ -116,6 +131,8 @@ def table(rows: list[dict[str, Any]], columns: Columns, out: Console | None = No
     cells = [[_cell(_lookup(row, c.key), c) for c in cols] for row in rows]
     shown, needed = _fit(cols, cells, out.width)
     dropped = [cols[i].header for i in range(len(cols)) if i not in shown]
+    from rich.table import Table
+
     grid = Table()
     for i in shown:
         c = cols[i]
@@ -164,6 +181,9 @@ def emit(
     sees the API's objects as they are."""
     result: Any = data
     if query:
+        import jmespath
+        from jmespath.exceptions import JMESPathError
+
         try:
             result = jmespath.search(query, data)
         except JMESPathError as exc:
@@ -176,6 +196,8 @@ def emit(
     elif output is Output.jsonc:
         console.print_json(json.dumps(result))
     elif output is Output.yaml:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(result, sort_keys=False, allow_unicode=True))
     elif output is Output.tsv:
         items = result if isinstance(result, list) else [result]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from altostratus.cli import lro
 from altostratus.cli.client import ApiClient, ApiError
@@ -228,6 +227,8 @@ def split_ids(values: list[str] | None) -> list[str] | None:
 
 def wait_instances(api: ApiClient, response: httpx.Response, label: str) -> lro.Outcome:
     """Follow a scale-set operation, drawing a bar of instances ready (``properties.progress``)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),

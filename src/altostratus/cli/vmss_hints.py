@@ -4,8 +4,6 @@ and the images this cloud has (the closest to the one asked for first), read as 
 
 from __future__ import annotations
 
-import difflib
-
 from altostratus.cli.client import ApiClient, ApiError
 
 COMPUTE_API = "2020-06-01"
@@ -32,6 +30,8 @@ def available_images(api: ApiClient, location: str) -> list[str]:
 def closest_first(wanted: str, urns: list[str]) -> list[str]:
     """``urns`` with the ones most like ``wanted`` (case aside) first."""
     by_key = {u.lower(): u for u in urns}
+    import difflib  # here: only a refused create needs it
+
     close = difflib.get_close_matches(wanted.lower(), list(by_key), n=len(urns), cutoff=0.0)
     return [by_key[k] for k in close]
 

@@ -1,7 +1,8 @@
-"""Compute quotas per subscription and location, with Azure Stack Hub's defaults.
+"""Compute quotas, with Azure Stack Hub's defaults: the Microsoft.Compute.Admin quota API and the check.
 
-Operators adjust them through ``Microsoft.Compute.Admin/locations/{location}/quotas/{name}``. The quota named
-``Default Quota`` applies to every subscription; a quota named after a subscription id overrides it for that
+Operators adjust them through ``Microsoft.Compute.Admin/locations/{location}/quotas/{name}`` and grant them through
+plans: a subscription's limits are the sum of the compute quotas of the plans it holds (``resources/tenancy.py``;
+the default plan names ``Default Quota``). A quota named after a subscription id overrides the plans for that
 subscription. Checked before anything is created, answering 409 ``OperationNotAllowed`` like Azure.
 """
 
@@ -20,6 +21,8 @@ from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
 from altostratus.compute.models import ComputeQuota, ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
+from altostratus.resources import tenancy
+from altostratus.resources.tenancy import QuotaField, QuotaKind
 
 DEFAULT = "Default Quota"
 DEFAULTS = {"virtualMachineCount": 50, "coresLimit": 100, "availabilitySetCount": 10, "vmScaleSetCount": 100}
@@ -27,17 +30,21 @@ NS = "Microsoft.Compute.Admin"
 VERSIONS = ("2021-01-01", "2018-02-09", "2015-12-01-preview")
 
 
-def limits_for(s: Session, subscription_id: str) -> dict[str, int]:
-    for name in (subscription_id.lower(), DEFAULT.lower()):
-        q = s.get(ComputeQuota, name)
-        if q is not None:
-            return {
-                "virtualMachineCount": q.virtual_machine_count,
-                "coresLimit": q.cores_limit,
-                "availabilitySetCount": q.availability_set_count,
-                "vmScaleSetCount": q.vm_scale_set_count,
-            }
-    return dict(DEFAULTS)
+def load(s: Session, name: str) -> dict[str, int] | None:
+    """A named quota's limits; ``Default Quota`` exists with Azure Stack's defaults until the operator sets it."""
+    q = s.get(ComputeQuota, name.lower())
+    if q is not None:
+        return {
+            "virtualMachineCount": q.virtual_machine_count,
+            "coresLimit": q.cores_limit,
+            "availabilitySetCount": q.availability_set_count,
+            "vmScaleSetCount": q.vm_scale_set_count,
+        }
+    return dict(DEFAULTS) if name.lower() == DEFAULT.lower() else None
+
+
+def limits_for(s: Session, name: str) -> dict[str, int]:
+    return load(s, name) or dict(DEFAULTS)
 
 
 def usage(s: Session, subscription_id: str) -> dict[str, int]:
@@ -54,23 +61,21 @@ def usage(s: Session, subscription_id: str) -> dict[str, int]:
     return {"virtualMachineCount": vms, "coresLimit": cores, "vmScaleSetCount": sets}
 
 
+FIELDS = (
+    QuotaField("vmScaleSetCount", "VM scale sets", DEFAULTS["vmScaleSetCount"], usage_name="virtualMachineScaleSets"),
+    QuotaField("virtualMachineCount", "Virtual machines", DEFAULTS["virtualMachineCount"],
+               usage_name="virtualMachines"),
+    QuotaField("coresLimit", "Cores", DEFAULTS["coresLimit"], usage_name="cores"),
+    QuotaField("availabilitySetCount", "Availability sets", DEFAULTS["availabilitySetCount"],
+               "Microsoft.Compute/availabilitySets", "availabilitySets"),
+)  # fmt: skip
+KIND = QuotaKind(NS, "Microsoft.Compute", FIELDS, load, usage, error_code="OperationNotAllowed")
+
+
 def check(s: Session, subscription_id: str, *, add_vms: int = 0, cores_each: int = 1, add_sets: int = 0) -> None:
-    """Refuse, before anything is recorded, what would exceed the subscription's quota."""
-    limits, used = limits_for(s, subscription_id), usage(s, subscription_id)
-    wanted = (
-        ("vmScaleSetCount", "VM scale sets", add_sets),
-        ("virtualMachineCount", "Virtual machines", add_vms),
-        ("coresLimit", "Cores", add_vms * cores_each),
-    )
-    for key, label, extra in wanted:
-        if extra > 0 and used[key] + extra > limits[key]:
-            raise ArmError(
-                409,
-                "OperationNotAllowed",
-                f"Operation results in exceeding quota limits of {label}. Maximum allowed: {limits[key]}, "
-                f"Current in use: {used[key]}, Additional requested: {extra}. Ask the operator to raise the "
-                "quota (Microsoft.Compute.Admin quotas).",
-            )
+    """Refuse, before anything is recorded, what would exceed the subscription's quota (its plans' sum)."""
+    wanted = {"vmScaleSetCount": add_sets, "virtualMachineCount": add_vms, "coresLimit": add_vms * cores_each}
+    tenancy.check(s, subscription_id, NS, wanted)
 
 
 def _render(ctx: RequestContext, name: str, limits: dict[str, int]) -> dict[str, Any]:
@@ -125,11 +130,15 @@ def delete_quota(ctx: RequestContext) -> Response:
     q = ctx.db.get(ComputeQuota, ctx.params["quotaName"].lower())
     if q is None:
         return empty(204)
+    users = tenancy.plans_using_quota(ctx.db, NS, q.name)
+    if users:
+        raise ArmError(409, "Conflict", f"The quota '{q.name}' is used by plan(s) {', '.join(users)}.")
     ctx.db.delete(q)
     return empty(200)
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
+    tenancy.register_kind(KIND)
     t = registry.add_type(NS, "locations/quotas", VERSIONS, always_registered=True).full_name
     base = "/subscriptions/{subscriptionId}/providers/" + NS + "/locations/{location}/quotas"
     router.add("GET", base, list_quotas, resource_type=t, access=Access.OPERATOR)

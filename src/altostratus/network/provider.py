@@ -16,6 +16,7 @@ from typing import Any
 from altostratus.arm.errors import invalid_parameter
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.network import quotas
 from altostratus.network.public_ips import complete_public_ip
 from altostratus.network.virtual_networks import complete_network_interface, complete_virtual_network
 from altostratus.resources.fields import choice, integer, named_items, stamp_children
@@ -91,3 +92,4 @@ TYPES = (
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     for spec in TYPES:
         register_plain_type(router, registry, spec)
+    quotas.register_routes(router, registry)

@@ -18,8 +18,9 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import empty, json_response, paged
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Access, Router
+from altostratus.resources import tenancy
 from altostratus.resources.directory import create_principal, create_subscription
-from altostratus.store.models import Principal, ResourceGroup, Setting, Subscription
+from altostratus.store.models import Offer, Principal, ResourceGroup, Setting, Subscription
 
 SUBS_NS = "Microsoft.Subscriptions.Admin"
 IDENTITY_NS = "Altostratus.Identity.Admin"
@@ -51,7 +52,7 @@ def render_subscription(ctx: RequestContext, sub: Subscription) -> dict[str, Any
             "subscriptionId": sub.subscription_id,
             "displayName": sub.display_name,
             "owner": sub.owner_client_id,
-            "offerId": sub.offer_id,
+            "offerId": tenancy.tenant_offer_id(sub.offer_id or tenancy.DEFAULT_OFFER),
             "state": sub.state,
             "tenantId": ctx.services.tokens.tenant_id,
             "routingResourceManagerType": "Default",
@@ -97,11 +98,12 @@ def put_subscription(ctx: RequestContext) -> Response:
         if not isinstance(owner, str) or ctx.db.get(Principal, owner.lower()) is None:
             raise invalid_parameter(f"The owner '{owner}' is not a principal of this directory.", "properties.owner")
         owner = owner.lower()
-    display, offer = text_field(props, "displayName"), text_field(props, "offerId")
+    display, offer_text = text_field(props, "displayName"), text_field(props, "offerId")
+    offer = None if offer_text is None else existing_offer(ctx, offer_text)
     if sub is None:
         if owner is None:
             raise invalid_parameter("'owner' (a principal's client id) is required.", "properties.owner")
-        sub = create_subscription(ctx.db, owner, display or target, offer, target)
+        sub = create_subscription(ctx.db, owner, display or target, offer or tenancy.DEFAULT_OFFER, target)
         sub.state = state
         return json_response(render_subscription(ctx, sub), 201)
     ctx.after_commit.append(lambda: ctx.services.subscriptions.forget(target))
@@ -109,10 +111,21 @@ def put_subscription(ctx: RequestContext) -> Response:
         sub.owner_client_id = owner
     if display:
         sub.display_name = display
-    if "offerId" in props:
+    if offer is not None and offer != sub.offer_id:
         sub.offer_id = offer
+        ctx.db.flush()
+        tenancy.register_plan_services(ctx.db, sub.subscription_id)
     sub.state = state
     return json_response(render_subscription(ctx, sub), 200)
+
+
+def existing_offer(ctx: RequestContext, offer_id: str) -> str:
+    """The key of the offer ``offer_id`` names (any state: the operator may place a subscription on a private
+    offer), or a 400 naming the field."""
+    offer = ctx.db.get(Offer, tenancy.offer_key(offer_id))
+    if offer is None:
+        raise invalid_parameter(f"The offer '{offer_id}' does not exist.", "properties.offerId")
+    return offer.name_key
 
 
 def delete_subscription(ctx: RequestContext) -> Response:

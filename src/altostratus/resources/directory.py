@@ -1,4 +1,6 @@
-"""The local directory: principals and the subscriptions they own (used by bootstrap and admin APIs)."""
+"""The local directory: principals and the subscriptions they own (used by bootstrap and admin APIs).
+
+A new subscription is registered to the services of its offer's base plans (``resources/tenancy.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import uuid
 from sqlalchemy.orm import Session
 
 from altostratus.arm.auth import hash_secret, new_secret
+from altostratus.resources.tenancy import DEFAULT_OFFER, register_plan_services
 from altostratus.store.db import utcnow
 from altostratus.store.models import Principal, Subscription
 
@@ -38,9 +41,10 @@ def create_subscription(
         display_name=display_name,
         state="Enabled",
         owner_client_id=owner_client_id,
-        offer_id=offer_id,
+        offer_id=offer_id or DEFAULT_OFFER,
         created_at=utcnow(),
     )
     db.add(sub)
     db.flush()
+    register_plan_services(db, sub.subscription_id)
     return sub

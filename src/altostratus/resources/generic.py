@@ -28,6 +28,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter, resource_not_fou
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.resources import tenancy
 from altostratus.resources.filters import parse_filter, tag_matcher
 from altostratus.resources.groups import group_id, require_group
 from altostratus.resources.providers import require_registered
@@ -228,6 +229,8 @@ class PlainResourceHandlers:
         body = ctx.json()
         row = self.find(ctx, group, lock=True)
         check_preconditions(ctx, row.etag if row else None)
+        if row is None:
+            tenancy.check_create(ctx.db, group.subscription_id, self.spec.full_name)
         location = body.get("location")
         if not isinstance(location, str) or location.replace(" ", "").lower() != ctx.services.settings.location:
             raise invalid_parameter(

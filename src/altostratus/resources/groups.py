@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm import lro
+from altostratus.arm.access import readable_paths
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
@@ -170,6 +171,10 @@ def list_groups(ctx: RequestContext) -> Response:
     tag_filter = parse_tag_filter(ctx.query.get("$filter"))
     if tag_filter is not None:
         groups = [g for g in groups if tag_filter(g.tags)]
+    sub, caller = ctx.extra.get("subscription"), ctx.caller
+    readable = readable_paths(ctx.db, ctx.services.access, caller, sub) if sub and caller else None
+    if readable is not None:  # a caller with roles on some groups lists those
+        groups = [g for g in groups if readable(group_id(g.subscription_id, g.name))]
     return paged(ctx, groups, render)
 
 

@@ -25,10 +25,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm import lro
+from altostratus.arm.access import authorize
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found, subscription_not_found
 from altostratus.arm.registry import Mover, ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.arm.subscription_cache import visible
 from altostratus.resources.groups import find_group, group_id, require_group
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.db import utcnow
@@ -54,12 +56,16 @@ def move_error(code: str, message: str, status: int = 409) -> ArmError:
     return ArmError(status, code, message)
 
 
-def _caller_subscription(ctx: RequestContext, subscription_id: str) -> Subscription:
-    """The target subscription must be one the caller owns (or any, for the operator) and writable."""
+def _target_subscription(ctx: RequestContext, subscription_id: str, group_name: str) -> Subscription:
+    """The target subscription, writable, with the caller allowed to write into the target group: its owner (or
+    the operator), or a principal whose role covers that group (arm/access.py), as for a PUT there."""
     sub = ctx.db.get(Subscription, subscription_id.lower())
-    caller = ctx.require_caller
-    if sub is None or (not caller.is_operator and sub.owner_client_id != caller.client_id):
+    if sub is None:
         raise subscription_not_found(subscription_id)
+    caller = ctx.require_caller
+    if not visible(caller, sub):
+        segments = ["subscriptions", sub.subscription_id, "resourceGroups", group_name]
+        authorize(ctx.db, ctx.services.access, caller, sub, "PUT", segments, ctx.services.access.epoch)
     if sub.state != "Enabled":
         raise ArmError(
             409,
@@ -87,7 +93,7 @@ def parse(ctx: RequestContext) -> MoveRequest:
             "targetResourceGroup",
         )
     source = require_group(ctx, writable=True)
-    target_sub = _caller_subscription(ctx, match["sub"])
+    target_sub = _target_subscription(ctx, match["sub"], match["group"])
     target = find_group(ctx.db, target_sub.subscription_id, match["group"])
     if target is None:
         raise resource_group_not_found(match["group"])

@@ -7,11 +7,35 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.resources import admin, generic, groups, metadata, moves, providers, subscriptions
+from altostratus.resources import (
+    acquisitions,
+    admin,
+    generic,
+    groups,
+    metadata,
+    moves,
+    offers,
+    providers,
+    roles,
+    subscriptions,
+    user_subscriptions,
+)
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
-    for module in (metadata, subscriptions, groups, moves, providers, generic, admin):
+    for module in (
+        metadata,
+        subscriptions,
+        groups,
+        moves,
+        providers,
+        generic,
+        admin,
+        offers,
+        acquisitions,
+        user_subscriptions,
+        roles,
+    ):
         module.register_routes(router, registry)
 
 

@@ -15,6 +15,7 @@ from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response, paged
 from altostratus.arm.registry import Namespace, ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.resources import tenancy
 from altostratus.resources.versions import RESOURCES
 from altostratus.store.models import ProviderRegistration
 
@@ -109,6 +110,9 @@ def _set_state(ctx: RequestContext, state: str) -> Response:
     ns = require_namespace(ctx)
     if ns.always_registered:
         return json_response(render(ctx, ns))
+    sub = ctx.params["subscriptionId"]
+    if state == "Registered" and not tenancy.grants(ctx.db, sub, ns.name):
+        raise tenancy.not_in_plans(ctx.db, sub, ns.name)
     key = (ctx.params["subscriptionId"].lower(), ns.name.lower())
     row = ctx.db.get(ProviderRegistration, key)
     if row is None:
@@ -142,7 +146,11 @@ def is_registered(ctx: RequestContext, namespace: str) -> bool:
 
 
 def require_registered(ctx: RequestContext, namespace: str) -> None:
-    """ARM's answer for an unregistered provider; azure-mgmt-core registers it and retries by itself."""
+    """ARM's answer for an unregistered provider; azure-mgmt-core registers it and retries by itself. A service
+    no plan of the subscription grants is refused outright, saying so (registering it would fail anyway)."""
+    sub = ctx.params["subscriptionId"]
+    if not tenancy.grants(ctx.db, sub, namespace):
+        raise tenancy.not_in_plans(ctx.db, sub, namespace)
     if not is_registered(ctx, namespace):
         ns = ctx.services.registry.get_namespace(namespace)
         name = ns.name if ns else namespace

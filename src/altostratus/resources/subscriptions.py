@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from starlette.responses import Response
 
 from altostratus.arm.context import RequestContext
@@ -12,8 +12,9 @@ from altostratus.arm.errors import ArmError, invalid_parameter, subscription_not
 from altostratus.arm.http import json_response, paged
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
+from altostratus.resources.tenancy import DEFAULT_OFFER, tenant_offer_id
 from altostratus.resources.versions import SUBSCRIPTIONS as SUBSCRIPTIONS_VERSIONS
-from altostratus.store.models import Subscription
+from altostratus.store.models import RoleAssignment, Subscription
 
 TYPE = "Microsoft.Resources/subscriptions"
 
@@ -25,7 +26,7 @@ def render(sub: Subscription, tenant_id: str) -> dict[str, Any]:
         "tenantId": tenant_id,
         "displayName": sub.display_name,
         "state": sub.state,
-        "offerId": sub.offer_id,
+        "offerId": tenant_offer_id(sub.offer_id or DEFAULT_OFFER),
         "subscriptionPolicies": {
             "locationPlacementId": "AzureStack",
             "quotaId": "AzureStack",
@@ -39,7 +40,11 @@ def visible_subscriptions(ctx: RequestContext) -> list[Subscription]:
     query = select(Subscription).order_by(Subscription.created_at, Subscription.subscription_id)
     caller = ctx.require_caller
     if not caller.is_operator:
-        query = query.where(Subscription.owner_client_id == caller.client_id)
+        delegated = select(RoleAssignment.subscription_id).where(RoleAssignment.principal_id == caller.client_id)
+        query = query.where(
+            or_(Subscription.owner_client_id == caller.client_id, Subscription.subscription_id.in_(delegated)),
+            Subscription.state != "Deleted",
+        )
     return list(ctx.db.scalars(query))
 
 

@@ -125,3 +125,82 @@ class Operation(Base):
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Plan(Base):
+    """What an offer sells (Azure Stack's plan): the quotas it grants, one per service, named by the quota's
+    admin namespace and name. The services a plan grants are the namespaces of its quotas (Microsoft.Compute for
+    a Microsoft.Compute.Admin quota), so a service always comes with a limit, as in Azure Stack's portal."""
+
+    __tablename__ = "plans"
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    resource_group: Mapped[str] = mapped_column(String(90))  # in the provider subscription, as on Azure Stack
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # [{"namespace": "Microsoft.Compute.Admin", "name": "Default Quota"}, ...]
+    quotas: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Offer(Base):
+    """What tenants subscribe to: base plans (every subscription gets them) and add-on plans (acquired later)."""
+
+    __tablename__ = "offers"
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    resource_group: Mapped[str] = mapped_column(String(90))
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="Private")  # Private | Public | Decommissioned
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OfferPlan(Base):
+    """A plan linked to an offer, as a base plan or as an add-on a subscription may acquire up to a count."""
+
+    __tablename__ = "offer_plans"
+    offer_key: Mapped[str] = mapped_column(ForeignKey("offers.name_key", ondelete="CASCADE"), primary_key=True)
+    plan_key: Mapped[str] = mapped_column(ForeignKey("plans.name_key"), primary_key=True)
+    link_type: Mapped[str] = mapped_column(String(8))  # Base | Addon
+    max_acquisition_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AcquiredPlan(Base):
+    """An add-on plan a subscription holds (Azure Stack's acquiredPlans); its quotas add to the base plans'."""
+
+    __tablename__ = "acquired_plans"
+    acquisition_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.subscription_id", ondelete="CASCADE"), index=True
+    )
+    plan_key: Mapped[str] = mapped_column(ForeignKey("plans.name_key"))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ServiceQuota(Base):
+    """A named quota of a service without a table of its own (Microsoft.Network.Admin, Microsoft.Storage.Admin):
+    its limits by field name. Compute keeps its own table (compute_quotas), which predates this one."""
+
+    __tablename__ = "service_quotas"
+    namespace_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RoleAssignment(Base):
+    """A principal's built-in role (Owner, Contributor, Reader) at a scope inside one subscription: the
+    subscription, a resource group or a resource. ``scope_key`` is the scope's path lower-cased, so a request is
+    covered when its path is the scope or lies under it. A subscription's owner is its Owner without a row."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (Index("ix_role_assignments_principal_subscription", "principal_id", "subscription_id"),)
+    name: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.subscription_id", ondelete="CASCADE"))
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.client_id", ondelete="CASCADE"))
+    role_definition: Mapped[str] = mapped_column(String(36))
+    scope: Mapped[str] = mapped_column(String(1024))
+    scope_key: Mapped[str] = mapped_column(String(1024))
+    created_by: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
