@@ -243,3 +243,45 @@ def test_moved_scale_set_keeps_its_real_vms(tmp_path: Path) -> None:
                 leftover.undefine()
         conn.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.sdk_lines("2020-09-01-hybrid", "current")  # the authorization client the roles test uses
+def test_move_into_a_group_a_role_covers(cloud: AltoServer, sdk: SdkLine) -> None:
+    """A principal moves its resource into another owner's group where it is Contributor; a group its role does not
+    cover refuses it as a PUT there would (403 AuthorizationFailed)."""
+    import uuid
+
+    from tests.support.tenancy import TenancyAdmin, subscribe
+
+    admin = TenancyAdmin(cloud)
+    owner = subscribe(cloud, admin.principal("group owner"), "default-offer")
+    mover = subscribe(cloud, admin.principal("mover"), "default-offer")
+    shared, closed, mine = unique("shared"), unique("closed"), unique("mine")
+    for g in (shared, closed):
+        sdk.resource(cloud, owner).resource_groups.create_or_update(g, {"location": "local"})
+    contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+    roles = f"/subscriptions/{owner['subscriptionId']}/providers/Microsoft.Authorization/roleDefinitions"
+    role_id = f"{roles}/{contributor}"
+    sdk.authorization(cloud, owner).role_assignments.create(
+        group_id(owner["subscriptionId"], shared), str(uuid.uuid4()), sdk.role_assignment(role_id, mover["clientId"])
+    )
+    rc = sdk.resource(cloud, mover)
+    rc.providers.register("Microsoft.Network")
+    rc.resource_groups.create_or_update(mine, {"location": "local"})
+    nsgs = [f"{group_id(mover['subscriptionId'], mine)}/providers/Microsoft.Network/networkSecurityGroups/{n}"
+            for n in ("in", "out")]  # fmt: skip
+    for nsg in nsgs:
+        rc.resources.begin_create_or_update_by_id(
+            nsg, api_version=NET_VERSION, parameters={"location": "local"}
+        ).result()
+    into_closed = {"resources": [nsgs[1]], "targetResourceGroup": group_id(owner["subscriptionId"], closed)}
+    with pytest.raises(HttpResponseError) as exc:
+        rc.resources.begin_move_resources(mine, into_closed).result()
+    assert exc.value.status_code == 403 and exc.value.error.code == "AuthorizationFailed"
+
+    rc.resources.begin_move_resources(
+        mine, {"resources": [nsgs[0]], "targetResourceGroup": group_id(owner["subscriptionId"], shared)}
+    ).result()
+    moved = nsgs[0].replace(mover["subscriptionId"], owner["subscriptionId"]).replace(mine, shared)
+    assert sdk.resource(cloud, owner).resources.get_by_id(moved, api_version=NET_VERSION).name == "in"
+    assert [r.name for r in rc.resources.list_by_resource_group(mine)] == ["out"]
