@@ -14,6 +14,11 @@ APT_UPDATED=""
 # zstd: newer kernels ship their modules zstd-compressed.
 DEMO_IMAGE_APT_PACKAGES=(linux-image-amd64 busybox-static syslinux syslinux-common mtools dosfstools zstd)
 
+# The portal's browser tests (tests/portal): Debian's Chromium, driven by Playwright (a test dependency in
+# pyproject) with the system binary - never `playwright install`, which downloads a browser from a CDN - and
+# certutil, which trusts the server's CA in the test browser's NSS database.
+BROWSER_APT_PACKAGES=(chromium libnss3-tools)
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 apt_install() {

@@ -13,7 +13,7 @@ from altostratus.arm.login_limits import LoginLimits, LoginLimitSettings
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
-from altostratus.arm.routing import Router
+from altostratus.arm.routing import Router, split_path
 from altostratus.blobs.store import BlobStore
 from altostratus.bootstrap import ensure_installation
 from altostratus.compute import provider as compute
@@ -27,6 +27,8 @@ from altostratus.marketplace import bridge, durability
 from altostratus.marketplace import provider as marketplace
 from altostratus.marketplace.upstream import Upstreams
 from altostratus.network import provider as network
+from altostratus.portal.asgi import ASGIApp
+from altostratus.portal.site import with_portal
 from altostratus.resources import provider as resources
 from altostratus.resources.moves import table_mover
 from altostratus.services import Services
@@ -120,8 +122,9 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
     return {}
 
 
-def build_app(services: Services) -> ArmApp:
-    """The ASGI app: every request goes through the pipeline (arm/endpoint.py, arm/pipeline.py)."""
+def build_app(services: Services) -> ASGIApp:
+    """The ASGI app: every API request goes through the pipeline (arm/endpoint.py, arm/pipeline.py); with the
+    portal on, browser routes go to the portal, itself a client of that same app (portal/site.py)."""
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -137,4 +140,13 @@ def build_app(services: Services) -> ArmApp:
             services.driver.close()
             services.db.dispose()
 
-    return ArmApp(Pipeline(services, services.router), lifespan)
+    arm = ArmApp(Pipeline(services, services.router), lifespan)
+    settings = services.settings
+    if not settings.portal:
+        return arm
+
+    def api_owns(method: str, path: str) -> bool:
+        route, _, other_method = services.router.match(method, split_path(path))
+        return route is not None or other_method
+
+    return with_portal(arm, settings.arm_endpoint, api_owns, settings.portal_session_idle)

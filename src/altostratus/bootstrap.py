@@ -1,4 +1,5 @@
-"""First start: the directory tenant, the token signing key, the operator and a default tenant.
+"""First start: the directory tenant, the token signing key, the operator and a default tenant, and the two
+people who sign in to the portals as them (users ``operator`` and ``tenant``, with generated passwords).
 
 Runs on every start but only creates what is missing, so it is safe with an existing database (and with
 several nodes sharing one). ``credentials.json`` is the only place the generated secrets are written.
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from altostratus.arm.auth import new_signing_key
+from altostratus.arm.user_auth import hash_password, new_password
 from altostratus.config import Settings
-from altostratus.resources.directory import create_principal, create_subscription
+from altostratus.resources.directory import create_principal, create_subscription, create_user
 from altostratus.store.db import Database, sqlite_files
-from altostratus.store.models import Setting
+from altostratus.store.models import Setting, User
 
 SECRET_FILES = ("credentials.json", "ca-key.pem", "server-key.pem")
 
@@ -102,16 +104,37 @@ def ensure_installation(db: Database, settings: Settings) -> dict[str, str]:
                     "subscriptionId": tenant_sub.subscription_id,
                 },
             }
+            credentials["users"] = _first_users(s, operator.client_id, tenant.client_id)
         # Only once the transaction has committed: the file must never hold secrets the database lacks.
         write_credentials(settings, credentials)
     else:
         path = settings.data_dir / "credentials.json"
         if path.exists():
             # Endpoints may change between starts (--port, --host); keep the file pointing at this server.
-            write_credentials(settings, json.loads(path.read_text()))
+            credentials = json.loads(path.read_text())
+            if "users" not in credentials:  # an installation from before users existed: give it its two people
+                with db.session() as s:
+                    if s.query(User).first() is None:
+                        ids = (credentials["operator"]["clientId"], credentials["tenant"]["clientId"])
+                        credentials["users"] = _first_users(s, *ids)
+            write_credentials(settings, credentials)
     signing_key, provider_sub_id = _get(db, "signing_key"), _get(db, "provider_subscription_id")
     assert signing_key is not None and provider_sub_id is not None
     return {"tenantId": tenant_id, "signingKey": signing_key, "providerSubscriptionId": provider_sub_id}
+
+
+FIRST_USERS = {"operator": "operator", "tenant": "tenant"}  # credentials.json key -> user name
+
+
+def _first_users(s: Any, operator_id: str, tenant_id: str) -> dict[str, dict[str, str]]:
+    """The portal's first two people, signing in as the first operator and the default tenant (who owns the
+    default tenant subscription): their names and generated passwords, for credentials.json."""
+    users = {}
+    for key, client_id in (("operator", operator_id), ("tenant", tenant_id)):
+        password = new_password()
+        create_user(s, FIRST_USERS[key], hash_password(password), key, client_id)
+        users[key] = {"name": FIRST_USERS[key], "password": password}
+    return users
 
 
 def write_credentials(settings: Settings, data: dict[str, Any]) -> Path:

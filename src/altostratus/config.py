@@ -36,6 +36,10 @@ class Settings:
     # their address (see arm/outbound.py; loopback, link-local and the host's own addresses are refused otherwise).
     outbound_allow_private: bool = False
     outbound_allow: tuple[str, ...] = ()
+    # The web portals on the same endpoint (tenant at /, operator at /admin; src/altostratus/portal) and how long
+    # a portal session may sit idle before the person signs in again.
+    portal: bool = True
+    portal_session_idle: int = 1800
 
     @property
     def resolved_database_url(self) -> str:

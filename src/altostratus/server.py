@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 from rich.console import Console
@@ -82,6 +84,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def portal_users(credentials: Path) -> str:
+    """The first start's user names, from credentials.json (never their passwords: those stay in the file)."""
+    try:
+        users = json.loads(credentials.read_text()).get("users", {})
+    except (OSError, ValueError):
+        return "(see credentials.json)"
+    return ", ".join(f"{u['name']} ({key})" for key, u in users.items()) or "(no users yet)"
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
     sock = bind(settings.host, settings.port)
     configure_logging(log_level)
@@ -106,6 +117,9 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         console.print(f"  CA           {settings.data_dir / 'ca.pem'}")
         console.print(f"  controllers  {'on' if settings.controllers else 'off (API only)'}")
         console.print(f"  point clients at it:  export REQUESTS_CA_BUNDLE={settings.data_dir / 'ca.pem'}")
+        if settings.portal:
+            console.print(f"  portal       {settings.arm_endpoint}/  (operator: {settings.arm_endpoint}/admin)")
+            console.print(f"  sign in as   {portal_users(creds)}  (passwords in {creds})")
 
     config = uvicorn.Config(
         app,

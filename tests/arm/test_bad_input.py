@@ -49,6 +49,13 @@ def test_unknown_routes(server: AltoServer) -> None:
         assert r.status_code == 400 and error_of(r)["code"] == "InvalidResourceNamespace"
         r = c.get(f"/subscriptions/{sub}/resourceGroups/x/providers/Microsoft.Network/widgets/w?{RG_API}")
         assert r.status_code == 400 and error_of(r)["code"] == "InvalidResourceType"
+        # A child type is named whole (ARM does), not as its parent, which exists.
+        sets = f"/subscriptions/{sub}/resourceGroups/x/providers/Microsoft.Compute/virtualMachineScaleSets"
+        r = c.get(f"{sets}/s/widgets?{RG_API}")
+        assert r.status_code == 400 and error_of(r)["code"] == "InvalidResourceType"
+        assert "'virtualMachineScaleSets/widgets'" in error_of(r)["message"], error_of(r)
+        r = c.get(f"{sets}/s/widgets/w/gadgets?{RG_API}")
+        assert "'virtualMachineScaleSets/widgets/gadgets'" in error_of(r)["message"], error_of(r)
         r = c.post(f"/subscriptions/{sub}/resourcegroups/x?{RG_API}")
         assert r.status_code == 405 and error_of(r)["code"] == "MethodNotAllowed"
         r = c.get(f"/subscriptions/not-a-guid/resourcegroups?{RG_API}")

@@ -41,6 +41,11 @@ def test_banner_comes_once_the_socket_is_bound(tmp_path: Path) -> None:
     try:
         log = server.log_path.read_text()
         assert f"serving the ARM API at https://127.0.0.1:{server.port}" in log
+        # The portals' address and who signs in (the passwords stay in credentials.json, never in a log).
+        assert f"portal       https://127.0.0.1:{server.port}/" in log
+        assert "operator (operator), tenant (tenant)" in log
+        for user in server.credentials["users"].values():
+            assert user["password"] not in log
     finally:
         server.stop()
 

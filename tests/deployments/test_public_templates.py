@@ -663,7 +663,10 @@ def case_201_vmss_windows_vm_largescale_with_managed_disk(ctx: Ctx) -> None:
     vmss, vms = check_scale_set(ctx, name, capacity=2, image=WS2016, nat=(50000, 3389))
     disks = [{"diskSizeGB": 1, "lun": 1, "createOption": "Empty"}]
     assert vmss["properties"]["virtualMachineProfile"]["storageProfile"]["dataDisks"] == disks
-    assert all(vm["properties"]["storageProfile"]["dataDisks"] == disks for vm in vms)
+    for vm in vms:  # each instance has the disk (its own, with a name and a managed-disk id)
+        [disk] = vm["properties"]["storageProfile"]["dataDisks"]
+        assert {k: disk[k] for k in ("diskSizeGB", "lun", "createOption")} == disks[0]
+        assert disk["managedDisk"]["id"].endswith("/providers/Microsoft.Compute/disks/" + disk["name"])
     check_redeploy(ctx, lambda: ctx.deploy("vmss", tpl, params), [name])
 
 

@@ -39,6 +39,14 @@ def own_domains(conn: libvirt.virConnect, data: Path) -> list[libvirt.virDomain]
     return own
 
 
+def definition(key: str) -> str:
+    conn = libvirt.open(URI)
+    try:
+        return str(conn.lookupByName(domain_name(key)).XMLDesc(0))
+    finally:
+        conn.close()
+
+
 def remove_own_domains(data: Path) -> None:
     """After a failure the scale set was not deleted: its VMs would keep running (and slowing every later run)
     with their files gone."""
@@ -74,6 +82,9 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
         body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
             "publisher": "Altostratus", "offer": "DemoLinux", "sku": "demo", "version": "latest",
         }  # fmt: skip
+        body["properties"]["virtualMachineProfile"]["storageProfile"]["dataDisks"] = [
+            {"lun": 0, "createOption": "Empty", "diskSizeGB": 1}
+        ]
         created = sets.begin_create_or_update("lv", "web", body).result()
         keys = {v.instance_id: f"{created.unique_id}:{v.instance_id}" for v in vms.list("lv", "web")}
         for iid in ("0", "1"):
@@ -81,6 +92,9 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
             assert "version=1.0.0" in log and "ALTOSTRATUS-READY" in log, log[-2000:]
             assert "CUSTOM-DATA-RAN" in log
             assert f"hostname=lv00000{iid}" in log, "the NoCloud seed carries hostname = computerName"
+            disk = vms.get("lv", "web", iid).storage_profile.data_disks[0]
+            assert (disk.lun, disk.disk_size_gb) == (0, 1)
+            assert f"data-{disk.name}.qcow2" in definition(keys[iid]), "the data disk is attached in the domain"
 
         assert op.download(V2)["status"] == "Succeeded"  # replaces 1.0.0 in the catalogue
         sets.begin_update("lv", "web", {"sku": {"capacity": 3}}).result()
@@ -125,6 +139,11 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
             vms.begin_reimage("lv", "web", "2").result()
             assert "version=1.1.0" in console(server, key2) and "ALTOSTRATUS-READY" in console(server, key2)
             assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+            # runCommand reaches the guest (its agent), which sees the data disk kept through the reimage.
+            script = ["hostname", "for d in /sys/block/vd*; do cat $d/serial 2>/dev/null; echo; done", "id -u"]
+            result = vms.begin_run_command("lv", "web", "2", {"commandId": "RunShellScript", "script": script})
+            message = result.result().value[0].message
+            assert message.startswith("Enable succeeded") and "lv000002" in message and "lun0" in message, message
             sets.begin_delete("lv", "web").result()
             assert domain_name(key2) not in {d.name() for d in conn.listAllDomains()}
         finally:

@@ -109,9 +109,13 @@ class TokenService:
     def issuer(self, base_url: str) -> str:
         return f"{base_url}/{self.tenant_id}/v2.0"
 
-    def issue(self, client_id: str, role: str, audience: str, issuer: str) -> tuple[str, int]:
+    def issue(
+        self, client_id: str, role: str, audience: str, issuer: str, user_name: str | None = None
+    ) -> tuple[str, int]:
         """A token for ``audience`` (one of :func:`audience_of`'s forms of this cloud's ARM endpoint: the
-        token endpoint refuses any other). ``role`` goes into the ``roles`` claim for clients; we ignore it."""
+        token endpoint refuses any other). ``role`` goes into the ``roles`` claim for clients; we ignore it.
+        A user's token (``user_name``) names the person as AAD's do (``upn``, ``unique_name``, ``name``); its
+        ``oid`` is the principal the user acts as, like every token's."""
         now = int(time.time())
         claims = {
             "aud": audience,
@@ -126,6 +130,8 @@ class TokenService:
             "roles": [role],
             "jti": str(uuid.uuid4()),
         }
+        if user_name is not None:
+            claims.update(upn=user_name, unique_name=user_name, name=user_name)
         token = jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})
         return token, self.lifetime
 

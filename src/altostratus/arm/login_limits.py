@@ -24,8 +24,10 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from altostratus.arm.auth import verify_secret
 
@@ -150,10 +152,18 @@ class LoginLimits:
         wait = max(self.sources.wait(source or "unknown"), self.clients.wait(client_id))
         return math.ceil(wait) if wait else None
 
-    def check_secret(self, source: str | None, client_id: str, stored_hash: str | None, secret: str) -> bool:
+    def check_secret(
+        self,
+        source: str | None,
+        client_id: str,
+        stored_hash: str | None,
+        secret: str,
+        verify: Callable[[str, str], bool] = verify_secret,
+    ) -> bool:
         """Whether ``secret`` is the secret of ``client_id`` (``stored_hash`` None: no such principal).
 
-        Unknown client ids are charged like known ones, so guessing ids is throttled the same way.
+        Unknown client ids are charged like known ones, so guessing ids is throttled the same way. ``verify``
+        checks a secret against its stored hash (users' passwords have their own, arm/user_auth.py).
         """
         if stored_hash is not None and self.verified.known(client_id, stored_hash, secret):
             return True
@@ -163,12 +173,16 @@ class LoginLimits:
         if not self._slots.acquire(blocking=False):
             raise Throttled(1)
         try:
-            ok = self._hashers.submit(verify_secret, secret, stored_hash).result()
+            ok = self._hashers.submit(verify, secret, stored_hash).result()
         finally:
             self._slots.release()
         if ok:
             self.verified.remember(client_id, stored_hash, secret)
         return ok
+
+    def hash_off_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs a hash (a new password's) on the hash workers, so it never takes more cores than sign-ins may."""
+        return self._hashers.submit(fn, *args).result()
 
     def _charge(self, source: str, client_id: str) -> None:
         wait = self.sources.take(source)

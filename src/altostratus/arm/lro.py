@@ -7,6 +7,7 @@ are absolute on the host the client used, and carry the caller's api-version.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from starlette.responses import Response
@@ -23,8 +24,17 @@ RETRY_AFTER = "1"  # seconds; never 0 (the SDK reads 0 as "no value" and waits 3
 
 
 def start_operation(
-    ctx: RequestContext, *, namespace: str, kind: str, target: str, params: dict[str, Any] | None = None
+    ctx: RequestContext,
+    *,
+    namespace: str,
+    kind: str,
+    target: str,
+    params: dict[str, Any] | None = None,
+    parked_seconds: float = 0.0,
 ) -> Operation:
+    """Records the operation for the runner. ``parked_seconds``: an operation whose handler would only find
+    its work not done yet (a controller's, which releases the operation when it is) is first looked at after
+    that long, and the runner is not woken for it: a look that can only say "pending" costs two writes."""
     sub = ctx.params.get("subscriptionId", "")
     op = Operation(
         id=str(uuid.uuid4()),
@@ -36,10 +46,12 @@ def start_operation(
         params=params or {},
         status="InProgress",
         attempts=0,
-        start_time=utcnow(),
+        start_time=(now := utcnow()),
+        lease_expires=now + timedelta(seconds=parked_seconds) if parked_seconds else None,
     )
     ctx.db.add(op)
-    ctx.extra["wake_operations"] = True
+    if not parked_seconds:
+        ctx.extra["wake_operations"] = True
     return op
 
 

@@ -1,6 +1,7 @@
-"""The OAuth2 client-credentials token endpoint of the local directory, with the OpenID discovery
-documents MSAL reads, so ``azure.identity.ClientSecretCredential(authority=<arm endpoint>,
-disable_instance_discovery=True)`` works unchanged. v1 (``resource=``) and v2 (``scope=``) forms.
+"""The OAuth2 token endpoint of the local directory (client credentials for service principals, the password
+grant for users), with the OpenID discovery documents MSAL reads, so
+``azure.identity.ClientSecretCredential(authority=<arm endpoint>, disable_instance_discovery=True)`` works unchanged.
+v1 (``resource=``) and v2 (``scope=``) forms.
 
 Tokens are issued only for this cloud's audience, the ARM endpoint (``resource=<arm>[/]``,
 ``scope=<arm>/.default`` or the ``<arm>//.default`` real CLIs send); any other resource is refused as AAD refuses
@@ -19,6 +20,7 @@ from altostratus.arm.http import json_response
 from altostratus.arm.login_limits import Throttled
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import NO_VERSION, Access, Gate, Router
+from altostratus.arm.user_auth import authenticate_user, user_limit_key
 from altostratus.store.models import Principal
 
 
@@ -50,6 +52,9 @@ def throttle_gate(services: Platform, body: bytes, source: str | None) -> Respon
     """The 429 of a throttled attempt, answered on the event loop: a flood then costs neither a request
     thread nor a transaction. Anything else (bad input included) goes on to :func:`token`."""
     form = _form(body)
+    if form and form.get("grant_type") == "password" and form.get("username") and form.get("password"):
+        retry_after = services.logins.precheck(source, user_limit_key(form["username"]), form["password"])
+        return _throttled(retry_after) if retry_after else None
     if not form or not form.get("client_id") or not form.get("client_secret"):
         return None
     retry_after = services.logins.precheck(source, form["client_id"].lower(), form["client_secret"])
@@ -63,8 +68,12 @@ def token(ctx: RequestContext, *, v2: bool) -> Response:
     form = _form(ctx.raw_body)
     if form is None:
         return _oauth_error(400, "invalid_request", "The request body must be form-encoded UTF-8.")
+    if form.get("grant_type") == "password":
+        return _password_grant(ctx, form, v2=v2)
     if form.get("grant_type") != "client_credentials":
-        return _oauth_error(400, "unsupported_grant_type", "Only the client_credentials grant is supported.")
+        return _oauth_error(
+            400, "unsupported_grant_type", "Only the client_credentials and password grants are supported."
+        )
     client_id, secret = form.get("client_id"), form.get("client_secret")
     if not client_id or not secret:
         return _oauth_error(400, "invalid_request", "client_id and client_secret are required.")
@@ -76,6 +85,30 @@ def token(ctx: RequestContext, *, v2: bool) -> Response:
         return _throttled(throttled.retry_after)
     if principal is None or not valid:
         return _oauth_error(401, "invalid_client", "The client id or secret is not valid.")
+    return _issue_token(ctx, form, principal.client_id, principal.role, None, v2=v2)
+
+
+def _password_grant(ctx: RequestContext, form: dict[str, str], *, v2: bool) -> Response:
+    """A user's name and password (MSAL's resource-owner password flow, ``az login -u``); any public client id."""
+    name, password = form.get("username"), form.get("password")
+    if not name or not password:
+        return _oauth_error(400, "invalid_request", "username and password are required for the password grant.")
+    try:
+        user = authenticate_user(ctx.db, ctx.services.logins, ctx.source, name, password)
+    except Throttled as throttled:
+        return _throttled(throttled.retry_after)
+    if user is None:
+        return _oauth_error(
+            400,
+            "invalid_grant",
+            "AADSTS50126: Error validating credentials due to invalid username or password (or the user is disabled).",
+        )
+    return _issue_token(ctx, form, user.client_id, user.role, user.name, v2=v2)
+
+
+def _issue_token(
+    ctx: RequestContext, form: dict[str, str], client_id: str, role: str, user_name: str | None, *, v2: bool
+) -> Response:
     resources = _requested_resources(form, v2=v2) or [ctx.base_url]
     allowed = cloud_audiences(ctx.services.settings.arm_endpoint, ctx.base_url)
     unknown = [r for r in resources if audience_of(r) not in allowed]
@@ -89,7 +122,8 @@ def token(ctx: RequestContext, *, v2: bool) -> Response:
         )
     audience = audience_of(resources[0])
     tokens = ctx.services.tokens
-    access_token, lifetime = tokens.issue(principal.client_id, principal.role, audience, tokens.issuer(ctx.base_url))
+    issuer = tokens.issuer(ctx.base_url)
+    access_token, lifetime = tokens.issue(client_id, role, audience, issuer, user_name)
     return json_response(
         {
             "token_type": "Bearer",
@@ -127,7 +161,7 @@ def openid_configuration(ctx: RequestContext) -> Response:
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "jwks_uri": f"{base}/discovery/v2.0/keys",
             "response_types_supported": ["token"],
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "password"],
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "tenant_region_scope": "local",

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from altostratus.store.models import Operation
 log = logging.getLogger("altostratus.operations")
 
 MAX_ATTEMPTS = 5
+PROGRESS_SECONDS = 0.5  # a handler's progress reports are written at most this often (see Progress)
 
 
 class Pending(Exception):  # noqa: N818 - a signal, not an error
@@ -59,11 +61,18 @@ class OperationRunner:
         self.handlers: dict[str, OperationHandler] = {}
         self.workers = workers
         self.lease = timedelta(seconds=lease_seconds)
+        self.lease_young = lease_seconds / 2  # seconds after a claim during which its lease need not be renewed
         self.poll_seconds = poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
-        self._wake = threading.Event()
+        # Wake-ups for idle workers, one worker each (at most one per worker is remembered while all are busy):
+        # every worker searching for claimable operations at each wake-up only raced for the same rows.
+        self._wake = threading.Condition()
+        self._wakes = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # operation id -> (percent, progress) as its row held them when claimed: a look that changes neither
+        # writes nothing (a waiting operation is looked at several times a second; each write takes the lock).
+        self._shown: dict[str, tuple[float | None, dict[str, Any] | None]] = {}
 
     def register(self, kind: str, handler: OperationHandler) -> None:
         self.handlers[kind] = handler
@@ -77,7 +86,9 @@ class OperationRunner:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake.set()
+        with self._wake:
+            self._wakes = self.workers
+            self._wake.notify_all()
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
@@ -96,7 +107,10 @@ class OperationRunner:
                     )
 
     def wake(self) -> None:
-        self._wake.set()
+        """Something may be claimable now: one idle worker looks (and wakes another if it finds more)."""
+        with self._wake:
+            self._wakes = min(self._wakes + 1, self.workers)
+            self._wake.notify()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -106,12 +120,15 @@ class OperationRunner:
                 log.exception("operation runner iteration failed")
                 worked = False
             if not worked:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+                with self._wake:
+                    if not self._wakes:
+                        self._wake.wait(self.poll_seconds)
+                    self._wakes = max(0, self._wakes - 1)
 
     def _claim(self) -> OperationTask | None:
         now = utcnow()
-        with self.db.session() as s:
+        # Looked for without the write lock: most wake-ups find nothing to claim (every worker wakes at once).
+        with self.db.session(readonly=True) as s:
             candidates = s.scalars(
                 select(Operation.id)
                 .where(Operation.status == "InProgress")
@@ -119,6 +136,9 @@ class OperationRunner:
                 .order_by(Operation.start_time)
                 .limit(5)
             ).all()
+        if not candidates:
+            return None
+        with self.db.session() as s:
             for op_id in candidates:
                 # Compare-and-set on the lease so two workers (or nodes) never run the same operation.
                 claimed = s.execute(  # type: ignore[attr-defined]
@@ -134,6 +154,9 @@ class OperationRunner:
                 if claimed:
                     op = s.get(Operation, op_id)
                     assert op is not None
+                    self._shown[op.id] = (op.percent_complete, op.progress)
+                    if len(candidates) > 1:
+                        self.wake()  # more to do than this worker: another one claims the next
                     return OperationTask(op.id, op.subscription_id, op.kind, op.target, dict(op.params), op.attempts)
         return None
 
@@ -143,24 +166,18 @@ class OperationRunner:
             return False
         handler = self.handlers.get(task.kind)
         if handler is None:
+            self._shown.pop(task.id, None)
             self._finish(task, error=ArmError(500, "InternalServerError", f"No handler for operation '{task.kind}'."))
             return True
 
-        def progress(percent: float | None, detail: dict[str, Any] | None) -> None:
-            with self.db.session() as s:
-                s.execute(
-                    update(Operation)
-                    .where(Operation.id == task.id)
-                    .values(percent_complete=percent, progress=detail, lease_expires=utcnow() + self.lease)
-                )
-
+        progress = Progress(self, task, self._shown.pop(task.id, (None, None)))
         try:
             result = handler(self.db, task, progress)
         except Pending as wait:
-            self._release(task, delay=wait.retry_seconds, refund=True)
+            self._release(task, delay=wait.retry_seconds, refund=True, values=progress.held())
             return False
         except ArmError as err:
-            self._finish(task, error=err)
+            self._finish(task, error=err, values=progress.held())
         except Exception:
             log.error(
                 "operation %s (%s) attempt %d failed:\n%s",
@@ -177,25 +194,34 @@ class OperationRunner:
                     ),
                 )
             else:
-                self._release(task)
+                self._release(task, values=progress.held())
         else:
-            self._finish(task, result=result)
+            self._finish(task, result=result, values=progress.held())
         return True
 
-    def _release(self, task: OperationTask, delay: float = 0.0, refund: bool = False) -> None:
-        values: dict[str, Any] = {"lease_owner": None, "lease_expires": utcnow() + timedelta(seconds=delay)}
+    def _release(
+        self, task: OperationTask, delay: float = 0.0, refund: bool = False, values: dict[str, Any] | None = None
+    ) -> None:
+        values = {**(values or {}), "lease_owner": None, "lease_expires": utcnow() + timedelta(seconds=delay)}
         if refund:
             values["attempts"] = Operation.attempts - 1
         with self.db.session() as s:
             s.execute(update(Operation).where(Operation.id == task.id).values(**values))
 
     def _finish(
-        self, task: OperationTask, *, result: dict[str, Any] | None = None, error: ArmError | None = None
+        self,
+        task: OperationTask,
+        *,
+        result: dict[str, Any] | None = None,
+        error: ArmError | None = None,
+        values: dict[str, Any] | None = None,
     ) -> None:
         with self.db.session() as s:
             op = s.get(Operation, task.id)
             if op is None or op.status != "InProgress":
                 return
+            for column, value in (values or {}).items():  # the progress the handler reported last
+                setattr(op, column, value)
             op.end_time = utcnow()
             op.lease_owner = None
             op.lease_expires = None
@@ -208,6 +234,43 @@ class OperationRunner:
                 op.percent_complete = 100.0
                 op.result = result
         log.info("operation %s (%s) %s", task.id, task.kind, "failed" if error else "succeeded")
+
+
+class Progress:
+    """The progress function a handler gets for one claim of its operation.
+
+    Figures reported within ``PROGRESS_SECONDS`` of the claim or of the last write are held back and written with
+    the next write: a later report past that interval, or the release or end of this look, which writes anyway.
+    Why: most looks are short (an operation waiting on a controller looks, reports and says "pending" several
+    times a second), and each write takes the database's write lock that every writer queues for; a report and
+    the end of the look in one transaction halve that. Unchanged figures are not written at all while the lease
+    is young (a write also renews the lease)."""
+
+    def __init__(self, runner: OperationRunner, task: OperationTask, shown: tuple[Any, Any]) -> None:
+        self.runner, self.task = runner, task
+        self.shown: tuple[float | None, dict[str, Any] | None] = shown  # as the row holds them
+        self.pending: tuple[float | None, dict[str, Any] | None] | None = None
+        self.written_at = time.monotonic()  # the claim renewed the lease
+
+    def __call__(self, percent: float | None, detail: dict[str, Any] | None) -> None:
+        figures = (percent, detail)
+        self.pending = None if figures == self.shown else figures
+        since = time.monotonic() - self.written_at
+        if since < PROGRESS_SECONDS or (self.pending is None and since < self.runner.lease_young):
+            return
+        with self.runner.db.session() as s:
+            s.execute(
+                update(Operation)
+                .where(Operation.id == self.task.id)
+                .values(percent_complete=percent, progress=detail, lease_expires=utcnow() + self.runner.lease)
+            )
+        self.shown, self.pending, self.written_at = figures, None, time.monotonic()
+
+    def held(self) -> dict[str, Any]:
+        """The figures not written yet, as column values for the look's last write."""
+        if self.pending is None:
+            return {}
+        return {"percent_complete": self.pending[0], "progress": self.pending[1]}
 
 
 def _alive(pid: int) -> bool:

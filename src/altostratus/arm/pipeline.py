@@ -37,9 +37,9 @@ from altostratus.arm.body_limits import check_body
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
-from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router
+from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router, missing_type
 from altostratus.arm.subscription_cache import visible
-from altostratus.store.models import Principal, Subscription
+from altostratus.store.models import Principal, Subscription, User
 
 FORM = "application/x-www-form-urlencoded"  # the token endpoint's bodies: not JSON
 
@@ -268,7 +268,8 @@ class Pipeline:
                     return ArmError(
                         400,
                         "InvalidResourceType",
-                        f"The resource type '{segments[i + 2]}' could not be found in the namespace '{ns.name}'.",
+                        f"The resource type '{missing_type(segments, i)}' could not be found in the namespace "
+                        f"'{ns.name}'.",
                     )
         return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
 
@@ -297,8 +298,12 @@ def check_caller(ctx: RequestContext, caller: Caller, segments: list[str], epoch
 
 
 def role_in_directory(db: Session, client_id: str) -> str | None:
+    """The principal's role; None when it is gone or is a disabled user (whose tokens stop working too)."""
     principal = db.get(Principal, client_id)
-    return None if principal is None else principal.role
+    if principal is None:
+        return None
+    user = db.get(User, client_id)
+    return None if user is not None and not user.enabled else principal.role
 
 
 def admin_namespace(segments: list[str]) -> str | None:

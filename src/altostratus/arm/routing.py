@@ -63,6 +63,14 @@ def split_path(path: str) -> list[str]:
     return [s for s in path.split("/") if s]
 
 
+def missing_type(segments: list[str], provider_index: int) -> str:
+    """The resource type a path names after ``providers/{namespace}``, children included: types and names
+    alternate, so ``virtualMachineScaleSets/x/extensions`` names ``virtualMachineScaleSets/extensions``. The
+    "no such route" error names this (ARM does), not the parent type that does exist."""
+    rest = segments[provider_index + 2 :]
+    return "/".join(rest[0::2])
+
+
 def parse_template(template: str) -> tuple[tuple[bool, str], ...]:
     out = []
     for seg in split_path(template):

@@ -69,11 +69,12 @@ class BlobStore:
 
     def gc(self, db: Database) -> list[str]:
         """Delete blobs nothing refers to: rows first (committed), then files."""
-        with db.session() as s:
-            held = select(BlobRef.sha256)
+        held = select(BlobRef.sha256)
+        with db.session(readonly=True) as s:  # usually nothing to collect: then no write lock is taken
             candidates = list(s.scalars(select(Blob.sha256).where(Blob.sha256.not_in(held))))
-            if not candidates:
-                return []
+        if not candidates:
+            return []
+        with db.session() as s:
             # Re-checked in the delete itself: a reference taken meanwhile keeps its blob.
             s.execute(delete(Blob).where(Blob.sha256.in_(candidates), Blob.sha256.not_in(held)))
             remaining = set(s.scalars(select(Blob.sha256).where(Blob.sha256.in_(candidates))))

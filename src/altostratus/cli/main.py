@@ -44,6 +44,7 @@ from altostratus.cli.tenancy import (
     tenant_offer_app,
     tenant_sub_app,
 )
+from altostratus.cli.users import user_app
 from altostratus.cli.vmss import vmss_app
 from altostratus.config import DEFAULT_DATA_DIR, Settings
 
@@ -60,6 +61,7 @@ group_app = typer.Typer(help="Resource groups (like `az group`).", no_args_is_he
 app.add_typer(admin_app, name="admin")
 admin_app.add_typer(admin_sub_app, name="subscription")
 admin_app.add_typer(admin_principal_app, name="principal")
+admin_app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 app.add_typer(account_app, name="account")
 app.command("login")(login)
@@ -151,9 +153,15 @@ def up(
         list[str] | None,
         typer.Option(help="Host, address or CIDR tenants' linked templates may come from whatever it is (repeatable)."),
     ] = None,
+    portal: Annotated[
+        bool, typer.Option("--portal/--no-portal", help="Serve the web portals (tenant at /, operator at /admin).")
+    ] = True,
+    portal_session_idle: Annotated[
+        int, typer.Option(help="Portal: seconds a session may sit idle before the person signs in again.")
+    ] = 1800,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
-    """Start the service (HTTPS ARM endpoint, token endpoint, controllers)."""
+    """Start the service (HTTPS ARM endpoint, token endpoint, controllers, web portals)."""
     from altostratus.server import serve
 
     settings = Settings(
@@ -176,6 +184,8 @@ def up(
         login_hash_workers=login_hash_workers,
         outbound_allow_private=allow_outbound_private,
         outbound_allow=tuple(outbound_allow or ()),
+        portal=portal,
+        portal_session_idle=portal_session_idle,
     )
     serve(settings, log_level)
 

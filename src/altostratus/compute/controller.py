@@ -39,13 +39,14 @@ from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
 from altostratus.blobs.store import BlobStore
-from altostratus.compute import natpools, rolling
+from altostratus.compute import data_disks, natpools, rolling
 from altostratus.compute.backoff import Backoff
 from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.render import set_id as set_resource_id
 from altostratus.compute.sizes import find_size
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
 from altostratus.store.db import Database, utcnow
-from altostratus.store.models import Operation, Resource
+from altostratus.store.models import Operation, Resource, ResourceGroup
 
 log = logging.getLogger("altostratus.scalesets")
 MANAGED_TAG = "altostratus.managed"
@@ -154,7 +155,7 @@ class ScaleSetController:
     def reconcile_all(self) -> bool:
         """One pass over every set with unfinished intent; True while work remains. A set whose pass raises
         does not stop the others (see the module docstring)."""
-        with self.db.session() as s:
+        with self.db.session(readonly=True) as s:  # reads never wait for, nor hold up, the writers
             sets = s.execute(
                 select(ScaleSet.id, ScaleSet.generation).where(
                     (ScaleSet.generation > ScaleSet.observed_generation)
@@ -181,7 +182,7 @@ class ScaleSetController:
     def sweep_orphans(self) -> list[str]:
         """Driver instances no row accounts for (left by a crash between create and a deletion) go away."""
         instances = self.driver.list_instances({MANAGED_TAG: "true", INSTALLATION_TAG: self.installation_id})
-        with self.db.session() as s:
+        with self.db.session(readonly=True) as s:
             known = set(s.scalars(select(ScaleSetVm.key)))
         orphans = [i.key for i in instances if i.key not in known]
         for key in orphans:
@@ -230,14 +231,22 @@ class ScaleSetController:
     # -- steps -----------------------------------------------------------------------------------------------
 
     def _snapshot(self, set_id: int) -> tuple[SetView | None, list[ScaleSetVm]]:
-        with self.db.session() as s:
+        """The set and its rows, read without the write lock; again in a write transaction only when a NAT
+        pool's frontend still needs its address allocated (once per load balancer)."""
+        view, rows = self._read_set(set_id, allocate=False)
+        if view is not None and not view.deleting and any(p.address is None for p in view.nat_pools):
+            view, rows = self._read_set(set_id, allocate=True)
+        return view, rows
+
+    def _read_set(self, set_id: int, *, allocate: bool) -> tuple[SetView | None, list[ScaleSetVm]]:
+        with self.db.session(readonly=not allocate) as s:
             ss = s.get(ScaleSet, set_id)
             if ss is None:
                 return None, []
             view = SetView(
                 ss.id, ss.name, ss.subscription_id, ss.resource_group_id, ss.generation, ss.deleting,
                 ss.rolling_active, ss.sku["name"], dict(ss.model), dict(ss.secrets),
-                tuple(natpools.resolve_pools(s, ss.model, allocate=not ss.deleting)),
+                tuple(natpools.resolve_pools(s, ss.model, allocate=allocate and not ss.deleting)),
             )  # fmt: skip
             rows = list(s.scalars(select(ScaleSetVm).where(ScaleSetVm.scale_set_id == set_id)))
             s.expunge_all()
@@ -264,6 +273,7 @@ class ScaleSetController:
             admin_username=os_profile.get("adminUsername"),
             ssh_public_keys=tuple(k.get("keyData", "") for k in keys if isinstance(k, dict) and k.get("keyData")),
             port_forwards=natpools.forwards_for(list(view.nat_pools), row.instance_id),
+            data_disks=data_disks.attached(row),
             tags={
                 MANAGED_TAG: "true",
                 INSTALLATION_TAG: self.installation_id,
@@ -324,6 +334,12 @@ class ScaleSetController:
             )
             if ok:
                 self._set(row, restart_done=row.restart_requested)
+            return ok or self.backoff.pending(row.key)
+        if row.state != "Failed" and state.data_disks != data_disks.attached(row):
+            # Level-triggered: the hypervisor's disks follow the record (model sync, attachDetachDataDisks).
+            ok, _ = self._attempt(
+                row, "VMDataDiskUpdateFailed", lambda: self.driver.set_data_disks(row.key, data_disks.attached(row))
+            )
             return ok or self.backoff.pending(row.key)
         if row.state in ("Creating", "Updating"):
             if state.error:
@@ -398,7 +414,7 @@ class ScaleSetController:
                         )
                         .values(provisioning_state="Failed")
                     )
-                    _release_parked_operations(s)
+                    _release_parked_operations(s, ss)
         except Exception:  # the database failing too: the next attempt records it
             log.exception("scale set %d: could not record its failure", set_id)
             return
@@ -546,16 +562,23 @@ class ScaleSetController:
                 )
                 .values(provisioning_state="Failed" if failed else "Succeeded")
             )
-            _release_parked_operations(s)
+            ss = s.get(ScaleSet, view.id)
+            if ss is not None:
+                _release_parked_operations(s, ss)
         self.on_converged()
 
 
-def _release_parked_operations(s: Session) -> None:
-    """Converge operations parked by Pending (lease in the future) become claimable now, not 0.3-0.8 s later."""
+def _release_parked_operations(s: Session, ss: ScaleSet) -> None:
+    """This set's converge operations parked by Pending (lease in the future) become claimable now, not
+    0.3-0.8 s later. Only this set's: releasing every set's made each convergence wake all the others'
+    operations for a look and two writes each, which under many busy sets kept the write lock busy."""
+    group = s.get(ResourceGroup, ss.resource_group_id)
+    if group is None:
+        return
     s.execute(
         update(Operation)
         .where(Operation.kind == "vmss/converge", Operation.status == "InProgress")
-        .where(Operation.lease_owner.is_(None))
+        .where(Operation.target == set_resource_id(group, ss), Operation.lease_owner.is_(None))
         .values(lease_expires=None)
     )
 

@@ -118,6 +118,18 @@ def get_version(ctx: RequestContext) -> Response:
     return json_response(body)
 
 
+def no_edge_zone(ctx: RequestContext) -> Response:
+    """The image catalogue of an edge zone: this location has none, so every edge zone is unknown here."""
+    location = _location(ctx)
+    raise ArmError(
+        400,
+        "InvalidParameter",
+        f"The edge zone '{ctx.params['edgeZone']}' is not available in location '{location}': this location has no "
+        "edge zones. List the images of the location itself (without edgeZones/...).",
+        "edgeZone",
+    )
+
+
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     t = registry.add_type(NS, "locations/publishers", COMPUTE).full_name
     registry.add_type(NS, "locations/operations", COMPUTE, hidden=True)
@@ -130,3 +142,9 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     router.add("GET", skus, list_skus, resource_type=t)
     router.add("GET", versions, list_versions, resource_type=t)
     router.add("GET", versions + "/{version}", get_version, resource_type=t)
+    edge = "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}/edgeZones/{edgeZone}"
+    edge_offers = edge + "/publishers/{publisher}/artifacttypes/vmimage/offers"
+    edge_versions = edge_offers + "/{offer}/skus/{skus}/versions"
+    for path in (edge + "/vmimages", edge + "/publishers", edge_offers, edge_offers + "/{offer}/skus", edge_versions,
+                 edge_versions + "/{version}"):  # fmt: skip
+        router.add("GET", path, no_edge_zone, resource_type=t)

@@ -18,7 +18,7 @@ from altostratus.store.models import Resource
 def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
     """Pending until the controller has converged the generation the request produced. Progress is written on
     every look, the last one included: a finished operation's figures describe the instances as they ended."""
-    with db.session() as s:
+    with db.session(readonly=True) as s:  # a look: it waits for no writer and holds none up
         ss = s.get(ScaleSet, task.params["scaleSetId"])
         if ss is not None:
             query = select(ScaleSetVm).where(ScaleSetVm.scale_set_id == ss.id, ScaleSetVm.state != "Deleting")
@@ -49,7 +49,8 @@ def converge_handler(db: Database, task: OperationTask, progress: ProgressFn) ->
             f"Instance(s) {', '.join(str(iid) for iid, _ in failed)} failed to provision: "
             f"{first.get('message', 'unknown error')}",
         )
-    return None
+    body = task.params.get("resultBody")  # what the request's synchronous answer would have been
+    return {"body": body} if body is not None else None
 
 
 def scale_set_deleter(wake: Callable[[], None]) -> Callable[[Database, int], bool]:

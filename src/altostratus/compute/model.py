@@ -14,6 +14,7 @@ from typing import Any
 
 from altostratus.arm.context import obj
 from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.compute import data_disks
 from altostratus.compute.sizes import VmSize, find_size
 
 UPGRADE_MODES = {"automatic": "Automatic", "manual": "Manual", "rolling": "Rolling"}
@@ -193,6 +194,7 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
         )
     if not isinstance(os_profile.get("adminUsername"), str) or not os_profile["adminUsername"]:
         raise invalid_parameter("Required parameter 'adminUsername' is missing (null).", "adminUsername")
+    data_disks.validate_model(properties, size.name)
     props, secrets = split_secrets(properties)
     return ValidModel(
         props, secrets, {"name": size.name, "tier": sku.get("tier") or "Standard"}, size, capacity, mode, image, os_type

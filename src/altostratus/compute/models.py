@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altostratus.store.models import Base
@@ -80,6 +80,9 @@ class ScaleSetVm(Base):
     protect_from_scale_in: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     host: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # The instance's data disks, [{name, lun, diskSizeGB, caching, attached, fromModel}] (compute/data_disks.py);
+    # a detached disk stays listed (attached: false) so that attachDetachDataDisks can attach it again.
+    data_disks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -9,7 +9,20 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import admin, images, lifecycle, quotas, scalesets, stored_types, vms
+from altostratus.compute import (
+    admin,
+    images,
+    lifecycle,
+    quotas,
+    run_command,
+    scalesets,
+    set_actions,
+    set_extensions,
+    stored_types,
+    usages,
+    vm_sizes,
+    vms,
+)
 from altostratus.compute.platform import ComputePlatform
 from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.versions import COMPUTE
@@ -19,12 +32,18 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
+    vm_sizes.register_routes(router, registry)
+    usages.register_routes(router, registry)
     sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)
     sets.preflight = scale_set_preflight
     scalesets.register(router, sets.full_name)
     vms.register(router, vm_t)
+    extensions_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/extensions", COMPUTE).full_name
+    set_extensions.register(router, extensions_t, sets.full_name)
+    set_actions.register(router, sets.full_name, vm_t)
+    run_command.register(router, vm_t)
     stored_types.register_routes(router, registry)
 
 
@@ -33,6 +52,7 @@ def register_operations(runner: OperationRunner, platform: Platform) -> None:
     the controller (so the deleter needs the controller that the server assembled)."""
     compute = cast(ComputePlatform, platform)
     runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
+    run_command.register_operations(runner.register, compute.driver)
     scale_set_type = platform.registry.get_type(scalesets.TYPE)
     if scale_set_type is None:
         raise RuntimeError("register_routes must run before register_operations")

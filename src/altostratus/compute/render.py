@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from altostratus.arm.context import RequestContext
+from altostratus.compute import data_disks
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.hypervisors.base import PortForward
 from altostratus.store.db import iso
@@ -99,7 +100,8 @@ def vm_instance_view(
         "computerName": row.computer_name,
         "osName": os_type or "Linux",
         "vmAgent": {"vmAgentVersion": "Unknown", "statuses": []},
-        "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": vm_statuses(row)[:1]}],
+        "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": vm_statuses(row)[:1]}]
+        + [{"name": d.name, "statuses": vm_statuses(row)[:1]} for d in data_disks.attached(row)],
         "bootDiagnostics": {"serialConsoleLogBlobUri": console_uri} if console_uri else {},
         "statuses": vm_statuses(row),
         "assignedHost": row.host,
@@ -133,7 +135,11 @@ def render_vm(
         "latestModelApplied": row.model_revision == ss.model_revision,
         "vmId": row.vm_id,
         "hardwareProfile": {"vmSize": ss.sku["name"]},
-        "storageProfile": {"imageReference": ref, "osDisk": os_disk, "dataDisks": storage.get("dataDisks") or []},
+        "storageProfile": {
+            "imageReference": ref,
+            "osDisk": os_disk,
+            "dataDisks": data_disks.render(row, group.subscription_id, group.name),
+        },
         "osProfile": os_profile,
         "networkProfile": {
             "networkInterfaces": [
@@ -160,7 +166,14 @@ def render_vm(
     }
 
 
+def _extensions(model: dict[str, Any]) -> list[dict[str, Any]]:
+    section = (model.get("virtualMachineProfile") or {}).get("extensionProfile") or {}
+    extensions = section.get("extensions") if isinstance(section, dict) else None
+    return [e for e in extensions if isinstance(e, dict)] if isinstance(extensions, list) else []
+
+
 def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
+    applied = sum(1 for r in rows if r.state == "Running" and r.model_revision == ss.model_revision)
     codes: Counter[str] = Counter()
     for row in rows:
         for status in vm_statuses(row):
@@ -177,6 +190,13 @@ def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
         provisioning["message"] = ss.error.get("message")
     return {
         "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]},
-        "extensions": [],
+        # Extensions are applied with the model (control plane here): an instance on the model has them.
+        "extensions": [
+            {
+                "name": e.get("name"),
+                "statusesSummary": [{"code": "ProvisioningState/succeeded", "count": applied}] if applied else [],
+            }
+            for e in _extensions(ss.model)
+        ],
         "statuses": [provisioning],
     }

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.blobs.store import BlobStore
-from altostratus.compute import service
+from altostratus.compute import data_disks, service
 from altostratus.compute.model import image_reference
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.store.db import as_utc, iso, utcnow
@@ -58,14 +58,31 @@ def policy_of(model: dict[str, Any]) -> dict[str, Any]:
     return policy
 
 
-def start(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], *, reimage: bool, source: service.ImageSource) -> None:
+def start(
+    s: Session,
+    ss: ScaleSet,
+    rows: list[ScaleSetVm],
+    *,
+    reimage: bool,
+    source: service.ImageSource,
+    extensions_only: bool = False,
+) -> None:
     """Record an upgrade of ``rows``; its target image is resolved now (from ``source``, the request's image) if
-    any instance will need a new disk, and refused now if it is not available."""
+    any instance will need a new disk, and refused now if it is not available. ``extensions_only`` (POST
+    extensionRollingUpgrade): batches record the set's extensions on their instances and touch no disk.
+
+    The upgrades before this one are kept, short, in ``history`` (GET osUpgradeHistory reads it)."""
     if ss.rolling_active:
         raise ArmError(409, "RollingUpgradeInProgress", f"A rolling upgrade of '{ss.name}' is already in progress.")
     ref = image_reference(ss.model)
-    target = source() if rows and (reimage or any(service.needs_new_disk(r, ref) for r in rows)) else None
+    needs_disk = not extensions_only and (reimage or any(service.needs_new_disk(r, ref) for r in rows))
+    target = source() if rows and needs_disk else None
+    history = list((ss.rolling or {}).get("history") or [])
+    if ss.rolling:
+        history = [*history, summary(ss.rolling)][-HISTORY:]
     ss.rolling = {
+        "history": history,
+        "extensionsOnly": extensions_only,
         "policy": policy_of(ss.model),
         "status": "RollingForward",
         "startTime": iso(utcnow()),
@@ -174,7 +191,13 @@ def advance(s: Session, ss: ScaleSet) -> bool:
     batch, state["pending"] = pending[:size], pending[size:]
     targets = [rows[i] for i in batch]
     source = lambda: _target(state)  # noqa: E731 - asked only if a batch needs a disk
-    if state["reimage"]:
+    if state.get("extensionsOnly"):
+        ref = image_reference(ss.model)
+        for r in targets:  # extensions are control plane: the instance has them once it records the model
+            if not service.needs_new_disk(r, ref):
+                r.model_revision = ss.model_revision
+                data_disks.sync_to_model(ss, r)
+    elif state["reimage"]:
         service.reimage(s, ss, targets, source, to_model=True)
     else:
         service.upgrade(s, ss, targets, source)
@@ -185,6 +208,17 @@ def advance(s: Session, ss: ScaleSet) -> bool:
     state["current"] = batch
     ss.rolling = state
     return True
+
+
+HISTORY = 10  # earlier upgrades kept for osUpgradeHistory
+
+
+def summary(state: dict[str, Any]) -> dict[str, Any]:
+    """An upgrade as osUpgradeHistory lists it (without its history, its batches or its instance ids)."""
+    keep = ("status", "startTime", "endTime", "reimage", "extensionsOnly", "error", "target", "policy")
+    out = {k: state.get(k) for k in keep}
+    out["counts"] = {k: len(state.get(k) or []) for k in ("done", "failed", "current", "pending")}
+    return out
 
 
 def _parse(text: str) -> Any:

@@ -17,7 +17,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext, obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.compute import natpools, quotas, rolling, service
+from altostratus.compute import data_disks, natpools, quotas, rolling, service
 from altostratus.compute.extensions import check_extensions, extensions_of
 from altostratus.compute.model import (
     check_capacity,
@@ -41,6 +41,7 @@ from altostratus.store.models import Operation, Resource, ResourceGroup
 NS = "Microsoft.Compute"
 TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 CONVERGE = "vmss/converge"
+CONVERGE_FIRST_LOOK_SECONDS = 0.3  # as long as a pending look waits for the next (operations.Pending)
 NAME_MAX = 64
 
 
@@ -73,6 +74,8 @@ def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) 
         kind=CONVERGE,
         target=set_id(group, ss),
         params={"scaleSetId": ss.id, "generation": ss.generation},
+        # The controller releases it when the set converges (often sooner); until then a look finds it pending.
+        parked_seconds=CONVERGE_FIRST_LOOK_SECONDS,
     )
     ctx.after_commit.append(compute_platform(ctx).scalesets.wake)
     return op
@@ -160,6 +163,13 @@ def put_set(ctx: RequestContext) -> Response:
 
 
 def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Response:
+    op = apply_update(ctx, group, ss, body)
+    return json_response(render_set(ctx, group, ss), 200, {**lro.async_headers(ctx, op), "ETag": ss.etag})
+
+
+def apply_update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Operation:
+    """A new model (a full body, secrets included) for the set: validated, recorded, instances brought to it
+    as the upgrade mode says. Child resources (extensions) write through this too: one source of truth."""
     valid = validate(body, ctx.services.settings.location, creating=False)
     old_ref, new_ref = image_reference(ss.model), valid.image
     if (old_ref.publisher.lower(), old_ref.offer.lower()) != (new_ref.publisher.lower(), new_ref.offer.lower()):
@@ -190,7 +200,7 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
     ss.provisioning_state = "Updating"
     op = converge_operation(ctx, ss, group)
     _envelope(ctx, group, ss)
-    return json_response(render_set(ctx, group, ss), 200, {**lro.async_headers(ctx, op), "ETag": ss.etag})
+    return op
 
 
 def patch_set(ctx: RequestContext) -> Response:
@@ -300,6 +310,9 @@ def apply_action(ctx: RequestContext, ss: ScaleSet, name: str, rows: list[ScaleS
         service.restart(rows)
     elif name in ("reimage", "reimageall"):
         service.reimage(ctx.db, ss, rows, service.RequestImage(ctx.db, image_reference(ss.model)))
+        if name == "reimageall":  # Azure reimages every disk: the data disks start empty again
+            for row in rows:
+                data_disks.renew(row)
     elif name == "delete":
         service.delete_instances(ss, rows)
     elif name == "manualupgrade":

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from altostratus.arm.errors import ArmError
 from altostratus.blobs.models import BlobRef
 from altostratus.blobs.store import BlobStore
-from altostratus.compute import quotas
+from altostratus.compute import data_disks, quotas
 from altostratus.compute.model import SCALE_IN_RULES, ImageRef, computer_name, image_reference
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
@@ -151,6 +151,8 @@ def add_instances(s: Session, ss: ScaleSet, count: int, prefix: str, source: Ima
                     created_at=now,
                 )
             )
+        for row in rows:
+            data_disks.sync_to_model(ss, row)
         s.add_all(rows)
         # Instance ids are never reused, so these keys hold no reference yet: no per-row lookup (autoflush).
         s.add_all([BlobRef(sha256=image.blob_sha256, holder_kind="instance", holder_id=r.key) for r in rows])
@@ -232,6 +234,7 @@ def reimage(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: ImageSourc
         row.error = None
         if to_model:
             row.model_revision = ss.model_revision
+            data_disks.sync_to_model(ss, row)
 
 
 def upgrade(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: ImageSource) -> None:
@@ -242,6 +245,7 @@ def upgrade(s: Session, ss: ScaleSet, rows: list[ScaleSetVm], source: ImageSourc
     reimage(s, ss, needs_disk, source, to_model=True)
     for r in rows:
         r.model_revision = ss.model_revision
+        data_disks.sync_to_model(ss, r)
 
 
 def set_power(rows: list[ScaleSetVm], desired: str) -> None:

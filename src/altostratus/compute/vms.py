@@ -11,7 +11,7 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import json_response, paged
-from altostratus.compute import natpools, service
+from altostratus.compute import data_disks, natpools, service
 from altostratus.compute.model import os_type_of
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.platform import compute_platform
@@ -74,7 +74,8 @@ def hypervisor_view(ctx: RequestContext, row: ScaleSetVm) -> dict[str, Any]:
         return {}
     if state is None:
         return {}
-    return {"driver": ctx.services.settings.hypervisor, "host": state.host, **state.details}
+    disks = [{"name": d.name, "lun": d.lun, "sizeGB": d.size_gb, "caching": d.caching} for d in state.data_disks]
+    return {"driver": ctx.services.settings.hypervisor, "host": state.host, **state.details, "dataDisks": disks}
 
 
 def get_vm_instance_view(ctx: RequestContext) -> Response:
@@ -144,6 +145,19 @@ def delete_vm(ctx: RequestContext) -> Response:
     return vm_action(ctx)
 
 
+def attach_detach_data_disks(ctx: RequestContext) -> Response:
+    """POST attachDetachDataDisks (current line): detach disks of the instance, attach again ones it had; the
+    operation ends when the hypervisor has them, its result the instance's storage profile."""
+    group, ss, row = require_vm(ctx, writable=True)
+    if row.state == "Deleting":
+        raise ArmError(409, "Conflict", f"The instance '{row.instance_id}' is being deleted.")
+    data_disks.attach_detach(row, ss.sku["name"], ctx.json(required=True))
+    op = converge_operation(ctx, ss, group)
+    storage = render_vm(group, ss, row)["properties"]["storageProfile"]
+    op.params = {**op.params, "resultBody": storage}
+    return lro.accepted(ctx, op)
+
+
 def register(router: Any, t: str) -> None:
     base = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute"
     vms = base + "/virtualMachineScaleSets/{vmScaleSetName}/virtualMachines"
@@ -155,6 +169,7 @@ def register(router: Any, t: str) -> None:
     router.add("GET", vm + "/instanceView", get_vm_instance_view, resource_type=t)
     router.add("POST", vm + "/retrieveBootDiagnosticsData", retrieve_boot_diagnostics, resource_type=t)
     router.add("GET", vm + "/serialConsoleLog", serial_console_log, resource_type=t)
+    router.add("POST", vm + "/attachDetachDataDisks", attach_detach_data_disks, resource_type=t)
     for name in VM_ACTIONS:
         if name == "powerOff":
             continue  # routing is case-insensitive: "poweroff" covers it

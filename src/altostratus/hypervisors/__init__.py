@@ -6,6 +6,8 @@
 
 from altostratus.hypervisors.base import (
     LEGACY_FORWARD_ADDRESS,
+    CommandResult,
+    DataDisk,
     DriverError,
     HypervisorDriver,
     InstanceNotFound,
@@ -22,6 +24,8 @@ from altostratus.hypervisors.base import (
 
 __all__ = [
     "LEGACY_FORWARD_ADDRESS",
+    "CommandResult",
+    "DataDisk",
     "DriverError",
     "HypervisorDriver",
     "InstanceNotFound",

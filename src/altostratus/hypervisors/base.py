@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Self
 
 __all__ = [
     "LEGACY_FORWARD_ADDRESS",
+    "CommandResult",
+    "DataDisk",
     "DriverError",
     "HypervisorDriver",
     "InstanceNotFound",
@@ -62,6 +64,35 @@ class PowerState(StrEnum):
 
 
 @dataclass(frozen=True)
+class DataDisk:
+    """An empty data disk of an instance: ``name`` is its identity (its file), ``lun`` where the guest sees it
+    (the virtio disk with serial ``lun<N>``), ``size_gb`` its virtual size. A disk keeps its content while it
+    stays attached; the driver removes it with the instance."""
+
+    name: str
+    lun: int
+    size_gb: int
+    caching: str = "None"
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"bad data disk name {self.name!r}")
+        if not 0 <= self.lun < 64 or self.size_gb < 1:
+            raise ValueError(f"data disk {self.name}: lun 0-63 and a positive size, got {self.lun}, {self.size_gb}")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command run in the guest gave back (``runCommand``)."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    simulated: bool = False
+    """True when no guest ran it (the sim driver): the output says so too."""
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """Everything a driver needs to build and boot one instance (frozen; ``tags`` is copied, never aliased)."""
 
@@ -86,6 +117,8 @@ class InstanceSpec:
     port_forwards: tuple[PortForward, ...] = ()
     """``(address, host_port, guest_port)`` triples, each ``(address, host_port)`` reserved on the instance's
     host for its lifetime. Legacy ``(host_port, guest_port)`` pairs mean ``LEGACY_FORWARD_ADDRESS``."""
+    data_disks: tuple[DataDisk, ...] = ()
+    """The data disks attached at creation (later changes go through ``set_data_disks``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key or len(self.key) > 256 or not self.key.isprintable():
@@ -103,6 +136,10 @@ class InstanceSpec:
         except ValueError as exc:
             raise ValueError(f"InstanceSpec {self.key}: {exc}") from None
         object.__setattr__(self, "port_forwards", forwards)
+        disks = tuple(self.data_disks)
+        if len({d.lun for d in disks}) != len(disks) or len({d.name for d in disks}) != len(disks):
+            raise ValueError(f"InstanceSpec {self.key}: two data disks share a lun or a name")
+        object.__setattr__(self, "data_disks", tuple(sorted(disks, key=lambda d: d.lun)))
 
 
 def normalize_forwards(items: Any) -> tuple[PortForward, ...]:
@@ -150,6 +187,8 @@ class InstanceState:
     """When the driver created the instance, by the driver's clock (wall-clock seconds for the shipped drivers)."""
     vm_id: str = ""
     image_urn: str = ""
+    data_disks: tuple[DataDisk, ...] = ()
+    """The data disks attached now, by lun."""
 
 
 class DriverError(Exception):
@@ -233,6 +272,17 @@ class HypervisorDriver(abc.ABC):
     @abc.abstractmethod
     def console_log(self, key: str) -> str:
         """The serial console text of the current (or last) boot, for boot diagnostics."""
+
+    def set_data_disks(self, key: str, disks: tuple[DataDisk, ...]) -> None:
+        """Make ``disks`` the instance's attached data disks: new names are created empty and attached, names no
+        longer listed are detached (their content kept until the instance is deleted, so that the same name
+        attaches the same content again). Idempotent."""
+        raise DriverError("NotSupported", f"the {self.name} driver cannot change data disks")
+
+    def run_command(self, key: str, script: str, timeout: float = 60.0) -> CommandResult:
+        """Run ``script`` (a shell script) in the guest as root and return its exit code and output.
+        ``DriverError("GuestAgentUnavailable", retryable=True)`` while the guest cannot take it (booting)."""
+        raise DriverError("NotSupported", f"the {self.name} driver cannot run commands in guests")
 
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Release connections and other resources. Instances keep running: they belong to the hosts."""

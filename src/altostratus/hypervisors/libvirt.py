@@ -25,11 +25,14 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import libvirt
 
-from altostratus.hypervisors import libvirt_probe
+from altostratus.hypervisors import libvirt_agent, libvirt_probe
 from altostratus.hypervisors.base import (
+    CommandResult,
+    DataDisk,
     DriverError,
     HypervisorDriver,
     InstanceSpec,
@@ -55,6 +58,7 @@ from altostratus.hypervisors.libvirt_xml import (
     NAMESPACE,
     DomainFiles,
     InstanceRecord,
+    data_disk_xml,
     domain_name,
     domain_xml,
     mac_address,
@@ -271,6 +275,59 @@ class LibvirtDriver(HypervisorDriver):
         self._inventory.require(key)
         return self._files.read_console(key, domain_name(key))
 
+    def set_data_disks(self, key: str, disks: tuple[DataDisk, ...]) -> None:
+        """New disks are made (empty qcow2) and, like removed ones, changed in the persistent definition and
+        hot-plugged into a running guest (virtio PCI hotplug). A guest that does not let a disk go is power-cycled
+        so that the definition holds. Files of detached disks stay until the instance is deleted."""
+        self._check_open()
+        disks = tuple(sorted(disks, key=lambda d: d.lun))
+        with self._key_lock(key):
+            host, dom, rec = self._inventory.require(key)
+            if rec.data_disks == disks:
+                return
+            name = domain_name(key)
+            files = self._files.existing(name, rec.disk_path, disks)
+            new = rec.copy(data_disks=disks)
+            conn = self._conns.get(host)
+            with self._conns.errors(host, f"changing the data disks of {key!r}"):
+                uuid = dom.UUIDString()
+                replug = self._hotplug(dom, key, name, rec.data_disks, disks) if dom.isActive() else False
+                dom = conn.defineXML(self._domain_xml(name, uuid, new, files))
+                write_record(dom, new)
+            if replug:
+                self._boot(host, dom, new)
+
+    def _hotplug(self, dom: Any, key: str, name: str, old: tuple[DataDisk, ...], new: tuple[DataDisk, ...]) -> bool:
+        """Detach and attach the changed disks live; True when the guest refused and needs a power cycle."""
+        live = libvirt.VIR_DOMAIN_AFFECT_LIVE
+        gone = [d for d in old if d not in new]
+        added = [d for d in new if d not in old]
+        try:
+            for disk in gone:
+                path = str(self._files.data_disk(name, disk))
+                dom.detachDeviceFlags(ElementTree.tostring(data_disk_xml(disk, path), encoding="unicode"), live)
+            for disk in added:
+                path = str(self._files.data_disk(name, disk))
+                dom.attachDeviceFlags(ElementTree.tostring(data_disk_xml(disk, path), encoding="unicode"), live)
+        except libvirt.libvirtError as exc:
+            if is_connection_error(exc):
+                raise
+            log.warning("libvirt: %s: hot-plugging data disks failed (%s); power-cycling it", key, error_text(exc))
+            return True
+        return False
+
+    def run_command(self, key: str, script: str, timeout: float = 60.0) -> CommandResult:
+        """Through the QEMU guest agent protocol (libvirt_agent.py)."""
+        self._check_open()
+        host, dom, _ = self._inventory.require(key)
+        try:
+            return libvirt_agent.run(dom, key, script, timeout)
+        except libvirt.libvirtError as exc:
+            if is_connection_error(exc):
+                self._conns.drop(host)
+                raise DriverError("HostUnreachable", f"{host}: {error_text(exc)}", retryable=True) from exc
+            raise DriverError("GuestAgentFailed", f"{key!r}: {error_text(exc)}") from exc
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -371,6 +428,10 @@ class LibvirtDriver(HypervisorDriver):
             "overlay": str(self._files.overlay(name)),
             "console_log": str(console),
             "disk_path": rec.disk_path,
+            "data_disks": [
+                {"name": d.name, "lun": d.lun, "sizeGB": d.size_gb, "file": str(self._files.data_disk(name, d))}
+                for d in rec.data_disks
+            ],
         }
         if seen.scan is not None and seen.scan.ready:
             details["ready_seconds"] = round(seen.scan.seen_at - rec.boot_started, 2)
@@ -386,6 +447,7 @@ class LibvirtDriver(HypervisorDriver):
             created_at=rec.created_at,
             vm_id=rec.vm_id,
             image_urn=rec.image_urn,
+            data_disks=rec.data_disks,
         )
 
     def _heal(self, host: str, dom: Any, rec: InstanceRecord, state: int) -> InstanceRecord | None:

@@ -25,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from altostratus.hypervisors.base import DriverError, InstanceSpec
+from altostratus.hypervisors.base import DataDisk, DriverError, InstanceSpec
 from altostratus.hypervisors.libvirt_xml import NAME_PREFIX, DomainFiles
 from altostratus.hypervisors.nocloud import SeedError, build_seed
 
@@ -109,7 +109,49 @@ class InstanceFiles:
         console = self.console(name)
         with contextlib.suppress(FileNotFoundError):
             console.unlink()
-        return DomainFiles(overlay=str(overlay), backing=str(blob), seed=str(seed), console=str(console))
+        return DomainFiles(
+            overlay=str(overlay),
+            backing=str(blob),
+            seed=str(seed),
+            console=str(console),
+            data_disks=self.ensure_data_disks(name, spec.data_disks),
+        )
+
+    def existing(self, name: str, backing: str, disks: tuple[DataDisk, ...]) -> DomainFiles:
+        """The files of an instance already made (a redefinition that keeps its disks), new data disks made."""
+        directory = self.directory(name)
+        return DomainFiles(
+            overlay=str(self.overlay(name)),
+            backing=backing,
+            seed=str(directory / "seed.img"),
+            console=str(self.console(name)),
+            data_disks=self.ensure_data_disks(name, disks),
+        )
+
+    def data_disk(self, name: str, disk: DataDisk) -> Path:
+        return self.directory(name) / f"data-{disk.name}.qcow2"
+
+    def ensure_data_disks(self, name: str, disks: tuple[DataDisk, ...]) -> tuple[tuple[DataDisk, str], ...]:
+        """Each disk's qcow2 file, made empty (sparse: costs nothing until the guest writes) if it is not there
+        yet; an existing one keeps its content (a disk detached and attached again)."""
+        out = []
+        for disk in disks:
+            path = self.data_disk(name, disk)
+            if not path.exists():
+                tmp = path.with_name(f".{path.name}.tmp")
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                cmd = ["qemu-img", "create", "-q", "-f", "qcow2", str(tmp), f"{disk.size_gb}G"]
+                try:
+                    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    raise DriverError("DiskCreationFailed", f"{' '.join(cmd)}: {exc}") from exc
+                if proc.returncode:
+                    raise DriverError("DiskCreationFailed", f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+                os.chmod(tmp, 0o640)
+                os.replace(tmp, path)
+            out.append((disk, str(path)))
+        return tuple(out)
 
     def clear_console(self, name: str) -> None:
         """Empty the console log before a boot, so that a ready line of the last boot is not read as this one's

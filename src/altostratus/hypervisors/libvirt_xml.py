@@ -12,7 +12,13 @@ import re
 from dataclasses import dataclass, field, replace
 from xml.etree import ElementTree
 
-from altostratus.hypervisors.base import LEGACY_FORWARD_ADDRESS, InstanceSpec, PortForward, normalize_forwards
+from altostratus.hypervisors.base import (
+    LEGACY_FORWARD_ADDRESS,
+    DataDisk,
+    InstanceSpec,
+    PortForward,
+    normalize_forwards,
+)
 
 NAMESPACE = "https://altostratus.dev/xmlns/libvirt/instance/1"
 PREFIX = "alto"
@@ -64,6 +70,8 @@ class InstanceRecord:
     accelerator: str = "tcg"
     """``kvm`` or ``tcg``: how the domain is defined (libvirt type ``kvm`` or ``qemu``)."""
     accelerator_reason: str = ""
+    data_disks: tuple[DataDisk, ...] = ()
+    """Attached now, by lun; each is ``data-<name>.qcow2`` in the instance directory."""
 
     def copy(self, **changes: object) -> InstanceRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -89,6 +97,7 @@ def new_record(spec: InstanceSpec, *, created_at: float, domain_type: str, why: 
         boot_pending=True,  # a crash before the first start leaves a boot to resume, not a "stopped" VM
         accelerator="kvm" if domain_type == "kvm" else "tcg",
         accelerator_reason=why,
+        data_disks=spec.data_disks,
     )
 
 
@@ -137,6 +146,12 @@ def _record_element(rec: InstanceRecord, *, with_namespace: bool) -> ElementTree
         fwd.set("address", address)
         fwd.set("host", str(host_port))
         fwd.set("guest", str(guest_port))
+    for disk in rec.data_disks:
+        el = ElementTree.SubElement(root, f"{p}data-disk")
+        el.set("name", disk.name)
+        el.set("lun", str(disk.lun))
+        el.set("size-gb", str(disk.size_gb))
+        el.set("caching", disk.caching)
     return root
 
 
@@ -186,6 +201,10 @@ def record_from_xml(text: str) -> InstanceRecord:
             error=None if error_el is None else (error_el.text or ""),
             accelerator=root.get("accelerator", "tcg"),
             accelerator_reason=root.get("accelerator-reason", ""),
+            data_disks=tuple(
+                DataDisk(d.attrib["name"], int(d.attrib["lun"]), int(d.attrib["size-gb"]), d.get("caching", "None"))
+                for d in children.get("data-disk", [])
+            ),
         )
     except (KeyError, ValueError) as exc:
         raise ValueError(f"bad instance metadata: {exc}") from exc
@@ -197,6 +216,37 @@ class DomainFiles:
     backing: str
     seed: str
     console: str
+    data_disks: tuple[tuple[DataDisk, str], ...] = ()
+    """Each attached data disk and its qcow2 file."""
+
+
+CACHE_MODES = {"None": "none", "ReadOnly": "writethrough", "ReadWrite": "writeback"}
+"""Azure's host caching to QEMU's cache modes: no host cache, a read cache (writes go through), read and write."""
+
+
+def data_disk_target(lun: int) -> str:
+    """The guest device of a lun: vdc for lun 0 (vda is the OS disk, vdb the seed), ... vdz, vdaa, ..."""
+    index = lun + 2
+    letters = ""
+    while True:
+        index, r = divmod(index, 26)
+        letters = chr(ord("a") + r) + letters
+        if index == 0:
+            return "vd" + letters
+        index -= 1
+
+
+def data_disk_xml(disk: DataDisk, path: str) -> ElementTree.Element:
+    """One data disk device: a qcow2 file, virtio, serial ``lun<N>`` (the guest finds it by that serial)."""
+    el = ElementTree.Element("disk", {"type": "file", "device": "disk"})
+    ElementTree.SubElement(
+        el, "driver", {"name": "qemu", "type": "qcow2", "cache": CACHE_MODES.get(disk.caching, "none")}
+    )
+    ElementTree.SubElement(el, "source", {"file": path})
+    ElementTree.SubElement(el, "target", {"dev": data_disk_target(disk.lun), "bus": "virtio"})
+    ElementTree.SubElement(el, "serial").text = f"lun{disk.lun}"
+    ElementTree.SubElement(el, "alias", {"name": f"ua-lun{disk.lun}"})
+    return el
 
 
 def domain_xml(
@@ -264,6 +314,8 @@ def domain_xml(
     ElementTree.SubElement(seed, "source", {"file": files.seed})
     ElementTree.SubElement(seed, "target", {"dev": "vdb", "bus": "virtio"})
     ElementTree.SubElement(seed, "readonly")
+    for data_disk, path in files.data_disks:
+        devices.append(data_disk_xml(data_disk, path))
 
     if not record.port_forwards:
         nic = ElementTree.SubElement(devices, "interface", {"type": "user"})
@@ -273,6 +325,10 @@ def domain_xml(
     serial = ElementTree.SubElement(devices, "serial", {"type": "file"})
     ElementTree.SubElement(serial, "source", {"path": files.console, "append": "off"})
     ElementTree.SubElement(serial, "target", {"port": "0"})
+    # The QEMU guest agent's port (runCommand): libvirt makes and owns the socket and relays agent commands.
+    channel = ElementTree.SubElement(devices, "channel", {"type": "unix"})
+    ElementTree.SubElement(channel, "source", {"mode": "bind"})
+    ElementTree.SubElement(channel, "target", {"type": "virtio", "name": "org.qemu.guest_agent.0"})
     ElementTree.SubElement(devices, "controller", {"type": "usb", "model": "none"})
     ElementTree.SubElement(devices, "memballoon", {"model": "none"})
     rng = ElementTree.SubElement(devices, "rng", {"model": "virtio"})

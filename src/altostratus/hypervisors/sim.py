@@ -19,11 +19,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from altostratus.hypervisors.base import (
+    CommandResult,
+    DataDisk,
     DriverError,
     HypervisorDriver,
     InstanceNotFound,
@@ -35,6 +37,9 @@ from altostratus.hypervisors.base import (
 from altostratus.hypervisors.port_table import PortTable
 
 log = logging.getLogger("altostratus.hypervisors.sim")
+
+SIM_RUN_MARKER = "[altostratus-sim]"
+"""How a runCommand answer of the sim driver starts: nothing ran, and the tenant can see that."""
 
 OPS = ("create", "start", "stop", "restart", "deallocate", "reimage", "delete", "get", "list_instances", "console_log")
 """Operation names accepted by ``SimDriver.inject_errors`` (and counted in ``SimDriver.calls``)."""
@@ -225,6 +230,25 @@ class SimDriver(HypervisorDriver):
             self._leave("console_log")
             return text
 
+    def set_data_disks(self, key: str, disks: tuple[DataDisk, ...]) -> None:
+        with self._lock:
+            rec = self._require(key)
+            rec.spec = replace(rec.spec, data_disks=tuple(disks))
+            self._save(rec)
+
+    def run_command(self, key: str, script: str, timeout: float = 60.0) -> CommandResult:
+        """No guest runs anything here: the answer says so (a clear marker, never a made-up output)."""
+        with self._lock:
+            rec = self._require(key)
+            state = self._state(rec, self.clock())
+        if not state.ready:
+            raise DriverError("GuestAgentUnavailable", f"{key!r} is not running a ready guest", retryable=True)
+        lines = len(script.splitlines())
+        return CommandResult(
+            0, f"{SIM_RUN_MARKER}: the sim hypervisor has no guest; the script ({lines} lines) was not run\n", "",
+            simulated=True,
+        )  # fmt: skip
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -322,6 +346,7 @@ class SimDriver(HypervisorDriver):
             created_at=rec.created_at,
             vm_id=spec.vm_id,
             image_urn=spec.image_urn,
+            data_disks=spec.data_disks,
         )
 
     def _console(self, rec: _Record, now: float) -> str:
@@ -418,6 +443,7 @@ def _to_json(rec: _Record) -> dict[str, Any]:
             "ssh_public_keys": list(spec.ssh_public_keys),
             "tags": dict(spec.tags),
             "port_forwards": [list(p) for p in spec.port_forwards],
+            "data_disks": [[d.name, d.lun, d.size_gb, d.caching] for d in spec.data_disks],
         },
     }
 
@@ -440,6 +466,7 @@ def _from_json(data: dict[str, Any]) -> _Record:
         ssh_public_keys=tuple(s["ssh_public_keys"]),
         tags=s["tags"],
         port_forwards=normalize_forwards(s["port_forwards"]),  # files written before addresses hold pairs
+        data_disks=tuple(DataDisk(str(n), int(lun), int(g), str(c)) for n, lun, g, c in s.get("data_disks", [])),
     )
     return _Record(
         spec=spec,

@@ -181,13 +181,24 @@ def render_product(ctx: RequestContext, a: Activation, p: Product) -> dict[str, 
     }
 
 
+def live_bytes_done(s: Session, d: Download) -> int:
+    """The bytes a running download has fetched: its operation's progress (updated about twice a second), not
+    only the last durable checkpoint (every 16 MiB), so a client polling this resource sees it move."""
+    if d.state == "Downloading" and d.operation_id:
+        op = s.get(Operation, d.operation_id)
+        live = (op.progress or {}).get("bytesDone") if op is not None else None
+        if isinstance(live, int) and live > d.bytes_done:
+            return live
+    return d.bytes_done
+
+
 def render_download(s: Session, d: Download, location: str) -> dict[str, Any]:
     a = s.get(Activation, d.activation_id) if d.activation_id else None
     base = activation_id(a) if a else f"/providers/{NS}"
     props = product_properties(d.product)
     props.update(
         provisioningState=d.state,
-        bytesDone=d.bytes_done,
+        bytesDone=live_bytes_done(s, d),
         totalBytes=d.total_bytes,
         startTime=iso(d.created_at),
         endTime=iso(d.finished_at),

@@ -39,11 +39,15 @@ MIB = 1 << 20
 BUILD_EPOCH = 1704067200  # 2024-01-01: fixed timestamps make the same inputs give the same image bytes
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # also keeps the values safe inside the shell /init
 INIT_SCRIPT = Path(__file__).with_name("demo_init.sh")
+AGENT_SCRIPT = Path(__file__).with_name("demo_agent.sh")  # /bin/alto-agent: the guest agent runCommand talks to
 
 # Loaded in this order (after their dependencies); ones a kernel builds in are skipped.
 REQUIRED_MODULES = ["virtio_pci", "virtio_blk", "vfat", "isofs", "nls_cp437", "nls_ascii", "nls_utf8"]
 # Nice to have: seeds on SCSI/IDE/SATA CD-ROMs (libvirt's usual cdrom), and the ACPI power button.
-OPTIONAL_MODULES = ["virtio_scsi", "sd_mod", "sr_mod", "ata_piix", "ahci", "nls_iso8859_1", "button", "evdev"]
+# virtio_console: the guest agent's virtio-serial port (runCommand).
+OPTIONAL_MODULES = [
+    "virtio_scsi", "sd_mod", "sr_mod", "ata_piix", "ahci", "nls_iso8859_1", "button", "evdev", "virtio_console",
+]  # fmt: skip
 
 TOOLS = {  # command -> Debian packages that provide it
     "mkfs.vfat": "dosfstools",
@@ -64,6 +68,7 @@ LABEL linux
 
 INITTAB = """\
 ttyS0::respawn:-/bin/sh
+::respawn:/bin/alto-agent
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/bin/sync
 """
@@ -200,6 +205,7 @@ def _initramfs(release_dir: Path, identity: dict[str, str]) -> bytes:
         ("dev/console", 0o020600, b"", (5 << 8) | 1),  # the kernel opens it for /init before devtmpfs is up
         ("bin/busybox", x, BUSYBOX.read_bytes(), 0),
         ("init", x, INIT_SCRIPT.read_bytes(), 0),
+        ("bin/alto-agent", x, AGENT_SCRIPT.read_bytes(), 0),
         ("etc/inittab", f, INITTAB.encode(), 0),
         ("etc/passwd", f, b"root:x:0:0:root:/root:/bin/sh\n", 0),
         ("etc/group", f, b"root:x:0:\n", 0),

@@ -208,7 +208,7 @@ def delete_group(ctx: RequestContext) -> Response:
 
 def delete_resource_row(db: Database, registry: ProviderRegistry, row_id: int) -> bool:
     """Delete one resource through its provider's deleter (or just the row for plain types); True when gone."""
-    with db.session() as s:
+    with db.session(readonly=True) as s:  # reads take no write lock (writers queue for it)
         row = s.get(Resource, row_id)
         if row is None:
             return True
@@ -231,7 +231,7 @@ def _run_delete(
     db: Database, registry: ProviderRegistry, task: OperationTask, progress: ProgressFn
 ) -> dict[str, Any] | None:
     group_pk = task.params["groupId"]
-    with db.session() as s:
+    with db.session(readonly=True) as s:
         ids = list(s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk)))
     done = 0
     for rid in ids:

@@ -19,6 +19,7 @@ from altostratus.resources import (
     roles,
     subscriptions,
     user_subscriptions,
+    users,
 )
 
 
@@ -35,6 +36,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         acquisitions,
         user_subscriptions,
         roles,
+        users,
     ):
         module.register_routes(router, registry)
 

@@ -30,6 +30,9 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
 
+from altostratus.store.checkpointer import Checkpointer
+from altostratus.store.writer_lane import WriterLane
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -146,12 +149,21 @@ def _make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # Database's checkpointer thread does it (checkpointer.py)
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Reads take a snapshot (WAL) without the write lock; writers serialize from their first statement.
-            conn.exec_driver_sql("BEGIN" if getattr(_txn, "readonly", False) else "BEGIN IMMEDIATE")
+            # Reads take a snapshot (WAL) without the write lock; writers serialize from their first statement,
+            # in this process first in the writer lane of the unit of work that opens the transaction.
+            if getattr(_txn, "readonly", False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            lane: WriterLane | None = getattr(_txn, "lane", None)
+            if lane is not None and not _txn.in_lane:
+                lane.acquire()
+                _txn.in_lane = True
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -183,6 +195,9 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
         self._serialized = url.startswith("sqlite")
+        # SQLite: this process's writers queue here rather than in SQLite's busy handler (store/writer_lane.py).
+        self.lane = WriterLane() if self._serialized else None
+        self.checkpointer = Checkpointer(self.engine) if sqlite_files(url) else None
         self.versions = TableVersions()
 
     def migrate(self) -> None:
@@ -198,18 +213,28 @@ class Database:
             raise RuntimeError("nested database session on one thread (finish the outer transaction first)")
         self._local.depth = depth + 1
         _txn.readonly = readonly
+        _txn.lane, _txn.in_lane = self.lane, False  # the lane is taken when a write transaction begins
         outer_written = getattr(_txn, "written", None)
         written: set[str] = set()
         _txn.written = written
         session = self._sessions()
+        committed = False
         try:
             yield session
             session.commit()
+            committed = True
         except BaseException:
             session.rollback()
             raise
         finally:
-            session.close()
+            session.close()  # the connection is back in the pool, its transaction ended: the next writer's turn
+            if _txn.in_lane:
+                _txn.in_lane = False
+                assert self.lane is not None
+                self.lane.release()
+                if committed and self.checkpointer is not None:
+                    self.checkpointer.committed()
+            _txn.lane = None
             self._local.depth = depth
             _txn.written = outer_written
             if outer_written is not None:
@@ -231,4 +256,6 @@ class Database:
                 outer.update(read)
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -35,6 +35,24 @@ class Principal(Base):
     role: Mapped[str] = mapped_column(String(16))  # "operator" | "tenant"
     secret_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A person of the local directory: a name and a password that sign in as a principal.
+
+    The principal is who the person is to the API (its client id is the token's ``oid``; its role and the
+    subscriptions it owns are the person's), so every authorization rule stays the principal's. A disabled user's
+    principal is refused by the pipeline like a deleted one. Passwords are stored as salted scrypt hashes only.
+    """
+
+    __tablename__ = "users"
+    client_id: Mapped[str] = mapped_column(ForeignKey("principals.client_id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))  # as created (shown)
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)  # lower-cased (sign-in is case-insensitive)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Subscription(Base):

@@ -1,0 +1,19 @@
+"""The official SDK lists the VM sizes this cloud offers and the subscription's compute usage against its quota
+(VirtualMachineSizes_List, Usage_List), on every SDK line the venv has."""
+
+from __future__ import annotations
+
+from tests.support.sdk import SdkLine
+from tests.support.server import AltoServer
+
+
+def test_vm_sizes_and_usage(server: AltoServer, sdk: SdkLine) -> None:
+    cc = sdk.compute(server)
+    sizes = {s.name: s for s in cc.virtual_machine_sizes.list("local")}
+    assert sizes["Standard_A1"].number_of_cores == 1 and sizes["Standard_A1"].memory_in_mb == 1792
+    assert "Standard_D2_v2" in sizes
+    usage = {u.name.value: u for u in cc.usage.list("local")}
+    assert set(usage) == {"cores", "virtualMachines", "virtualMachineScaleSets"}
+    for item in usage.values():
+        assert item.unit == "Count" and 0 <= item.current_value <= item.limit
+        assert item.name.localized_value
