@@ -18,6 +18,7 @@ from altostratus.blobs.store import BlobStore
 from altostratus.bootstrap import ensure_installation
 from altostratus.compute import provider as compute
 from altostratus.compute.controller import ScaleSetController
+from altostratus.compute.models import ScaleSet
 from altostratus.config import Settings
 from altostratus.deployments import api as deployments
 from altostratus.hypervisors import make_driver
@@ -29,6 +30,7 @@ from altostratus.network import provider as network
 from altostratus.portal.asgi import ASGIApp
 from altostratus.portal.site import with_portal
 from altostratus.resources import provider as resources
+from altostratus.resources.moves import table_mover
 from altostratus.services import Services
 from altostratus.storage import provider as storage
 from altostratus.store.db import Database
@@ -36,6 +38,14 @@ from altostratus.store.db import Database
 # Every provider contributes routes and resource types; those with long-running work also register the
 # operation kinds that carry it out (``register_operations``), once the server's parts exist.
 PROVIDERS = (oauth, lro, resources, network, storage, insights, marketplace, compute, deployments)
+
+
+def register_movers(registry: ProviderRegistry) -> None:
+    """Resource moves (resources/moves.py) reach the state a provider keeps beside the generic row through the
+    registry; a scale set's is its row in ``scale_sets`` (its instances hang off it, so they follow)."""
+    scale_sets = registry.get_type("Microsoft.Compute/virtualMachineScaleSets")
+    if scale_sets is not None:
+        scale_sets.mover = table_mover(ScaleSet, "model")
 
 
 def build_services(settings: Settings) -> Services:
@@ -48,6 +58,7 @@ def build_services(settings: Settings) -> Services:
     router = Router()
     for provider in PROVIDERS:
         provider.register_routes(router, registry)
+    register_movers(registry)
     blobs = BlobStore(settings.data_dir)
     durability.start_up(db, blobs)
     bridge.ensure_default_activation(db, installation["providerSubscriptionId"], settings.upstream)

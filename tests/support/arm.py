@@ -80,3 +80,16 @@ def make_tenant(server: AltoServer) -> dict[str, str]:
         )
         assert r.status_code == 201, r.text
     return {"clientId": cid, "clientSecret": secret, "subscriptionId": sub}
+
+
+def add_subscription(server: AltoServer, owner_client_id: str) -> str:
+    """Another subscription for an existing principal (the operator's admin API), so a tenant has two."""
+    sub = str(uuid.uuid4())
+    with server.client("operator") as op:
+        r = op.put(
+            f"/subscriptions/{server.credentials['operator']['subscriptionId']}/providers/"
+            f"Microsoft.Subscriptions.Admin/subscriptions/{sub}?api-version=2015-11-01",
+            json={"properties": {"displayName": "second subscription", "owner": owner_client_id}},
+        )
+        assert r.status_code == 201, r.text
+    return sub

@@ -124,15 +124,16 @@ class SdkLine:
             sdk_credential(server, creds=creds), sub, **self._profile_kwargs(), **kwargs, **sdk_kwargs(server)
         )
 
-    def deployments(self, server: AltoServer, **kwargs: Any) -> Any:
+    def deployments(self, server: AltoServer, creds: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """The client with ``deployments`` and ``deployment_operations``: the resources client on the hybrid
-        line, DeploymentsMgmtClient (azure-mgmt-resource-deployments) on the current one."""
+        line, DeploymentsMgmtClient (azure-mgmt-resource-deployments) on the current one (as ``creds`` when
+        given)."""
         if self.hybrid:
-            return self.resource(server, **kwargs)
+            return self.resource(server, creds, **kwargs)
         from azure.mgmt.resource.deployments import DeploymentsMgmtClient
 
-        sub = server.credentials["tenant"]["subscriptionId"]
-        return DeploymentsMgmtClient(sdk_credential(server), sub, **kwargs, **sdk_kwargs(server))
+        sub = (creds or server.credentials["tenant"])["subscriptionId"]
+        return DeploymentsMgmtClient(sdk_credential(server, creds=creds), sub, **kwargs, **sdk_kwargs(server))
 
     def arm(self, server: AltoServer, **kwargs: Any) -> ResourcesView:
         """The Microsoft.Resources operations a tenant uses, wherever the line's packages keep them."""

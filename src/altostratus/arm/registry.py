@@ -17,6 +17,20 @@ Deleter = Callable[[Any, int], bool]
 
 
 @dataclass(frozen=True)
+class Mover:
+    """How a provider that keeps state beside the generic resources row moves it to another resource group.
+
+    ``documents(session, row)`` returns the JSON the provider keeps for the resource (where references to other
+    resources' ids live). ``move(session, row, group, rewrite)``, called while ``row`` is still in its old group,
+    points that state at ``group`` (the target resource-group row) and passes each document through ``rewrite``,
+    which replaces moved resources' ids. Both run in the move's one transaction: a refused move leaves nothing.
+    """
+
+    documents: Callable[[Any, Any], list[Any]]
+    move: Callable[[Any, Any, Any, Callable[[Any], Any]], None]
+
+
+@dataclass(frozen=True)
 class PreflightCheck:
     """A template resource as a provider sees it before a deployment starts (ARM's RP preflight).
 
@@ -45,6 +59,7 @@ class ResourceType:
     arm_native: bool = False
     hidden: bool = False  # routing-only types (operation status) that the providers listing omits
     deleter: Deleter | None = None
+    mover: Mover | None = None
     preflight: Preflight | None = None
     _lower: tuple[tuple[str, ...], frozenset[str]] | None = field(default=None, repr=False, compare=False)
 

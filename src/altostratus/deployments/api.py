@@ -17,18 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
-from altostratus.arm.errors import ArmError
+from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import empty, json_response, paged, validate_tags
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import ANY_VERSION, Router
-from altostratus.deployments import whatif
+from altostratus.deployments import export, whatif
 from altostratus.deployments.execution import KIND, executor
 from altostratus.deployments.history import cancel_operation
 from altostratus.deployments.links import MAX_LINKED_BYTES, check_content_version
@@ -60,8 +60,37 @@ NAME_MAX = 64
 ACTIVE = ("Accepted", "Running")
 
 
-def deployment_id(group: ResourceGroup, name: str) -> str:
-    return f"{group_id(group.subscription_id, group.name)}/providers/{TYPE}/{name}"
+@dataclass(frozen=True)
+class Scope:
+    """Where a deployment lives: a resource group, or the subscription itself (``group`` None)."""
+
+    subscription_id: str
+    group: ResourceGroup | None
+
+    @property
+    def path(self) -> str:
+        if self.group is None:
+            return f"/subscriptions/{self.subscription_id}"
+        return group_id(self.group.subscription_id, self.group.name)
+
+    @property
+    def request_path(self) -> str:
+        """The scope as the SDKs spell it in deployment URLs (``resourcegroups`` in lower case)."""
+        if self.group is None:
+            return self.path
+        return f"/subscriptions/{self.group.subscription_id}/resourcegroups/{self.group.name}"
+
+
+def scope_of(ctx: RequestContext, *, writable: bool = False) -> Scope:
+    if "resourceGroupName" in ctx.params:
+        group = require_group(ctx, writable=writable)
+        return Scope(group.subscription_id, group)
+    sub = ctx.extra.get("subscription")
+    return Scope(sub.subscription_id if sub is not None else ctx.params["subscriptionId"].lower(), None)
+
+
+def deployment_id(scope: Scope, name: str) -> str:
+    return f"{scope.path}/providers/{TYPE}/{name}"
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
@@ -173,15 +202,16 @@ def parse_request(ctx: RequestContext) -> DeploymentRequest:
     )
 
 
-def deployment_input(ctx: RequestContext, group: ResourceGroup, name: str, req: DeploymentRequest) -> DeploymentInput:
+def deployment_input(ctx: RequestContext, scope: Scope, name: str, req: DeploymentRequest) -> DeploymentInput:
     sub = ctx.extra.get("subscription")
+    group = scope.group
     return DeploymentInput(
-        subscription_id=group.subscription_id,
+        subscription_id=scope.subscription_id,
         tenant_id=ctx.require_caller.tenant_id,
         subscription_display_name=sub.display_name if sub is not None else "",
-        resource_group=group.name,
-        resource_group_location=group.location,
-        resource_group_tags=dict(group.tags or {}),
+        resource_group=group.name if group is not None else None,
+        resource_group_location=group.location if group is not None else ctx.services.settings.location,
+        resource_group_tags=dict(group.tags or {}) if group is not None else {},
         name=name,
         mode=req.mode,
         template=req.template,
@@ -207,7 +237,7 @@ def rendered_parameters(template: dict[str, Any], values: dict[str, Any]) -> dic
 # ------------------------------------------------------------------------------------------------- rendering
 
 
-def render(group: ResourceGroup, dep: Deployment) -> dict[str, Any]:
+def render(scope: Scope, dep: Deployment) -> dict[str, Any]:
     props: dict[str, Any] = {
         "templateHash": dep.template_hash,
         "parameters": dep.parameters,
@@ -229,13 +259,15 @@ def render(group: ResourceGroup, dep: Deployment) -> dict[str, Any]:
             props[key] = dep.options[key]
     if dep.error:
         props["error"] = dep.error
-    body: dict[str, Any] = {"id": deployment_id(group, dep.name), "name": dep.name, "type": TYPE, "properties": props}
+    body: dict[str, Any] = {"id": deployment_id(scope, dep.name), "name": dep.name, "type": TYPE, "properties": props}
+    if scope.group is None:
+        body["location"] = (dep.options or {}).get("location")
     if dep.tags:
         body["tags"] = dep.tags
     return body
 
 
-def render_operation(group: ResourceGroup, dep: Deployment, op: DeploymentOperation) -> dict[str, Any]:
+def render_operation(scope: Scope, dep: Deployment, op: DeploymentOperation) -> dict[str, Any]:
     props: dict[str, Any] = {
         "provisioningOperation": op.provisioning_operation,
         "provisioningState": op.provisioning_state,
@@ -257,7 +289,7 @@ def render_operation(group: ResourceGroup, dep: Deployment, op: DeploymentOperat
             "apiVersion": op.api_version,
         }
     return {
-        "id": f"{deployment_id(group, dep.name)}/operations/{op.operation_id}",
+        "id": f"{deployment_id(scope, dep.name)}/operations/{op.operation_id}",
         "operationId": op.operation_id,
         "properties": props,
     }
@@ -286,33 +318,76 @@ def validate_name(name: str) -> str:
     return name
 
 
-def find(db: Session, group: ResourceGroup, name: str, *, lock: bool = False) -> Deployment | None:
-    query = select(Deployment).where(Deployment.resource_group_id == group.id, Deployment.name_key == name.lower())
+def in_scope(scope: Scope) -> Any:
+    """The SQL condition of the deployments of a scope."""
+    if scope.group is not None:
+        return Deployment.resource_group_id == scope.group.id
+    return and_(Deployment.resource_group_id.is_(None), Deployment.subscription_id == scope.subscription_id.lower())
+
+
+def find(db: Session, scope: Scope, name: str, *, lock: bool = False) -> Deployment | None:
+    query = select(Deployment).where(in_scope(scope), Deployment.name_key == name.lower())
     return db.scalars(query.with_for_update() if lock else query).one_or_none()
 
 
-def require(ctx: RequestContext, *, lock: bool = False, writable: bool = False) -> tuple[ResourceGroup, Deployment]:
-    group = require_group(ctx, writable=writable)
+def require(ctx: RequestContext, *, lock: bool = False, writable: bool = False) -> tuple[Scope, Deployment]:
+    scope = scope_of(ctx, writable=writable)
     name = ctx.params["deploymentName"]
-    dep = find(ctx.db, group, name, lock=lock)
+    dep = find(ctx.db, scope, name, lock=lock)
     if dep is None:
         raise ArmError(404, "DeploymentNotFound", f"Deployment '{name}' could not be found.")
-    return group, dep
+    return scope, dep
 
 
-def status_url(ctx: RequestContext, group: ResourceGroup, dep: Deployment, op_id: str) -> str:
-    path = (
-        f"/subscriptions/{group.subscription_id}/resourcegroups/{group.name}/providers/{TYPE}/{dep.name}"
-        f"/operationStatuses/{op_id}"
-    )
+def status_url(ctx: RequestContext, scope: Scope, dep: Deployment, op_id: str) -> str:
+    path = f"{scope.request_path}/providers/{TYPE}/{dep.name}/operationStatuses/{op_id}"
     return ctx.url(path, api_version=ctx.api_version)
 
 
+def subscription_location(ctx: RequestContext, scope: Scope) -> str | None:
+    """A subscription deployment's ``location`` (where ARM keeps its record): required, and this cloud's."""
+    if scope.group is not None:
+        return None
+    doc = ctx.json()
+    location = get_ci(doc, "location")
+    here = ctx.services.settings.location
+    if not isinstance(location, str) or not location:
+        raise ArmError(
+            400,
+            "InvalidDeployment",
+            "The 'location' property must be specified for a deployment at subscription scope: it is where the "
+            f"deployment's data is kept ('{here}' here).",
+            "location",
+        )
+    if location.replace(" ", "").lower() != here:
+        raise ArmError(
+            400,
+            "LocationNotAvailableForDeployment",
+            f"The provided location '{location}' is not available for deployment. List of available regions is "
+            f"'{here}'.",
+            "location",
+        )
+    return here
+
+
+def check_scope_mode(scope: Scope, req: DeploymentRequest) -> None:
+    if scope.group is None and req.mode == "Complete":
+        raise ArmError(
+            400,
+            "InvalidDeploymentMode",
+            "Complete mode is not supported for deployments at subscription scope: only a resource group's deployment "
+            "can delete what its template does not have. Use 'Incremental'.",
+            "properties.mode",
+        )
+
+
 def put_deployment(ctx: RequestContext) -> Response:
-    group = require_group(ctx, writable=True)
+    scope = scope_of(ctx, writable=True)
     name = validate_name(ctx.params["deploymentName"])
     req = parse_request(ctx)
-    existing = find(ctx.db, group, name, lock=True)
+    location = subscription_location(ctx, scope)
+    check_scope_mode(scope, req)
+    existing = find(ctx.db, scope, name, lock=True)
     if existing is not None and existing.provisioning_state in ACTIVE:
         raise ArmError(
             409,
@@ -320,7 +395,7 @@ def put_deployment(ctx: RequestContext) -> Response:
             f"The deployment '{existing.name}' cannot be saved, because this would overwrite an existing deployment "
             "which is still active. Please see https://aka.ms/arm-deploy for usage details.",
         )
-    inp = deployment_input(ctx, group, name, req)
+    inp = deployment_input(ctx, scope, name, req)
     rctx, plan = preflight(ctx, inp)
     values = rctx.parameter_values.resolve_all()
     caller = ctx.require_caller
@@ -328,10 +403,12 @@ def put_deployment(ctx: RequestContext) -> Response:
     options = dict(req.options)
     if req.source_text is not None and len(req.source_text) <= MAX_LINKED_BYTES:
         options["source"] = {"text": req.source_text, "prefix": req.source_prefix}
+    if location is not None:
+        options["location"] = location
     created = existing is None
     dep = existing or Deployment(
-        resource_group_id=group.id,
-        subscription_id=group.subscription_id,
+        resource_group_id=scope.group.id if scope.group is not None else None,
+        subscription_id=scope.subscription_id.lower(),
         name=name,
         name_key=name.lower(),
         created_at=now,
@@ -366,43 +443,41 @@ def put_deployment(ctx: RequestContext) -> Response:
         ctx,
         namespace="Microsoft.Resources",
         kind=KIND,
-        target=deployment_id(group, name),
+        target=deployment_id(scope, name),
         params={"deploymentId": dep.id},
     )
     dep.operation_id = op.id
-    headers = {"Azure-AsyncOperation": status_url(ctx, group, dep, op.id), "Retry-After": lro.RETRY_AFTER}
-    return json_response(render(group, dep), 201 if created else 200, headers)
+    headers = {"Azure-AsyncOperation": status_url(ctx, scope, dep, op.id), "Retry-After": lro.RETRY_AFTER}
+    return json_response(render(scope, dep), 201 if created else 200, headers)
 
 
 def get_deployment(ctx: RequestContext) -> Response:
-    group, dep = require(ctx)
-    return json_response(render(group, dep))
+    scope, dep = require(ctx)
+    return json_response(render(scope, dep))
 
 
 def head_deployment(ctx: RequestContext) -> Response:
-    group = require_group(ctx)
-    return empty(204 if find(ctx.db, group, ctx.params["deploymentName"]) else 404)
+    scope = scope_of(ctx)
+    return empty(204 if find(ctx.db, scope, ctx.params["deploymentName"]) else 404)
 
 
 def list_deployments(ctx: RequestContext) -> Response:
-    group = require_group(ctx)
+    scope = scope_of(ctx)
     rows = list(
         ctx.db.scalars(
-            select(Deployment)
-            .where(Deployment.resource_group_id == group.id)
-            .order_by(Deployment.timestamp.desc(), Deployment.name_key)
+            select(Deployment).where(in_scope(scope)).order_by(Deployment.timestamp.desc(), Deployment.name_key)
         )
     )
     clauses = parse_filter(ctx.query.get("$filter"), ("provisioningstate",))
     if clauses:
         wanted = clauses["provisioningstate"].lower()
         rows = [r for r in rows if r.provisioning_state.lower() == wanted]
-    return paged(ctx, rows, lambda d: render(group, d))
+    return paged(ctx, rows, lambda d: render(scope, d))
 
 
 def delete_deployment(ctx: RequestContext) -> Response:
-    group = require_group(ctx, writable=True)
-    dep = find(ctx.db, group, ctx.params["deploymentName"], lock=True)
+    scope = scope_of(ctx, writable=True)
+    dep = find(ctx.db, scope, ctx.params["deploymentName"], lock=True)
     if dep is None:
         return empty(204)
     if dep.provisioning_state in ACTIVE:
@@ -416,14 +491,14 @@ def delete_deployment(ctx: RequestContext) -> Response:
     ctx.db.delete(dep)
     # The history entry is gone at once; the operation exists so that pollers see a completed deletion.
     op = lro.start_operation(
-        ctx, namespace="Microsoft.Resources", kind="deployments/delete", target=deployment_id(group, dep.name)
+        ctx, namespace="Microsoft.Resources", kind="deployments/delete", target=deployment_id(scope, dep.name)
     )
     op.status, op.end_time, op.percent_complete = "Succeeded", utcnow(), 100.0
     return lro.accepted(ctx, op)
 
 
 def cancel_deployment(ctx: RequestContext) -> Response:
-    group, dep = require(ctx, lock=True, writable=True)
+    _, dep = require(ctx, lock=True, writable=True)
     if dep.provisioning_state not in ACTIVE:
         raise ArmError(
             409,
@@ -446,11 +521,13 @@ def cancel_deployment(ctx: RequestContext) -> Response:
 
 
 def validate_deployment(ctx: RequestContext) -> Response:
-    group = require_group(ctx)
+    scope = scope_of(ctx)
     name = validate_name(ctx.params["deploymentName"])
     try:
         req = parse_request(ctx)
-        inp = deployment_input(ctx, group, name, req)
+        subscription_location(ctx, scope)
+        check_scope_mode(scope, req)
+        inp = deployment_input(ctx, scope, name, req)
         rctx, plan = preflight(ctx, inp)
     except ArmError as err:
         if err.status != 400:
@@ -474,27 +551,29 @@ def validate_deployment(ctx: RequestContext) -> Response:
     }
     if req.template_link:
         props["templateLink"] = req.template_link
-    return json_response({"id": deployment_id(group, name), "name": name, "type": TYPE, "properties": props})
+    return json_response({"id": deployment_id(scope, name), "name": name, "type": TYPE, "properties": props})
 
 
 def what_if(ctx: RequestContext) -> Response:
     """``POST …/whatIf``: template errors answer at once (as validate does); the comparison runs as an operation."""
-    group = require_group(ctx)
+    scope = scope_of(ctx)
     name = validate_name(ctx.params["deploymentName"])
     req = parse_request(ctx)
+    subscription_location(ctx, scope)
+    check_scope_mode(scope, req)
     settings = req.options.pop("whatIfSettings", None)
     result_format = get_ci(settings, "resultFormat") if isinstance(settings, dict) else None
     if result_format is None:
         result_format = "FullResourcePayloads"
     if not isinstance(result_format, str) or result_format.lower() not in ("fullresourcepayloads", "resourceidonly"):
         raise bad_content("'whatIfSettings.resultFormat' must be 'FullResourcePayloads' or 'ResourceIdOnly'.")
-    inp = deployment_input(ctx, group, name, req)
+    inp = deployment_input(ctx, scope, name, req)
     preflight(ctx, inp)
     op = lro.start_operation(
         ctx,
         namespace="Microsoft.Resources",
         kind=whatif.KIND,
-        target=deployment_id(group, name),
+        target=deployment_id(scope, name),
         params=whatif.operation_params(inp, ctx.require_caller, result_format),
     )
     return lro.accepted(ctx, op)
@@ -535,7 +614,7 @@ def get_operation_status(ctx: RequestContext) -> Response:
 
 
 def list_operations(ctx: RequestContext) -> Response:
-    group, dep = require(ctx)
+    scope, dep = require(ctx)
     rows = list(
         ctx.db.scalars(
             select(DeploymentOperation)
@@ -543,11 +622,11 @@ def list_operations(ctx: RequestContext) -> Response:
             .order_by(DeploymentOperation.seq, DeploymentOperation.id)
         )
     )
-    return paged(ctx, rows, lambda op: render_operation(group, dep, op))
+    return paged(ctx, rows, lambda op: render_operation(scope, dep, op))
 
 
 def get_operation(ctx: RequestContext) -> Response:
-    group, dep = require(ctx)
+    scope, dep = require(ctx)
     op = ctx.db.scalars(
         select(DeploymentOperation).where(
             DeploymentOperation.deployment_id == dep.id,
@@ -560,7 +639,7 @@ def get_operation(ctx: RequestContext) -> Response:
             "DeploymentOperationNotFound",
             f"The deployment operation '{ctx.params['operationId']}' could not be found in deployment '{dep.name}'.",
         )
-    return json_response(render_operation(group, dep, op))
+    return json_response(render_operation(scope, dep, op))
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
@@ -584,13 +663,48 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         ("POST", "/exportTemplate", export_template),
     )
     fetching = {put_deployment, validate_deployment, what_if}  # their bodies may name links
-    for method, suffix, handler in routes:
-        prepare = prepare_links if handler in fetching else None
-        router.add(method, item + suffix, handler, resource_type=TYPE, prepare=prepare)
-    router.add("GET", item + "/operationStatuses/{operationId}", get_operation_status, resource_type=ANY_VERSION)
-    for prefix in (f"{base}/deployments/{{deploymentName}}", item):
+    subscription_item = f"/subscriptions/{{subscriptionId}}/providers/{TYPE}/{{deploymentName}}"
+    router.add("GET", f"/subscriptions/{{subscriptionId}}/providers/{TYPE}", list_deployments, resource_type=TYPE)
+    for at in (item, subscription_item):
+        for method, suffix, handler in routes:
+            prepare = prepare_links if handler in fetching else None
+            router.add(method, at + suffix, handler, resource_type=TYPE, prepare=prepare)
+        router.add("GET", at + "/operationStatuses/{operationId}", get_operation_status, resource_type=ANY_VERSION)
+    for prefix in (f"{base}/deployments/{{deploymentName}}", item, subscription_item):
         router.add("GET", prefix + "/operations", list_operations, resource_type=TYPE)
         router.add("GET", prefix + "/operations/{operationId}", get_operation, resource_type=TYPE)
+    register_unauthorized_scopes(router)
+    export.register_routes(router, registry)
+
+
+# Management groups and the tenant root: no tenant of this cloud has rights there (there are no management groups,
+# and the root is the operator's directory), so every deployment call there is answered as Azure answers a caller
+# without a role assignment at that scope.
+UNAUTHORIZED_SCOPES = ("/providers/Microsoft.Management/managementGroups/{groupId}", "")
+UNAUTHORIZED_ROUTES = (
+    ("GET", "", "read"), ("PUT", "/{deploymentName}", "write"), ("GET", "/{deploymentName}", "read"),
+    ("HEAD", "/{deploymentName}", "read"), ("DELETE", "/{deploymentName}", "delete"),
+    ("POST", "/{deploymentName}/cancel", "cancel/action"), ("POST", "/{deploymentName}/validate", "validate/action"),
+    ("POST", "/{deploymentName}/whatIf", "whatIf/action"),
+    ("POST", "/{deploymentName}/exportTemplate", "exportTemplate/action"),
+    ("GET", "/{deploymentName}/operations", "operations/read"),
+    ("GET", "/{deploymentName}/operations/{operationId}", "operations/read"),
+)  # fmt: skip
+
+
+def unauthorized(action: str) -> Callable[[RequestContext], Response]:
+    def refuse(ctx: RequestContext) -> Response:
+        group = ctx.params.get("groupId")
+        scope = f"/providers/Microsoft.Management/managementGroups/{group}" if group is not None else "/"
+        raise authorization_failed(ctx.require_caller.client_id, f"{TYPE}/{action}", scope)
+
+    return refuse
+
+
+def register_unauthorized_scopes(router: Router) -> None:
+    for scope in UNAUTHORIZED_SCOPES:
+        for method, suffix, action in UNAUTHORIZED_ROUTES:
+            router.add(method, f"{scope}/providers/{TYPE}{suffix}", unauthorized(action), resource_type=TYPE)
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:

@@ -62,17 +62,17 @@ def snapshot(db: Database, pk: int, op_id: str, location: str) -> Snapshot | Non
         if dep.provisioning_state == "Accepted":
             dep.provisioning_state = "Running"
             dep.timestamp = utcnow()
-        group = s.get(ResourceGroup, dep.resource_group_id)
+        group = s.get(ResourceGroup, dep.resource_group_id) if dep.resource_group_id is not None else None
         sub = s.get(Subscription, dep.subscription_id)
-        if group is None:
+        if group is None and dep.resource_group_id is not None:
             return None
         inp = DeploymentInput(
             subscription_id=dep.subscription_id,
             tenant_id=dep.caller_tenant_id,
             subscription_display_name=sub.display_name if sub else "",
-            resource_group=group.name,
-            resource_group_location=group.location,
-            resource_group_tags=dict(group.tags or {}),
+            resource_group=group.name if group is not None else None,  # None: a subscription deployment
+            resource_group_location=group.location if group is not None else location,
+            resource_group_tags=dict(group.tags or {}) if group is not None else {},
             name=dep.name,
             mode=dep.mode,
             template=dep.template,

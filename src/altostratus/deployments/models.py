@@ -12,18 +12,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altostratus.store.models import Base
 
+SUBSCRIPTION_SCOPE = text("resource_group_id IS NULL")
+
 
 class Deployment(Base):
+    """A deployment of a resource group, or of the subscription itself (``resource_group_id`` NULL): names are
+    unique per group, and per subscription among the subscription's own deployments."""
+
     __tablename__ = "deployments"
-    __table_args__ = (UniqueConstraint("resource_group_id", "name_key"),)
+    __table_args__ = (
+        UniqueConstraint("resource_group_id", "name_key"),
+        Index(
+            "ux_deployments_subscription_scope",
+            "subscription_id",
+            "name_key",
+            unique=True,
+            sqlite_where=SUBSCRIPTION_SCOPE,
+            postgresql_where=SUBSCRIPTION_SCOPE,
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    resource_group_id: Mapped[int] = mapped_column(ForeignKey("resource_groups.id", ondelete="CASCADE"), index=True)
-    subscription_id: Mapped[str] = mapped_column(String(36))
+    resource_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resource_groups.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    # A subscription's own deployments go with it (a group's already go with their group).
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.subscription_id", ondelete="CASCADE", name="fk_deployments_subscription")
+    )
     name: Mapped[str] = mapped_column(String(64))
     name_key: Mapped[str] = mapped_column(String(64))
     provisioning_state: Mapped[str] = mapped_column(String(16))  # Accepted|Running|Succeeded|Failed|Canceled

@@ -48,7 +48,7 @@ class PlannedResource:
     name: str
     api_version: str
     id: str
-    resource_group: str
+    resource_group: str | None  # None: the resource is the subscription's (a group, a subscription deployment)
     symbolic: str | None = None
     copy_name: str | None = None
     copy_index: int | None = None
@@ -95,6 +95,11 @@ class Plan:
     def __post_init__(self) -> None:
         for res in self.resources:
             self._ids.setdefault(res.key, []).append(res)
+            if res.type.lower() == RESOURCE_GROUPS_TYPE.lower() and res.resource_group is None:
+                # subscriptionResourceId() spells a group's id with the provider segment; both name it.
+                sub = res.id.split("/")[2]
+                alias = f"/subscriptions/{sub}/providers/{RESOURCE_GROUPS_TYPE}/{res.name}".lower()
+                self._ids.setdefault(alias, []).append(res)
             self._type_names.setdefault(res.type_name.lower(), []).append(res)
             self._names.setdefault(res.name.lower(), []).append(res)
             if res.copy_name:
@@ -136,14 +141,28 @@ class Plan:
 # ------------------------------------------------------------------------------------------------------ building
 
 
-def resource_id(subscription_id: str, resource_group: str, rtype: str, name: str, scope: str | None = None) -> str:
-    """``/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{t1}/{n1}/{t2}/{n2}`` (or below ``scope``)."""
+RESOURCE_GROUPS_TYPE = "Microsoft.Resources/resourceGroups"
+
+
+def resource_id(
+    subscription_id: str, resource_group: str | None, rtype: str, name: str, scope: str | None = None
+) -> str:
+    """``/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{t1}/{n1}/{t2}/{n2}`` (or below ``scope``, or below the
+    subscription when there is no group: a subscription-scope deployment's resources). A resource group's own id has
+    no ``providers`` segment."""
+    if resource_group is None and scope is None and rtype.strip("/").lower() == RESOURCE_GROUPS_TYPE.lower():
+        return f"/subscriptions/{subscription_id}/resourceGroups/{name.strip('/')}"
     type_segments = [s for s in rtype.split("/") if s]
     name_segments = [s for s in name.split("/") if s]
     parts = [type_segments[0]]
     for type_part, name_part in zip(type_segments[1:], name_segments, strict=False):
         parts.extend((type_part, name_part))
-    base = scope.rstrip("/") if scope else f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+    if scope:
+        base = scope.rstrip("/")
+    elif resource_group is None:
+        base = f"/subscriptions/{subscription_id}"
+    else:
+        base = f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
     return f"{base}/providers/" + "/".join(parts)
 
 
@@ -168,7 +187,7 @@ class _Builder:
         template: dict[str, Any],
         ctx: EvaluationContext,
         subscription_id: str,
-        resource_group: str,
+        resource_group: str | None,
     ) -> None:
         self.template = template
         self.ctx = ctx
@@ -479,7 +498,9 @@ def check_cycles(plan: Plan, ctx: EvaluationContext) -> None:
                 stack.append((nxt, sorted(plan.runnable_dependencies(nxt))))
 
 
-def build_plan(template: dict[str, Any], ctx: EvaluationContext, *, subscription_id: str, resource_group: str) -> Plan:
+def build_plan(
+    template: dict[str, Any], ctx: EvaluationContext, *, subscription_id: str, resource_group: str | None
+) -> Plan:
     """Expand, link and check the resources of a prepared template (``ctx`` from :func:`prepare`)."""
     builder = _Builder(template, ctx, subscription_id, resource_group)
     builder.build()

@@ -36,7 +36,7 @@ class DeploymentInput:
     subscription_id: str
     tenant_id: str
     subscription_display_name: str
-    resource_group: str
+    resource_group: str | None  # None: a deployment of the subscription itself
     resource_group_location: str
     resource_group_tags: dict[str, Any]
     name: str
@@ -151,6 +151,7 @@ def prepare_deployment(
         resource_group_tags=dict(inp.resource_group_tags),
         deployment_name=inp.name,
         deployment_mode=inp.mode,
+        deployment_location=inp.location if inp.resource_group is None else None,  # a subscription deployment's
         template=template,
         template_link=inp.template_link,
         environment=stamp_environment(inp.base_url, inp.location, inp.tenant_id),

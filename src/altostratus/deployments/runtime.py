@@ -21,7 +21,9 @@ from altostratus.templates import TemplateError
 class Runtime:
     """``reference()`` and ``list*()`` of a running deployment: GET/POST through the router."""
 
-    def __init__(self, client: InternalClient, registry: ProviderRegistry, subscription_id: str, group: str) -> None:
+    def __init__(
+        self, client: InternalClient, registry: ProviderRegistry, subscription_id: str, group: str | None
+    ) -> None:
         self.client = client
         self.registry = registry
         self.subscription_id = subscription_id

@@ -133,6 +133,8 @@ class WhatIf:
     def run(self, inp: DeploymentInput) -> list[dict[str, Any]]:
         changes = self.changes(inp, depth=0)
         touched = {c["resourceId"].lower() for c in changes}
+        if inp.resource_group is None:  # a subscription deployment leaves what it does not name alone, unlisted
+            return sorted(changes, key=lambda c: c["resourceId"].lower())
         group = f"/subscriptions/{inp.subscription_id}/resourceGroups/{inp.resource_group}"
         complete = inp.mode.lower() == "complete"
         for item in self.group_resources(group):
@@ -210,9 +212,11 @@ class WhatIf:
             if link is None:
                 raise TemplateError("The nested deployment has neither a template nor a templateLink.")
             template = fetch_template(link, policy_of(self.services.settings))
-        group_url = f"/subscriptions/{parent.subscription_id}/resourcegroups/{res.resource_group}"
-        group = self.client.request("GET", group_url, api_version=LIST_VERSION)
-        info = group.body if group.ok and isinstance(group.body, dict) else {}
+        info: dict[str, Any] = {}
+        if res.resource_group is not None:  # None: a nested deployment of the subscription itself
+            group_url = f"/subscriptions/{parent.subscription_id}/resourcegroups/{res.resource_group}"
+            group = self.client.request("GET", group_url, api_version=LIST_VERSION)
+            info = group.body if group.ok and isinstance(group.body, dict) else {}
         child = nested_input(
             res,
             body,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from altostratus.arm.context import RequestContext
-from altostratus.arm.errors import ArmError
+from altostratus.arm.errors import ArmError, authorization_failed
 from altostratus.arm.http import json_response, paged
 from altostratus.arm.registry import Namespace, ProviderRegistry
 from altostratus.arm.routing import Router
@@ -30,23 +30,33 @@ def registration_state(ctx: RequestContext, ns: Namespace) -> str:
 
 
 def render(ctx: RequestContext, ns: Namespace, state: str | None = None) -> dict[str, Any]:
-    location = ctx.services.settings.location
     return {
         "id": f"/subscriptions/{ctx.params['subscriptionId']}/providers/{ns.name}",
         "namespace": ns.name,
         "registrationState": state or registration_state(ctx, ns),
         "registrationPolicy": "RegistrationRequired",
-        "resourceTypes": [
-            {
-                "resourceType": t.name,
-                "locations": list(t.locations) or [location],
-                "apiVersions": list(t.api_versions),
-                "capabilities": "None",
-            }
-            for t in ns.types.values()
-            if not t.hidden
-        ],
+        "resourceTypes": resource_types(ctx, ns),
     }
+
+
+def render_at_tenant(ctx: RequestContext, ns: Namespace) -> dict[str, Any]:
+    """A provider as the tenant (directory) sees it: what it offers, with no registration state, which only a
+    subscription has."""
+    return {"id": f"/providers/{ns.name}", "namespace": ns.name, "resourceTypes": resource_types(ctx, ns)}
+
+
+def resource_types(ctx: RequestContext, ns: Namespace) -> list[dict[str, Any]]:
+    location = ctx.services.settings.location
+    return [
+        {
+            "resourceType": t.name,
+            "locations": list(t.locations) or [location],
+            "apiVersions": list(t.api_versions),
+            "capabilities": "None",
+        }
+        for t in ns.types.values()
+        if not t.hidden
+    ]
 
 
 def tenant_visible(ctx: RequestContext) -> list[Namespace]:
@@ -71,6 +81,29 @@ def list_providers(ctx: RequestContext) -> Response:
 
 def get_provider(ctx: RequestContext) -> Response:
     return json_response(render(ctx, require_namespace(ctx)))
+
+
+def list_providers_at_tenant(ctx: RequestContext) -> Response:
+    return paged(ctx, tenant_visible(ctx), lambda ns: render_at_tenant(ctx, ns))
+
+
+def get_provider_at_tenant(ctx: RequestContext) -> Response:
+    return json_response(render_at_tenant(ctx, require_namespace(ctx)))
+
+
+def provider_permissions(ctx: RequestContext) -> Response:
+    """The applications a provider needs rights for in the subscription (Azure lists the first-party apps that
+    act for it). No provider of this cloud acts through an application of its own, so the list is empty, as
+    Azure answers for a provider with none."""
+    require_namespace(ctx)
+    return json_response({"value": []})
+
+
+def register_at_management_group(ctx: RequestContext) -> Response:
+    """Registering a provider for a management group: this cloud has none, and the tenant root is the operator's,
+    so the answer is Azure's to a caller without rights at that scope."""
+    scope = f"/providers/Microsoft.Management/managementGroups/{ctx.params['groupId']}"
+    raise authorization_failed(ctx.require_caller.client_id, f"{ctx.params['namespace']}/register/action", scope)
 
 
 def _set_state(ctx: RequestContext, state: str) -> Response:
@@ -136,3 +169,12 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     router.add("GET", base + "/{namespace}", get_provider, resource_type=TYPE)
     router.add("POST", base + "/{namespace}/register", register, resource_type=TYPE)
     router.add("POST", base + "/{namespace}/unregister", unregister, resource_type=TYPE)
+    router.add("GET", base + "/{namespace}/providerPermissions", provider_permissions, resource_type=TYPE)
+    router.add(
+        "POST",
+        "/providers/Microsoft.Management/managementGroups/{groupId}/providers/{namespace}/register",
+        register_at_management_group,
+        resource_type=TYPE,
+    )
+    router.add("GET", "/providers", list_providers_at_tenant, resource_type=TYPE)
+    router.add("GET", "/providers/{namespace}", get_provider_at_tenant, resource_type=TYPE)

@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from starlette.responses import Response
 
 from altostratus.arm.context import RequestContext
+from altostratus.arm.errors import ArmError, invalid_parameter, subscription_not_found
 from altostratus.arm.http import json_response, paged
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
@@ -95,6 +96,36 @@ def list_tenants(ctx: RequestContext) -> Response:
     )
 
 
+def check_zone_peers(ctx: RequestContext) -> Response:
+    """How the subscription's logical availability zones map onto the peers' in a location. This cloud's
+    location has no availability zones, so the answer is Azure's for such a location: no zone, hence no peer.
+    The peers must be subscriptions the caller can see (each one's zones are its owner's business)."""
+    body = ctx.json()
+    location = body.get("location")
+    if not isinstance(location, str) or not location:
+        raise invalid_parameter("The 'location' property is required.", "location")
+    here = ctx.services.settings.location
+    if location.replace(" ", "").lower() != here:
+        raise ArmError(
+            400,
+            "LocationNotAvailableForResourceType",
+            f"The provided location '{location}' is not available for resource type "
+            f"'Microsoft.Resources/checkZonePeers'. List of available regions is '{here}'.",
+            "location",
+        )
+    peers = body.get("subscriptionIds") or []
+    if not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+        raise invalid_parameter("'subscriptionIds' must be a list of 'subscriptions/{id}' strings.", "subscriptionIds")
+    visible = {s.subscription_id.lower() for s in visible_subscriptions(ctx)}
+    for peer in peers:
+        peer_id = peer.strip("/").rpartition("/")[2]
+        if peer_id.lower() not in visible:
+            raise subscription_not_found(peer_id)
+    return json_response(
+        {"subscriptionId": ctx.params["subscriptionId"], "location": here, "availabilityZonePeers": []}
+    )
+
+
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     registry.add_type("Microsoft.Resources", "subscriptions", SUBSCRIPTIONS_VERSIONS, arm_native=True)
     registry.add_type("Microsoft.Resources", "tenants", SUBSCRIPTIONS_VERSIONS, arm_native=True)
@@ -108,3 +139,10 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         resource_type="Microsoft.Resources/locations",
     )
     router.add("GET", "/tenants", list_tenants, resource_type="Microsoft.Resources/tenants")
+    registry.add_type("Microsoft.Resources", "checkZonePeers", SUBSCRIPTIONS_VERSIONS, arm_native=True)
+    router.add(
+        "POST",
+        "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/checkZonePeers",
+        check_zone_peers,
+        resource_type="Microsoft.Resources/checkZonePeers",
+    )
