@@ -22,7 +22,7 @@ from altostratus.compute.models import ScaleSet
 from altostratus.config import Settings
 from altostratus.deployments import api as deployments
 from altostratus.hypervisors import make_driver
-from altostratus.insights import autoscale as insights
+from altostratus.insights import provider as insights
 from altostratus.marketplace import bridge, durability
 from altostratus.marketplace import provider as marketplace
 from altostratus.marketplace.upstream import Upstreams
