@@ -195,7 +195,9 @@ class TokenService:
                 f"The access token has been obtained for wrong audience or resource '{audience}'. It should "
                 f"exactly match with one of the allowed audiences {allowed}.",
             )
-        caller = Caller(client_id=claims["appid"], role=UNRESOLVED_ROLE, tenant_id=claims["tid"])
+        caller = Caller(
+            client_id=claims["appid"], role=UNRESOLVED_ROLE, tenant_id=claims["tid"], user_name=claims.get("upn")
+        )
         with self._lock:
             self._cache[token] = (caller, float(claims["exp"]), audience_of(audience))
             if len(self._cache) > 10_000:

@@ -17,6 +17,13 @@ class Caller:
     client_id: str
     role: str  # "operator" | "tenant"; "" (no rights) until the pipeline has looked the principal up
     tenant_id: str
+    # A person's sign-in name (a user token's ``upn``); None for a service principal. The activity log names a
+    # person by it, as Azure's does, and a client by its id.
+    user_name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.user_name or self.client_id
 
     @property
     def is_operator(self) -> bool:

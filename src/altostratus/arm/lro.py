@@ -48,7 +48,7 @@ def start_operation(
         attempts=0,
         start_time=(now := utcnow()),
         lease_expires=now + timedelta(seconds=parked_seconds) if parked_seconds else None,
-        caller=ctx.caller.client_id if ctx.caller else None,
+        caller=ctx.caller.display_name if ctx.caller else None,
     )
     ctx.db.add(op)
     if not parked_seconds:

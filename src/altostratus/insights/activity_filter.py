@@ -15,6 +15,7 @@ from altostratus.arm.errors import ArmError
 
 # Azure keeps 90 days of activity; a window that starts earlier is refused as Azure refuses it.
 RETENTION = timedelta(days=90)
+SKEW = timedelta(minutes=5)  # a client that computed "90 days ago" on its own clock is not refused for it
 EQUALITY_FIELDS = {
     "caller": "caller",
     "resourcegroupname": "resourceGroupName",
@@ -90,6 +91,6 @@ def parse_filter(text: str | None, now: datetime) -> ActivityFilter:
     end = end or now
     if end < start:
         raise _bad("The end time of the $filter (eventTimestamp le) is before its start time (eventTimestamp ge).")
-    if start < now - RETENTION:
+    if start < now - RETENTION - SKEW:
         raise _bad("The start time of the $filter must be within the last 90 days.")
     return ActivityFilter(start, end, equals)

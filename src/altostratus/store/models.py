@@ -143,7 +143,8 @@ class Operation(Base):
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # Who started it (the principal's client id), for the activity log; None for rows older than 0013.
+    # Who started it (a person's sign-in name, else the principal's client id), for the activity log; None for
+    # rows older than 0013.
     caller: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
