@@ -41,6 +41,7 @@ from altostratus.arm.errors import ArmError
 from altostratus.blobs.store import BlobStore
 from altostratus.compute import data_disks, natpools, rolling
 from altostratus.compute.backoff import Backoff
+from altostratus.compute.heartbeat import Heartbeat
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import set_id as set_resource_id
 from altostratus.compute.sizes import find_size
@@ -116,10 +117,12 @@ class ScaleSetController:
         # instance key -> the set generation in which a power operation on it failed for good: not tried again
         # until the user asks for something new (which bumps the generation).
         self._power_failed: dict[str, int] = {}
+        self.heartbeat = Heartbeat(db)  # the operator's view of this controller (Compute.Admin controllers)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.heartbeat.start()
         self._thread = threading.Thread(target=self._loop, name="scaleset-controller", daemon=True)
         self._thread.start()
 
@@ -143,10 +146,14 @@ class ScaleSetController:
                     self.sweep_orphans()
                 except Exception:  # nor may it keep the sets from being reconciled
                     log.exception("orphan sweep failed")
+            began = time.monotonic()
             try:
                 busy = self.reconcile_all()
-            except Exception:  # a database or driver hiccup must not kill the loop
+                self.heartbeat.passed(time.monotonic() - began)
+            except Exception as err:  # a database or driver hiccup must not kill the loop
                 log.exception("scale-set reconcile pass failed")
+                self.heartbeat.failed(f"reconcile pass failed: {err}")
+            self.heartbeat.beat()
             self._wake.wait(self.busy_seconds if busy else self.idle_seconds)
             self._wake.clear()
 
@@ -388,6 +395,7 @@ class ScaleSetController:
         """A pass over one set raised: record it on the set, back off, and once the budget is spent fail the set
         (and a rolling upgrade of it) so that the operations waiting on it end with this error."""
         error = _set_error(err)
+        self.heartbeat.failed(f"scale set {set_id}: {error['message']}")
         attempts, delay = self.set_backoff.failed(f"set:{set_id}")
         if self._set_logged.get(set_id) != error["message"]:
             self._set_logged[set_id] = error["message"]

@@ -97,3 +97,20 @@ class ComputeQuota(Base):
     cores_limit: Mapped[int] = mapped_column(Integer)
     availability_set_count: Mapped[int] = mapped_column(Integer)
     vm_scale_set_count: Mapped[int] = mapped_column(Integer)
+
+
+class ControllerHeartbeat(Base):
+    """One row per running scale-set controller (``host:pid``): when it last looked, its last reconcile pass and
+    the errors it met, so an operator can see a controller that stopped or keeps failing. Written at most every
+    few seconds (compute/heartbeat.py), so it costs one small UPDATE per interval per node."""
+
+    __tablename__ = "controller_heartbeats"
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_beat: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_pass_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_pass_ms: Mapped[float | None] = mapped_column(nullable=True)
+    passes: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -11,6 +11,7 @@ from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.compute import (
     admin,
+    controller_health,
     images,
     lifecycle,
     quotas,
@@ -30,6 +31,7 @@ from altostratus.compute.versions import COMPUTE
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
+    controller_health.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
     vm_sizes.register_routes(router, registry)

@@ -32,8 +32,8 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def dashboard(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin(session)
-        subs, users, downloads, images = await asyncio.gather(
-            a.subscriptions(), a.users(), a.downloads(), a.platform_images()
+        subs, users, downloads, images, controllers = await asyncio.gather(
+            a.subscriptions(), a.users(), a.downloads(), a.platform_images(), a.controllers()
         )
         sets = await a.scale_sets(subs)
         states = await a.instance_states(sets)
@@ -54,6 +54,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             images=images,
             logical=logical,
             allocated=allocated,
+            controllers=controllers,
         )
 
     async def marketplace(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:

@@ -49,6 +49,11 @@ class Admin:
     async def platform_images(self) -> list[dict[str, Any]]:
         return await self.arm.list_all(self.token, self.images + "/platformImage", COMPUTE_ADMIN_API)
 
+    async def controllers(self) -> list[dict[str, Any]]:
+        """Each scale-set controller's heartbeat, last pass and errors (Compute.Admin controllers)."""
+        path = f"/subscriptions/{self.sub}/providers/Microsoft.Compute.Admin/locations/{LOCATION}/controllers"
+        return await self.arm.list_all(self.token, path, COMPUTE_ADMIN_API)
+
     async def gallery_items(self) -> list[dict[str, Any]]:
         return list((await self.arm.call(self.token, "GET", self.gallery, GALLERY_API)).get("value", []))
 
