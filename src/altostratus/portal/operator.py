@@ -78,7 +78,14 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def add_from_azure(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin(session)
-        products, downloads = await asyncio.gather(a.products(), a.downloads())
+        try:
+            products, downloads = await asyncio.gather(a.products(), a.downloads())
+        except ApiError as err:
+            if err.status != 404:
+                raise
+            # No activation: nothing to add from until the operator registers (the registration page says how).
+            session.flash.append("This cloud is not registered with an upstream marketplace: register it first.")
+            return secure(RedirectResponse("/admin/registration", 303))
         q = request.query_params.get("q", "").strip().lower()
         kind = request.query_params.get("kind", "")
         here: dict[tuple[str, str, str], str] = {}

@@ -12,7 +12,17 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from altostratus.portal import activity, deployments, operator, operator_quotas, operator_users, signin, tenant, wizard
+from altostratus.portal import (
+    activity,
+    deployments,
+    operator,
+    operator_quotas,
+    operator_registration,
+    operator_users,
+    signin,
+    tenant,
+    wizard,
+)
 from altostratus.portal.arm import Arm
 from altostratus.portal.asgi import ASGIApp, PortalMount
 from altostratus.portal.sessions import COOKIE, SessionStore
@@ -35,7 +45,17 @@ class SecureStatic(StaticFiles):
 def build_portal(arm_app: ASGIApp, base_url: str, idle_seconds: float = DEFAULT_IDLE_SECONDS) -> Starlette:
     portal = Portal(Arm(arm_app, base_url), SessionStore(idle_seconds))
     routes: list[Any] = [Mount("/portal/static", SecureStatic(directory=HERE / "static"), name="static")]
-    for module in (signin, tenant, wizard, deployments, activity, operator, operator_users, operator_quotas):
+    for module in (
+        signin,
+        tenant,
+        wizard,
+        deployments,
+        activity,
+        operator,
+        operator_users,
+        operator_quotas,
+        operator_registration,
+    ):
         for path, method, endpoint in module.routes(portal):
             routes.append(Route(path, endpoint, methods=[method]))
 
