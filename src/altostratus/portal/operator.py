@@ -59,8 +59,8 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def marketplace(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin(session)
-        downloads, items, images, sets = await asyncio.gather(
-            a.downloads(), a.gallery_items(), a.platform_images(), a.scale_sets()
+        downloads, items, images, sets, extensions = await asyncio.gather(
+            a.downloads(), a.gallery_items(), a.platform_images(), a.scale_sets(), a.vm_extensions()
         )
         image_rows = []
         for image in images:
@@ -74,6 +74,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             downloads=[(d, od.download_progress(d)) for d in downloads],
             items=items,
             images=image_rows,
+            extensions=[(od.extension_identity(e), e) for e in extensions],
         )
 
     async def add_from_azure(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:

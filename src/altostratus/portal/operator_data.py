@@ -49,6 +49,9 @@ class Admin:
     async def platform_images(self) -> list[dict[str, Any]]:
         return await self.arm.list_all(self.token, self.images + "/platformImage", COMPUTE_ADMIN_API)
 
+    async def vm_extensions(self) -> list[dict[str, Any]]:
+        return await self.arm.list_all(self.token, self.images + "/VMExtension", COMPUTE_ADMIN_API)
+
     async def controllers(self) -> list[dict[str, Any]]:
         """Each scale-set controller's heartbeat, last pass and errors (Compute.Admin controllers)."""
         path = f"/subscriptions/{self.sub}/providers/Microsoft.Compute.Admin/locations/{LOCATION}/controllers"
@@ -163,3 +166,9 @@ def download_progress(d: dict[str, Any]) -> dict[str, Any]:
         "error": (error.get("message") if isinstance(error, dict) else error) if error else None,
         "at": time.time(),
     }
+
+
+def extension_identity(ext: dict[str, Any]) -> tuple[str, str, str]:
+    """(publisher, type, version) of a VM extension from its id."""
+    p = ext["id"].split("/")
+    return p[p.index("publishers") + 1], p[p.index("types") + 1], p[p.index("versions") + 1]

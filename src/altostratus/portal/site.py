@@ -16,6 +16,7 @@ from altostratus.portal import (
     activity,
     deployments,
     operator,
+    operator_extensions,
     operator_quotas,
     operator_registration,
     operator_users,
@@ -55,6 +56,7 @@ def build_portal(arm_app: ASGIApp, base_url: str, idle_seconds: float = DEFAULT_
         operator_users,
         operator_quotas,
         operator_registration,
+        operator_extensions,
     ):
         for path, method, endpoint in module.routes(portal):
             routes.append(Route(path, endpoint, methods=[method]))
