@@ -14,6 +14,7 @@ from typing import Any
 
 from altostratus.arm.context import obj
 from altostratus.arm.errors import ArmError, invalid_parameter
+from altostratus.compute.schema_types import with_schema_types
 from altostratus.compute.sizes import VmSize, find_size
 
 UPGRADE_MODES = {"automatic": "Automatic", "manual": "Manual", "rolling": "Rolling"}
@@ -150,6 +151,7 @@ class ValidModel:
 
 
 def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidModel:
+    body = with_schema_types(body)  # "true" -> true, "3" -> 3, as Azure reads them: stored and answered typed
     loc = body.get("location")
     if not isinstance(loc, str) or loc.replace(" ", "").lower() != location:
         raise invalid_parameter(f"The location '{loc}' is not available; use '{location}'.", "location")
