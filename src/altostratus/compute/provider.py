@@ -9,7 +9,7 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import admin, images, lifecycle, quotas, scalesets, stored_types, vms
+from altostratus.compute import admin, images, lifecycle, locations, quotas, scalesets, stored_types, vms
 from altostratus.compute.platform import ComputePlatform
 from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.versions import COMPUTE
@@ -19,6 +19,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
+    locations.register_routes(router, registry)
     sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)

@@ -88,15 +88,20 @@ def list_in_subscription(ctx: RequestContext) -> Response:
             .order_by(ResourceGroup.name_key, Resource.type_key, Resource.name_key)
         ).tuples()
     )
-    clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name"))
+    # resourceGroup eq '...': how the current az lists a group's resources (az resource list -g).
+    clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name", "resourcegroup"))
+    if clauses and "resourcegroup" in clauses:
+        group_key = clauses.pop("resourcegroup").lower()
+        pairs = [(r, g) for r, g in pairs if g.name_key == group_key]
     if clauses:
-        keep = set(id(r) for r in _filtered(ctx, [r for r, _ in pairs]))
+        keep = set(id(r) for r in _filtered(ctx, [r for r, _ in pairs], clauses))
         pairs = [(r, g) for r, g in pairs if id(r) in keep]
     return paged(ctx, pairs, lambda p: render(p[0], p[1], expand=False))
 
 
-def _filtered(ctx: RequestContext, rows: list[Resource]) -> list[Resource]:
-    clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name"))
+def _filtered(ctx: RequestContext, rows: list[Resource], clauses: dict[str, str] | None = None) -> list[Resource]:
+    if clauses is None:
+        clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name"))
     if not clauses:
         return rows
     if "tagname" in clauses:
