@@ -42,6 +42,11 @@ def render_set(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet) -> dict[
     profile = props.setdefault("virtualMachineProfile", {})
     os_profile = profile.setdefault("osProfile", {})
     os_profile.setdefault("secrets", [])
+    for extension in (profile.get("extensionProfile") or {}).get("extensions") or []:
+        # A template may write the resource type beside the extension's own properties.type; Azure answers only
+        # the latter inside the profile, and az 2.66's flattening refuses the pair ("conflict key ... type").
+        if isinstance(extension, dict) and isinstance(extension.get("properties"), dict):
+            extension.pop("type", None)
     props.setdefault("overprovision", False)
     props.setdefault("singlePlacementGroup", True)
     props.setdefault("upgradePolicy", {"mode": ss.upgrade_mode})
