@@ -3,6 +3,8 @@ configured: the cloud publishes an AD FS-style login endpoint, so neither line a
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 from tests.support.az import LINES, Az
@@ -50,3 +52,25 @@ def test_a_wrong_secret_and_the_password_grant_fail_cleanly(server: AltoServer, 
         assert user.code != 0, str(user)
         assert "no user accounts yet" in user.stderr and "--service-principal" in user.stderr, str(user)
         assert "Traceback" not in user.stderr
+
+
+def test_the_banner_lines_connect_each_cli_line(server: AltoServer, tmp_path: Path) -> None:
+    """The three az lines `alto up` prints (so scripts/up prints them), run as printed by a shell."""
+    log = server.log_path.read_text().splitlines()
+    start = max(i for i, line in enumerate(log) if "the Azure CLI" in line)
+    printed = [line.strip() for line in log[start + 1 : start + 4]]
+    assert [line.split()[:3] for line in printed] == [
+        ["az", "cloud", "register"],
+        ["az", "cloud", "set"],
+        ["az", "login", "--service-principal"],
+    ]
+    for line in LINES.values():
+        cli = Az(line, server, tmp_path / line.venv)
+        script = "\n".join(printed).replace("   # azure-cli 2.66: add", "" if line.register_args else "  #")
+        env = {**cli.env, "PATH": f"{line.az.parent}:{os.environ['PATH']}"}
+        done = subprocess.run(["bash", "-euc", script], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert cli.ok("account", "show")["id"] == server.credentials["tenant"]["subscriptionId"]
+        assert cli.ok("cloud", "show", "-n", "altostratus")["profile"] == (
+            line.register_args[-1] if line.register_args else "latest"
+        )

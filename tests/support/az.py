@@ -113,8 +113,8 @@ class Az:
             "--service-principal",
             "-u",
             creds[principal]["clientId"],
-            "-p",
-            creds[principal]["clientSecret"],
+            # "-p=": a secret may begin with "-", which argparse would take for an option
+            f"-p={creds[principal]['clientSecret']}",
             "--tenant",
             creds["tenantId"],
         )

@@ -9,7 +9,7 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.compute import admin, images, lifecycle, locations, quotas, scalesets, stored_types, vms
+from altostratus.compute import admin, images, lb_rules, lifecycle, locations, quotas, scalesets, stored_types, vms
 from altostratus.compute.platform import ComputePlatform
 from altostratus.compute.preflight import scale_set_preflight
 from altostratus.compute.versions import COMPUTE
@@ -27,6 +27,9 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     scalesets.register(router, sets.full_name)
     vms.register(router, vm_t)
     stored_types.register_routes(router, registry)
+    load_balancers = registry.get_type("Microsoft.Network/loadBalancers")
+    if load_balancers is not None:  # network registers first (app.PROVIDERS): its NAT rules include the pools'
+        load_balancers.view = lb_rules.with_nat_pool_rules
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:

@@ -188,6 +188,9 @@ class PlainResourceHandlers:
 
     def show(self, ctx: RequestContext, row: Resource, group: ResourceGroup) -> dict[str, Any]:
         body = render(row, group)
+        rtype = ctx.services.registry.get_type(self.spec.full_name)
+        if rtype is not None and rtype.view is not None:
+            body = rtype.view(ctx.db, body)
         return self.spec.present(body, ctx.api_version) if self.spec.present else body
 
     def get(self, ctx: RequestContext) -> Response:
