@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import timeit
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--number", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}")
     print("| body | size | json.loads (baseline) | normalise_body, strict | normalise_body, lenient | check_body |")
     print("|---|---|---|---|---|---|")
     for name, (strict, lenient) in bodies().items():
@@ -77,6 +79,7 @@ def main() -> None:
             best(lambda s=strict: check_body(s), args.number, args.repeat),
         ]
         print(f"| {name} | {len(strict):,} B | " + " | ".join(f"{us:.1f} µs" for us in row) + " |")
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
