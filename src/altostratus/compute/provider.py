@@ -12,15 +12,15 @@ from altostratus.arm.routing import Router
 from altostratus.compute import (
     admin,
     images,
+    lb_rules,
     lifecycle,
+    locations,
     quotas,
     run_command,
     scalesets,
     set_actions,
     set_extensions,
     stored_types,
-    usages,
-    vm_sizes,
     vms,
 )
 from altostratus.compute.platform import ComputePlatform
@@ -32,8 +32,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
-    vm_sizes.register_routes(router, registry)
-    usages.register_routes(router, registry)
+    locations.register_routes(router, registry)
     sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)
@@ -45,6 +44,9 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     set_actions.register(router, sets.full_name, vm_t)
     run_command.register(router, vm_t)
     stored_types.register_routes(router, registry)
+    load_balancers = registry.get_type("Microsoft.Network/loadBalancers")
+    if load_balancers is not None:  # network registers first (app.PROVIDERS): its NAT rules include the pools'
+        load_balancers.view = lb_rules.with_nat_pool_rules
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:
