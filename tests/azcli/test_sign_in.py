@@ -31,12 +31,15 @@ def test_register_and_service_principal_login(az: Az, server: AltoServer) -> Non
     assert token["subscription"] == creds["tenant"]["subscriptionId"]
 
 
-def test_a_wrong_secret_and_the_password_grant_fail_cleanly(server: AltoServer, tmp_path: Path) -> None:
+def test_a_wrong_secret_fails_cleanly_and_users_sign_in_with_a_password(server: AltoServer, tmp_path: Path) -> None:
+    """`az login -u USER -p PASSWORD`: the password grant on the AD FS token endpoint, for the directory's user
+    accounts (the first start's `tenant` user owns the default tenant subscription)."""
+    creds = server.credentials
+    user = creds["users"]["tenant"]
     for line in LINES.values():
         cli = Az(line, server, tmp_path / line.venv)
         cli.ok("cloud", "register", "-n", "alto", "--endpoint-resource-manager", server.endpoint, *line.register_args)
         cli.ok("cloud", "set", "-n", "alto")
-        creds = server.credentials
         bad = cli.run(
             "login",
             "--service-principal",
@@ -48,10 +51,13 @@ def test_a_wrong_secret_and_the_password_grant_fail_cleanly(server: AltoServer, 
             creds["tenantId"],
         )
         assert bad.code != 0 and "client id or secret is not valid" in bad.stderr, str(bad)
-        user = cli.run("login", "-u", "someone", "-p", "a password")
-        assert user.code != 0, str(user)
-        assert "no user accounts yet" in user.stderr and "--service-principal" in user.stderr, str(user)
-        assert "Traceback" not in user.stderr
+        wrong = cli.run("login", "-u", user["name"], "-p", "not the password")
+        assert wrong.code != 0 and "Traceback" not in wrong.stderr, str(wrong)
+        cli.ok("login", "-u", user["name"], f"-p={user['password']}")
+        account = cli.ok("account", "show")
+        assert account["id"] == creds["tenant"]["subscriptionId"], account
+        assert account["user"]["type"] == "user" and account["user"]["name"] == user["name"], account
+        assert isinstance(cli.ok("group", "list"), list)
 
 
 def test_the_banner_lines_connect_each_cli_line(server: AltoServer, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import jwt
 
 from tests.support.server import AltoServer
 
@@ -65,7 +66,21 @@ def test_the_adfs_discovery_documents_and_token_endpoint(server: AltoServer) -> 
     assert r.status_code == 400 and r.json()["error"] == "invalid_resource"
     r = httpx.post(
         config["token_endpoint"],
-        data={"grant_type": "password", "username": "u", "password": "p", "client_id": tenant["clientId"]},
+        data={"grant_type": "password", "username": "nobody", "password": "p", "client_id": tenant["clientId"]},
         verify=server.tls,
     )
-    assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    # A user's password grant also answers who signed in (an ID token for the public client that asked).
+    user = server.credentials["users"]["tenant"]
+    az_client = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+    r = httpx.post(
+        config["token_endpoint"],
+        data={"grant_type": "password", "username": user["name"], "password": user["password"], "client_id": az_client},
+        verify=server.tls,
+    )
+    assert r.status_code == 200, r.text
+    claims = jwt.decode(r.json()["id_token"], options={"verify_signature": False})
+    assert (
+        claims["aud"] == az_client and claims["upn"] == user["name"] and claims["tid"] == server.credentials["tenantId"]
+    )
+    assert claims["iss"] == config["issuer"]

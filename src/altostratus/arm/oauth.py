@@ -131,15 +131,21 @@ def _issue_token(
     tokens = ctx.services.tokens
     issuer = tokens.issuer(ctx.base_url)
     access_token, lifetime = tokens.issue(client_id, role, audience, issuer, user_name)
-    return json_response(
-        {
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": access_token,
-        },
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
+    answer: dict[str, object] = {
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": access_token,
+    }
+    if user_name is not None:
+        # A person's sign-in also says who signed in (OpenID Connect), as AAD and AD FS do for the password
+        # grant: MSAL keeps it as the account, and without it `az login -u` takes the login for a service
+        # principal's. The issuer is the authority the client used (the AD FS one for `az`).
+        adfs = ctx.params.get("tenant", "").lower() == ADFS
+        id_issuer = f"{ctx.base_url}/{ADFS}" if adfs else issuer
+        public_client = form.get("client_id") or client_id
+        answer["id_token"] = tokens.id_token(public_client, client_id, user_name, id_issuer)
+    return json_response(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 # Scopes that ask for something other than a resource's access (OpenID Connect): no audience of their own.
@@ -192,7 +198,7 @@ def adfs_configuration(ctx: RequestContext) -> Response:
             "authorization_endpoint": f"{base}/oauth2/authorize",
             "jwks_uri": f"{base}/discovery/keys",
             "response_types_supported": ["token"],
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", "password"],
             "token_endpoint_auth_methods_supported": ["client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "access_token_issuer": base,
