@@ -64,6 +64,38 @@ ensure_venv() {
   fi
 }
 
+# ensure_tool_venv DIR SPEC: a virtualenv holding one tool from the package registry (not the project), for tests
+# that run a real client as a subprocess: the Azure CLI lines (tests/support/az.py). Reinstalled only when SPEC
+# changes, so a current-line spec stays at the release it first got until the venv is removed.
+ensure_tool_venv() {
+  local dir="$ROOT/$1" spec="$2"
+  local stamp="$dir/.installed-$(printf '%s' "$spec" | sha256sum | cut -c1-16)"
+  [ -f "$stamp" ] && return 0
+  if [ ! -x "$dir/bin/python" ]; then
+    if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+      apt_install python3-venv
+    fi
+    log "creating $1"
+    "$PYTHON" -m venv "$dir"
+  fi
+  log "installing $spec into $1 (a minute or two the first time)"
+  "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$dir/bin/python" -m pip install --progress-bar off "$spec" | { grep -v '^Requirement already satisfied' >&2 || true; }
+  rm -f "$dir"/.installed-*
+  touch "$stamp"
+}
+
+# The two Azure CLI lines the az tests drive: 2.66 (the last with Azure Stack's hybrid profiles, the line Azure
+# Stack Hub's docs point to) and the current release (profile latest).
+AZ_CLI_VENVS=(".venv-az266=azure-cli==2.66.*" ".venv-az=azure-cli")
+
+ensure_az_cli_venvs() {
+  local entry
+  for entry in "${AZ_CLI_VENVS[@]}"; do
+    ensure_tool_venv "${entry%%=*}" "${entry#*=}"
+  done
+}
+
 as_postgres() {
   if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
 }

@@ -93,6 +93,25 @@ def portal_users(credentials: Path) -> str:
     return ", ".join(f"{u['name']} ({key})" for key, u in users.items()) or "(no users yet)"
 
 
+def az_lines(arm_endpoint: str, credentials: Path) -> list[str]:
+    """The three commands that connect the real ``az`` to this cloud, as a tenant: register it by its ARM endpoint
+    (the CLI reads the rest from /metadata/endpoints; 2.66 adds Azure Stack's profile), select it, sign in as the
+    default tenant's principal. The secret is read from credentials.json when run, never printed; ``-p=`` because a
+    secret may begin with "-", which the CLI's argument parser would take for an option."""
+    secret = f'python3 -c \'import json; print(json.load(open("{credentials}"))["tenant"]["clientSecret"])\''
+    try:
+        creds = json.loads(credentials.read_text())
+        client_id, tenant_id = creds["tenant"]["clientId"], creds["tenantId"]
+    except (OSError, ValueError, KeyError):
+        client_id, tenant_id = "<tenant clientId>", "<tenantId>"
+    return [
+        f"az cloud register -n altostratus --endpoint-resource-manager {arm_endpoint}"
+        "   # azure-cli 2.66: add --profile 2020-09-01-hybrid",
+        "az cloud set -n altostratus",
+        f'az login --service-principal -u {client_id} -p="$({secret})" --tenant {tenant_id}',
+    ]
+
+
 def serve(settings: Settings, log_level: str = "info") -> None:
     sock = bind(settings.host, settings.port)
     configure_logging(log_level)
@@ -120,6 +139,9 @@ def serve(settings: Settings, log_level: str = "info") -> None:
         if settings.portal:
             console.print(f"  portal       {settings.arm_endpoint}/  (operator: {settings.arm_endpoint}/admin)")
             console.print(f"  sign in as   {portal_users(creds)}  (passwords in {creds})")
+        console.print("  the Azure CLI (docs/azure-cli.md):", highlight=False)
+        for line in az_lines(settings.arm_endpoint, creds):
+            console.print(f"    {line}", markup=False, highlight=False, soft_wrap=True)
 
     config = uvicorn.Config(
         app,

@@ -96,7 +96,9 @@ def test_vmss_template_with_api_profile(cloud: AltoServer, sdk: SdkLine) -> None
 def test_failing_deployment_reports_the_provider_error(cloud: AltoServer, sdk: SdkLine) -> None:
     rc, group = client(cloud, sdk)
     tpl = template("vmss_hybrid.json")
-    tpl["resources"][1]["sku"]["name"] = "Standard_Nope"  # only the provider knows its sizes: fails at run time
+    # Only the provider's own validation knows the upgrade modes: fails at run time, after the NSGs. (An unknown
+    # size is refused by the preflight below, before anything is created.)
+    tpl["resources"][1]["properties"]["upgradePolicy"]["mode"] = "Sometimes"
     body = deployment(tpl, vmssName="bad", nsgCount=1)
     with pytest.raises(HttpResponseError) as exc:
         rc.deployments.begin_create_or_update(group, "broken", body).result()
@@ -112,7 +114,7 @@ def test_failing_deployment_reports_the_provider_error(cloud: AltoServer, sdk: S
     }
     assert ops["bad-nsg1"].provisioning_state == "Succeeded"
     assert ops["bad"].provisioning_state == "Failed" and ops["bad"].status_code == "BadRequest"
-    assert ops["bad"].status_message["error"]["target"] == "sku.name"
+    assert ops["bad"].status_message["error"]["target"] == "upgradePolicy.mode"
     listed = rc.deployments.list_by_resource_group(group, filter="provisioningState eq 'Failed'")
     assert [d.name for d in listed] == ["broken"]
 
@@ -143,6 +145,29 @@ def test_missing_platform_image_fails_preflight_and_deploys_nothing(
         rc.deployments.begin_create_or_update(group, "pinned", body)
     assert exc.value.status_code == 400 and exc.value.error.code == "InvalidTemplateDeployment"
     assert rc.deployments.check_existence(group, "pinned") is False
+    assert list(rc.resources.list_by_resource_group(group)) == [], "nothing is half-deployed"
+
+
+@pytest.mark.sdk_lines("2020-09-01-hybrid", "current")
+def test_unoffered_size_and_flexible_mode_fail_preflight_and_deploy_nothing(cloud: AltoServer, sdk: SdkLine) -> None:
+    """az vmss create's template creates its network first: a size this cloud does not offer (the current az's
+    Standard_D2s_v5) or a Flexible scale set must be refused before any of it exists."""
+    rc, group = client(cloud, sdk)
+    for change, target, words in (
+        ({"sku": "Standard_D2s_v5"}, "sku.name", "Standard_DS1_v2"),
+        ({"orchestrationMode": "Flexible"}, "orchestrationMode", "--orchestration-mode Uniform"),
+    ):
+        tpl = template("vmss_hybrid.json")
+        if "sku" in change:
+            tpl["resources"][1]["sku"]["name"] = change["sku"]
+        else:
+            tpl["resources"][1]["properties"]["orchestrationMode"] = change["orchestrationMode"]
+        body = deployment(tpl, vmssName="refused", nsgCount=1)
+        with pytest.raises(HttpResponseError) as exc:
+            rc.deployments.begin_create_or_update(group, "refused", body)
+        assert exc.value.status_code == 400 and exc.value.error.code == "InvalidTemplateDeployment"
+        (detail,) = exc.value.error.details
+        assert detail.code == "InvalidParameter" and detail.target == target and words in detail.message
     assert list(rc.resources.list_by_resource_group(group)) == [], "nothing is half-deployed"
 
 

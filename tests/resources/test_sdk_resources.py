@@ -77,7 +77,7 @@ def test_providers(server: AltoServer, sdk: SdkLine) -> None:
     assert network.registration_state == "Registered"
     assert rc.providers.get("microsoft.network").registration_state == "Registered"
     nsg = next(t for t in network.resource_types if t.resource_type == "networkSecurityGroups")
-    assert nsg.api_versions[0] == "2024-05-01" and "2020-06-01" in nsg.api_versions
+    assert nsg.api_versions[0] == "2025-09-01" and "2020-06-01" in nsg.api_versions  # the current az sends 2025-*
     assert nsg.api_versions == sorted(nsg.api_versions, reverse=True)
 
 

@@ -135,6 +135,28 @@ class TokenService:
         token = jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})
         return token, self.lifetime
 
+    def id_token(self, public_client_id: str, principal_id: str, user_name: str, issuer: str) -> str:
+        """An OpenID Connect ID token for a person who signed in with a password: what MSAL (and so ``az login
+        -u``) reads to know the account is a user's and whose: ``upn``/``preferred_username`` and ``tid``.
+        Its audience is the public client that asked, as OpenID Connect says; it grants nothing at ARM."""
+        now = int(time.time())
+        claims = {
+            "aud": public_client_id,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.lifetime,
+            "sub": principal_id,
+            "oid": principal_id,
+            "tid": self.tenant_id,
+            "upn": user_name,
+            "unique_name": user_name,
+            "preferred_username": user_name,
+            "name": user_name,
+            "ver": "1.0",
+        }
+        return jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})
+
     def public_jwk(self) -> dict[str, str]:
         jwk: dict[str, str] = jwt.algorithms.RSAAlgorithm.to_jwk(self._public, as_dict=True)
         return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}

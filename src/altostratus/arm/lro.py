@@ -68,6 +68,16 @@ def async_headers(ctx: RequestContext, op: Operation) -> dict[str, str]:
     return {"Azure-AsyncOperation": status, "Location": result, "Retry-After": RETRY_AFTER}
 
 
+def resource_headers(ctx: RequestContext, op: Operation) -> dict[str, str]:
+    """The headers of a PUT or PATCH answered 200/201 with the resource while work goes on: the status URL only,
+    as Compute answers them (the contract's §4.2). No ``Location``: a client whose operation says
+    ``final-state-via: location`` (the current az's generated scale-set commands) would read its final result
+    there, and a resource write's final result is the resource, which it reads from the original URL when there is
+    no Location."""
+    status, _ = operation_urls(ctx, op)
+    return {"Azure-AsyncOperation": status, "Retry-After": RETRY_AFTER}
+
+
 def accepted(ctx: RequestContext, op: Operation) -> Response:
     return empty(202, async_headers(ctx, op))
 

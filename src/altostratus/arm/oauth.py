@@ -6,7 +6,14 @@ v1 (``resource=``) and v2 (``scope=``) forms.
 Tokens are issued only for this cloud's audience, the ARM endpoint (``resource=<arm>[/]``,
 ``scope=<arm>/.default`` or the ``<arm>//.default`` real CLIs send); any other resource is refused as AAD refuses
 an unknown one (``invalid_resource``, AADSTS500011), so no token of ours can be presented elsewhere as if it
-had been issued there, and ARM refuses a token for any other audience (arm/auth.py)."""
+had been issued there, and ARM refuses a token for any other audience (arm/auth.py).
+
+The same service answers as AD FS under ``<arm>/adfs`` (the login endpoint ``/metadata/endpoints`` publishes, as
+an Azure Stack Hub with AD FS does): ``/adfs/.well-known/openid-configuration`` names ``/adfs/oauth2/token``,
+which takes v1's ``resource`` or, as AD FS 2019 does for MSAL, a v2 ``scope``. That is what lets ``az login
+--service-principal`` work with nothing configured beyond ``az cloud register``. The password grant (``az login
+-u``) needs user accounts, which the directory does not hold yet: it is refused with an OAuth2 error that says
+so, which MSAL and the CLI show as it is."""
 
 from __future__ import annotations
 
@@ -124,15 +131,21 @@ def _issue_token(
     tokens = ctx.services.tokens
     issuer = tokens.issuer(ctx.base_url)
     access_token, lifetime = tokens.issue(client_id, role, audience, issuer, user_name)
-    return json_response(
-        {
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": access_token,
-        },
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
-    )
+    answer: dict[str, object] = {
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": access_token,
+    }
+    if user_name is not None:
+        # A person's sign-in also says who signed in (OpenID Connect), as AAD and AD FS do for the password
+        # grant: MSAL keeps it as the account, and without it `az login -u` takes the login for a service
+        # principal's. The issuer is the authority the client used (the AD FS one for `az`).
+        adfs = ctx.params.get("tenant", "").lower() == ADFS
+        id_issuer = f"{ctx.base_url}/{ADFS}" if adfs else issuer
+        public_client = form.get("client_id") or client_id
+        answer["id_token"] = tokens.id_token(public_client, client_id, user_name, id_issuer)
+    return json_response(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 # Scopes that ask for something other than a resource's access (OpenID Connect): no audience of their own.
@@ -140,18 +153,20 @@ _OIDC_SCOPES = frozenset(("openid", "profile", "offline_access", "email"))
 
 
 def _requested_resources(form: dict[str, str], *, v2: bool) -> list[str]:
-    """The resources a token request names: v2's ``scope`` (``<resource>/.default``, OIDC scopes aside), v1's
-    ``resource``."""
-    if v2:
-        return [s for s in form.get("scope", "").split() if s.lower() not in _OIDC_SCOPES]
-    resource = form.get("resource")
-    return [resource] if resource else []
+    """The resources a token request names: v1's ``resource``, else the ``scope`` (``<resource>/.default``, OIDC
+    scopes aside) that v2 takes and AD FS takes on its v1 endpoint too (MSAL sends it there)."""
+    resource = None if v2 else form.get("resource")
+    if resource:
+        return [resource]
+    return [s for s in form.get("scope", "").split() if s.lower() not in _OIDC_SCOPES]
 
 
 def openid_configuration(ctx: RequestContext) -> Response:
     bad = _check_tenant(ctx)
     if bad:
         return bad
+    if ctx.params["tenant"].lower() == ADFS:
+        return adfs_configuration(ctx)
     tokens = ctx.services.tokens
     base = f"{ctx.base_url}/{tokens.tenant_id}"
     return json_response(
@@ -169,6 +184,28 @@ def openid_configuration(ctx: RequestContext) -> Response:
     )
 
 
+ADFS = "adfs"
+
+
+def adfs_configuration(ctx: RequestContext) -> Response:
+    """The AD FS discovery document (MSAL reads it for an authority ending in ``/adfs``): AD FS's own paths,
+    its v1 token endpoint, the same signing keys."""
+    base = f"{ctx.base_url}/{ADFS}"
+    return json_response(
+        {
+            "issuer": base,
+            "token_endpoint": f"{base}/oauth2/token",
+            "authorization_endpoint": f"{base}/oauth2/authorize",
+            "jwks_uri": f"{base}/discovery/keys",
+            "response_types_supported": ["token"],
+            "grant_types_supported": ["client_credentials", "password"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "access_token_issuer": base,
+        }
+    )
+
+
 def jwks(ctx: RequestContext) -> Response:
     return json_response({"keys": [ctx.services.tokens.public_jwk()]})
 
@@ -182,3 +219,4 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     add("GET", "/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
     add("GET", "/{tenant}/.well-known/openid-configuration", openid_configuration)
     add("GET", "/{tenant}/discovery/v2.0/keys", jwks)
+    add("GET", "/{tenant}/discovery/keys", jwks)

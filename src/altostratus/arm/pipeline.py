@@ -39,6 +39,7 @@ from altostratus.arm.body_limits import check_body, check_request_uri
 from altostratus.arm.caller import Caller
 from altostratus.arm.context import Platform, RequestContext
 from altostratus.arm.errors import ArmError, authorization_failed
+from altostratus.arm.lenient_json import normalise_body
 from altostratus.arm.routing import ANY_VERSION, NO_VERSION, Access, Route, Router, missing_type
 from altostratus.arm.subscription_cache import visible
 from altostratus.store.models import Principal, Subscription, User
@@ -141,7 +142,11 @@ class Pipeline:
         check_request_uri(request.segments, request.query)  # once, for every request, before any handler
         api_version = self.check_api_version(route, request.query.get("api-version"))
         if request.body and not request.headers.get("content-type", "").startswith(FORM):
-            check_body(request.body)  # once, for every body, before any handler parses it
+            # Once, for every body, before any handler parses it: Json.NET's leniency, then the limits.
+            body = normalise_body(request.body)
+            if body is not request.body:
+                request = replace(request, body=body)
+            check_body(request.body)
         return Admitted(request, route, params, caller, api_version)
 
     def answer_from_caches(self, admitted: Admitted) -> Reply | None:

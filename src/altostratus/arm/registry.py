@@ -61,6 +61,9 @@ class ResourceType:
     deleter: Deleter | None = None
     mover: Mover | None = None
     preflight: Preflight | None = None
+    # What another provider adds to a GET of this type: fields derived from resources it owns (a load balancer's
+    # inbound NAT rules made by scale sets' NAT pools). Called with the request's session and the rendered body.
+    view: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None
     _lower: tuple[tuple[str, ...], frozenset[str]] | None = field(default=None, repr=False, compare=False)
 
     @property

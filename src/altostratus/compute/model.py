@@ -15,7 +15,8 @@ from typing import Any
 from altostratus.arm.context import obj
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.compute import data_disks
-from altostratus.compute.sizes import VmSize, find_size
+from altostratus.compute.schema_types import with_schema_types
+from altostratus.compute.sizes import SIZES, VmSize, find_size
 
 UPGRADE_MODES = {"automatic": "Automatic", "manual": "Manual", "rolling": "Rolling"}
 SCALE_IN_RULES = {"default": "Default", "newestvm": "NewestVM", "oldestvm": "OldestVM"}
@@ -151,20 +152,15 @@ class ValidModel:
 
 
 def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidModel:
+    body = with_schema_types(body)  # "true" -> true, "3" -> 3, as Azure reads them: stored and answered typed
     loc = body.get("location")
     if not isinstance(loc, str) or loc.replace(" ", "").lower() != location:
         raise invalid_parameter(f"The location '{loc}' is not available; use '{location}'.", "location")
     sku = obj(body.get("sku"), "sku")
-    size = find_size(str(sku.get("name") or "Standard_A1"))
-    if size is None:
-        raise ArmError(
-            400,
-            "InvalidParameter",
-            f"The VM size '{sku.get('name')}' is not offered in location '{location}'.",
-            "sku.name",
-        )
+    size = offered_size(sku.get("name") or "Standard_A1", location)
     capacity = check_capacity(sku.get("capacity", 0 if not creating else None))
     properties = obj(body.get("properties"), "properties")
+    check_orchestration_mode(properties.get("orchestrationMode"))
     upgrade = obj(properties.get("upgradePolicy"), "upgradePolicy")
     mode = UPGRADE_MODES.get(str(upgrade.get("mode", "Manual")).lower())
     if mode is None:
@@ -172,6 +168,8 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
             f"The upgrade mode '{upgrade.get('mode')}' is invalid; use Automatic, Manual or Rolling.",
             "upgradePolicy.mode",
         )
+    if "mode" in upgrade:
+        properties = {**properties, "upgradePolicy": {**upgrade, "mode": mode}}  # answered as Azure spells it
     scale_in = obj(properties.get("scaleInPolicy"), "scaleInPolicy")
     for rule in objects_list(scale_in.get("rules"), "scaleInPolicy.rules", of=str):
         if rule.lower() not in SCALE_IN_RULES:
@@ -198,6 +196,37 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
     props, secrets = split_secrets(properties)
     return ValidModel(
         props, secrets, {"name": size.name, "tier": sku.get("tier") or "Standard"}, size, capacity, mode, image, os_type
+    )
+
+
+def offered_size(name: Any, location: str) -> VmSize:
+    """The VM size a scale set asks for, if this cloud offers it; otherwise a 400 that lists what it offers (the
+    current az's default, Standard_D2s_v5, is not an Azure Stack Hub size: it is refused before anything is made)."""
+    size = find_size(str(name))
+    if size is None:
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The VM size '{name}' is not offered in location '{location}'. Offered sizes: "
+            f"{', '.join(s.name for s in SIZES.values())} (az vmss create --vm-sku <size>; az vm list-sizes -l "
+            f"{location}).",
+            "sku.name",
+        )
+    return size
+
+
+def check_orchestration_mode(mode: Any) -> None:
+    """Only Uniform scale sets exist here (instances are scale-set VMs, not virtual machines of their own). The
+    current az creates Flexible ones by default; storing Flexible and behaving as Uniform would lie to it."""
+    if mode is None or (isinstance(mode, str) and mode.lower() == "uniform"):
+        return
+    raise ArmError(
+        400,
+        "InvalidParameter",
+        f"The orchestration mode '{mode}' is not supported in this cloud: scale sets use Uniform orchestration, "
+        "as on Azure Stack Hub. Pass --orchestration-mode Uniform to az vmss create (the current Azure CLI "
+        "creates Flexible scale sets unless told), or set properties.orchestrationMode to 'Uniform'.",
+        "orchestrationMode",
     )
 
 

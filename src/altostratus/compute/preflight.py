@@ -10,16 +10,28 @@ from __future__ import annotations
 from altostratus.arm.registry import PreflightCheck
 from altostratus.compute import service
 from altostratus.compute.extensions import check_extensions
-from altostratus.compute.model import image_reference
+from altostratus.compute.model import check_orchestration_mode, image_reference, offered_size
 
+SIZE_PATH = ("sku", "name")
+MODE_PATH = ("properties", "orchestrationMode")
 IMAGE_PATH = ("properties", "virtualMachineProfile", "storageProfile", "imageReference")
 OS_DISK_PATH = ("properties", "virtualMachineProfile", "storageProfile", "osDisk")
 EXTENSIONS_PATH = ("properties", "virtualMachineProfile", "extensionProfile")
 
 
 def scale_set_preflight(check: PreflightCheck) -> None:
-    """The platform image must be available now (a pinned version, or any version for ``latest``), and so must
-    every VM extension the profile names."""
+    """The size must be one this cloud offers and the orchestration mode Uniform; the platform image must be
+    available now (a pinned version, or any version for ``latest``), and so must every VM extension the profile
+    names."""
+    for path in (MODE_PATH, SIZE_PATH):
+        try:
+            value = check.read(path)
+        except LookupError:
+            continue  # absent (the PUT's defaults apply) or computed at run time
+        if path is MODE_PATH:
+            check_orchestration_mode(value)
+        elif isinstance(value, str):
+            offered_size(value, check.location)
     try:
         reference = check.read(IMAGE_PATH)
     except LookupError:

@@ -13,15 +13,15 @@ from altostratus.compute import (
     admin,
     controller_health,
     images,
+    lb_rules,
     lifecycle,
+    locations,
     quotas,
     run_command,
     scalesets,
     set_actions,
     set_extensions,
     stored_types,
-    usages,
-    vm_sizes,
     vms,
 )
 from altostratus.compute.platform import ComputePlatform
@@ -34,8 +34,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     controller_health.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
-    vm_sizes.register_routes(router, registry)
-    usages.register_routes(router, registry)
+    locations.register_routes(router, registry)
     sets = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets", COMPUTE)
     vm_t = registry.add_type("Microsoft.Compute", "virtualMachineScaleSets/virtualMachines", COMPUTE).full_name
     registry.add_type("Microsoft.Compute", "locations", COMPUTE, hidden=True)
@@ -47,6 +46,9 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     set_actions.register(router, sets.full_name, vm_t)
     run_command.register(router, vm_t)
     stored_types.register_routes(router, registry)
+    load_balancers = registry.get_type("Microsoft.Network/loadBalancers")
+    if load_balancers is not None:  # network registers first (app.PROVIDERS): its NAT rules include the pools'
+        load_balancers.view = lb_rules.with_nat_pool_rules
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from typing import Any
 
 from altostratus.arm.context import RequestContext
 from altostratus.compute import data_disks
 from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.schema_types import with_schema_types
 from altostratus.hypervisors.base import PortForward
 from altostratus.store.db import iso
 from altostratus.store.models import ResourceGroup
@@ -38,10 +38,16 @@ def set_id(group: ResourceGroup, ss: ScaleSet) -> str:
 
 
 def render_set(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet) -> dict[str, Any]:
-    props = copy.deepcopy(ss.model)
+    # A fresh copy, in the schema's types (models stored before they were converted on write answer typed too).
+    props = with_schema_types(ss.model)
     profile = props.setdefault("virtualMachineProfile", {})
     os_profile = profile.setdefault("osProfile", {})
     os_profile.setdefault("secrets", [])
+    for extension in (profile.get("extensionProfile") or {}).get("extensions") or []:
+        # A template may write the resource type beside the extension's own properties.type; Azure answers only
+        # the latter inside the profile, and az 2.66's flattening refuses the pair ("conflict key ... type").
+        if isinstance(extension, dict) and isinstance(extension.get("properties"), dict):
+            extension.pop("type", None)
     props.setdefault("overprovision", False)
     props.setdefault("singlePlacementGroup", True)
     props.setdefault("upgradePolicy", {"mode": ss.upgrade_mode})
@@ -56,9 +62,9 @@ def render_set(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet) -> dict[
         "sku": {**ss.sku, "capacity": ss.capacity},
         "etag": ss.etag,
         "properties": props,
+        # Always, {} when none: `az vmss update --set tags.k=v` edits the GET body and needs the object there.
+        "tags": ss.tags or {},
     }
-    if ss.tags:
-        body["tags"] = ss.tags
     return body
 
 

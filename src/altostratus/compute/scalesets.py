@@ -121,7 +121,9 @@ def put_set(ctx: RequestContext) -> Response:
             # Azure Stack's scale-in/scale-out templates re-PUT only location + sku: the model is kept.
             return _update(ctx, group, existing, deep_merge(current_body(existing), body))
         # A full PUT that omits a secret keeps it: clients never see secrets, so they can't send them back.
-        body = {**body, "properties": with_secrets(props, existing.secrets)}
+        # One that omits the image reference keeps it too: az's vmss update, extension and disk commands drop it
+        # from the body they PUT back ("avoid unnecessary permission error"), as Azure allows.
+        body = {**body, "properties": with_secrets(keep_image_reference(props, existing.model), existing.secrets)}
         return _update(ctx, group, existing, body)
     valid = validate(body, ctx.services.settings.location, creating=True)
     tags = validate_tags(body.get("tags"))
@@ -159,12 +161,27 @@ def put_set(ctx: RequestContext) -> Response:
     service.scale_to(ctx.db, ss, valid.capacity, image)
     op = converge_operation(ctx, ss, group)
     _envelope(ctx, group, ss)
-    return json_response(render_set(ctx, group, ss), 201, {**lro.async_headers(ctx, op), "ETag": ss.etag})
+    return json_response(render_set(ctx, group, ss), 201, {**lro.resource_headers(ctx, op), "ETag": ss.etag})
+
+
+def keep_image_reference(props: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``props`` with the current image reference where the body has none (absent or null)."""
+    profile = props.get("virtualMachineProfile")
+    if not isinstance(profile, dict):
+        return props
+    storage = profile.get("storageProfile")
+    if not isinstance(storage, dict) or storage.get("imageReference") is not None:
+        return props
+    current_ref = (current.get("virtualMachineProfile") or {}).get("storageProfile", {}).get("imageReference")
+    if current_ref is None:
+        return props
+    storage = {**storage, "imageReference": current_ref}
+    return {**props, "virtualMachineProfile": {**profile, "storageProfile": storage}}
 
 
 def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Response:
     op = apply_update(ctx, group, ss, body)
-    return json_response(render_set(ctx, group, ss), 200, {**lro.async_headers(ctx, op), "ETag": ss.etag})
+    return json_response(render_set(ctx, group, ss), 200, {**lro.resource_headers(ctx, op), "ETag": ss.etag})
 
 
 def apply_update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Operation:

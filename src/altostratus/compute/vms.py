@@ -116,7 +116,7 @@ def put_vm(ctx: RequestContext) -> Response:
             raise invalid_parameter("'protectionPolicy' must be an object.", "protectionPolicy")
         row.protect_from_scale_in = bool(policy.get("protectFromScaleIn", row.protect_from_scale_in))
     op = converge_operation(ctx, ss, group)
-    return json_response(render_vm(group, ss, row), 200, lro.async_headers(ctx, op))
+    return json_response(render_vm(group, ss, row), 200, lro.resource_headers(ctx, op))
 
 
 def vm_action(ctx: RequestContext) -> Response:

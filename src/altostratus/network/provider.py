@@ -25,10 +25,12 @@ from altostratus.resources.generic import Draft, PlainType, register_plain_type
 NS = "Microsoft.Network"
 
 # The api-versions the network types answer: Azure Stack Hub's (2017-10-01 and 2018-11-01 are the hybrid
-# profiles') and the newer ones Azure quickstart templates pin (2020-07-01 … 2024-05-01). Every version stores
-# and answers the same shape, since these types are control plane only.
+# profiles'), the newer ones Azure quickstart templates pin (2020-07-01 … 2024-05-01) and those the current
+# az's generated network commands send (2024-10-01 … 2025-09-01). Every version stores and answers the same shape,
+# since these types are control plane only.
 NETWORK_VERSIONS = (
-    "2024-05-01", "2024-03-01", "2024-01-01", "2023-11-01", "2023-09-01", "2023-06-01", "2023-05-01", "2023-04-01",
+    "2025-09-01", "2025-07-01", "2025-05-01", "2025-03-01", "2025-01-01", "2024-10-01", "2024-07-01", "2024-05-01",
+    "2024-03-01", "2024-01-01", "2023-11-01", "2023-09-01", "2023-06-01", "2023-05-01", "2023-04-01",
     "2023-02-01", "2022-11-01", "2022-09-01", "2022-07-01", "2022-05-01", "2022-01-01", "2021-08-01", "2021-05-01",
     "2021-03-01", "2021-02-01", "2021-01-01", "2020-11-01", "2020-08-01", "2020-07-01",
     "2020-06-01", "2020-05-01", "2020-04-01", "2020-03-01", "2019-12-01", "2019-11-01", "2019-09-01", "2019-08-01",

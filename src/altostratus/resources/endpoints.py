@@ -15,8 +15,19 @@ from urllib.parse import urlsplit
 from altostratus.arm.context import RequestContext
 
 
+def login_endpoint(base_url: str) -> str:
+    """The AD FS-style login endpoint: ``<arm>/adfs``, as an Azure Stack Hub with AD FS publishes its own.
+
+    Clients decide how to sign in from this URL alone: azure-cli and MSAL treat one ending in ``/adfs`` as AD FS
+    (tenant ``adfs``, OpenID discovery at ``<login>/.well-known/openid-configuration``, no instance discovery at a
+    Microsoft host); any other URL is taken for Azure AD and validated against login.microsoftonline.com, which
+    knows nothing of this cloud. arm/oauth.py serves the documents and the token endpoint under it."""
+    return base_url.rstrip("/") + "/adfs"
+
+
 def stamp_environment(base_url: str, location: str, tenant_id: str) -> dict[str, Any]:
-    """``environment()`` of this cloud: its own endpoints, Azure Stack Hub style suffixes."""
+    """``environment()`` of this cloud, and ``/metadata/endpoints`` from 2022-09-01 on: its own endpoints,
+    AD FS sign-in, Azure Stack Hub style suffixes."""
     host = urlsplit(base_url).hostname or "localhost"
     base = base_url.rstrip("/") + "/"
     suffix = f"{location}.{host}"
@@ -32,7 +43,12 @@ def stamp_environment(base_url: str, location: str, tenant_id: str) -> dict[str,
         "sqlManagement": "",
         "vmImageAliasDoc": "",
         "resourceManager": base,
-        "authentication": {"loginEndpoint": base, "audiences": [base], "tenant": tenant_id, "identityProvider": "AAD"},
+        "authentication": {
+            "loginEndpoint": login_endpoint(base_url) + "/",
+            "audiences": [base],
+            "tenant": tenant_id,
+            "identityProvider": "ADFS",
+        },
         "suffixes": {
             "acrLoginServer": "",
             "azureDatalakeAnalyticsCatalogAndJob": "",

@@ -12,7 +12,13 @@ from altostratus.arm.errors import ArmError
 CLAUSE = re.compile(r"\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*", re.IGNORECASE)
 
 
-DISPLAY = {"tagname": "tagName", "tagvalue": "tagValue", "resourcetype": "resourceType", "name": "name"}
+DISPLAY = {
+    "tagname": "tagName",
+    "tagvalue": "tagValue",
+    "resourcetype": "resourceType",
+    "name": "name",
+    "resourcegroup": "resourceGroup",
+}
 
 
 def parse_filter(text: str | None, allowed: tuple[str, ...]) -> dict[str, str] | None:

@@ -89,15 +89,20 @@ def list_in_subscription(ctx: RequestContext) -> Response:
             .order_by(ResourceGroup.name_key, Resource.type_key, Resource.name_key)
         ).tuples()
     )
-    clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name"))
+    # resourceGroup eq '...': how the current az lists a group's resources (az resource list -g).
+    clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name", "resourcegroup"))
+    if clauses and "resourcegroup" in clauses:
+        group_key = clauses.pop("resourcegroup").lower()
+        pairs = [(r, g) for r, g in pairs if g.name_key == group_key]
     if clauses:
-        keep = set(id(r) for r in _filtered(ctx, [r for r, _ in pairs]))
+        keep = set(id(r) for r in _filtered(ctx, [r for r, _ in pairs], clauses))
         pairs = [(r, g) for r, g in pairs if id(r) in keep]
     return paged(ctx, pairs, lambda p: render(p[0], p[1], expand=False))
 
 
-def _filtered(ctx: RequestContext, rows: list[Resource]) -> list[Resource]:
-    clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name"))
+def _filtered(ctx: RequestContext, rows: list[Resource], clauses: dict[str, str] | None = None) -> list[Resource]:
+    if clauses is None:
+        clauses = parse_filter(ctx.query.get("$filter"), ("tagname", "tagvalue", "resourcetype", "name"))
     if not clauses:
         return rows
     if "tagname" in clauses:
@@ -184,6 +189,9 @@ class PlainResourceHandlers:
 
     def show(self, ctx: RequestContext, row: Resource, group: ResourceGroup) -> dict[str, Any]:
         body = render(row, group)
+        rtype = ctx.services.registry.get_type(self.spec.full_name)
+        if rtype is not None and rtype.view is not None:
+            body = rtype.view(ctx.db, body)
         return self.spec.present(body, ctx.api_version) if self.spec.present else body
 
     def get(self, ctx: RequestContext) -> Response:

@@ -16,4 +16,7 @@ SUBSCRIPTIONS = (
     "2022-12-01", "2021-01-01", "2020-01-01", "2019-11-01", "2019-06-01", "2018-06-01", "2016-06-01",
 )  # fmt: skip
 
-METADATA = ("2015-01-01",)
+# /metadata/endpoints: the flat Azure Stack document, the list of clouds, one cloud object (resources/metadata.py).
+METADATA_FLAT = ("2015-01-01",)
+METADATA_CLOUD_LIST = ("2019-05-01",)
+METADATA = ("2022-09-01", *METADATA_CLOUD_LIST, *METADATA_FLAT)
