@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -109,6 +110,21 @@ def test_activity_shows_my_operations_with_their_outcome(browser: Browser, porta
     colleagues = table.locator("tr", has_text=theirs)
     expect(colleagues).to_contain_text(portal_server.credentials["tenant"]["clientId"])
     expect(table.locator("tr", has_text=mine)).to_contain_text(portal_server.credentials["users"]["tenant"]["name"])
+
+    # A page further back in time (what Older links to): only what ended before the failed deployment.
+    with _as_user(portal_server) as me:
+        log = f"/subscriptions/{sub}/providers/Microsoft.Insights/eventtypes/management/values"
+        since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        flt = f"eventTimestamp ge '{since}' and resourceGroupName eq '{failing}'"
+        found = me.get(log, params={"api-version": "2015-04-01", "$filter": flt})
+        assert found.status_code == 200, found.text
+        ended = datetime.fromisoformat(found.json()["value"][0]["eventTimestamp"])
+        before = (ended - timedelta(microseconds=1)).isoformat()  # as Older does: just before the oldest shown
+    page.goto(f"{portal_server.endpoint}/portal/activity?who=me&days=90&before={before.replace('+', '%2B')}")
+    expect(table.locator("tr", has_text=mine)).to_contain_text("Succeeded")
+    expect(table).not_to_contain_text(failing)
+    expect(page.get_by_role("link", name="Newest")).to_be_visible()
+    page.goto(f"{portal_server.endpoint}/portal/activity?who=all")
 
     page.get_by_label("Outcome").select_option("Failed")
     page.get_by_role("button", name="Show").click()
