@@ -15,13 +15,14 @@ from tests.support.az import Az
 from tests.support.names import unique
 from tests.support.server import AltoServer
 
-# The templates that deploy on their own (the others need an existing network, scale set or custom image), split
-# between the lines beyond the three each line deploys, to keep the module's time bounded.
-SHARED = ("101-vmss-linux-vm", "201-vmss-linux-extension", "101-vmss-windows-vm")
-BY_LINE = {
-    "2.66": ("201-vmss-linux-vm-largescale", "201-vmss-windows-extension"),
-    "current": ("Linux-VmssManaged", "201-vmss-windows-vm-largescale-with-managed-disk"),
-}
+# The Azure Stack QuickStart scale-set templates that deploy on their own, each in a group of its own (they name
+# their load balancers after the group); every line deploys every one, the first three with one way each of passing
+# the template and parameters. The three others need a prerequisite: an existing network (created with az in
+# another group), an existing scale set (Linux-VmssManaged's), a custom image (refused, see the test).
+STANDALONE = (
+    "101-vmss-linux-vm", "201-vmss-linux-extension", "101-vmss-windows-vm", "201-vmss-linux-vm-largescale",
+    "201-vmss-windows-extension", "Linux-VmssManaged", "201-vmss-windows-vm-largescale-with-managed-disk",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,9 @@ def scale_set_count(az: Az, group: str) -> int:
 
 
 def test_public_templates_deploy(az: Az, web: str, tmp_path: Path) -> None:
-    """Each template in a group of its own: the templates name their load balancers after the group."""
-    groups = [unique("azdep") for _ in range(3 + len(BY_LINE[az.line.name]))]
+    """Every stand-alone template in a group of its own, with --template-file and name=value, @file, or
+    --template-uri; deleting a deployment keeps its resources."""
+    groups = [unique("azdep") for _ in STANDALONE]
     for group in groups:
         az.ok("group", "create", "-n", group, "-l", "local")
     first = deployed(
@@ -74,7 +76,7 @@ def test_public_templates_deploy(az: Az, web: str, tmp_path: Path) -> None:
         az, groups[2], "-n", "windows", "--template-uri", f"{web}/public/101-vmss-windows-vm/azuredeploy.json",
         "--parameters", f"vmssName={vmss_name()}", "instanceCount=1",
     )  # fmt: skip
-    for group, folder in zip(groups[3:], BY_LINE[az.line.name], strict=True):
+    for group, folder in zip(groups[3:], STANDALONE[3:], strict=True):
         deployed(
             az, group, "-n", folder[:40], "--template-file", str(PUBLIC / folder / "azuredeploy.json"),
             "--parameters", f"vmssName={vmss_name()}", "instanceCount=1",
@@ -86,8 +88,78 @@ def test_public_templates_deploy(az: Az, web: str, tmp_path: Path) -> None:
     az.ok("deployment", "group", "delete", "-g", groups[0], "-n", "linux")
     assert az.ok("deployment", "group", "list", "-g", groups[0]) == []
     assert scale_set_count(az, groups[0]) == 1, "deleting a deployment keeps its resources"
+
+    # 201-vmss-scalein-scaleout-existing re-PUTs an existing set with only location and sku: Linux-VmssManaged's.
+    managed = groups[STANDALONE.index("Linux-VmssManaged")]
+    [listed] = az.ok("vmss", "list", "-g", managed)
+    existing = az.ok("vmss", "show", "-g", managed, "-n", listed["name"])
+    for capacity in (3, 1):
+        deployed(
+            az, managed, "-n", f"scale-{capacity}",
+            "--template-file", str(PUBLIC / "201-vmss-scalein-scaleout-existing" / "azuredeploy.json"),
+            "--parameters", f"existingVmssName={existing['name']}", f"newCapacity={capacity}", "vmSku=Standard_A1",
+        )  # fmt: skip
+        after = az.ok("vmss", "show", "-g", managed, "-n", existing["name"])
+        assert after["sku"]["capacity"] == capacity and after["sku"]["name"] == "Standard_A1"
+        assert after["uniqueId"] == existing["uniqueId"]
+        assert after["virtualMachineProfile"] == existing["virtualMachineProfile"], "only the sku changes"
+        assert len(az.ok("vmss", "list-instances", "-g", managed, "-n", existing["name"])) == capacity
     for group in groups:
         az.ok("group", "delete", "-n", group, "--yes", "--no-wait")
+
+
+def test_existing_vnet_template_joins_a_network_made_with_az(az: Az, tmp_path: Path) -> None:
+    """201-vmss-linux-existing-vnet: the network is created with az in another group, and the template's own
+    parameter file (its YOUR_* placeholders filled in) names its subnet."""
+    net_group, group = unique("aznet"), unique("azvnet")
+    for g in (net_group, group):
+        az.ok("group", "create", "-n", g, "-l", "local")
+    vnet = az.ok(
+        "network", "vnet", "create", "-g", net_group, "-n", "shared", "--address-prefixes", "10.20.0.0/16",
+        "--subnet-name", "apps", "--subnet-prefixes", "10.20.3.0/24",
+    )  # fmt: skip
+    vnet_id = vnet["newVNet"]["id"]
+    account = az.ok("account", "show")
+    replace = {
+        "YOUR_SUBSCRIPTION_ID": account["id"],
+        "YOUR_RESOURCE_GROUP_NAME": net_group,
+        "YOUR_VNET_NAME": "shared",
+        "YOUR_SUBNET_NAME": "apps",
+    }
+    values = file_parameters("201-vmss-linux-existing-vnet", replace)
+    assert values["existingSubnetResourceId"].lower() == f"{vnet_id}/subnets/apps".lower()
+    params = tmp_path / "existing-vnet.parameters.json"
+    params.write_text(json.dumps({"parameters": {k: {"value": v} for k, v in values.items()}}))
+    deployed(
+        az, group, "-n", "existing-vnet",
+        "--template-file", str(PUBLIC / "201-vmss-linux-existing-vnet" / "azuredeploy.json"),
+        "--parameters", f"@{params}", f"vmssName={vmss_name()}", "instanceCount=1",
+    )  # fmt: skip
+    [vmss] = az.ok("vmss", "list", "-g", group)
+    ipc = vmss["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]["ipConfigurations"][0]
+    assert ipc["subnet"]["id"].lower() == f"{vnet_id}/subnets/apps".lower()
+    assert az.ok("network", "vnet", "list", "-g", group) == [], "the template creates no network"
+    for g in (group, net_group):
+        az.ok("group", "delete", "-n", g, "--yes")
+
+
+def test_custom_image_template_is_refused_with_nothing_created(az: Az) -> None:
+    """201-vmss-windows-customimage boots a user image from a blob URI (osDisk.image.uri). This cloud boots
+    platform images only and serves no blob data, so no prerequisite can be made for it: through az, on both
+    lines, the deployment is refused at validation with the provider's reason and leaves nothing behind."""
+    group = unique("azimg")
+    az.ok("group", "create", "-n", group, "-l", "local")
+    refused = az.run(
+        "deployment", "group", "create", "-g", group, "-n", "customimage",
+        "--template-file", str(PUBLIC / "201-vmss-windows-customimage" / "azuredeploy.json"),
+        "--parameters", f"vmssName={vmss_name()}", "instanceCount=1",
+        "osImageUrl=https://images.blob.local.127.0.0.1/images/windows-2016.vhd",
+    )  # fmt: skip
+    assert refused.code != 0 and "InvalidTemplateDeployment" in refused.stderr, str(refused)
+    assert "image" in refused.stderr.lower(), str(refused)
+    assert az.ok("resource", "list", "-g", group) == [], "nothing is half-deployed"
+    assert az.ok("deployment", "group", "list", "-g", group) == []
+    az.ok("group", "delete", "-n", group, "--yes", "--no-wait")
 
 
 def test_validate_and_what_if(az: Az) -> None:

@@ -66,11 +66,6 @@ def create_args(az: Az) -> tuple[str, ...]:
     return ()
 
 
-def basic(az: Az) -> list[str]:
-    """The extra scale set the current line makes in test_scale_set_reads (a Basic load balancer's NAT pool)."""
-    return ["basic"] if az.line.name == "current" else []
-
-
 def ssh_key() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
@@ -155,17 +150,16 @@ def test_scale_set_reads(az: Az, state: dict[str, dict[str, Any]]) -> None:
     assert view["statuses"][0]["code"].startswith("ProvisioningState/")
     one = az.ok("vmss", "get-instance-view", "-g", group, "-n", "web", "--instance-id", instances[0]["instanceId"])
     assert any(s["code"] == "PowerState/running" for s in one["statuses"])
-    # A Basic load balancer has a NAT pool: one public port per instance, read from the load balancer's
-    # per-instance NAT rules. 2.66 makes one by default; the current line's default Standard one uses NAT rule
-    # V2 (not answered yet, docs/azure-cli.md), so that line asks for a Basic one.
-    name = "web"
+    # One public port per instance, read from the load balancer: 2.66's default Basic load balancer has a NAT
+    # pool (one NAT rule per instance), the current line's default Standard one a NAT rule V2 (each backend-pool
+    # member's port in loadBalancerBackendAddresses).
+    lb = az.ok("network", "lb", "show", "-g", group, "-n", "webLB")
     if az.line.name == "current":
-        name = "basic"
-        az.ok("vmss", "create", "-g", group, "-n", name, "--image", f"{PUB}:{OFFER}:{seed_sku(az)}:latest",
-              "--admin-username", "azureuser", "--admin-password", PASSWORD, "--authentication-type", "password",
-              "--lb-sku", "Basic", *create_args(az))  # fmt: skip
-        instances = az.ok("vmss", "list-instances", "-g", group, "-n", name)
-    info = az.ok("vmss", "list-instance-connection-info", "-g", group, "-n", name)
+        assert lb["sku"]["name"] == "Standard" and not lb.get("inboundNatPools")
+        assert lb["inboundNatRules"][0]["frontendPortRangeStart"] == 50000, "NAT rule V2, ports stored as numbers"
+    else:
+        assert lb["inboundNatPools"], lb
+    info = az.ok("vmss", "list-instance-connection-info", "-g", group, "-n", "web")
     assert sorted(info) == sorted(f"instance {i['instanceId']}" for i in instances)
     ports = sorted(int(address.rsplit(":", 1)[1]) for address in info.values())
     assert ports == sorted(50000 + int(i["instanceId"]) for i in instances)
@@ -227,7 +221,7 @@ def test_network_group_provider_and_resource_reads(az: Az, state: dict[str, dict
     by_type: dict[str, list[str]] = {}
     for r in resources:
         by_type.setdefault(r["type"], []).append(r["name"])
-    assert sorted(by_type["Microsoft.Compute/virtualMachineScaleSets"]) == sorted(["pinned", "web", *basic(az)])
+    assert sorted(by_type["Microsoft.Compute/virtualMachineScaleSets"]) == ["pinned", "web"]
     for kind, rtype in (
         ("vnet", "Microsoft.Network/virtualNetworks"),
         ("lb", "Microsoft.Network/loadBalancers"),
@@ -238,7 +232,7 @@ def test_network_group_provider_and_resource_reads(az: Az, state: dict[str, dict
         assert sorted(x["name"] for x in listed) == sorted(by_type.get(rtype, [])), kind
         for item in listed:
             assert az.ok("network", kind, "show", "-g", group, "-n", item["name"])["id"] == item["id"]
-    assert sorted(by_type["Microsoft.Network/loadBalancers"]) == sorted(["webLB", *(f"{b}LB" for b in basic(az))])
+    assert sorted(by_type["Microsoft.Network/loadBalancers"]) == ["webLB"]
     shown = az.ok(
         "resource", "show", "-g", group, "-n", "web", "--resource-type", "Microsoft.Compute/virtualMachineScaleSets"
     )
@@ -275,6 +269,6 @@ def test_refusals_create_nothing(az: Az) -> None:
 def test_delete(az: Az, state: dict[str, dict[str, Any]]) -> None:
     group = state[az.line.name]["group"]
     az.ok("vmss", "delete", "-g", group, "-n", "pinned")
-    assert sorted(s["name"] for s in az.ok("vmss", "list", "-g", group)) == sorted(["web", *basic(az)])
+    assert sorted(s["name"] for s in az.ok("vmss", "list", "-g", group)) == ["web"]
     az.ok("group", "delete", "-n", group, "--yes")
     assert az.ok("group", "exists", "-n", group) is False

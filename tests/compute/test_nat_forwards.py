@@ -387,3 +387,78 @@ def test_transient_create_errors_back_off_then_fail(tmp_path: Path, upstream: Pa
         t.http.close()
     finally:
         server.close()
+
+
+# -- NAT rule V2: a port range over a backend pool (the current az's Standard load balancer) ------------------------
+
+
+def test_nat_rule_v2_forwards_like_a_pool_and_the_load_balancer_lists_each_members_port(server: AltoServer) -> None:
+    """az vmss create (current line) PUTs the rule as a child of the load balancer, with ports as strings; each
+    instance of the set joining the backend pool gets start + instanceId, forwarded and answered in the pool's
+    loadBalancerBackendAddresses (where az vmss list-instance-connection-info reads it), stable across a restart."""
+    t = Tenant(server, unique("natv2"))
+    t.http.post(f"/subscriptions/{t.sub}/providers/Microsoft.Network/register?{DEPLOY}").raise_for_status()
+    lb_id = f"/subscriptions/{t.sub}/resourceGroups/{t.group}/providers/Microsoft.Network/loadBalancers/lb"
+    frontends = [{"name": "fe", "properties": {}}]
+    body = {
+        "location": "local",
+        "properties": {"frontendIPConfigurations": frontends, "backendAddressPools": [{"name": "be"}]},
+    }
+    assert t.http.put(f"{lb_id}?{NETWORK}", json=body).status_code in (200, 201)
+    rule = {"properties": {
+        "frontendIPConfiguration": {"id": f"{lb_id}/frontendIPConfigurations/fe"},
+        "backendAddressPool": {"id": f"{lb_id}/backendAddressPools/be"}, "backendPort": 22,
+        "frontendPortRangeStart": "50000", "frontendPortRangeEnd": "50119", "protocol": "tcp"}}  # fmt: skip
+    r = t.http.put(f"{lb_id}/inboundNatRules/natrule?api-version=2025-07-01", json=rule)
+    assert r.status_code in (200, 201), r.text
+    bad = {"properties": {**rule["properties"], "frontendPortRangeStart": "50200"}}
+    r = t.http.put(f"{lb_id}/inboundNatRules/bad?api-version=2025-07-01", json=bad)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidParameter", r.text
+
+    def joined(capacity: int) -> dict[str, Any]:
+        body = vmss_body(capacity)
+        ipc = body["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+        ipc["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] = [
+            {"id": f"{lb_id}/backendAddressPools/be"}
+        ]
+        return body
+
+    t.create("v2", joined(2))
+    views = forwards(t.http, t.sub, t.group, "v2")
+    [address] = {f["hostAddress"] for fs in views.values() for f in fs}
+    assert views == {
+        "0": [{"hostAddress": address, "hostPort": 50000, "guestPort": 22}],
+        "1": [{"hostAddress": address, "hostPort": 50001, "guestPort": 22}],
+    }
+    base = f"{t.base}/v2/virtualMachines"
+    assert t.http.get(f"{base}/1/instanceView?{COMPUTE}").json()["hypervisor"]["port_forwards"] == [
+        [address, 50001, 22]
+    ]
+
+    def members(http: httpx.Client) -> dict[str, list[dict[str, Any]]]:
+        lb = http.get(f"{lb_id}?api-version=2025-07-01").json()
+        [pool] = lb["properties"]["backendAddressPools"]
+        [natrule] = lb["properties"]["inboundNatRules"]
+        assert "backendIPConfiguration" not in natrule["properties"], "a V2 rule has no single backend"
+        return {
+            m["properties"]["networkInterfaceIPConfiguration"]["id"].split("/virtualMachines/")[1].split("/")[0]: m[
+                "properties"
+            ]["inboundNatRulesPortMapping"]
+            for m in pool["properties"]["loadBalancerBackendAddresses"]
+        }
+
+    expected = {
+        str(i): [{"inboundNatRuleName": "natrule", "frontendPort": 50000 + i, "backendPort": 22}] for i in (0, 1)
+    }
+    assert members(t.http) == expected
+
+    # Another set on the same backend pool would take the same ports: refused, as for NAT pools.
+    r = t.http.put(f"{t.base}/other?{COMPUTE}", json=joined(1))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "InboundNatPoolPortsInUse", r.text
+    t.http.close()
+
+    server.restart()
+    http = server.client()
+    assert members(http) == expected
+    assert forwards(http, t.sub, t.group, "v2")["1"] == [{"hostAddress": address, "hostPort": 50001, "guestPort": 22}]
+    http.close()

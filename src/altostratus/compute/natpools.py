@@ -16,6 +16,12 @@ balancer's deletion and re-creation under the same name. Records are never remov
 uses any more costs one row, and it can never be handed to another load balancer while an old instance still
 listens on it. Readers (the instance views) only look addresses up.
 
+NAT rule V2 (what the current az's Standard load balancer makes): an ``inboundNatRules`` entry naming a backend
+address pool and a frontend port range. It forwards the same way: every instance whose IP configuration is in that
+backend pool gets ``frontendPortRangeStart + N`` -> ``backendPort``, so ``resolve_pools`` answers such rules as
+pools too (the controller, the instance views and the PUT-time check all see them), and the load balancer answers
+each member's port in its backend pool's ``loadBalancerBackendAddresses`` (compute/lb_rules.py).
+
 Two scale sets behind one frontend with overlapping port ranges do clash, as on Azure: ``check_conflicts``
 refuses the scale-set PUT that would cause it, naming the other scale set.
 """
@@ -69,6 +75,37 @@ def pool_ids(model: dict[str, Any]) -> list[str]:
     return ids
 
 
+def backend_pool_ids(model: dict[str, Any]) -> list[str]:
+    """The load-balancer backend pools the model's IP configurations join (NAT rule V2 forwards to them)."""
+    profile = model.get("virtualMachineProfile") or {}
+    ids: list[str] = []
+    for nic in (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []:
+        for ipc in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
+            for pool in ((ipc or {}).get("properties") or {}).get("loadBalancerBackendAddressPools") or []:
+                if isinstance(pool, dict) and isinstance(pool.get("id"), str) and pool["id"] not in ids:
+                    ids.append(pool["id"])
+    return ids
+
+
+def forwarding_ids(model: dict[str, Any]) -> list[str]:
+    """Everything of a load balancer that can forward ports to the model's instances: NAT pools, backend pools."""
+    return pool_ids(model) + backend_pool_ids(model)
+
+
+def v2_rules(lb_props: dict[str, Any], backend_pool: str) -> list[dict[str, Any]]:
+    """The load balancer's NAT rules V2 on the backend pool named ``backend_pool`` (a rule with a backend pool
+    and a frontend port range), in the load balancer's order."""
+    out: list[dict[str, Any]] = []
+    for rule in lb_props.get("inboundNatRules") or []:
+        props = (rule or {}).get("properties") or {}
+        ref = (props.get("backendAddressPool") or {}).get("id")
+        if not isinstance(ref, str) or ref.rstrip("/").rsplit("/", 1)[-1].lower() != backend_pool.lower():
+            continue
+        if "frontendPortRangeStart" in props and "frontendPortRangeEnd" in props:
+            out.append(rule)
+    return out
+
+
 def _parts(pool_id: str) -> list[str] | None:
     """subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/loadBalancers/{lb}/inboundNatPools/{p}"""
     parts = pool_id.strip("/").split("/")
@@ -102,28 +139,35 @@ def _frontend(lb_id: str, lb_props: dict[str, Any], pool_props: dict[str, Any]) 
 
 
 def resolve_pools(s: Session, model: dict[str, Any], *, allocate: bool = False) -> list[NatPool]:
-    """Every NAT pool the model names and that exists, with its frontend's address (allocated first when
-    ``allocate``: the controller does, in its writable session; readers only look up)."""
+    """Every NAT pool the model names and every NAT rule V2 on a backend pool it joins, that exist, with their
+    frontend's address (allocated first when ``allocate``: the controller does, in its writable session; readers
+    only look up)."""
     out: list[NatPool] = []
-    for pool_id in pool_ids(model):
-        parts = _parts(pool_id)
+    for source_id in forwarding_ids(model):
+        parts = _parts(source_id)
         row = _load_balancer(s, parts) if parts is not None else None
         if parts is None or row is None:
             continue
+        lb_id = "/" + "/".join(parts[:8])
         lb_props = row.body.get("properties") or {}
-        for pool in lb_props.get("inboundNatPools") or []:
-            if str(pool.get("name", "")).lower() != parts[9].lower():
-                continue
-            props = pool.get("properties") or {}
+        if parts[8].lower() == "backendaddresspools":
+            found = [(f"{lb_id}/inboundNatRules/{r.get('name', '')}", r) for r in v2_rules(lb_props, parts[9])]
+        else:
+            named = [
+                p for p in lb_props.get("inboundNatPools") or [] if str(p.get("name", "")).lower() == parts[9].lower()
+            ]
+            found = [(source_id, p) for p in named]
+        for item_id, item in found:
+            props = item.get("properties") or {}
             try:
                 start, end, backend = (
                     int(props[k]) for k in ("frontendPortRangeStart", "frontendPortRangeEnd", "backendPort")
                 )
             except (KeyError, TypeError, ValueError):
                 continue
-            frontend = _frontend("/" + "/".join(parts[:8]), lb_props, props)
+            frontend = _frontend(lb_id, lb_props, props)
             address = frontend_address(s, frontend, allocate=allocate)
-            out.append(NatPool(pool_id, frontend, start, end, backend, address))
+            out.append(NatPool(item_id, frontend, start, end, backend, address))
     return out
 
 
@@ -191,7 +235,7 @@ def check_conflicts(
     model names change (``old_model``: the stored one), so that a capacity-only re-PUT of a set is never refused
     because a load balancer was edited since. What the database cannot show (a concurrent PUT, a port held by
     another program) the driver still refuses at create time, and the instance ends Failed."""
-    if old_model is not None and pool_ids(old_model) == pool_ids(model):
+    if old_model is not None and forwarding_ids(old_model) == forwarding_ids(model):
         return
     mine = resolve_pools(s, model)
     for i, pool in enumerate(mine):
@@ -212,7 +256,7 @@ def check_conflicts(
     if set_id is not None:
         query = query.where(ScaleSet.id != set_id)
     for other_set in s.scalars(query):
-        named = {"/" + "/".join(p[:8]).lower() for p in map(_parts, pool_ids(other_set.model)) if p is not None}
+        named = {"/" + "/".join(p[:8]).lower() for p in map(_parts, forwarding_ids(other_set.model)) if p is not None}
         if not named & load_balancers:
             continue
         for theirs in resolve_pools(s, other_set.model):

@@ -48,7 +48,7 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
     stored_types.register_routes(router, registry)
     load_balancers = registry.get_type("Microsoft.Network/loadBalancers")
     if load_balancers is not None:  # network registers first (app.PROVIDERS): its NAT rules include the pools'
-        load_balancers.view = lb_rules.with_nat_pool_rules
+        load_balancers.view = lb_rules.with_scale_set_members
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:

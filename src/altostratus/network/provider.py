@@ -3,9 +3,9 @@
 All of them are control plane only: they are validated, get the computed fields Azure returns (ids,
 ``resourceGuid``, ``provisioningState``, addresses) and can be read back by ``reference()``, but no packet goes
 through these networks, load balancers or public addresses. The one exception is a load balancer's inbound NAT
-pool, which a scale set turns into host port forwards where the hypervisor driver supports it
-(``compute/natpools.py``). Addressing (virtual networks, subnets, NICs) is in ``virtual_networks.py``, public IP
-addresses in ``public_ips.py``; this module has the rest and registers them all.
+pool (or NAT rule V2: a port range over a backend pool), which a scale set turns into host port forwards where
+the hypervisor driver supports it (``compute/natpools.py``). Addressing (virtual networks, subnets, NICs) is in
+``virtual_networks.py``, public IP addresses in ``public_ips.py``; this module has the rest and registers them all.
 """
 
 from __future__ import annotations
@@ -70,14 +70,15 @@ def complete_load_balancer(d: Draft) -> dict[str, Any]:
     props = dict(d.properties)
     for child in LB_CHILDREN:
         props[child] = stamp_children(named_items(props, child, f"properties.{child}"), d.rid, child)
-    for pool in props["inboundNatPools"]:
-        target = f"properties.inboundNatPools['{pool['name']}']"
-        _ports(pool, ("frontendPortRangeStart", "frontendPortRangeEnd", "backendPort"), target)
-        p = pool["properties"]
-        if p.get("frontendPortRangeStart", 0) > p.get("frontendPortRangeEnd", 65535):
-            raise invalid_parameter("frontendPortRangeStart must not be greater than frontendPortRangeEnd.", target)
-    for rule in props["inboundNatRules"]:
-        _ports(rule, ("frontendPort", "backendPort"), f"properties.inboundNatRules['{rule['name']}']")
+    for child in ("inboundNatPools", "inboundNatRules"):
+        # A NAT rule is either one port to one NIC, or (NAT rule V2, the current az's Standard load balancer) a
+        # port range over a backend pool, which forwards like a NAT pool (compute/natpools.py).
+        for item in props[child]:
+            target = f"properties.{child}['{item['name']}']"
+            _ports(item, ("frontendPort", "frontendPortRangeStart", "frontendPortRangeEnd", "backendPort"), target)
+            p = item["properties"]
+            if p.get("frontendPortRangeStart", 0) > p.get("frontendPortRangeEnd", 65535):
+                raise invalid_parameter("frontendPortRangeStart must not be greater than frontendPortRangeEnd.", target)
     props["resourceGuid"] = d.previous_properties.get("resourceGuid") or str(uuid.uuid4())
     return {**d.body, "properties": props}
 
