@@ -162,6 +162,15 @@ def read_terminal(fd: int, until: bytes | None = None, timeout: float = 60) -> b
     return seen
 
 
+def wait_for_echo_off(fd: int, timeout: float = 60) -> None:
+    import termios
+
+    deadline = time.monotonic() + timeout
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        assert time.monotonic() < deadline, f"the terminal's echo was still on after {timeout} s"
+        time.sleep(0.02)
+
+
 def test_login_asks_for_the_secret_on_a_terminal(creds: Path) -> None:
     """Without --client-secret, on a terminal, the secret is asked for (not echoed) rather than put in the shell's
     history; without a terminal the command refuses (covered above by the one-line refusals)."""
@@ -179,6 +188,9 @@ def test_login_asks_for_the_secret_on_a_terminal(creds: Path) -> None:
     )
     os.close(terminal)
     seen = read_terminal(controller, until=b"Client secret")
+    # click shows the prompt, then getpass turns echo off with TCSAFLUSH, which drops input typed before it: type
+    # only once echo is off, as a person would after the prompt (typing at once lost the secret under load).
+    wait_for_echo_off(controller)
     os.write(controller, made["clientSecret"].encode() + b"\n")
     assert proc.wait(60) == 0
     seen += read_terminal(controller)  # the rest, until the child's side is closed
