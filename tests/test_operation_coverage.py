@@ -46,9 +46,7 @@ ANSWERS_AS_AZURE: dict[str, str] = {}
 # IN PROGRESS ON ANOTHER BRANCH (issue 17's compute half has landed; the az CLI's SKUs have not). These operations
 # are built and tested on those branches; the merger removes each entry as its branch lands (this test then
 # demands the test that calls it). Nothing outside this block may be listed for that reason.
-IN_PROGRESS_ELSEWHERE: dict[str, str] = {
-    "resource_skus.list": "Microsoft.Compute/skus (the az CLI branch)",
-}
+IN_PROGRESS_ELSEWHERE: dict[str, str] = {}
 # ================================================================================ END OF IN PROGRESS ON ANOTHER BRANCH
 
 
