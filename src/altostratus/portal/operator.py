@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from altostratus.portal import operator_data as od
 from altostratus.portal.arm import BRIDGE_API, COMPUTE_ADMIN_API, GALLERY_API, ApiError, error_of
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.tenant_data import subscriptions, version_key
+from altostratus.portal.tenant_data import version_key
 from altostratus.portal.web import Portal, first, page, secure
 
 KINDS = ("virtualMachine", "virtualMachineExtension", "galleryItem")
@@ -23,12 +23,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
     arm = portal.arm
 
     async def admin(session: PortalSession) -> od.Admin:
-        if session.home_subscription is None:
-            subs = await subscriptions(arm, session.token)
-            if not subs:
-                raise ApiError(403, "NoSubscription", "The operator owns no subscription to address admin APIs by.")
-            session.home_subscription = subs[0]["subscriptionId"]
-        return od.Admin(arm, session.token, session.home_subscription)
+        return await od.admin_for(arm, session)
 
     async def dashboard(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin(session)

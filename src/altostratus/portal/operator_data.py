@@ -14,10 +14,23 @@ from altostratus.portal.arm import (
     GALLERY_API,
     IDENTITY_ADMIN_API,
     SUBS_ADMIN_API,
+    ApiError,
     Arm,
 )
-from altostratus.portal.tenant_data import LOCATION, version_key
+from altostratus.portal.sessions import PortalSession
+from altostratus.portal.tenant_data import LOCATION, subscriptions, version_key
 from altostratus.portal.web import since
+
+
+async def admin_for(arm: Arm, session: PortalSession) -> Admin:
+    """The operator's admin paths, addressed through the first subscription the operator's token lists (found once
+    per session: any subscription works for an operator)."""
+    if session.home_subscription is None:
+        subs = await subscriptions(arm, session.token)
+        if not subs:
+            raise ApiError(403, "NoSubscription", "The operator owns no subscription to address admin APIs by.")
+        session.home_subscription = subs[0]["subscriptionId"]
+    return Admin(arm, session.token, session.home_subscription)
 
 
 class Admin:

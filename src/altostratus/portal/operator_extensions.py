@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from altostratus.portal.arm import COMPUTE_ADMIN_API, ApiError, error_of
-from altostratus.portal.operator_data import Admin
+from altostratus.portal.operator_data import Admin, admin_for
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.tenant_data import subscriptions
 from altostratus.portal.web import Portal, first, page, secure
 
 BACK = "/admin/marketplace"
@@ -21,12 +20,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
     arm = portal.arm
 
     async def admin(session: PortalSession) -> Admin:
-        if session.home_subscription is None:
-            subs = await subscriptions(arm, session.token)
-            if not subs:
-                raise ApiError(403, "NoSubscription", "The operator owns no subscription to address admin APIs by.")
-            session.home_subscription = subs[0]["subscriptionId"]
-        return Admin(arm, session.token, session.home_subscription)
+        return await admin_for(arm, session)
 
     def path(a: Admin, publisher: str, kind: str, version: str) -> str:
         return f"{a.images}/VMExtension/publishers/{publisher}/types/{kind}/versions/{version}"

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from altostratus.portal.arm import ApiError
-from altostratus.portal.operator_data import Admin
+from altostratus.portal.operator_data import Admin, admin_for
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.tenant_data import LOCATION, subscriptions, usages
+from altostratus.portal.tenant_data import LOCATION, usages
 from altostratus.portal.web import Portal, first, page, secure
 
 QUOTA_API = "2018-02-09"
@@ -25,12 +25,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
     arm = portal.arm
 
     async def admin(session: PortalSession) -> Admin:
-        if session.home_subscription is None:
-            subs = await subscriptions(arm, session.token)
-            if not subs:
-                raise ApiError(403, "NoSubscription", "The operator owns no subscription to address admin APIs by.")
-            session.home_subscription = subs[0]["subscriptionId"]
-        return Admin(arm, session.token, session.home_subscription)
+        return await admin_for(arm, session)
 
     def quota_path(a: Admin, name: str = "") -> str:
         base = f"/subscriptions/{a.sub}/providers/Microsoft.Compute.Admin/locations/{LOCATION}/quotas"
