@@ -26,8 +26,8 @@ from altostratus.store.db import iso, utcnow
 from altostratus.store.models import Principal, RoleAssignment
 
 NS = "Microsoft.Authorization"
-VERSIONS = ("2022-05-01-preview", "2022-04-01", "2020-10-01-preview", "2020-04-01-preview", "2018-09-01-preview", "2018-01-01-preview",
-            "2015-07-01")  # fmt: skip
+VERSIONS = ("2022-05-01-preview", "2022-04-01", "2020-10-01-preview", "2020-04-01-preview", "2018-09-01-preview",
+            "2018-01-01-preview", "2015-07-01")  # fmt: skip
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 PRINCIPAL_FILTER = re.compile(r"^\s*(?:principalId\s+eq\s+'([^']+)'|assignedTo\('([^']+)'\))\s*$", re.IGNORECASE)
 ROLE_NAME_FILTER = re.compile(r"^\s*roleName\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
