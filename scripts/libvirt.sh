@@ -79,3 +79,103 @@ ensure_libvirt_python() {
   log "pip install $LIBVIRT_PYTHON_REQUIREMENT into $dir"
   "$dir/bin/python" -m pip install -q "$LIBVIRT_PYTHON_REQUIREMENT"
 }
+
+# -- several hosts on one machine ---------------------------------------------------------------------------
+#
+#   start_libvirt_hosts 2          # hosts hv1, hv2: private libvirtd + virtlogd each, in their own mount namespace
+#   libvirt_host_uri hv1           # qemu+unix:///system?socket=/var/lib/alto-hosts/hv1/run/libvirt-sock
+#   libvirt_host_pid hv1           # libvirtd's pid (kill -9 it to make the host fail; start_libvirt_hosts revives it)
+#   stop_libvirt_hosts             # destroys their domains, stops the daemons (stop_libvirt_host hv1: one)
+#
+# Each host's daemons see private directories bind-mounted over /run/libvirt, /var/lib/libvirt,
+# /var/log/libvirt, /var/cache/libvirt and /etc/libvirt (all under $ALTO_LIBVIRT_HOSTS_DIR/<host>/), so they
+# share nothing with the machine's own daemon (qemu:///system, untouched) or with each other: not their domains,
+# not their storage pools (a pool at /var/lib/libvirt/altostratus inside is <host>/lib/altostratus outside), not
+# their sockets. The QEMU processes run inside the namespace too. See docs/several-machines.md ("The harness").
+
+ALTO_LIBVIRT_HOSTS_DIR="${ALTO_LIBVIRT_HOSTS_DIR:-/var/lib/alto-hosts}"
+
+libvirt_host_uri() { echo "qemu+unix:///system?socket=$ALTO_LIBVIRT_HOSTS_DIR/$1/run/libvirt-sock"; }
+
+_libvirt_pid_alive() {  # _libvirt_pid_alive PIDFILE PROGRAM: the pid in PIDFILE runs PROGRAM
+  local pid
+  pid="$(cat "$1" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+
+libvirt_host_pid() {
+  local run="$ALTO_LIBVIRT_HOSTS_DIR/$1/run"
+  _libvirt_pid_alive "$run/libvirtd.pid" libvirtd && echo "$(cat "$run/libvirtd.pid")"
+}
+
+# start_libvirt_host NAME: that host's daemons running and answering (idempotent; revives a killed libvirtd
+# inside the namespace its virtlogd and QEMU processes still live in).
+start_libvirt_host() {
+  local name="$1" root="$ALTO_LIBVIRT_HOSTS_DIR/$1" uri
+  uri="$(libvirt_host_uri "$name")"
+  _libvirt_sudo mkdir -p "$root"/{run,lib,log,cache,etc/qemu,etc/secrets,etc/nwfilter,etc/storage}
+  [ -f "$root/etc/libvirt.conf" ] || _libvirt_sudo cp /etc/libvirt/libvirt.conf "$root/etc/" 2>/dev/null || true
+  if virsh -c "$uri" version >/dev/null 2>&1; then
+    return 0
+  fi
+  local mounts="mount --bind $root/run /run/libvirt && mount --bind $root/lib /var/lib/libvirt \
+    && mount --bind $root/log /var/log/libvirt && mount --bind $root/cache /var/cache/libvirt \
+    && mount --bind $root/etc /etc/libvirt"
+  local daemon="exec libvirtd -p /run/libvirt/libvirtd.pid >>/var/log/libvirt/libvirtd.out 2>&1 </dev/null"
+  if _libvirt_pid_alive "$root/run/virtlogd.pid" virtlogd; then
+    # The namespace lives on in virtlogd (and the guests): the new libvirtd joins it and adopts the guests.
+    setsid nsenter -t "$(cat "$root/run/virtlogd.pid")" -m sh -c "$daemon" &
+  else
+    setsid unshare -m --propagation private sh -c "$mounts && virtlogd -d -p /run/libvirt/virtlogd.pid && $daemon" &
+  fi
+  local _i
+  for _i in $(seq 1 60); do
+    if virsh -c "$uri" version >/dev/null 2>&1; then
+      log "libvirt host $name is up: $uri"
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "libvirt host $name did not come up; the end of $root/log/libvirtd.out:" >&2
+  tail -n 30 "$root/log/libvirtd.out" >&2 2>/dev/null || true
+  return 1
+}
+
+# start_libvirt_hosts N: hosts hv1..hvN running (after the machine's own libvirt is set up).
+start_libvirt_hosts() {
+  local n="${1:-2}" i
+  start_libvirt || return 1
+  for i in $(seq 1 "$n"); do
+    start_libvirt_host "hv$i" || return 1
+  done
+}
+
+# stop_libvirt_host NAME: its guests destroyed (they run in its namespace), then its daemons stopped.
+stop_libvirt_host() {
+  local root="$ALTO_LIBVIRT_HOSTS_DIR/$1" uri dom pid
+  uri="$(libvirt_host_uri "$1")"
+  if virsh -c "$uri" version >/dev/null 2>&1; then
+    for dom in $(virsh -c "$uri" list --name 2>/dev/null); do
+      virsh -c "$uri" destroy "$dom" >/dev/null 2>&1 || true
+    done
+  fi
+  for pid in libvirtd virtlogd; do
+    if _libvirt_pid_alive "$root/run/$pid.pid" "$pid"; then
+      kill "$(cat "$root/run/$pid.pid")" 2>/dev/null || true
+    fi
+  done
+  for _i in $(seq 1 40); do
+    _libvirt_pid_alive "$root/run/libvirtd.pid" libvirtd || _libvirt_pid_alive "$root/run/virtlogd.pid" virtlogd || return 0
+    sleep 0.25
+  done
+  echo "libvirt host $1 did not stop" >&2
+  return 1
+}
+
+stop_libvirt_hosts() {
+  local dir
+  for dir in "$ALTO_LIBVIRT_HOSTS_DIR"/*/; do
+    [ -d "$dir" ] && stop_libvirt_host "$(basename "$dir")"
+  done
+  return 0
+}

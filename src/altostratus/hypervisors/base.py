@@ -32,6 +32,7 @@ __all__ = [
     "DataDisk",
     "DriverError",
     "HypervisorDriver",
+    "ImageBlob",
     "InstanceNotFound",
     "InstanceSpec",
     "InstanceState",
@@ -93,6 +94,18 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
+class ImageBlob:
+    """The platform-image blob as the control plane's blob store knows it, so that a driver can copy it to a host
+    and check the copy there without asking the database: ``id`` names the content (a whole-content SHA-256 or an
+    extent map's ``map-`` id), ``size`` is its length, ``extents`` its data as ``(offset, length, sha256)`` with
+    zeros everywhere else (None: the store keeps no map for it, e.g. a blob named by its SHA-256)."""
+
+    id: str
+    size: int
+    extents: tuple[tuple[int, int, str], ...] | None = None
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """Everything a driver needs to build and boot one instance (frozen; ``tags`` is copied, never aliased)."""
 
@@ -106,6 +119,8 @@ class InstanceSpec:
     image_version: str
     disk_path: str | None = None
     """The platform-image blob (a raw disk); real drivers boot a copy-on-write overlay on it, never the blob."""
+    image_blob: ImageBlob | None = None
+    """What the blob store knows of ``disk_path`` (its id and extent map), to verify a host's copy against."""
     cpu: int = 1
     memory_mb: int = 512
     custom_data: bytes | None = None

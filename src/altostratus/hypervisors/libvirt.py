@@ -7,8 +7,10 @@ adopts running instances and finds strays with one listing; there is no database
 
 This module holds the operations and the crash-safe order of their steps; each concern they use has its own
 module: ``libvirt_connections`` (hosts, reconnects, error translation), ``libvirt_inventory`` (finding
-instances on the hosts), ``libvirt_domains`` (the metadata record, destroy/undefine), ``libvirt_files``
-(overlays, seeds, console logs, permissions), ``libvirt_readiness`` (the ready line on the console),
+instances on the hosts), ``libvirt_domains`` (the metadata record, destroy/undefine), ``libvirt_pools`` (a
+storage pool per host, volumes, streams), ``libvirt_images`` (base images uploaded once per host and version,
+verified, collected), ``libvirt_volumes`` (overlays, seeds, console logs, data disks as volumes),
+``libvirt_readiness`` (the ready line on the console),
 ``libvirt_states`` (libvirt state -> power state), ``libvirt_timers`` (power-off grace periods),
 ``libvirt_probe`` (KVM or TCG), ``libvirt_xml`` (domain XML, the record's format) and ``port_table``
 (forwarded host ports, shared with the sim driver).
@@ -45,15 +47,16 @@ from altostratus.hypervisors.libvirt_connections import (
     is_connection_error,
     is_local,
     lookup,
-    qemu_runs_as_other_user,
 )
 from altostratus.hypervisors.libvirt_domains import destroy, read_record, remove, write_record
-from altostratus.hypervisors.libvirt_files import InstanceFiles
+from altostratus.hypervisors.libvirt_images import BaseImages, image_source
 from altostratus.hypervisors.libvirt_inventory import Inventory
-from altostratus.hypervisors.libvirt_probe import ACCELERATORS
+from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL, DEFAULT_POOL_PATH
+from altostratus.hypervisors.libvirt_probe import ACCELERATORS, probe_image
 from altostratus.hypervisors.libvirt_readiness import ConsoleReadiness
 from altostratus.hypervisors.libvirt_states import STATE_NAMES, observe
 from altostratus.hypervisors.libvirt_timers import ShutdownTimers
+from altostratus.hypervisors.libvirt_volumes import InstanceVolumes, console_name, data_disk_name, overlay_name
 from altostratus.hypervisors.libvirt_xml import (
     NAMESPACE,
     DomainFiles,
@@ -71,16 +74,18 @@ __all__ = ["ACCELERATORS", "FILE_SWEEP_SECONDS", "LibvirtDriver"]
 log = logging.getLogger("altostratus.hypervisors.libvirt")
 
 FILE_SWEEP_SECONDS = 300.0
-"""``list_instances`` also removes orphaned instance files, at most this often."""
+"""``list_instances`` also removes orphaned instance volumes and unused base images, at most this often."""
 
 
 class LibvirtDriver(HypervisorDriver):
     """Instances as libvirt domains on one or more hosts (libvirt URIs). Thread-safe.
 
-    - ``uri``: one libvirt URI or several (several hosts; ``hosts()`` returns the URIs, ``create`` places
-      round-robin). The per-instance files are made locally, so every host must see ``state_dir`` and the
-      image blobs at the same paths (local daemons, or a shared filesystem).
-    - ``state_dir``: where overlays, seeds and console logs live (``instances/<domain>/``).
+    - ``uri``: one libvirt URI (the unit the control plane builds per host) or several (``hosts()`` returns the
+      URIs, ``create`` places round-robin). Hosts need no shared filesystem: everything goes through libvirt.
+    - ``state_dir``: local scratch (seeds on their way to the host).
+    - ``pool``/``pool_path``: the ``dir`` storage pool on each host holding base images and instance volumes
+      (defined, built, started and marked autostart when missing; an existing pool of that name is used as is).
+    - ``image_gc_grace``: a base image no instance on a host uses is removed after this many seconds unused.
     - ``memory_cap_mb``: domains get ``min(spec.memory_mb, memory_cap_mb)`` MiB (``None``: no cap).
     - ``accel``: ``auto`` (try KVM with a tiny test guest, fall back to TCG), ``kvm`` or ``tcg``.
     - ``readiness_timeout``: seconds from (re)boot to ``console_ready_pattern`` on the serial console before
@@ -89,10 +94,10 @@ class LibvirtDriver(HypervisorDriver):
       after this many seconds if the guest has not powered off.
     - ``kvm_probe_timeout``: how long the KVM test guest may take.
     - ``machine``: the QEMU machine type (``pc``: i440fx, BIOS).
-    - ``fix_permissions``: make the files QEMU opens reachable by the QEMU user (``o+x`` on directories on
-      the way, ``o+r`` on image blobs). Off: arrange it yourself.
-    - ``sweep``: at construction, remove instance directories that no domain of ours uses and KVM test
-      domains left by a killed process.
+    - ``fix_permissions``: kept for compatibility; volumes get their permissions from libvirt (base images
+      0644, the rest relabelled by libvirt for QEMU).
+    - ``sweep``: at construction, remove instance volumes that no domain of ours uses and KVM test domains
+      left by a killed process.
     """
 
     name = "libvirt"
@@ -111,6 +116,9 @@ class LibvirtDriver(HypervisorDriver):
         machine: str = "pc",
         fix_permissions: bool = True,
         sweep: bool = True,
+        pool: str = DEFAULT_POOL,
+        pool_path: str = DEFAULT_POOL_PATH,
+        image_gc_grace: float = 60.0,
     ) -> None:
         uris = [uri] if isinstance(uri, str) else list(uri)
         if not uris or any(not isinstance(u, str) or not u for u in uris):
@@ -141,8 +149,10 @@ class LibvirtDriver(HypervisorDriver):
         self._ports = PortTable(
             holdings=self._port_holdings, bound_elsewhere=self._bound_elsewhere, gone=self._gone
         )  # a cache of what the domains' metadata say
-        self._files = InstanceFiles(state_dir, open_up=fix_permissions and qemu_runs_as_other_user(uris))
-        self.state_dir = self._files.state_dir
+        self._volumes = InstanceVolumes(state_dir, pool_name=pool, pool_target=pool_path)
+        self._images = BaseImages(gc_grace=image_gc_grace)
+        self.state_dir = self._volumes.state_dir
+        self.pool_name = pool
         self._last_file_sweep = time.monotonic()
         self._closed = False
         if sweep:
@@ -161,7 +171,7 @@ class LibvirtDriver(HypervisorDriver):
             found = self._inventory.find(spec.key)
             if found is not None:
                 return self._state(*found, heal=False)
-            blob = self._files.check_image(spec)
+            source = image_source(spec)
             if host is None:
                 host = self._hosts[next(self._placement) % len(self._hosts)]
             conn = self._conns.get(host)
@@ -172,13 +182,15 @@ class LibvirtDriver(HypervisorDriver):
             self._ports.reserve(host, spec.key, spec.port_forwards)
             try:
                 domain_type, why = self._accelerator(host, conn)
-                files = self._files.prepare(name, spec, blob)
-                rec = new_record(spec, created_at=_now(), domain_type=domain_type, why=why)
-                with self._conns.errors(host, f"defining {name}"):
-                    dom = conn.defineXML(self._domain_xml(name, None, rec, files))
+                with self._conns.errors(host, f"creating {name}"):
+                    pool = self._volumes.pool(host, conn)
+                    with self._images.use(host, conn, pool, source) as base:
+                        files = self._volumes.prepare(host, conn, name, spec, base, source.size)
+                        rec = new_record(spec, created_at=_now(), domain_type=domain_type, why=why, base=base)
+                        dom = conn.defineXML(self._domain_xml(name, None, rec, files))
             except BaseException:
                 self._ports.release(host, spec.key, spec.port_forwards)
-                self._files.remove(name)
+                self._remove_volumes(host, name)
                 raise
             self._inventory.seen(spec.key, host)
             rec = self._boot(host, dom, rec)
@@ -214,7 +226,7 @@ class LibvirtDriver(HypervisorDriver):
             raise DriverError("InvalidSpec", f"reimage of {key!r} with a spec for {spec.key!r}")
         with self._key_lock(key):
             host, dom, old = self._inventory.require(key)
-            blob = self._files.check_image(spec)
+            source = image_source(spec)
             self._timers.cancel(key)
             self._ports.replace(host, key, old.port_forwards, spec.port_forwards)
             conn = self._conns.get(host)
@@ -224,12 +236,15 @@ class LibvirtDriver(HypervisorDriver):
                     destroy(dom)
                 uuid = dom.UUIDString()
             domain_type, why = self._accelerator(host, conn)
-            files = self._files.prepare(name, spec, blob)
-            rec = new_record(spec, created_at=old.created_at, domain_type=domain_type, why=why)
-            rec.boot_count = old.boot_count
-            with self._conns.errors(host, f"redefining {name}"):
-                dom = conn.defineXML(self._domain_xml(name, uuid, rec, files))
+            with self._conns.errors(host, f"reimaging {name}"):
+                pool = self._volumes.pool(host, conn)
+                with self._images.use(host, conn, pool, source) as base:
+                    files = self._volumes.prepare(host, conn, name, spec, base, source.size)
+                    rec = new_record(spec, created_at=old.created_at, domain_type=domain_type, why=why, base=base)
+                    rec.boot_count = old.boot_count
+                    dom = conn.defineXML(self._domain_xml(name, uuid, rec, files))
             self._boot(host, dom, rec)
+            self._collect(host)
 
     def delete(self, key: str) -> None:
         self._check_open()
@@ -240,8 +255,9 @@ class LibvirtDriver(HypervisorDriver):
                 host, dom, rec = found
                 with self._conns.errors(host, f"deleting {key!r}"):
                     remove(dom)
+                    self._volumes.remove(host, self._conns.get(host), domain_name(key))
                 self._ports.release(host, key, rec.port_forwards)
-            self._files.remove(domain_name(key))
+                self._collect(host)
             self._inventory.forget(key)
             self._readiness.forget(key)
 
@@ -267,13 +283,16 @@ class LibvirtDriver(HypervisorDriver):
                     if exc.code != "InstanceNotFound":  # deleted while we listed
                         raise
         if time.monotonic() - self._last_file_sweep > FILE_SWEEP_SECONDS:
-            self._sweep_files(names)  # every host answered: we know every domain of ours
+            self._sweep_volumes(names)  # every host answered: we know every domain of ours
         return result
 
     def console_log(self, key: str) -> str:
+        """Read through libvirt (``virStorageVolDownload`` of the console volume): works for remote hosts."""
         self._check_open()
-        self._inventory.require(key)
-        return self._files.read_console(key, domain_name(key))
+        host, _, _ = self._inventory.require(key)
+        with self._conns.errors(host, f"reading the console of {key!r}"):
+            data = self._volumes.read_console(host, self._conns.get(host), domain_name(key))
+        return data.decode("utf-8", "replace")
 
     def set_data_disks(self, key: str, disks: tuple[DataDisk, ...]) -> None:
         """New disks are made (empty qcow2) and, like removed ones, changed in the persistent definition and
@@ -286,29 +305,34 @@ class LibvirtDriver(HypervisorDriver):
             if rec.data_disks == disks:
                 return
             name = domain_name(key)
-            files = self._files.existing(name, rec.disk_path, disks)
             new = rec.copy(data_disks=disks)
             conn = self._conns.get(host)
             with self._conns.errors(host, f"changing the data disks of {key!r}"):
+                files = self._volumes.existing(host, conn, name, rec.base, disks)
                 uuid = dom.UUIDString()
-                replug = self._hotplug(dom, key, name, rec.data_disks, disks) if dom.isActive() else False
+                paths = dict(files.data_disks)
+                for disk in rec.data_disks:
+                    paths.setdefault(disk, self._volumes.path(host, conn, data_disk_name(name, disk)))
+                replug = self._hotplug(dom, key, paths, rec.data_disks, disks) if dom.isActive() else False
                 dom = conn.defineXML(self._domain_xml(name, uuid, new, files))
                 write_record(dom, new)
             if replug:
                 self._boot(host, dom, new)
 
-    def _hotplug(self, dom: Any, key: str, name: str, old: tuple[DataDisk, ...], new: tuple[DataDisk, ...]) -> bool:
+    def _hotplug(
+        self, dom: Any, key: str, paths: dict[DataDisk, str], old: tuple[DataDisk, ...], new: tuple[DataDisk, ...]
+    ) -> bool:
         """Detach and attach the changed disks live; True when the guest refused and needs a power cycle."""
         live = libvirt.VIR_DOMAIN_AFFECT_LIVE
         gone = [d for d in old if d not in new]
         added = [d for d in new if d not in old]
         try:
             for disk in gone:
-                path = str(self._files.data_disk(name, disk))
-                dom.detachDeviceFlags(ElementTree.tostring(data_disk_xml(disk, path), encoding="unicode"), live)
+                xml = ElementTree.tostring(data_disk_xml(disk, paths[disk]), encoding="unicode")
+                dom.detachDeviceFlags(xml, live)
             for disk in added:
-                path = str(self._files.data_disk(name, disk))
-                dom.attachDeviceFlags(ElementTree.tostring(data_disk_xml(disk, path), encoding="unicode"), live)
+                xml = ElementTree.tostring(data_disk_xml(disk, paths[disk]), encoding="unicode")
+                dom.attachDeviceFlags(xml, live)
         except libvirt.libvirtError as exc:
             if is_connection_error(exc):
                 raise
@@ -344,7 +368,7 @@ class LibvirtDriver(HypervisorDriver):
         for key in strays:
             log.warning("libvirt: deleting stray instance %s", key)
             self.delete(key)
-        self._sweep_files()
+        self._sweep_volumes()
         return strays
 
     def accelerator(self, host: str | None = None) -> tuple[str, str]:
@@ -359,8 +383,31 @@ class LibvirtDriver(HypervisorDriver):
         """The ``libvirt.virDomain`` of an instance (for tests and diagnostics); ``InstanceNotFound`` if none."""
         return self._inventory.require(key)[1]
 
-    def instance_dir(self, key: str) -> Path:
-        return self._files.directory(domain_name(key))
+    def volumes(self, key: str) -> list[str]:
+        """The names of an instance's volumes in its host's pool (for tests and diagnostics)."""
+        host, _, _ = self._inventory.require(key)
+        name = domain_name(key)
+        with self._conns.errors(host, f"listing the volumes of {key!r}"):
+            pool = self._volumes.pool(host, self._conns.get(host))
+            return sorted(v.name() for v in pool.listAllVolumes(0) if v.name().startswith(f"{name}."))
+
+    def image_uploads(self, host: str | None = None) -> int:
+        """How many base images this driver uploaded (to ``host``, or to all its hosts)."""
+        return self._images.uploads[host] if host else sum(self._images.uploads.values())
+
+    def image_upload_seconds(self) -> dict[str, list[float]]:
+        """Per host, the seconds each upload took (sparse stream + verification)."""
+        return {host: list(times) for host, times in self._images.upload_seconds.items()}
+
+    def collect_images(self, host: str | None = None, grace: float | None = None) -> list[str]:
+        """Remove base images no instance uses (on ``host`` or every host) after ``grace`` seconds unused
+        (default ``image_gc_grace``); the removed volume names. Also runs after deletes and reimages and with
+        the periodic sweep."""
+        removed: list[str] = []
+        for h in [host] if host else self._hosts:
+            with self._conns.errors(h, "collecting unused base images"):
+                removed += self._images.collect(h, self._volumes.pool(h, self._conns.get(h)), grace)
+        return removed
 
     # -- guards ------------------------------------------------------------------------------------------------
 
@@ -402,12 +449,19 @@ class LibvirtDriver(HypervisorDriver):
                 if healed is not None:
                     rec = healed
                     state, reason = dom.state()
-        console = self._files.console(name)
+        conn = self._conns.get(host)
+
+        def read(offset: int) -> bytes:
+            with self._conns.errors(host, f"reading the console of {rec.key!r}"):
+                return self._volumes.read_console(host, conn, name, offset)
+
+        with self._conns.errors(host, f"finding the pool of {rec.key!r}"):
+            console = self._volumes.path(host, conn, console_name(name))
         seen = observe(
             rec,
             state,
             reason,
-            scan=lambda: self._readiness.scan(rec.key, (rec.boot_count, rec.boot_started), console),
+            scan=lambda: self._readiness.scan(rec.key, (rec.boot_count, rec.boot_started), read),
             now=time.time(),
             readiness_timeout=self.readiness_timeout,
             pattern=self.console_ready_pattern,
@@ -425,11 +479,18 @@ class LibvirtDriver(HypervisorDriver):
             "boot_count": rec.boot_count,
             "boot_started": rec.boot_started,
             "port_forwards": [list(f) for f in rec.port_forwards],
-            "overlay": str(self._files.overlay(name)),
-            "console_log": str(console),
+            "pool": self.pool_name,
+            "overlay": self._volumes.path(host, conn, overlay_name(name)),
+            "base_volume": rec.base,
+            "console_log": console,
             "disk_path": rec.disk_path,
             "data_disks": [
-                {"name": d.name, "lun": d.lun, "sizeGB": d.size_gb, "file": str(self._files.data_disk(name, d))}
+                {
+                    "name": d.name,
+                    "lun": d.lun,
+                    "sizeGB": d.size_gb,
+                    "file": self._volumes.path(host, conn, data_disk_name(name, d)),
+                }
                 for d in rec.data_disks
             ],
         }
@@ -483,7 +544,7 @@ class LibvirtDriver(HypervisorDriver):
         with self._conns.errors(host, f"booting {rec.key!r}"):
             if dom.isActive():
                 destroy(dom)
-            self._files.clear_console(domain_name(rec.key))
+            self._volumes.clear_console(host, self._conns.get(host), domain_name(rec.key))
             rec = rec.copy(
                 power="running",
                 boot_count=rec.boot_count + 1,
@@ -574,10 +635,30 @@ class LibvirtDriver(HypervisorDriver):
     def _accelerator(self, host: str, conn: Any) -> tuple[str, str]:
         """(libvirt domain type, why) for new domains on ``host``."""
         return libvirt_probe.domain_type(
-            self.accel, host, conn, self._files.probe_dir, NAMESPACE, self.kvm_probe_timeout
+            self.accel,
+            host,
+            conn,
+            lambda: probe_image(conn, self._volumes.pool(host, conn)),
+            NAMESPACE,
+            self.kvm_probe_timeout,
         )
 
     # -- sweeping ----------------------------------------------------------------------------------------------
+
+    def _remove_volumes(self, host: str, name: str) -> None:
+        """After a failed create: its volumes go (best effort: the sweep gets what a dead host keeps)."""
+        try:
+            with self._conns.errors(host, f"removing the volumes of {name}"):
+                self._volumes.remove(host, self._conns.get(host), name)
+        except DriverError as exc:
+            log.warning("libvirt: %s", exc)
+
+    def _collect(self, host: str) -> None:
+        """Base images that became unused (after a delete or a reimage); failures only logged."""
+        try:
+            self.collect_images(host)
+        except DriverError as exc:
+            log.warning("libvirt: not collecting base images: %s", exc)
 
     def _sweep_startup(self) -> None:
         for host in self._hosts:
@@ -587,20 +668,28 @@ class LibvirtDriver(HypervisorDriver):
                     libvirt_probe.remove_stale_probes(conn, NAMESPACE)
             except DriverError as exc:
                 log.warning("libvirt: startup sweep skipped on %s: %s", host, exc)
-        self._sweep_files()
+        self._sweep_volumes()
 
-    def _sweep_files(self, names: set[str] | None = None, min_age: float = 60.0) -> list[Path]:
-        """Instance directories no domain of ours uses (a crash between making the files and defining the
-        domain, or between undefining it and removing them). ``names``: every domain name of ours, from a
-        listing that every host answered (None: list now)."""
+    def _sweep_volumes(self, names: set[str] | None = None, min_age: float = 60.0) -> list[str]:
+        """Instance volumes no domain of ours uses (a crash between making them and defining the domain, or
+        between undefining it and removing them), and base images unused for the grace period. ``names``:
+        every domain name of ours, from a listing that every host answered (None: list now)."""
         if names is None:
             try:
                 names = {domain_name(rec.key) for host in self._hosts for _dom, rec in self._inventory.records(host)}
             except DriverError as exc:
-                log.warning("libvirt: not sweeping instance files: %s", exc)
+                log.warning("libvirt: not sweeping volumes: %s", exc)
                 return []
         self._last_file_sweep = time.monotonic()
-        return self._files.sweep(names, min_age)
+        removed: list[str] = []
+        for host in self._hosts:
+            try:
+                with self._conns.errors(host, "sweeping volumes"):
+                    removed += self._volumes.sweep(host, self._conns.get(host), names, min_age)
+                removed += self.collect_images(host)
+            except DriverError as exc:
+                log.warning("libvirt: not sweeping the volumes on %s: %s", host, exc)
+        return removed
 
 
 def _now() -> float:

@@ -8,7 +8,8 @@ emulation failure`` as soon as their boot loader switches to protected mode (lib
 goes back to real mode, prints ``ALTOSTRATUS-ACCEL-PROBE-OK`` and powers the machine off through the PIIX4
 ACPI port (0x604). KVM is used when the probe domain powers itself off within the timeout; a pause, a crash,
 a start failure or the timeout mean TCG. The verdict needs only libvirt calls (domain state), so it works for
-any URI; the serial log is kept beside the image for diagnostics.
+any URI; the probe disk is a volume in the host's pool (``alto-accel-probe.img``, uploaded once), and its serial
+port goes nowhere.
 
 The boot sector was assembled with GNU as (``as --32``; ``objcopy -O binary``) from::
 
@@ -33,7 +34,7 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
@@ -60,25 +61,34 @@ _PROBING: dict[str, threading.Lock] = {}
 """URI -> held while that host is probed, so that concurrent creates wait for one probe."""
 
 
-def probe_image(directory: Path) -> Path:
-    """The probe disk (1 MiB raw, world-readable) in ``directory``, written if missing or different."""
-    path = directory / "accel-probe.img"
+PROBE_VOLUME = "alto-accel-probe.img"
+
+
+def probe_image(conn: Any, pool: Any) -> str:
+    """The host path of the probe disk (1 MiB raw, world-readable) in ``pool``, uploaded if missing or different."""
+    import libvirt
+
+    from altostratus.hypervisors.libvirt_pools import create_volume, lookup_volume, read_volume, upload_bytes
+
+    vol = lookup_volume(pool, PROBE_VOLUME)
+    if vol is not None:
+        with contextlib.suppress(libvirt.libvirtError):
+            if vol.info()[1] == IMAGE_SIZE and read_volume(conn, vol, 0, 512) == BOOT_SECTOR:
+                return str(vol.path())
+        with contextlib.suppress(libvirt.libvirtError):
+            vol.delete(0)
     try:
-        with path.open("rb") as f:
-            if f.read(512) == BOOT_SECTOR and path.stat().st_size == IMAGE_SIZE:
-                return path
-    except OSError:
-        pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
-        f.write(BOOT_SECTOR)
-        f.truncate(IMAGE_SIZE)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
+        vol = create_volume(pool, PROBE_VOLUME, IMAGE_SIZE, "raw", mode="0644")
+    except libvirt.libvirtError:
+        vol = lookup_volume(pool, PROBE_VOLUME)  # another process made it meanwhile
+        if vol is None:
+            raise
+        return str(vol.path())
+    upload_bytes(conn, vol, BOOT_SECTOR.ljust(IMAGE_SIZE, b"\0"))
+    return str(vol.path())
 
 
-def probe_xml(name: str, image: Path, serial_log: Path, namespace: str, started: float) -> str:
+def probe_xml(name: str, image: str, namespace: str, started: float) -> str:
     return f"""<domain type='kvm'>
   <name>{name}</name>
   <metadata><alto:probe xmlns:alto={quoteattr(namespace)} started='{started:.3f}' owner={quoteattr(OWNER)}/></metadata>
@@ -92,11 +102,11 @@ def probe_xml(name: str, image: Path, serial_log: Path, namespace: str, started:
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
-      <source file={quoteattr(str(image))}/>
+      <source file={quoteattr(image)}/>
       <target dev='vda' bus='virtio'/>
       <readonly/>
     </disk>
-    <serial type='file'><source path={quoteattr(str(serial_log))} append='off'/><target port='0'/></serial>
+    <serial type='null'><target port='0'/></serial>
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
@@ -104,23 +114,20 @@ def probe_xml(name: str, image: Path, serial_log: Path, namespace: str, started:
 """
 
 
-def probe_kvm(conn: Any, directory: Path, namespace: str, timeout: float) -> tuple[bool, str]:
-    """Boot the probe with KVM on ``conn`` (a libvirt connection); ``(usable, why)``. Never raises for a
-    KVM problem: any failure is a reason to fall back to TCG."""
+def probe_kvm(conn: Any, image: Callable[[], str], namespace: str, timeout: float) -> tuple[bool, str]:
+    """Boot the probe with KVM on ``conn`` (a libvirt connection) from the disk ``image()`` gives (a host
+    path); ``(usable, why)``. Never raises for a KVM problem: any failure is a reason to fall back to TCG."""
     import libvirt
 
     try:
         conn.getDomainCapabilities(None, "x86_64", "pc", "kvm", 0)
     except libvirt.libvirtError as exc:
         return False, f"libvirt offers no KVM: {exc.get_error_message()}"
-    directory.mkdir(parents=True, exist_ok=True)
-    image = probe_image(directory)
     name = f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}"
-    serial_log = directory / f"{name}.log"
     dom = None
     started = time.monotonic()
     try:
-        dom = conn.defineXML(probe_xml(name, image, serial_log, namespace, time.time()))
+        dom = conn.defineXML(probe_xml(name, image(), namespace, time.time()))
         dom.create()
         while True:
             state, reason = dom.state()
@@ -143,8 +150,6 @@ def probe_kvm(conn: Any, directory: Path, namespace: str, timeout: float) -> tup
                 dom.destroy()
             with contextlib.suppress(libvirt.libvirtError):
                 dom.undefine()
-        with contextlib.suppress(OSError):
-            serial_log.unlink()
 
 
 def remove_stale_probes(conn: Any, namespace: str, older_than: float = 120.0) -> None:
@@ -184,7 +189,9 @@ def _dead_local(owner: str) -> bool:
     return False
 
 
-def domain_type(accel: str, host: str, conn: Any, directory: Path, namespace: str, timeout: float) -> tuple[str, str]:
+def domain_type(
+    accel: str, host: str, conn: Any, image: Callable[[], str], namespace: str, timeout: float
+) -> tuple[str, str]:
     """``(libvirt domain type, why)`` for new domains on ``host``: what ``accel`` (one of ``ACCELERATORS``)
     forces, or for ``auto`` the verdict of a probe (``probe_kvm``), made once per host and process because it
     takes a boot."""
@@ -199,7 +206,7 @@ def domain_type(accel: str, host: str, conn: Any, directory: Path, namespace: st
             cached = _VERDICTS.get(host)
         if cached is not None:
             return cached
-        ok, why = probe_kvm(conn, directory, namespace, timeout)
+        ok, why = probe_kvm(conn, image, namespace, timeout)
         result = ("kvm", why) if ok else ("qemu", f"TCG: {why}")
         log.info("libvirt: %s uses %s (%s)", host, "KVM" if ok else "TCG", why)
         with _VERDICTS_LOCK:

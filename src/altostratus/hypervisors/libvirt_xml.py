@@ -71,13 +71,15 @@ class InstanceRecord:
     """``kvm`` or ``tcg``: how the domain is defined (libvirt type ``kvm`` or ``qemu``)."""
     accelerator_reason: str = ""
     data_disks: tuple[DataDisk, ...] = ()
-    """Attached now, by lun; each is ``data-<name>.qcow2`` in the instance directory."""
+    """Attached now, by lun; each is the volume ``<domain>.data-<name>.qcow2`` in the host's pool."""
+    base: str = ""
+    """The host path of the image's base volume the overlay is made on (``libvirt_images``)."""
 
     def copy(self, **changes: object) -> InstanceRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def new_record(spec: InstanceSpec, *, created_at: float, domain_type: str, why: str) -> InstanceRecord:
+def new_record(spec: InstanceSpec, *, created_at: float, domain_type: str, why: str, base: str = "") -> InstanceRecord:
     """The record of an instance built from ``spec`` (created, or reimaged: then ``created_at`` is the old
     one), wanted running with its first boot pending, on a domain of libvirt type ``domain_type``."""
     return InstanceRecord(
@@ -98,6 +100,7 @@ def new_record(spec: InstanceSpec, *, created_at: float, domain_type: str, why: 
         accelerator="kvm" if domain_type == "kvm" else "tcg",
         accelerator_reason=why,
         data_disks=spec.data_disks,
+        base=base,
     )
 
 
@@ -126,6 +129,7 @@ def _record_element(rec: InstanceRecord, *, with_namespace: bool) -> ElementTree
         "power": rec.power,
         "accelerator": rec.accelerator,
         "accelerator-reason": rec.accelerator_reason,
+        "base-volume": rec.base,
     }
     for name, value in attrs.items():
         root.set(name, value)
@@ -201,6 +205,7 @@ def record_from_xml(text: str) -> InstanceRecord:
             error=None if error_el is None else (error_el.text or ""),
             accelerator=root.get("accelerator", "tcg"),
             accelerator_reason=root.get("accelerator-reason", ""),
+            base=root.get("base-volume", ""),
             data_disks=tuple(
                 DataDisk(d.attrib["name"], int(d.attrib["lun"]), int(d.attrib["size-gb"]), d.get("caching", "None"))
                 for d in children.get("data-disk", [])
@@ -264,8 +269,8 @@ def domain_xml(
     """The persistent definition of one instance.
 
     - ``domain_type`` ``kvm`` or ``qemu`` (TCG); BIOS boot from the first disk.
-    - Disk 1 (vda): the qcow2 overlay, with its raw backing file spelled out so libvirt neither probes nor
-      relabels (chowns) the shared platform-image blob; it only has to be readable by the QEMU user.
+    - Disk 1 (vda): the qcow2 overlay volume, with its raw backing file (the image's base volume) spelled out so
+      libvirt neither probes nor relabels (chowns) the shared base; it only has to be readable by the QEMU user.
     - Disk 2 (vdb): the NoCloud seed, read-only.
     - COM1 to a file, truncated whenever QEMU starts (``append='off'``): the console of the current boot.
     - One virtio NIC on QEMU's user-mode network. Without port forwards it is a plain libvirt

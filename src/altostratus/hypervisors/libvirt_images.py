@@ -1,0 +1,352 @@
+"""Platform images on the hosts: each host's pool holds one *base volume* per image version, uploaded once.
+
+Why: instance disks are qcow2 overlays made by libvirt in the host's pool, so their base must be in that pool
+too; the control plane's blob store stays the source. A base volume is named by the blob's id
+(``image-<id>.raw``), so "this host has this version" is a volume lookup, and it is uploaded as a sparse stream
+(only the data extents move; the holes of a 256 MiB demo image cost nothing) and then **verified**: read back
+as a sparse stream, each extent's SHA-256 must match the blob's extent map and every byte outside the extents
+must be zero.
+
+There is no rename for volumes, so a half upload is told apart by a second, empty volume:
+``image-<id>.verified`` is created only after the check passed. A base volume without its marker is an upload in
+progress (its file keeps changing) or one a crash left behind (its file stopped changing for
+``STALE_UPLOAD_SECONDS``: deleted and uploaded again). Inside one process a lock per (host, image) makes
+concurrent creates of the same version wait for one upload.
+
+Garbage collection (``collect``): a base volume that no volume in the pool uses as its backing file (every
+instance's overlay names its base) and no create of this process is using is removed once it has been seen
+unused for ``gc_grace`` seconds, marker first. The grace period is what keeps it from racing another process's
+create, which needs the base only for the moment between finding it and creating its overlay (milliseconds);
+within this process the per-image lock and use count exclude the race entirely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from altostratus.hypervisors.base import DriverError, InstanceSpec
+from altostratus.hypervisors.libvirt_pools import (
+    Section,
+    create_volume,
+    delete_volume,
+    local_sections,
+    lookup_volume,
+    receive_sparse,
+    send_sparse,
+    volume_backing,
+    volume_mtime,
+)
+
+__all__ = ["BASE_PREFIX", "STALE_UPLOAD_SECONDS", "BaseImages", "ImageSource", "image_source"]
+
+log = logging.getLogger("altostratus.hypervisors.libvirt")
+
+BASE_PREFIX = "image-"
+STALE_UPLOAD_SECONDS = 120.0
+"""An unverified base volume whose file has not changed for this long was left by a crashed upload."""
+HASH_CHUNK = 16 << 20
+ZEROS = bytes(4 << 20)
+
+Extent = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A platform image to put on hosts: the local blob and what its content must be."""
+
+    id: str
+    path: Path
+    size: int
+    extents: tuple[Extent, ...]
+    """Data ``(offset, length, sha256)``, sorted; zeros elsewhere."""
+
+    @property
+    def volume(self) -> str:
+        return f"{BASE_PREFIX}{self.id}.raw"
+
+    @property
+    def marker(self) -> str:
+        return f"{BASE_PREFIX}{self.id}.verified"
+
+
+_SCANS: dict[tuple[str, int, int], tuple[Extent, ...]] = {}
+_SCANS_LOCK = threading.Lock()
+
+
+def image_source(spec: InstanceSpec) -> ImageSource:
+    """The spec's image: its blob (which must exist here) and its extent map, from the blob store
+    (``spec.image_blob``) or, for a blob the store keeps no map of, from the local file (which the store verified
+    when it was downloaded)."""
+    if not spec.disk_path:
+        raise DriverError("InvalidSpec", f"{spec.key!r}: the spec has no disk_path (platform-image blob)")
+    path = Path(spec.disk_path).absolute()
+    try:
+        st = path.stat()
+    except OSError:
+        raise DriverError("ImageNotFound", f"{spec.key!r}: no image blob at {path}") from None
+    blob = spec.image_blob
+    if blob is not None and blob.size != st.st_size:
+        raise DriverError("ImageNotFound", f"{spec.key!r}: {path} has {st.st_size} bytes, the blob {blob.size}")
+    if blob is not None and blob.extents is not None:
+        extents = tuple((int(o), int(n), str(h)) for o, n, h in blob.extents)
+    else:
+        extents = _scan(path, st.st_size, st.st_mtime_ns)
+    image_id = blob.id if blob is not None else _local_id(st.st_size, extents)
+    return ImageSource(id=image_id, path=path, size=st.st_size, extents=extents)
+
+
+def _local_id(size: int, extents: tuple[Extent, ...]) -> str:
+    """A content name for a blob given only by path: a digest of its size and extent map."""
+    sha = hashlib.sha256(f"altostratus local image\nsize {size}\n".encode())
+    for offset, length, digest in extents:
+        sha.update(f"{offset} {length} {digest}\n".encode())
+    return "local-" + sha.hexdigest()[:58]
+
+
+def _scan(path: Path, size: int, mtime_ns: int) -> tuple[Extent, ...]:
+    key = (str(path), size, mtime_ns)
+    with _SCANS_LOCK:
+        cached = _SCANS.get(key)
+    if cached is not None:
+        return cached
+    out: list[Extent] = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for offset, length, is_data in local_sections(fd, size):
+            for start in range(offset, offset + length, HASH_CHUNK) if is_data else ():
+                n = min(HASH_CHUNK, offset + length - start)
+                out.append((start, n, hashlib.sha256(os.pread(fd, n, start)).hexdigest()))
+    finally:
+        os.close(fd)
+    result = tuple(out)
+    with _SCANS_LOCK:
+        _SCANS[key] = result
+    return result
+
+
+def sections(source: ImageSource) -> list[Section]:
+    """The extents as data and the gaps between them as holes."""
+    out: list[Section] = []
+    pos = 0
+    for offset, length, _ in source.extents:
+        if offset > pos:
+            out.append((pos, offset - pos, False))
+        out.append((offset, length, True))
+        pos = offset + length
+    if pos < source.size:
+        out.append((pos, source.size - pos, False))
+    return out
+
+
+class ExtentCheck:
+    """Fed a payload in order (data and holes), says whether it is the extent map's content."""
+
+    def __init__(self, size: int, extents: tuple[Extent, ...]) -> None:
+        self.size, self.extents = size, extents
+        self.pos, self.index = 0, 0
+        self.sha = hashlib.sha256()
+        self.problem: str | None = None
+
+    def data(self, buf: bytes) -> None:
+        self._feed(len(buf), memoryview(buf))
+
+    def hole(self, length: int) -> None:
+        self._feed(length, None)
+
+    def _feed(self, length: int, buf: memoryview | None) -> None:
+        done = 0
+        while done < length and self.problem is None:
+            if self.index < len(self.extents):
+                offset, ext_len, digest = self.extents[self.index]
+            else:
+                offset, ext_len, digest = self.size, 0, ""
+            inside = offset <= self.pos
+            stop = offset + ext_len if inside else offset
+            n = min(length - done, stop - self.pos) if stop > self.pos else length - done
+            piece = None if buf is None else buf[done : done + n]
+            if inside:
+                if piece is None:
+                    for start in range(0, n, len(ZEROS)):
+                        self.sha.update(ZEROS[: min(len(ZEROS), n - start)])
+                else:
+                    self.sha.update(piece)
+            elif piece is not None and any(piece):
+                self.problem = f"non-zero data at {self.pos} outside the image's extents"
+            self.pos += n
+            done += n
+            if inside and self.pos == offset + ext_len:
+                if self.sha.hexdigest() != digest:
+                    self.problem = f"the extent at {offset} ({ext_len} bytes) has the wrong SHA-256"
+                self.sha = hashlib.sha256()
+                self.index += 1
+
+    def verdict(self) -> str | None:
+        """None when the content matched, else what was wrong."""
+        if self.problem is None and self.pos != self.size:
+            return f"{self.pos} bytes instead of {self.size}"
+        if self.problem is None and self.index < len(self.extents):
+            return f"extents from {self.extents[self.index][0]} on were never seen"
+        return self.problem
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
+class BaseImages:
+    """The base volumes of the driver's hosts: uploads (counted per host in ``uploads``) and their GC."""
+
+    def __init__(self, gc_grace: float = 60.0, stale_upload: float = STALE_UPLOAD_SECONDS) -> None:
+        self.gc_grace = gc_grace
+        self.stale_upload = stale_upload
+        self.uploads: Counter[str] = Counter()
+        """Host -> base volumes this driver uploaded there (a version reaches a host once)."""
+        self.upload_seconds: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._unused_since: dict[tuple[str, str], float] = {}
+
+    def _slot(self, host: str, image_id: str) -> _Slot:
+        with self._lock:
+            return self._slots.setdefault((host, image_id), _Slot())
+
+    @contextlib.contextmanager
+    def use(self, host: str, conn: Any, pool: Any, source: ImageSource) -> Iterator[str]:
+        """The host path of ``source``'s verified base volume (uploaded if missing), kept from GC by this
+        process while the block runs (make the overlay inside it)."""
+        slot = self._slot(host, source.id)
+        with self._lock:
+            slot.users += 1
+        try:
+            with slot.lock:
+                path = self._ensure(host, conn, pool, source)
+            yield path
+        finally:
+            with self._lock:
+                slot.users -= 1
+
+    def _ensure(self, host: str, conn: Any, pool: Any, source: ImageSource) -> str:
+        last_change: tuple[float, float] | None = None  # (volume mtime, our monotonic time when it was seen)
+        while True:
+            vol = lookup_volume(pool, source.volume)
+            marked = lookup_volume(pool, source.marker) is not None
+            if vol is not None and marked:
+                return str(vol.path())
+            if vol is None and marked:
+                delete_volume(pool, source.marker)  # a GC interrupted between marker and volume
+                continue
+            if vol is not None:  # another process uploads, or a crash left half an upload
+                mtime = volume_mtime(vol)
+                now = time.monotonic()
+                if last_change is None or mtime != last_change[0]:
+                    last_change = (mtime, now)
+                elif now - last_change[1] >= self.stale_upload:
+                    log.warning("libvirt: %s: removing the unverified base volume %s (a stalled upload)",
+                                host, source.volume)  # fmt: skip
+                    delete_volume(pool, source.volume)
+                    continue
+                time.sleep(0.5)
+                continue
+            try:
+                vol = create_volume(pool, source.volume, source.size, "raw", mode="0644")
+            except libvirt.libvirtError:
+                if lookup_volume(pool, source.volume) is not None:
+                    continue  # another process was first: wait for its upload
+                raise
+            try:
+                self._upload(host, conn, vol, source)
+                create_volume(pool, source.marker, 0, "raw", mode="0644")
+            except BaseException:
+                with contextlib.suppress(libvirt.libvirtError):
+                    delete_volume(pool, source.volume)
+                raise
+            return str(vol.path())
+
+    def _upload(self, host: str, conn: Any, vol: Any, source: ImageSource) -> None:
+        started = time.monotonic()
+        fd = os.open(source.path, os.O_RDONLY)
+        try:
+            sent = send_sparse(conn, vol, source.size, sections(source), lambda offset, n: os.pread(fd, n, offset))
+        finally:
+            os.close(fd)
+        uploaded = time.monotonic()
+        check = ExtentCheck(source.size, source.extents)
+        receive_sparse(conn, vol, check.data, check.hole)
+        problem = check.verdict()
+        if problem is not None:
+            raise DriverError("ImageUploadFailed", f"{host}: the copy of image {source.id} is wrong: {problem}",
+                              retryable=True)  # fmt: skip
+        done = time.monotonic()
+        with self._lock:
+            self.uploads[host] += 1
+            self.upload_seconds.setdefault(host, []).append(round(done - started, 3))
+        log.info("libvirt: %s: image %s uploaded (%d data bytes of %d) in %.2f s, verified in %.2f s",
+                 host, source.id, sent, source.size, uploaded - started, done - uploaded)  # fmt: skip
+
+    def collect(self, host: str, pool: Any, grace: float | None = None) -> list[str]:
+        """Remove the base volumes on ``host`` that nothing has used for ``grace`` seconds (default
+        ``gc_grace``); the removed volume names."""
+        grace = self.gc_grace if grace is None else grace
+        now = time.monotonic()
+        removed: list[str] = []
+        bases, used = _bases_and_backings(pool)
+        for name, vol in bases.items():
+            image_id = name[len(BASE_PREFIX) : -len(".raw")]
+            key = (host, name)
+            if str(vol.path()) in used:
+                self._unused_since.pop(key, None)
+                continue
+            first = self._unused_since.setdefault(key, now)
+            if now - first < grace:
+                continue
+            slot = self._slot(host, image_id)
+            if not slot.lock.acquire(blocking=False):
+                continue  # an upload or a create is at it
+            try:
+                with self._lock:
+                    busy = slot.users > 0
+                if busy or str(vol.path()) in _bases_and_backings(pool)[1]:
+                    continue
+                delete_volume(pool, f"{BASE_PREFIX}{image_id}.verified")
+                delete_volume(pool, name)
+                self._unused_since.pop(key, None)
+                removed.append(name)
+                log.info("libvirt: %s: removed the base volume %s (no instance uses it)", host, name)
+            finally:
+                slot.lock.release()
+        return removed
+
+
+def _bases_and_backings(pool: Any) -> tuple[dict[str, Any], set[str]]:
+    """The base volumes of a pool by name, and the paths every other volume uses as its backing file."""
+    bases: dict[str, Any] = {}
+    used: set[str] = set()
+    for vol in pool.listAllVolumes(0):
+        name = vol.name()
+        if name.startswith(BASE_PREFIX):
+            if name.endswith(".raw"):
+                bases[name] = vol
+            continue
+        try:
+            backing = volume_backing(vol)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                continue
+            raise
+        if backing:
+            used.add(backing)
+    return bases, used
