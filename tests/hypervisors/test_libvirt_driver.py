@@ -23,6 +23,7 @@ import pytest
 from altostratus.hypervisors import DriverError, InstanceNotFound, InstanceSpec, InstanceState, make_driver
 from altostratus.hypervisors.libvirt import LibvirtDriver
 from altostratus.hypervisors.libvirt_domains import read_record, write_record
+from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL, DEFAULT_POOL_PATH
 from altostratus.hypervisors.libvirt_probe import BOOT_SECTOR, PROBE_MARKER
 from altostratus.hypervisors.libvirt_readiness import ConsoleReadiness, ReadyScan
 from altostratus.hypervisors.libvirt_states import observe
@@ -38,8 +39,12 @@ from altostratus.hypervisors.nocloud import build_seed, seed_files
 from tests.support.libvirt_env import (
     URI,
     build_images,
+    delete_volume_of,
     domain_state,
+    download_volume,
     ensure_libvirtd,
+    make_volume,
+    pool_volumes,
     remove_dir,
     seed_file,
     shared_dir,
@@ -177,17 +182,24 @@ def test_libvirt_states_map_to_power_states() -> None:
 
 def test_readiness_reads_only_new_console_bytes_per_boot(tmp_path: Path) -> None:
     console = tmp_path / "console.log"
+    reads: list[int] = []
+
+    def read(offset: int) -> bytes:  # what the driver does through virStorageVolDownload
+        reads.append(offset)
+        return console.read_bytes()[offset:] if console.exists() else b""
+
     readiness = ConsoleReadiness("ALTOSTRATUS-READY")
-    assert not readiness.scan("k", (1, 1.0), console).ready  # no console yet
+    assert not readiness.scan("k", (1, 1.0), read).ready  # no console yet
     console.write_bytes(b"booting\nALTOSTRATUS-RE")
-    assert not readiness.scan("k", (1, 1.0), console).ready
+    assert not readiness.scan("k", (1, 1.0), read).ready
     with console.open("ab") as f:
         f.write(b"ADY instance-id=x\n")  # the line completed by a later write is still found
-    first = readiness.scan("k", (1, 1.0), console)
+    first = readiness.scan("k", (1, 1.0), read)
     assert first.ready and first.offset == console.stat().st_size and first.seen_at > 0
-    assert readiness.scan("k", (1, 1.0), console) == first  # remembered
+    assert reads[-1] == len(b"booting\nALTOSTRATUS-RE") - len("ALTOSTRATUS-READY")  # only the new bytes
+    assert readiness.scan("k", (1, 1.0), read) == first  # remembered
     console.write_bytes(b"booting\n")
-    assert not readiness.scan("k", (2, 5.0), console).ready  # a new boot starts over
+    assert not readiness.scan("k", (2, 5.0), read).ready  # a new boot starts over
     with pytest.raises(ValueError):
         ConsoleReadiness("")
 
@@ -344,9 +356,12 @@ def test_two_instances_boot_from_v1(env: Env, fleet: dict[str, InstanceSpec]) ->
         assert _ready_lines(console) == [
             f"ALTOSTRATUS-READY instance-id={spec.vm_id} hostname={spec.computer_name} version={V1}"
         ]
-        overlay = Path(state.details["overlay"])
-        assert overlay.is_file() and overlay.parent == env.driver.instance_dir(spec.key)
-        assert str(env.images[V1]) in dom.XMLDesc(0)
+        name = domain_name(spec.key)
+        assert env.driver.volumes(spec.key) == [f"{name}.console.log", f"{name}.disk.qcow2", f"{name}.seed.img"]
+        assert state.details["overlay"] == f"{DEFAULT_POOL_PATH}/{name}.disk.qcow2"
+        assert state.details["base_volume"].startswith(f"{DEFAULT_POOL_PATH}/image-")
+        assert state.details["base_volume"] in dom.XMLDesc(0) and state.details["overlay"] in dom.XMLDesc(0)
+        assert str(env.images[V1]) in dom.XMLDesc(0)  # the control plane's blob, in the record only
 
 
 def test_custom_data_runs_and_seed_carries_computer_name(env: Env, fleet: dict[str, InstanceSpec]) -> None:
@@ -354,11 +369,12 @@ def test_custom_data_runs_and_seed_carries_computer_name(env: Env, fleet: dict[s
     console = env.driver.console_log(a.key)
     assert "MARKER-123" in console and "ALTOSTRATUS-USERDATA exit=0" in console
     assert "MARKER-123" not in env.driver.console_log(b.key)
-    seed = env.driver.instance_dir(a.key) / "seed.img"
+    seed = download_volume(URI, DEFAULT_POOL, f"{domain_name(a.key)}.seed.img", env.root / "seed-a.img")
     assert f"local-hostname: {a.computer_name}" in seed_file(seed, "meta-data")
     assert f"instance-id: {a.vm_id}" in seed_file(seed, "meta-data")
     assert "name: azureuser" in seed_file(seed, "vendor-data")  # custom data took user-data
-    assert "#cloud-config" in seed_file(env.driver.instance_dir(b.key) / "seed.img", "user-data")
+    seed_b = download_volume(URI, DEFAULT_POOL, f"{domain_name(b.key)}.seed.img", env.root / "seed-b.img")
+    assert "#cloud-config" in seed_file(seed_b, "user-data")
 
 
 def test_port_forward_listens_on_its_own_loopback_address(env: Env, fleet: dict[str, InstanceSpec]) -> None:
@@ -452,7 +468,7 @@ def test_stop_and_deallocate(env: Env, fleet: dict[str, InstanceSpec]) -> None:
     env.driver.deallocate(b.key)
     env.driver.stop(b.key)
     assert env.driver.get(b.key).power_state == "deallocated"  # type: ignore[union-attr]
-    assert env.driver.instance_dir(b.key).joinpath("disk.qcow2").is_file()  # the disk stays
+    assert f"{domain_name(b.key)}.disk.qcow2" in env.driver.volumes(b.key)  # the disk stays
 
 
 def test_start_restart_and_an_interrupted_boot_resumes(env: Env, fleet: dict[str, InstanceSpec]) -> None:
@@ -489,8 +505,7 @@ def test_restart_and_reimage_to_v2(env: Env, fleet: dict[str, InstanceSpec]) -> 
     env.driver.restart(a.key)
     state = env.driver.get(a.key)
     assert state is not None and not state.ready and state.details["boot_count"] == before.details["boot_count"] + 1
-    old_overlay = env.driver.instance_dir(b.key) / "disk.qcow2"
-    old_inode = old_overlay.stat().st_ino
+    old_base = env.driver.get(b.key).details["base_volume"]  # type: ignore[union-attr]
     b2 = env.spec(1, version=V2, vm_id=b.vm_id)
     env.driver.reimage(b.key, b2)
     # a, still booting from the restart, is reimaged too, keeping its port forward.
@@ -504,9 +519,11 @@ def test_restart_and_reimage_to_v2(env: Env, fleet: dict[str, InstanceSpec]) -> 
     assert sb is not None and sb.image_version == V2 and sb.image_urn.endswith(V2)
     console = env.driver.console_log(b.key)
     assert f"version={V2}" in console and f"version={V1}" not in console
-    assert old_overlay.stat().st_ino != old_inode  # a new overlay...
+    new_base = sb.details["base_volume"]
+    assert new_base != old_base and new_base.startswith(f"{DEFAULT_POOL_PATH}/image-")  # a new overlay...
     xml = env.driver.domain(b.key).XMLDesc(0)
-    assert str(env.images[V2]) in xml and str(env.images[V1]) not in xml  # ...on the v2 blob
+    assert new_base in xml and old_base not in xml  # ...on the v2 base volume
+    assert str(env.images[V2]) in xml and str(env.images[V1]) not in xml
     assert "MARKER-123" in env.driver.console_log(a.key)  # the seed was rebuilt with the custom data
     with pytest.raises(DriverError) as err:
         env.driver.reimage(a.key, b2)
@@ -529,11 +546,10 @@ def test_new_driver_adopts_instances(env: Env, fleet: dict[str, InstanceSpec]) -
 
 def test_delete_removes_domain_and_overlay(env: Env, fleet: dict[str, InstanceSpec]) -> None:
     a, b = fleet["a"], fleet["b"]
-    directory = env.driver.instance_dir(a.key)
-    assert (directory / "disk.qcow2").is_file()
+    assert env.driver.volumes(a.key)
     env.driver.delete(a.key)
     assert domain_state(URI, domain_name(a.key)) is None
-    assert not directory.exists()
+    assert pool_volumes(URI, DEFAULT_POOL, domain_name(a.key)) == []
     assert env.driver.get(a.key) is None
     env.driver.delete(a.key)  # idempotent
     # The port is free again for another instance.
@@ -556,20 +572,23 @@ def _port_closed(address: str, port: int) -> bool:
 
 def test_sweeps_leftover_files_and_strays(env: Env, fleet: dict[str, InstanceSpec]) -> None:
     b = fleet["b"]
-    # Files of an instance whose domain never got defined (a crash mid-create), old enough to be swept.
-    leftover = env.state_dir / "instances" / domain_name(f"{env.session}:crashed")
-    leftover.mkdir()
-    (leftover / "disk.qcow2").write_bytes(b"")
+    # Volumes of an instance whose domain never got defined (a crash mid-create), old enough to be swept.
+    leftover = domain_name(f"{env.session}:crashed")
+    young = domain_name(f"{env.session}:creating")
+    for name in (leftover, young):
+        make_volume(URI, DEFAULT_POOL, f"{name}.seed.img")
     old = time.time() - 3600
-    os.utime(leftover, (old, old))
+    os.utime(f"{DEFAULT_POOL_PATH}/{leftover}.seed.img", (old, old))  # the test may look: this host is local
     sweeper = env.new_driver()  # sweeps at construction
     try:
-        assert not leftover.exists()
-        assert env.driver.instance_dir(b.key).is_dir()  # a live instance's files stay
+        assert pool_volumes(URI, DEFAULT_POOL, leftover) == []
+        assert pool_volumes(URI, DEFAULT_POOL, young) == [f"{young}.seed.img"]  # maybe a create in progress
+        assert env.driver.volumes(b.key)  # a live instance's volumes stay
         # b is a stray for a caller that knows every instance but b (other instances on the host stay).
         others = {s.key for s in sweeper.list_instances()} - {b.key}
         assert sweeper.sweep_unknown(others) == [b.key]
     finally:
         sweeper.close()
     assert env.driver.get(b.key) is None and domain_state(URI, domain_name(b.key)) is None
-    assert not env.driver.instance_dir(b.key).exists()
+    assert pool_volumes(URI, DEFAULT_POOL, domain_name(b.key)) == []
+    delete_volume_of(URI, DEFAULT_POOL, f"{young}.seed.img")

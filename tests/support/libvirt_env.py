@@ -111,3 +111,73 @@ def seed_file(seed_image: Path, name: str) -> str:
         check=True,
     )
     return proc.stdout
+
+
+def _pool(conn: libvirt.virConnect, pool: str) -> libvirt.virStoragePool:
+    return conn.storagePoolLookupByName(pool)
+
+
+def pool_volumes(uri: str, pool: str, prefix: str = "") -> list[str]:
+    """The names of the volumes in a pool that start with ``prefix``, sorted."""
+    conn = libvirt.open(uri)
+    try:
+        return sorted(v.name() for v in _pool(conn, pool).listAllVolumes(0) if v.name().startswith(prefix))
+    finally:
+        conn.close()
+
+
+def download_volume(uri: str, pool: str, name: str, dest: Path) -> Path:
+    """A volume's content in the local file ``dest``, read through libvirt (the host's files may be elsewhere)."""
+    conn = libvirt.open(uri)
+    try:
+        vol = _pool(conn, pool).storageVolLookupByName(name)
+        stream = conn.newStream(0)
+        vol.download(stream, 0, 0, 0)
+        with dest.open("wb") as f:
+            stream.recvAll(lambda _s, buf, _o: f.write(buf), None)
+        stream.finish()
+        return dest
+    finally:
+        conn.close()
+
+
+def volume_text(uri: str, pool: str, name: str) -> str:
+    """A volume's content as text ("" when there is no such volume): console logs."""
+    conn = libvirt.open(uri)
+    try:
+        try:
+            vol = _pool(conn, pool).storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
+                return ""
+            raise
+        chunks: list[bytes] = []
+        stream = conn.newStream(0)
+        vol.download(stream, 0, 0, 0)
+        stream.recvAll(lambda _s, buf, _o: chunks.append(buf), None)
+        stream.finish()
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def make_volume(uri: str, pool: str, name: str) -> None:
+    conn = libvirt.open(uri)
+    try:
+        _pool(conn, pool).createXML(
+            f"<volume><name>{name}</name><capacity>0</capacity><target><format type='raw'/></target></volume>", 0
+        )
+    finally:
+        conn.close()
+
+
+def delete_volume_of(uri: str, pool: str, name: str) -> None:
+    conn = libvirt.open(uri)
+    try:
+        try:
+            _pool(conn, pool).storageVolLookupByName(name).delete(0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
+    finally:
+        conn.close()

@@ -42,6 +42,7 @@ from altostratus.blobs.store import BlobStore
 from altostratus.compute import data_disks, natpools, rolling
 from altostratus.compute.backoff import Backoff
 from altostratus.compute.heartbeat import Heartbeat
+from altostratus.compute.image_blobs import ImageBlobs
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import set_id as set_resource_id
 from altostratus.compute.sizes import find_size
@@ -96,6 +97,7 @@ class ScaleSetController:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db, self.driver, self.blobs = db, driver, blobs
+        self.image_blobs = ImageBlobs(db)
         self.installation_id = installation_id
         self.on_converged = on_converged or (lambda: None)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="driver")
@@ -274,6 +276,7 @@ class ScaleSetController:
             image_urn=f"{row.image_publisher}:{row.image_offer}:{row.image_sku}:{row.image_version}",
             image_version=row.image_version,
             disk_path=str(self.blobs.path(row.blob_sha256)) if row.blob_sha256 else None,
+            image_blob=self.image_blobs.get(row.blob_sha256),
             cpu=size.cores if size else 1,
             memory_mb=size.memory_mb if size else 1024,
             custom_data=_decode(view.secrets.get("customData")),

@@ -5,7 +5,8 @@ too; the control plane's blob store stays the source. A base volume is named by 
 (``image-<id>.raw``), so "this host has this version" is a volume lookup, and it is uploaded as a sparse stream
 (only the data extents move; the holes of a 256 MiB demo image cost nothing) and then **verified**: read back
 as a sparse stream, each extent's SHA-256 must match the blob's extent map and every byte outside the extents
-must be zero.
+must be zero. A blob named by its whole-content SHA-256 for which the store keeps no map is checked against the
+map of the local blob (which the blob store verified) and, as it is read back, against that SHA-256 too.
 
 There is no rename for volumes, so a half upload is told apart by a second, empty volume:
 ``image-<id>.verified`` is created only after the check passed. A base volume without its marker is an upload in
@@ -26,6 +27,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -71,6 +73,8 @@ class ImageSource:
     size: int
     extents: tuple[Extent, ...]
     """Data ``(offset, length, sha256)``, sorted; zeros elsewhere."""
+    sha256: str | None = None
+    """The whole content's SHA-256 when the blob is named by it (checked too when the map is only local)."""
 
     @property
     def volume(self) -> str:
@@ -104,7 +108,8 @@ def image_source(spec: InstanceSpec) -> ImageSource:
     else:
         extents = _scan(path, st.st_size, st.st_mtime_ns)
     image_id = blob.id if blob is not None else _local_id(st.st_size, extents)
-    return ImageSource(id=image_id, path=path, size=st.st_size, extents=extents)
+    whole = image_id if re.fullmatch(r"[0-9a-f]{64}", image_id) and (blob is None or blob.extents is None) else None
+    return ImageSource(id=image_id, path=path, size=st.st_size, extents=extents, sha256=whole)
 
 
 def _local_id(size: int, extents: tuple[Extent, ...]) -> str:
@@ -153,16 +158,22 @@ def sections(source: ImageSource) -> list[Section]:
 class ExtentCheck:
     """Fed a payload in order (data and holes), says whether it is the extent map's content."""
 
-    def __init__(self, size: int, extents: tuple[Extent, ...]) -> None:
-        self.size, self.extents = size, extents
+    def __init__(self, size: int, extents: tuple[Extent, ...], sha256: str | None = None) -> None:
+        self.size, self.extents, self.expected = size, extents, sha256
         self.pos, self.index = 0, 0
         self.sha = hashlib.sha256()
+        self.whole = hashlib.sha256() if sha256 else None
         self.problem: str | None = None
 
     def data(self, buf: bytes) -> None:
+        if self.whole is not None:
+            self.whole.update(buf)
         self._feed(len(buf), memoryview(buf))
 
     def hole(self, length: int) -> None:
+        if self.whole is not None:
+            for start in range(0, length, len(ZEROS)):
+                self.whole.update(ZEROS[: min(len(ZEROS), length - start)])
         self._feed(length, None)
 
     def _feed(self, length: int, buf: memoryview | None) -> None:
@@ -198,6 +209,8 @@ class ExtentCheck:
             return f"{self.pos} bytes instead of {self.size}"
         if self.problem is None and self.index < len(self.extents):
             return f"extents from {self.extents[self.index][0]} on were never seen"
+        if self.problem is None and self.whole is not None and self.whole.hexdigest() != self.expected:
+            return "the content's SHA-256 is not the blob's"
         return self.problem
 
 
@@ -284,7 +297,7 @@ class BaseImages:
         finally:
             os.close(fd)
         uploaded = time.monotonic()
-        check = ExtentCheck(source.size, source.extents)
+        check = ExtentCheck(source.size, source.extents, source.sha256)
         receive_sparse(conn, vol, check.data, check.hole)
         problem = check.verdict()
         if problem is not None:
