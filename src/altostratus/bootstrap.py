@@ -7,8 +7,8 @@ several nodes sharing one). ``credentials.json`` is the only place the generated
 The data dir holds the token signing key (in the SQLite database), the CA and server keys and the generated
 secrets: :func:`make_data_dir_private` makes every one of them ``0600`` whatever it was before, and stops
 ``alto up`` before it reads or writes any of them when another local user can list the directory or could
-already open one of those files. ``o+x`` alone on the directory is allowed: the libvirt driver lets QEMU
-traverse it that way (hypervisors/libvirt_files.py), which lists nothing.
+already open one of those files. ``o+x`` alone on the directory is allowed (it lists nothing): data dirs made
+when the libvirt driver let QEMU read blobs in place have it.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource import ResourceManagementClient
 from azure.profiles import KnownProfiles
 
+from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL
 from altostratus.hypervisors.libvirt_xml import domain_name
-from tests.support.libvirt_env import SHARED_TMP, URI, ensure_libvirtd
+from tests.support.libvirt_env import SHARED_TMP, URI, ensure_libvirtd, pool_volumes, volume_text
 from tests.support.marketplace import Operator
 from tests.support.sdk import sdk_credential, sdk_kwargs
 from tests.support.server import AltoServer
@@ -24,8 +25,8 @@ V1, V2 = "Altostratus.DemoLinuxdemo.1.0.0", "Altostratus.DemoLinuxdemo.1.1.0"
 
 
 def console(server: AltoServer, key: str) -> str:
-    path = server.data_dir / "libvirt" / "instances" / domain_name(key) / "console.log"
-    return path.read_text(errors="replace") if path.exists() else ""
+    """The console volume in the host's pool, read through libvirt as the driver reads it."""
+    return volume_text(URI, DEFAULT_POOL, f"{domain_name(key)}.console.log")
 
 
 def own_domains(conn: libvirt.virConnect, data: Path) -> list[libvirt.virDomain]:
@@ -111,7 +112,7 @@ def test_scale_set_on_real_vms(tmp_path: Path) -> None:
             vms.begin_delete("lv", "web", "0").result()
             names = {d.name() for d in conn.listAllDomains()}
             assert domain_name(keys["0"]) not in names and domain_name(keys["1"]) in names
-            assert not (server.data_dir / "libvirt" / "instances" / domain_name(keys["0"])).exists()
+            assert pool_volumes(URI, DEFAULT_POOL, f"{domain_name(keys['0'])}.") == [], "its volumes went too"
             assert len(list(blobs.iterdir())) == 2, "instance 1 still uses 1.0.0"
             vms.begin_delete("lv", "web", "1").result()
             deadline = time.time() + 10
@@ -187,8 +188,9 @@ def test_sigkill_during_real_scale_out_leaves_no_orphans() -> None:
         assert outcome["status"] == "Succeeded", outcome.get("error")  # e.g. a readiness timeout
         keys = {f"{created['properties']['uniqueId']}:{i}" for i in range(3)}
         assert ours() == {domain_name(k) for k in keys}, "exactly the 3 instances' domains, no orphan"
-        instances = server.data_dir / "libvirt" / "instances"
-        assert {p.name for p in instances.iterdir()} == {domain_name(k) for k in keys}, "no orphan overlay"
+        prefix = domain_name(next(iter(keys))).rsplit("_", 1)[0]  # alto-<the set's uniqueId>
+        owners = {v.split(".", 1)[0] for v in pool_volumes(URI, DEFAULT_POOL, prefix)}
+        assert owners == {domain_name(k) for k in keys}, "no orphan volume"
         assert sorted(t.versions("k")) == ["0", "1", "2"]
         r = t.http.delete(f"{t.base}/k?api-version=2020-06-01")
         assert t.wait(r, timeout=120)["status"] == "Succeeded"

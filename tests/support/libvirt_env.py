@@ -181,3 +181,52 @@ def delete_volume_of(uri: str, pool: str, name: str) -> None:
                 raise
     finally:
         conn.close()
+
+
+# -- private libvirtd hosts (scripts/libvirt.sh start_libvirt_hosts; docs/several-machines.md) ------------------
+
+HOSTS_DIR = Path(os.environ.get("ALTO_LIBVIRT_HOSTS_DIR", "/var/lib/alto-hosts"))
+
+
+def host_uri(name: str) -> str:
+    return f"qemu+unix:///system?socket={HOSTS_DIR / name / 'run' / 'libvirt-sock'}"
+
+
+def _libvirt_sh(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f"source {ROOT / 'scripts' / 'libvirt.sh'} && {command}"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+
+
+def start_hosts(names: Iterable[str]) -> list[str]:
+    """The private hosts running (started by scripts/libvirt.sh if not); the names of those it had to start."""
+    started = []
+    for name in names:
+        if _connects(host_uri(name)) is None:
+            continue
+        proc = _libvirt_sh(f"start_libvirt && start_libvirt_host {name}")
+        problem = _connects(host_uri(name))
+        assert problem is None, f"host {name} does not answer: {problem}\n{proc.stderr[-3000:]}"
+        started.append(name)
+    return started
+
+
+def start_host(name: str) -> None:
+    proc = _libvirt_sh(f"start_libvirt_host {name}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def stop_host(name: str) -> None:
+    proc = _libvirt_sh(f"stop_libvirt_host {name}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def kill_host(name: str) -> int:
+    """SIGKILL the host's libvirtd (its guests keep running, as on a real host whose daemon died); its pid."""
+    pid = int((HOSTS_DIR / name / "run" / "libvirtd.pid").read_text().strip())
+    os.kill(pid, 9)
+    wait_for(lambda: _connects(host_uri(name)) is not None, 10, f"{name}'s libvirtd to die")
+    return pid

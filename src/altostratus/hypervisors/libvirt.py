@@ -395,8 +395,8 @@ class LibvirtDriver(HypervisorDriver):
         """How many base images this driver uploaded (to ``host``, or to all its hosts)."""
         return self._images.uploads[host] if host else sum(self._images.uploads.values())
 
-    def image_upload_seconds(self) -> dict[str, list[float]]:
-        """Per host, the seconds each upload took (sparse stream + verification)."""
+    def image_upload_seconds(self) -> dict[str, list[tuple[float, float]]]:
+        """Per host, ``(seconds sending the sparse stream, seconds verifying it)`` of each upload."""
         return {host: list(times) for host, times in self._images.upload_seconds.items()}
 
     def collect_images(self, host: str | None = None, grace: float | None = None) -> list[str]:

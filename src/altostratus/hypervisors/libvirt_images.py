@@ -228,7 +228,8 @@ class BaseImages:
         self.stale_upload = stale_upload
         self.uploads: Counter[str] = Counter()
         """Host -> base volumes this driver uploaded there (a version reaches a host once)."""
-        self.upload_seconds: dict[str, list[float]] = {}
+        self.upload_seconds: dict[str, list[tuple[float, float]]] = {}
+        """Host -> (seconds sending, seconds checking) of each upload."""
         self._lock = threading.Lock()
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._unused_since: dict[tuple[str, str], float] = {}
@@ -306,7 +307,7 @@ class BaseImages:
         done = time.monotonic()
         with self._lock:
             self.uploads[host] += 1
-            self.upload_seconds.setdefault(host, []).append(round(done - started, 3))
+            self.upload_seconds.setdefault(host, []).append((round(uploaded - started, 3), round(done - uploaded, 3)))
         log.info("libvirt: %s: image %s uploaded (%d data bytes of %d) in %.2f s, verified in %.2f s",
                  host, source.id, sent, source.size, uploaded - started, done - uploaded)  # fmt: skip
 
