@@ -11,5 +11,11 @@ from tests.support.sdk import HYBRID_PROFILES, installed_lines
 collect_ignore = (
     []
     if set(HYBRID_PROFILES) <= set(installed_lines())
-    else ["test_libvirt_driver.py", "test_libvirt_scale_sets.py", "test_libvirt_guest_ops.py", "test_libvirt_hosts.py"]
+    else [
+        "test_libvirt_driver.py",
+        "test_libvirt_scale_sets.py",
+        "test_libvirt_guest_ops.py",
+        "test_libvirt_hosts.py",
+        "test_libvirt_upgrade.py",
+    ]
 )

@@ -308,7 +308,7 @@ class LibvirtDriver(HypervisorDriver):
             new = rec.copy(data_disks=disks)
             conn = self._conns.get(host)
             with self._conns.errors(host, f"changing the data disks of {key!r}"):
-                files = self._volumes.existing(host, conn, name, rec.base, disks)
+                files = self._volumes.existing(host, conn, name, rec.base or rec.disk_path, disks)
                 uuid = dom.UUIDString()
                 paths = dict(files.data_disks)
                 for disk in rec.data_disks:
@@ -689,7 +689,7 @@ class LibvirtDriver(HypervisorDriver):
                 removed += self.collect_images(host)
             except DriverError as exc:
                 log.warning("libvirt: not sweeping the volumes on %s: %s", host, exc)
-        return removed
+        return removed + self._volumes.sweep_legacy(names, min_age)
 
 
 def _now() -> float:

@@ -13,6 +13,10 @@ Per instance (domain ``alto-...``), in the host's pool (``libvirt_pools``):
 - ``<domain>.data-<name>.qcow2``: data disks, empty sparse qcow2 volumes made on first use.
 
 Nothing here opens a path on the host. ``state_dir`` is local scratch only (seeds on their way).
+
+Instances made before storage pools keep their files in ``<state_dir>/instances/<domain>/`` (the host was this
+machine then): while that directory exists, the console is read and emptied there, data disk changes keep using
+its files, and deleting the instance removes it. A reimage moves the instance to volumes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -74,14 +79,16 @@ def owner(volume: str) -> str | None:
 
 class InstanceVolumes:
     """The pools of a driver's hosts (one ``pool_name`` per host, created at ``pool_target`` when missing) and
-    the instances' volumes in them. ``state_dir``: local scratch (made ``0700``)."""
+    the instances' volumes in them. ``state_dir``: local scratch."""
 
     def __init__(self, state_dir: Path | str, *, pool_name: str, pool_target: str) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.scratch = self.state_dir / "scratch"
         self.scratch.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
-            os.chmod(self.state_dir, 0o700)
+            os.chmod(self.scratch, 0o700)
+            # 0711, as before pools: QEMU must still pass through to the files of instances made back then.
+            os.chmod(self.state_dir, 0o711)
         self.pool_name = pool_name
         self.pool_target = pool_target
         self._lock = threading.Lock()
@@ -94,6 +101,10 @@ class InstanceVolumes:
     def path(self, host: str, conn: Any, volume: str) -> str:
         """Where ``volume`` is (or will be) on the host, for display and domain XML."""
         return f"{self._entry(host, conn)[2].rstrip('/')}/{volume}"
+
+    def legacy_dir(self, name: str) -> Path:
+        """Where an instance made before storage pools keeps its files (see the module docstring)."""
+        return self.state_dir / "instances" / name
 
     def _entry(self, host: str, conn: Any) -> tuple[Any, Any, str]:
         with self._lock:
@@ -109,6 +120,7 @@ class InstanceVolumes:
         pool = self.pool(host, conn)
         for volume in (overlay_name(name), seed_name(name), console_name(name)):
             delete_volume(pool, volume)
+        shutil.rmtree(self.legacy_dir(name), ignore_errors=True)  # a reimage moves an old instance to volumes
         try:
             overlay = create_volume(pool, overlay_name(name), size, "qcow2", backing=base)
         except libvirt.libvirtError as exc:
@@ -145,6 +157,17 @@ class InstanceVolumes:
 
     def existing(self, host: str, conn: Any, name: str, backing: str, disks: tuple[DataDisk, ...]) -> DomainFiles:
         """The volumes of an instance already made (a redefinition that keeps its disks), new data disks made."""
+        legacy = self.legacy_dir(name)
+        if legacy.is_dir():
+            new = tuple(d for d in disks if _legacy_disk(legacy, d) is None)
+            made = dict(self.ensure_data_disks(host, conn, name, new))
+            return DomainFiles(
+                overlay=str(legacy / "disk.qcow2"),
+                backing=backing,
+                seed=str(legacy / "seed.img"),
+                console=str(legacy / "console.log"),
+                data_disks=tuple((d, made.get(d) or str(_legacy_disk(legacy, d))) for d in disks),
+            )
         return DomainFiles(
             overlay=self.path(host, conn, overlay_name(name)),
             backing=backing,
@@ -177,6 +200,11 @@ class InstanceVolumes:
     def clear_console(self, host: str, conn: Any, name: str) -> None:
         """An empty console before a boot, so that a ready line of the last boot is not read as this one's (QEMU
         truncates it too, but only once it starts)."""
+        legacy = self.legacy_dir(name) / "console.log"
+        if legacy.parent.is_dir():
+            with contextlib.suppress(OSError):
+                os.truncate(legacy, 0)
+            return
         pool = self.pool(host, conn)
         delete_volume(pool, console_name(name))
         create_volume(pool, console_name(name), 0, "raw")
@@ -185,7 +213,12 @@ class InstanceVolumes:
         """The console bytes from ``offset`` on (empty before the first boot)."""
         vol = lookup_volume(self.pool(host, conn), console_name(name))
         if vol is None:
-            return b""
+            try:
+                with (self.legacy_dir(name) / "console.log").open("rb") as f:
+                    f.seek(offset)
+                    return f.read()
+            except OSError:
+                return b""
         size = vol.info()[1]  # capacity: the file's length as libvirt sees it now
         if offset >= size:
             return b""
@@ -198,6 +231,7 @@ class InstanceVolumes:
             with contextlib.suppress(libvirt.libvirtError):
                 if owner(vol.name()) == name:
                     vol.delete(0)
+        shutil.rmtree(self.legacy_dir(name), ignore_errors=True)
 
     def sweep(self, host: str, conn: Any, names: set[str], min_age: float) -> list[str]:
         """Delete the volumes of instances whose domain is not in ``names`` (every domain name of ours on the
@@ -218,3 +252,21 @@ class InstanceVolumes:
             log.warning("libvirt: %s: removed a volume of a vanished instance: %s", host, volume)
             removed.append(volume)
         return removed
+
+    def sweep_legacy(self, names: set[str], min_age: float) -> list[str]:
+        """Old instance directories (from before storage pools) whose domain is gone."""
+        removed: list[str] = []
+        with contextlib.suppress(OSError):
+            for directory in (self.state_dir / "instances").iterdir():
+                if directory.name in names or not directory.name.startswith(NAME_PREFIX):
+                    continue
+                with contextlib.suppress(OSError):
+                    if time.time() - directory.stat().st_mtime >= min_age:
+                        shutil.rmtree(directory, ignore_errors=True)
+                        removed.append(directory.name)
+        return removed
+
+
+def _legacy_disk(directory: Path, disk: DataDisk) -> Path | None:
+    path = directory / f"data-{disk.name}.qcow2"
+    return path if path.exists() else None
