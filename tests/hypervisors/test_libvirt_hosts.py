@@ -22,7 +22,8 @@ import pytest
 
 from altostratus.hypervisors import DriverError, ImageBlob, InstanceSpec
 from altostratus.hypervisors.libvirt import LibvirtDriver
-from altostratus.hypervisors.libvirt_images import ExtentCheck, ImageSource, image_source, sections
+from altostratus.hypervisors.libvirt_images import BaseImages, ExtentCheck, ImageSource, image_source, sections
+from altostratus.hypervisors.libvirt_pools import ensure_pool
 from altostratus.hypervisors.libvirt_xml import domain_name
 from tests.support.libvirt_env import (
     build_images,
@@ -269,3 +270,50 @@ def test_unused_base_images_are_collected_per_host(cloud: Cloud, fleet: dict[str
     assert [v for v in _volumes(host_uri("hv1"), cloud.pool) if not v.startswith("alto-accel-probe")] == []
     assert any(v.startswith("image-") for v in _volumes(host_uri("hv2"), cloud.pool)), "hv2's c still uses it"
     assert hv2.get(c.key) is not None
+
+
+def test_a_copy_that_does_not_verify_is_refused_and_removed(cloud: Cloud) -> None:
+    """The blob store's map says other bytes than the blob holds: the host's copy fails the check (no VM)."""
+    hv1 = cloud.drivers["hv1"]
+    size = cloud.image.stat().st_size
+    wrong = ImageBlob("map-" + "e" * 60, size, ((0, 4096, "0" * 64),))
+    with pytest.raises(DriverError) as err:
+        hv1.create(cloud.spec(7, image_blob=wrong))
+    assert err.value.code == "ImageUploadFailed" and err.value.retryable, err.value
+    assert "wrong SHA-256" in err.value.message or "outside" in err.value.message
+    name = domain_name(f"{cloud.session}:7")
+    leftovers = [v for v in _volumes(host_uri("hv1"), cloud.pool) if "e" * 60 in v or name in v]
+    assert leftovers == []
+    assert hv1.get(cloud.spec(7).key) is None
+
+
+def test_two_processes_uploading_one_version_at_once_upload_it_once(cloud: Cloud, tmp_path: Path) -> None:
+    """Two independent uploaders (two drivers' BaseImages, as two control-plane nodes would have) on one host:
+    one creates the base volume and uploads, the other finds it unverified and waits for the marker (no VM)."""
+    blob = tmp_path / "blob.raw"
+    with blob.open("wb") as f:
+        f.truncate(64 << 20)
+        for offset in (0, 40 << 20):
+            f.seek(offset)
+            f.write(uuid.uuid4().bytes * 65536)  # 1 MiB of data
+    spec = cloud.spec(8, disk_path=str(blob))
+    source = image_source(spec)
+    conn = libvirt.open(host_uri("hv1"))
+    try:
+        pool = ensure_pool(conn, cloud.pool, f"/var/lib/libvirt/{cloud.pool}")
+        nodes = [BaseImages(), BaseImages()]
+
+        def upload(images: BaseImages) -> str:
+            with images.use("hv1", conn, pool, source) as path:
+                return path
+
+        with ThreadPoolExecutor(2) as pool_:
+            paths = list(pool_.map(upload, nodes))
+        assert paths[0] == paths[1] and paths[0].endswith(source.volume)
+        assert sum(n.uploads["hv1"] for n in nodes) == 1
+        assert source.marker in _volumes(host_uri("hv1"), cloud.pool)
+        # Unused now: collected (marker first), by either node.
+        assert nodes[1].collect("hv1", pool, grace=0.0) == [source.volume]
+        assert [v for v in _volumes(host_uri("hv1"), cloud.pool) if source.id in v] == []
+    finally:
+        conn.close()

@@ -11,8 +11,10 @@ map of the local blob (which the blob store verified) and, as it is read back, a
 There is no rename for volumes, so a half upload is told apart by a second, empty volume:
 ``image-<id>.verified`` is created only after the check passed. A base volume without its marker is an upload in
 progress (its file keeps changing) or one a crash left behind (its file stopped changing for
-``STALE_UPLOAD_SECONDS``: deleted and uploaded again). Inside one process a lock per (host, image) makes
-concurrent creates of the same version wait for one upload.
+``STALE_UPLOAD_SECONDS``, 10 minutes: deleted and uploaded again; the read-back check does not change the file,
+so a check longer than that, e.g. of a multi-GB image over a slow link, would be taken for a stall). Inside one
+process a lock per (host, image) makes concurrent creates of the same version wait for one upload; across
+processes the first to create the base volume uploads and the others wait for its marker.
 
 Garbage collection (``collect``): a base volume that no volume in the pool uses as its backing file (every
 instance's overlay names its base) and no create of this process is using is removed once it has been seen
@@ -56,7 +58,7 @@ __all__ = ["BASE_PREFIX", "STALE_UPLOAD_SECONDS", "BaseImages", "ImageSource", "
 log = logging.getLogger("altostratus.hypervisors.libvirt")
 
 BASE_PREFIX = "image-"
-STALE_UPLOAD_SECONDS = 120.0
+STALE_UPLOAD_SECONDS = 600.0
 """An unverified base volume whose file has not changed for this long was left by a crashed upload."""
 HASH_CHUNK = 16 << 20
 ZEROS = bytes(4 << 20)
