@@ -235,6 +235,9 @@ class BaseImages:
         self._lock = threading.Lock()
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._unused_since: dict[tuple[str, str], float] = {}
+        self._abandoned: set[tuple[str, str]] = set()
+        """(host, image) whose upload by this process failed and whose volume may still be there (the connection
+        died before it could be deleted): the next attempt deletes it at once instead of waiting for it."""
 
     def _slot(self, host: str, image_id: str) -> _Slot:
         with self._lock:
@@ -265,6 +268,10 @@ class BaseImages:
             if vol is None and marked:
                 delete_volume(pool, source.marker)  # a GC interrupted between marker and volume
                 continue
+            if vol is not None and (host, source.id) in self._abandoned:
+                delete_volume(pool, source.volume)  # our own failed upload
+                self._abandoned.discard((host, source.id))
+                continue
             if vol is not None:  # another process uploads, or a crash left half an upload
                 mtime = volume_mtime(vol)
                 now = time.monotonic()
@@ -287,8 +294,10 @@ class BaseImages:
                 self._upload(host, conn, vol, source)
                 create_volume(pool, source.marker, 0, "raw", mode="0644")
             except BaseException:
+                self._abandoned.add((host, source.id))
                 with contextlib.suppress(libvirt.libvirtError):
                     delete_volume(pool, source.volume)
+                    self._abandoned.discard((host, source.id))
                 raise
             return str(vol.path())
 
