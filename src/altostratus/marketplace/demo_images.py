@@ -63,7 +63,7 @@ TIMEOUT 0
 LABEL linux
   KERNEL vmlinuz
   INITRD initrd.gz
-  APPEND console=ttyS0,115200 quiet
+  APPEND console=ttyS0,115200 quiet no_timer_check
 """
 
 INITTAB = """\
