@@ -150,25 +150,33 @@ start_libvirt_hosts() {
   done
 }
 
-# stop_libvirt_host NAME: its guests destroyed (they run in its namespace), then its daemons stopped.
+# stop_libvirt_host NAME: its guests destroyed (they run in its namespace), then its daemons stopped (waits until
+# they are gone: libvirtd removes its pid file before it has finished exiting).
 stop_libvirt_host() {
-  local root="$ALTO_LIBVIRT_HOSTS_DIR/$1" uri dom pid
+  local root="$ALTO_LIBVIRT_HOSTS_DIR/$1" uri dom prog pids=() pid _i
   uri="$(libvirt_host_uri "$1")"
   if virsh -c "$uri" version >/dev/null 2>&1; then
     for dom in $(virsh -c "$uri" list --name 2>/dev/null); do
       virsh -c "$uri" destroy "$dom" >/dev/null 2>&1 || true
     done
   fi
-  for pid in libvirtd virtlogd; do
-    if _libvirt_pid_alive "$root/run/$pid.pid" "$pid"; then
-      kill "$(cat "$root/run/$pid.pid")" 2>/dev/null || true
+  for prog in libvirtd virtlogd; do
+    if _libvirt_pid_alive "$root/run/$prog.pid" "$prog"; then
+      pid="$(cat "$root/run/$prog.pid")"
+      pids+=("$pid")
+      kill "$pid" 2>/dev/null || true
     fi
   done
-  for _i in $(seq 1 40); do
-    _libvirt_pid_alive "$root/run/libvirtd.pid" libvirtd || _libvirt_pid_alive "$root/run/virtlogd.pid" virtlogd || return 0
+  for _i in $(seq 1 60); do
+    local alive=""
+    for pid in "${pids[@]}"; do
+      # Gone, or a zombie waiting for its parent (init) to reap it.
+      if [ -e "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then alive=1; fi
+    done
+    [ -z "$alive" ] && return 0
     sleep 0.25
   done
-  echo "libvirt host $1 did not stop" >&2
+  echo "libvirt host $1 did not stop (pids ${pids[*]})" >&2
   return 1
 }
 

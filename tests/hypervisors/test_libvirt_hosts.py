@@ -26,6 +26,7 @@ from altostratus.hypervisors.libvirt_images import BaseImages, ExtentCheck, Imag
 from altostratus.hypervisors.libvirt_pools import ensure_pool
 from altostratus.hypervisors.libvirt_xml import domain_name
 from tests.support.libvirt_env import (
+    HOSTS_DIR,
     build_images,
     host_uri,
     kill_host,
@@ -317,3 +318,27 @@ def test_two_processes_uploading_one_version_at_once_upload_it_once(cloud: Cloud
         assert [v for v in _volumes(host_uri("hv1"), cloud.pool) if source.id in v] == []
     finally:
         conn.close()
+
+
+def test_the_harness_starts_and_stops_a_host() -> None:
+    """scripts/libvirt.sh: a host of its own (not hv1/hv2, which other tests use) comes up idempotently, answers
+    with empty state of its own, and stop_libvirt_host ends its daemons (no VM)."""
+    name = f"hvt{uuid.uuid4().hex[:6]}"
+    root = HOSTS_DIR / name
+    try:
+        assert start_hosts([name]) == [name]
+        assert start_hosts([name]) == []  # running: left alone
+        pid = int((root / "run" / "libvirtd.pid").read_text())
+        conn = libvirt.open(host_uri(name))
+        try:
+            assert conn.listAllDomains(0) == [] and conn.listAllStoragePools(0) == []
+        finally:
+            conn.close()
+        stop_host(name)
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "zombie" in status.read_text(), "libvirtd ended"
+        with pytest.raises(libvirt.libvirtError):
+            libvirt.open(host_uri(name)).close()
+    finally:
+        stop_host(name)
+        remove_dir(root)
