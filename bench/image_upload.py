@@ -32,7 +32,8 @@ from pathlib import Path
 import libvirt
 
 from altostratus.hypervisors import InstanceSpec
-from altostratus.hypervisors.libvirt_images import BaseImages, image_source
+from altostratus.hypervisors.libvirt_image_check import image_source
+from altostratus.hypervisors.libvirt_images import BaseImages
 from altostratus.hypervisors.libvirt_pools import create_volume, ensure_pool
 from altostratus.marketplace.demo_images import build_demo_image
 

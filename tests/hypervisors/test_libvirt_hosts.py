@@ -22,7 +22,8 @@ import pytest
 
 from altostratus.hypervisors import DriverError, ImageBlob, InstanceSpec
 from altostratus.hypervisors.libvirt import LibvirtDriver
-from altostratus.hypervisors.libvirt_images import BaseImages, ExtentCheck, ImageSource, image_source, sections
+from altostratus.hypervisors.libvirt_image_check import ExtentCheck, ImageSource, image_source, sections
+from altostratus.hypervisors.libvirt_images import BaseImages
 from altostratus.hypervisors.libvirt_pools import ensure_pool
 from altostratus.hypervisors.libvirt_xml import domain_name
 from tests.support.libvirt_env import (

@@ -9,10 +9,10 @@ This module holds the operations and the crash-safe order of their steps; each c
 module: ``libvirt_connections`` (hosts, reconnects, error translation), ``libvirt_inventory`` (finding
 instances on the hosts), ``libvirt_domains`` (the metadata record, destroy/undefine), ``libvirt_pools`` (a
 storage pool per host, volumes, streams), ``libvirt_images`` (base images uploaded once per host and version,
-verified, collected), ``libvirt_volumes`` (overlays, seeds, console logs, data disks as volumes),
-``libvirt_readiness`` (the ready line on the console),
-``libvirt_states`` (libvirt state -> power state), ``libvirt_timers`` (power-off grace periods),
-``libvirt_probe`` (KVM or TCG), ``libvirt_xml`` (domain XML, the record's format) and ``port_table``
+collected when unused), ``libvirt_image_check`` (an image's extent map, the check of a host's copy),
+``libvirt_volumes`` (overlays, seeds, console logs, data disks as volumes), ``libvirt_readiness`` (the ready line
+on the console), ``libvirt_states`` (libvirt state -> power state), ``libvirt_timers`` (power-off grace
+periods), ``libvirt_probe`` (KVM or TCG), ``libvirt_xml`` (domain XML, the record's format) and ``port_table``
 (forwarded host ports, shared with the sim driver).
 
 See docs/libvirt.md for host requirements and limits.
@@ -49,7 +49,8 @@ from altostratus.hypervisors.libvirt_connections import (
     lookup,
 )
 from altostratus.hypervisors.libvirt_domains import destroy, read_record, remove, write_record
-from altostratus.hypervisors.libvirt_images import BaseImages, image_source
+from altostratus.hypervisors.libvirt_image_check import image_source
+from altostratus.hypervisors.libvirt_images import BaseImages
 from altostratus.hypervisors.libvirt_inventory import Inventory
 from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL, DEFAULT_POOL_PATH
 from altostratus.hypervisors.libvirt_probe import ACCELERATORS, probe_image
