@@ -3,6 +3,7 @@
 #   source scripts/libvirt.sh
 #   start_libvirt                   # apt packages, the libvirt-qemu user, virtlogd + libvirtd running
 #   ensure_libvirt_python .venv     # the libvirt-python binding in a virtualenv (needs start_libvirt first)
+#   start_libvirt_hosts 2           # two more daemons as separate hosts hv1, hv2 (see "several hosts" below)
 #
 # Works alone or after scripts/lib.sh (it then reuses lib.sh's apt_install and log). On a host where
 # systemd runs libvirtd already, start_libvirt only checks the packages and that the daemon answers.
