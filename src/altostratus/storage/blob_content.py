@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from altostratus.blobs.models import Blob, BlobRef
 from altostratus.blobs.store import BlobStore
 from altostratus.storage.blob_models import StorageBlob
+from altostratus.storage.vhd import FOOTER, NotAVhd, check_fixed
 from altostratus.store.db import utcnow
 
 HOLDER = "storageBlob"
@@ -82,6 +83,20 @@ def copy_sparse(blobs: BlobStore, content_id: str) -> str:
     )
     sync(target)
     return copy_id
+
+
+def vhd_error(path: Path, size: int) -> str:
+    """Why the content is not a bootable fixed VHD, "" when it is (storage/user_images.py reports it)."""
+    if size < 2 * FOOTER:
+        return "it is too small to be a VHD"
+    with open(path, "rb") as f:
+        f.seek(size - FOOTER)
+        footer = f.read(FOOTER)
+    try:
+        check_fixed(footer, size)
+    except NotAVhd as err:
+        return str(err)[:500]
+    return ""
 
 
 def write_at(path: Path, offset: int, data: bytes) -> None:

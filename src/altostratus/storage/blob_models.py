@@ -39,5 +39,7 @@ class StorageBlob(Base):
     content_id: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(256))
     sequence_number: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Why the blob is not a bootable fixed VHD ("" when it is), checked whenever its last sector is written
+    vhd_error: Mapped[str] = mapped_column(String(512), default="")
     etag: Mapped[str] = mapped_column(String(64))
     last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))

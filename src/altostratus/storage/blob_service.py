@@ -386,6 +386,7 @@ def _store(
             row.blob_type, row.size, row.sequence_number = blob_type, size, 0
             row.content_type = headers.get("x-ms-blob-content-type") or "application/octet-stream"
             row.etag, row.last_modified = _etag(), utcnow()
+            row.vhd_error = content.vhd_error(p.blobs.path(content_id), size)
             content.attach(s, row, content_id)
             response = _written(row)
     except BaseException:
@@ -472,6 +473,8 @@ def put_page(
             content.clear_range(path, start, length)
         else:
             content.write_at(path, start, body)
+        if end >= row.size - 512:  # the footer sector: is it a VHD now?
+            row.vhd_error = content.vhd_error(path, row.size)
         row.etag, row.last_modified = _etag(), utcnow()
         return _written(row)
 

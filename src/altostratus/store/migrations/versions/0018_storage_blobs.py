@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("content_id", sa.String(length=64), nullable=False),
         sa.Column("content_type", sa.String(length=256), nullable=False),
         sa.Column("sequence_number", sa.BigInteger(), nullable=False),
+        sa.Column("vhd_error", sa.String(length=512), nullable=False),
         sa.Column("etag", sa.String(length=64), nullable=False),
         sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
