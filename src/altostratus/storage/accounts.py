@@ -1,10 +1,11 @@
-"""Microsoft.Storage/storageAccounts: accounts as ARM resources with their endpoints and keys; no data service.
+"""Microsoft.Storage/storageAccounts: accounts as ARM resources with their endpoints and keys.
 
 The Azure Stack quickstart scale-set templates declare an account and build the ``vhdContainers`` of unmanaged
 disks from ``reference(account, providers('Microsoft.Storage', 'storageAccounts').apiVersions[0])
 .primaryEndpoints.blob``; others pass ``listKeys(account, version).keys[0].value`` to diagnostics settings. Both
-work. No blob, queue, table or file service answers at those endpoints (scale-set disks live with the hypervisor
-driver), so an account holds nothing: it is control plane only.
+work. The blob endpoint is served by blob_service.py (enough to upload a VHD and boot a scale set from it:
+user_images.py); no queue, table or file service answers. Unmanaged scale-set disks (``vhdContainers``) live with
+the hypervisor driver, not in the account.
 
 api-version 2015-06-15 describes the replication as ``properties.accountType``; later ones as ``sku`` and ``kind``.
 Either spelling is accepted with any version, stored as ``sku``/``kind``, and answered in the spelling of the
