@@ -142,14 +142,14 @@ def build_app(services: Services) -> ASGIApp:
             services.driver.close()
             services.db.dispose()
 
-    # The blob data plane answers on the same listener, by host name or path (storage/blob_service.py).
-    arm = with_blob_service(ArmApp(Pipeline(services, services.router), lifespan), services)
-    settings = services.settings
-    if not settings.portal:
-        return arm
-
     def api_owns(method: str, path: str) -> bool:
         route, _, other_method = services.router.match(method, split_path(path))
         return route is not None or other_method
+
+    # The blob data plane answers on the same listener, by host name or path (storage/blob_service.py).
+    arm = with_blob_service(ArmApp(Pipeline(services, services.router), lifespan), services, api_owns)
+    settings = services.settings
+    if not settings.portal:
+        return arm
 
     return with_portal(arm, settings.arm_endpoint, api_owns, settings.portal_session_idle)

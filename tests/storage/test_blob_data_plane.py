@@ -198,3 +198,10 @@ def test_scale_set_boots_from_an_uploaded_vhd_and_bad_uris_are_refused(
 
     changed = copy.deepcopy(user_image_body(f"{base}/dynamic.vhd", capacity=2))
     error(group.put(VMSS, "fromvhd", changed, COMPUTE), 409, "PropertyChangeNotAllowed")
+
+
+def test_an_api_path_stays_arm_even_with_x_ms_version(server: AltoServer, group: Group) -> None:
+    """Path-style blob requests are told apart by ``x-ms-version``; a path the ARM API routes is still ARM's."""
+    with server.client() as http:
+        r = http.get(f"{group.path}?api-version=2019-10-01", headers={"x-ms-version": "2021-08-06"})
+    assert r.status_code == 200 and r.json()["name"] == group.name, r.text

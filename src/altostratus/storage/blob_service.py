@@ -67,13 +67,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def locate(scope: Scope) -> tuple[str, str] | None:
-    """(account, raw path below the account) when the request is for the blob service, else None."""
+def locate(scope: Scope, api_owns: Callable[[str, str], bool] | None = None) -> tuple[str, str] | None:
+    """(account, raw path below the account) when the request is for the blob service, else None. A path the ARM
+    API routes stays ARM's even with ``x-ms-version`` (``api_owns``), so no account name can shadow an API path."""
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     found = BLOB_HOST.match(_header(scope, b"host") or "")
     if found:
         return found.group(1).lower(), raw_path
-    if _header(scope, b"x-ms-version") is None:
+    if _header(scope, b"x-ms-version") is None or (api_owns is not None and api_owns(scope["method"], scope["path"])):
         return None
     first, _, rest = raw_path.lstrip("/").partition("/")
     if not re.fullmatch(r"[a-z0-9]{3,24}", first):
@@ -81,11 +82,13 @@ def locate(scope: Scope) -> tuple[str, str] | None:
     return first, "/" + rest
 
 
-def with_blob_service(app: ASGIApp, platform: BlobPlatform) -> ASGIApp:
+def with_blob_service(
+    app: ASGIApp, platform: BlobPlatform, api_owns: Callable[[str, str], bool] | None = None
+) -> ASGIApp:
     """``app`` with blob requests (by host name or path, see the module doc) answered by the data plane."""
 
     async def asgi(scope: Scope, receive: Any, send: Any) -> None:
-        where = locate(scope) if scope["type"] == "http" else None
+        where = locate(scope, api_owns) if scope["type"] == "http" else None
         if where is None:
             await app(scope, receive, send)
             return
