@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from altostratus.arm import access_log
 from altostratus.blobs.store import BlobStore
 from altostratus.storage import blob_content as content
 from altostratus.storage.accounts import KEYS, NS
@@ -123,7 +125,23 @@ def account_keys(db: Database, account: str) -> list[str]:
 
 
 async def handle(p: BlobPlatform, request: Request, account: str, raw_path: str) -> Response:
-    request_id = str(uuid.uuid4())
+    start, request_id = time.perf_counter(), str(uuid.uuid4())
+    response = await _answer(p, request, account, raw_path, request_id)
+    if access_log.enabled():  # one line per blob request, in the access log beside ARM's (path: /account/...)
+        access_log.request(
+            request_id=request_id,
+            method=request.method,
+            path=f"/{account}{raw_path}",
+            api_version=request.headers.get("x-ms-version"),
+            status=response.status_code,
+            start=start,
+            client=request.client.host if request.client else None,
+            client_request_id=request.headers.get("x-ms-client-request-id"),
+        )
+    return response
+
+
+async def _answer(p: BlobPlatform, request: Request, account: str, raw_path: str, request_id: str) -> Response:
     method = request.method
     try:
         keys = await run_in_threadpool(account_keys, p.db, account)
