@@ -99,18 +99,30 @@ def vhd_error(path: Path, size: int) -> str:
     return ""
 
 
-def write_at(path: Path, offset: int, data: bytes) -> None:
+def write_at(path: Path, offset: int, data: bytes, *, sync_now: bool = True) -> None:
+    """Write ``data`` at ``offset``; ``sync_now=False`` leaves the fdatasync to the caller (`sync_data`), so that a
+    write made under the database's write lock (to order it against instances taking the content) does not hold
+    the lock for the disk flush."""
     fd = os.open(path, os.O_WRONLY)
     try:
         os.pwrite(fd, data, offset)
+        if sync_now:
+            os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_data(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
         os.fdatasync(fd)
     finally:
         os.close(fd)
 
 
-def clear_range(path: Path, offset: int, length: int) -> None:
+def clear_range(path: Path, offset: int, length: int, *, sync_now: bool = True) -> None:
     """Put Page with ``x-ms-page-write: clear``: the range reads as zeros again."""
-    write_at(path, offset, b"\0" * length)
+    write_at(path, offset, b"\0" * length, sync_now=sync_now)
 
 
 def read_range(path: Path, offset: int, length: int, chunk: int = 1 << 20) -> Iterator[bytes]:

@@ -479,6 +479,9 @@ def put_page(
     clear = headers.get("x-ms-page-write", "update").lower() == "clear"
     if not clear and len(body) != length:
         raise BlobError(400, "InvalidHeaderValue", f"The body has {len(body)} bytes but the range names {length}.")
+    # The write is made inside the transaction, so that it is ordered against a scale set taking the content (which
+    # reads content_id in its own transaction): it lands either before (and the instances boot it) or in a copy.
+    # The flush to disk waits until the lock is released; the answer waits for the flush.
     with p.db.session() as s:
         row = _blob(s, account, container, name)
         if row.blob_type != "PageBlob":
@@ -491,13 +494,15 @@ def put_page(
             content.attach(s, row, copy_id)
         path = p.blobs.path(row.content_id)
         if clear:
-            content.clear_range(path, start, length)
+            content.clear_range(path, start, length, sync_now=False)
         else:
-            content.write_at(path, start, body)
+            content.write_at(path, start, body, sync_now=False)
         if end >= row.size - 512:  # the footer sector: is it a VHD now?
             row.vhd_error = content.vhd_error(path, row.size)
         row.etag, row.last_modified = _etag(), utcnow()
-        return _written(row)
+        response = _written(row)
+    content.sync_data(path)
+    return response
 
 
 def _block_file(account: str, container: str, name: str, block_id: str) -> str:
