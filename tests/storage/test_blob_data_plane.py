@@ -22,7 +22,7 @@ from azure.storage.blob import BlobServiceClient
 from altostratus.storage.vhd import fixed_footer
 from tests.support import blobs
 from tests.support.names import unique
-from tests.support.network import Group, error
+from tests.support.network import STORAGE, Group, error
 from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, vmss_body
 
@@ -205,3 +205,17 @@ def test_an_api_path_stays_arm_even_with_x_ms_version(server: AltoServer, group:
     with server.client() as http:
         r = http.get(f"{group.path}?api-version=2019-10-01", headers={"x-ms-version": "2021-08-06"})
     assert r.status_code == 200 and r.json()["name"] == group.name, r.text
+
+
+def test_an_accounts_blobs_go_with_it(server: AltoServer, group: Group) -> None:
+    """Deleting the account (or its group) deletes its blobs: a new account of the same name starts empty."""
+    account, key = new_account(group)
+    service = blobs.blob_client(server, account, key)
+    service.create_container("kept")
+    service.get_blob_client("kept", "a.txt").upload_blob(b"old tenant's data")
+    assert group.http.delete(f"{group.id('Microsoft.Storage/storageAccounts', account)}?{STORAGE}").status_code == 200
+    again = blobs.create_account(group.http, group.path, account)
+    assert list(blobs.blob_client(server, account, again).list_containers()) == []
+    blobs.blob_client(server, account, again).create_container("kept")
+    with pytest.raises(ResourceNotFoundError):
+        blobs.blob_client(server, account, again).get_blob_client("kept", "a.txt").download_blob()
