@@ -33,6 +33,7 @@ from altostratus.resources import provider as resources
 from altostratus.resources.moves import table_mover
 from altostratus.services import Services
 from altostratus.storage import provider as storage
+from altostratus.storage.blob_service import with_blob_service
 from altostratus.store.db import Database
 
 # Every provider contributes routes and resource types; those with long-running work also register the
@@ -123,8 +124,9 @@ def hypervisor_options(settings: Settings) -> dict[str, Any]:
 
 
 def build_app(services: Services) -> ASGIApp:
-    """The ASGI app: every API request goes through the pipeline (arm/endpoint.py, arm/pipeline.py); with the
-    portal on, browser routes go to the portal, itself a client of that same app (portal/site.py)."""
+    """The ASGI app: every API request goes through the pipeline (arm/endpoint.py, arm/pipeline.py), blob requests
+    to the storage accounts' data plane; with the portal on, browser routes go to the portal, itself a client of
+    that same app (portal/site.py)."""
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -140,13 +142,14 @@ def build_app(services: Services) -> ASGIApp:
             services.driver.close()
             services.db.dispose()
 
-    arm = ArmApp(Pipeline(services, services.router), lifespan)
-    settings = services.settings
-    if not settings.portal:
-        return arm
-
     def api_owns(method: str, path: str) -> bool:
         route, _, other_method = services.router.match(method, split_path(path))
         return route is not None or other_method
+
+    # The blob data plane answers on the same listener, by host name or path (storage/blob_service.py).
+    arm = with_blob_service(ArmApp(Pipeline(services, services.router), lifespan), services, api_owns)
+    settings = services.settings
+    if not settings.portal:
+        return arm
 
     return with_portal(arm, settings.arm_endpoint, api_owns, settings.portal_session_idle)

@@ -8,6 +8,7 @@ import altostratus.blobs.models  # noqa: F401 - registers the blob tables
 import altostratus.compute.models  # noqa: F401 - registers the compute tables
 import altostratus.deployments.models  # noqa: F401 - registers the deployment tables
 import altostratus.marketplace.models  # noqa: F401 - registers the marketplace tables
+import altostratus.storage.blob_models  # noqa: F401 - registers the blob data plane tables
 from altostratus.store.models import Base
 
 metadata = Base.metadata

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.deployments.test_public_templates import PUBLIC, file_parameters, serve_templates, start_cloud
+from tests.support import blobs
 from tests.support.az import Az
 from tests.support.names import unique
 from tests.support.server import AltoServer
@@ -18,7 +19,7 @@ from tests.support.server import AltoServer
 # The Azure Stack QuickStart scale-set templates that deploy on their own, each in a group of its own (they name
 # their load balancers after the group); every line deploys every one, the first three with one way each of passing
 # the template and parameters. The three others need a prerequisite: an existing network (created with az in
-# another group), an existing scale set (Linux-VmssManaged's), a custom image (refused, see the test).
+# another group), an existing scale set (Linux-VmssManaged's), an uploaded VHD (the custom image).
 STANDALONE = (
     "101-vmss-linux-vm", "201-vmss-linux-extension", "101-vmss-windows-vm", "201-vmss-linux-vm-largescale",
     "201-vmss-windows-extension", "Linux-VmssManaged", "201-vmss-windows-vm-largescale-with-managed-disk",
@@ -143,22 +144,48 @@ def test_existing_vnet_template_joins_a_network_made_with_az(az: Az, tmp_path: P
         az.ok("group", "delete", "-n", g, "--yes")
 
 
-def test_custom_image_template_is_refused_with_nothing_created(az: Az) -> None:
-    """201-vmss-windows-customimage boots a user image from a blob URI (osDisk.image.uri). This cloud boots
-    platform images only and serves no blob data, so no prerequisite can be made for it: through az, on both
-    lines, the deployment is refused at validation with the provider's reason and leaves nothing behind."""
+def test_custom_image_template_boots_an_uploaded_vhd(az: Az, tmp_path: Path) -> None:
+    """201-vmss-windows-customimage boots a user image from a blob URI (osDisk.image.uri), as on Azure Stack Hub:
+    through az alone, the tenant makes a storage account, uploads a fixed VHD of the demo image with
+    ``az storage blob upload`` (a page blob, by connection string: the account's endpoint at this server), and
+    deploys with its URL; both instances boot from it. A URL that names no blob is refused at validation."""
     group = unique("azimg")
     az.ok("group", "create", "-n", group, "-l", "local")
+    account = unique("img").replace("-", "")[:24]
+    created = az.ok("storage", "account", "create", "-n", account, "-g", group, "-l", "local", "--sku", "Standard_LRS")
+    assert created["primaryEndpoints"]["blob"] == f"https://{account}.blob.local.127.0.0.1/", created
+    keys = az.ok("storage", "account", "keys", "list", "-n", account, "-g", group)
+    conn = blobs.connection_string(az.server, account, keys[0]["value"])
+    # 2.66 reads only the 2015-01-01 metadata, which has no suffixes: Azure Stack Hub's docs have users give the
+    # storage suffix to `az cloud register` on that line (--suffix-storage-endpoint); the current line reads it.
+    az.ok("cloud", "update", "-n", "alto", "--suffix-storage-endpoint", "local.127.0.0.1")
+    az.ok("storage", "container", "create", "-n", "images", "--connection-string", conn)
+    vhd = blobs.demo_vhd(tmp_path)
+    az.ok(
+        "storage", "blob", "upload", "-f", str(vhd), "-c", "images", "-n", "demo.vhd", "--type", "page",
+        "--connection-string", conn,
+    )  # fmt: skip
+    [listed] = az.ok("storage", "blob", "list", "-c", "images", "--connection-string", conn)
+    assert (listed["name"], listed["properties"]["contentLength"]) == ("demo.vhd", vhd.stat().st_size), listed
+    uri = f"https://{account}.blob.local.127.0.0.1/images/demo.vhd"
+    template = str(PUBLIC / "201-vmss-windows-customimage" / "azuredeploy.json")
+    name = vmss_name()
     refused = az.run(
-        "deployment", "group", "create", "-g", group, "-n", "customimage",
-        "--template-file", str(PUBLIC / "201-vmss-windows-customimage" / "azuredeploy.json"),
-        "--parameters", f"vmssName={vmss_name()}", "instanceCount=1",
-        "osImageUrl=https://images.blob.local.127.0.0.1/images/windows-2016.vhd",
+        "deployment", "group", "create", "-g", group, "-n", "missing", "--template-file", template,
+        "--parameters", f"vmssName={name}", "instanceCount=1", f"osImageUrl={uri}.missing",
     )  # fmt: skip
     assert refused.code != 0 and "InvalidTemplateDeployment" in refused.stderr, str(refused)
-    assert "image" in refused.stderr.lower(), str(refused)
-    assert az.ok("resource", "list", "-g", group) == [], "nothing is half-deployed"
-    assert az.ok("deployment", "group", "list", "-g", group) == []
+    assert "there is no blob" in refused.stderr, str(refused)
+    assert [r["name"] for r in az.ok("resource", "list", "-g", group)] == [account], "nothing is half-deployed"
+    deployed(
+        az, group, "-n", "customimage", "--template-file", template,
+        "--parameters", f"vmssName={name}", "instanceCount=2", f"osImageUrl={uri}",
+    )  # fmt: skip
+    [vmss] = az.ok("vmss", "list", "-g", group)
+    assert vmss["virtualMachineProfile"]["storageProfile"]["osDisk"]["image"] == {"uri": uri}
+    instances = az.ok("vmss", "list-instances", "-g", group, "-n", name)
+    assert [i["provisioningState"] for i in instances] == ["Succeeded", "Succeeded"], instances
+    assert all(i["storageProfile"]["osDisk"]["osType"] == "Windows" for i in instances)
     az.ok("group", "delete", "-n", group, "--yes", "--no-wait")
 
 

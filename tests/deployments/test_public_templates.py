@@ -25,6 +25,7 @@ import ipaddress
 import json
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from altostratus.templates.hashing import unique_string
+from tests.support import blobs
 from tests.support.marketplace import Operator, OsType, make_catalog, platform_image, vm_extension
 from tests.support.names import unique
 from tests.support.sdk import SdkLine
@@ -671,21 +673,56 @@ def case_201_vmss_windows_vm_largescale_with_managed_disk(ctx: Ctx) -> None:
 
 
 def case_201_vmss_windows_customimage(ctx: Ctx) -> None:
-    """A user image by blob URI (osDisk.image.uri) is not something this cloud can boot: the deployment is refused
-    before anything is created, with the provider's reason, and leaves no history."""
+    """A user image by blob URI (osDisk.image.uri): as Azure Stack Hub's docs have it, the tenant first uploads a
+    fixed VHD (here of the demo image) to a storage account through the blob data plane with the official client,
+    then deploys with its URL; every instance boots from that blob. A URI that is not a blob of this cloud, a blob
+    that does not exist, or one that is not a fixed VHD is refused at validation, with nothing created."""
     us = unique_string(ctx.gid)
-    params = {**file_parameters("201-vmss-windows-customimage"), "osImageUrl": f"https://sa{us}.blob.{REGION}."
-              f"{DOMAIN}/images/windows-2016.vhd"}  # fmt: skip
-    body = ctx.body(public("201-vmss-windows-customimage"), params)
-    error = ctx.deployer.validate(ctx.group, "vmss", body)
-    assert error is not None and error["code"] == "InvalidTemplateDeployment", error
-    assert "image" in json.dumps(error["details"]).lower(), error
-    with pytest.raises(HttpResponseError) as exc:
-        ctx.deployer.deploy(ctx.group, "vmss", body)
-    assert exc.value.status_code == 400, exc.value.message
-    assert exc.value.error is not None and exc.value.error.code == "InvalidTemplateDeployment"
-    assert ctx.deployer.exists(ctx.group, "vmss") is False
-    assert ctx.resources() == {}, "nothing is half-deployed"
+    account = f"sa{us}"  # the template's own account, made beforehand to hold the image (the template keeps it)
+    r = ctx.http.post(f"/subscriptions/{ctx.sub}/providers/Microsoft.Storage/register?api-version=2019-10-01")
+    assert r.status_code == 200, r.text
+    key = blobs.create_account(ctx.http, ctx.gid, account)
+    work = Path(tempfile.mkdtemp(prefix="alto-vhd-"))
+    try:
+        uri = blobs.upload_vhd(ctx.server, account, key, blobs.demo_vhd(work))
+        raw = work / "plain.vhd"  # a blob that is no VHD (no footer)
+        raw.write_bytes(b"\1" * 8192)
+        not_vhd = blobs.upload_vhd(ctx.server, account, key, raw)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert uri == f"https://{account}.blob.{REGION}.{DOMAIN}/images/demo-linux.vhd"
+    tpl = public("201-vmss-windows-customimage")
+    params = {**file_parameters("201-vmss-windows-customimage"), "osImageUrl": uri}
+    for bad, why in (
+        (f"https://{account}.blob.{REGION}.{DOMAIN}/images/missing.vhd", "there is no blob 'missing.vhd'"),
+        ("https://images.example.com/vhds/windows-2016.vhd", "not a blob of this cloud"),
+        (not_vhd, "not a usable VHD"),
+    ):
+        error = ctx.deployer.validate(ctx.group, "bad", ctx.body(tpl, {**params, "osImageUrl": bad}))
+        assert error is not None and error["code"] == "InvalidTemplateDeployment", error
+        assert why in json.dumps(error["details"]), error
+    assert ctx.deployer.exists(ctx.group, "bad") is False
+    assert ctx.resources() == {account: "Microsoft.Storage/storageAccounts"}, "nothing else is created"
+
+    ctx.deploy("vmss", tpl, params)
+    name = default_vmss_name(ctx)
+    check_storage(ctx, account)
+    check_lb(ctx, f"LB{us}", f"pip{us}", {f"LBNatPool{us}": (50000, 50019, 3389)})
+    vmss = ctx.get(ctx.rid("Microsoft.Compute/virtualMachineScaleSets", name), COMPUTE_API)
+    assert vmss["properties"]["provisioningState"] == "Succeeded" and vmss["sku"]["capacity"] == 2
+    storage = vmss["properties"]["virtualMachineProfile"]["storageProfile"]
+    assert "imageReference" not in storage and storage["osDisk"]["image"] == {"uri": uri}, storage
+    assert storage["osDisk"]["osType"] == "Windows"
+    vms = ctx.vms(name)
+    assert len(vms) == 2
+    for vm in vms:
+        props = vm["properties"]
+        assert props["provisioningState"] == "Succeeded", vm
+        assert "imageReference" not in props["storageProfile"], "a user image has no reference"
+        assert props["storageProfile"]["osDisk"]["osType"] == "Windows"
+        assert "PowerState/running" in {s["code"] for s in props["instanceView"]["statuses"]}
+        assert "version=userImage" in ctx.console(vm)
+    check_redeploy(ctx, lambda: ctx.deploy("vmss", tpl, params), [name])
 
 
 def case_extension_not_downloaded(ctx: Ctx) -> None:

@@ -24,6 +24,6 @@ def test_providers_list_every_type_with_the_hybrid_profile_versions(server: Alto
             assert wanted is None or wanted in versions, (profile, rtype, wanted)
     storage = rc.providers.get("Microsoft.Storage")
     accounts = next(t for t in storage.resource_types if t.resource_type == "storageAccounts")
-    assert accounts.api_versions[0] == "2024-01-01" and "2019-06-01" in accounts.api_versions
+    assert accounts.api_versions[0] == "2025-08-01" and "2019-06-01" in accounts.api_versions
     assert "2015-06-15" in listed["microsoft.storage/storageaccounts"]
     assert {"2015-04-01", "2022-10-01"} <= set(listed["microsoft.insights/autoscalesettings"])

@@ -47,3 +47,21 @@ def test_storage_accounts_endpoints_keys_and_both_api_shapes(server: AltoServer,
     error(group.put(sa, "fine1", {"location": "local"}, STORAGE), 400, "InvalidValuesForRequestParameters")
     error(Group(server).put(sa, name, body, STORAGE), 409, "StorageAccountAlreadyTaken")
     error(group.http.post(f"{group.id(sa, 'missing1')}/listKeys?{STORAGE}"), 404, "ResourceNotFound")
+
+
+def test_check_name_availability(server: AltoServer, group: Group) -> None:
+    """What `az storage account create` asks first: free, taken (names are global) or invalid."""
+    name = unique("sa").replace("-", "")
+    body = {"location": "local", "sku": {"name": "Standard_LRS"}, "kind": "Storage", "properties": {}}
+    url = f"/subscriptions/{group.sub}/providers/Microsoft.Storage/checkNameAvailability?{STORAGE}"
+
+    def check(candidate: str) -> dict[str, object]:
+        payload = {"name": candidate, "type": "Microsoft.Storage/storageAccounts"}
+        return group.ok(group.http.post(url, json=payload))
+
+    assert check(name) == {"nameAvailable": True}
+    group.ok(group.put("Microsoft.Storage/storageAccounts", name, body, STORAGE))
+    taken = check(name)
+    assert (taken["nameAvailable"], taken["reason"]) == (False, "AlreadyExists"), taken
+    invalid = check("Not-Valid")
+    assert (invalid["nameAvailable"], invalid["reason"]) == (False, "AccountNameInvalid"), invalid

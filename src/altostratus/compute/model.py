@@ -17,6 +17,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.compute import data_disks
 from altostratus.compute.schema_types import with_schema_types
 from altostratus.compute.sizes import SIZES, VmSize, find_size
+from altostratus.storage.user_images import parse_blob_uri
 
 UPGRADE_MODES = {"automatic": "Automatic", "manual": "Manual", "rolling": "Rolling"}
 SCALE_IN_RULES = {"default": "Default", "newestvm": "NewestVM", "oldestvm": "OldestVM"}
@@ -27,14 +28,19 @@ PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 
 @dataclass(frozen=True)
 class ImageRef:
+    """A platform image (publisher, offer, sku, version), or a user image by blob URI (``uri``, with its
+    ``os_type``; storage/user_images.py), which has no publisher, offer or sku and is always the blob's latest."""
+
     publisher: str
     offer: str
     sku: str
     version: str
+    uri: str = ""
+    os_type: str = ""
 
     @property
     def urn(self) -> str:
-        return f"{self.publisher}:{self.offer}:{self.sku}:{self.version}"
+        return self.uri or f"{self.publisher}:{self.offer}:{self.sku}:{self.version}"
 
 
 def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -112,9 +118,29 @@ def with_secrets(properties: dict[str, Any], secrets: dict[str, Any]) -> dict[st
     return props
 
 
+def user_image_reference(image: dict[str, Any], os_disk: dict[str, Any]) -> ImageRef:
+    """``osDisk.image.uri``: a VHD blob of this cloud (checked for existence when the image is resolved)."""
+    uri = image.get("uri")
+    parse_blob_uri(uri)
+    os_type = os_disk.get("osType")
+    if os_type not in ("Linux", "Windows"):
+        raise invalid_parameter(
+            "A user image (osDisk.image.uri) needs osDisk.osType: 'Linux' or 'Windows' (what the VHD holds).",
+            "osDisk.osType",
+        )
+    return ImageRef("", "", "", "latest", uri=str(uri), os_type=str(os_type))
+
+
 def image_reference(properties: dict[str, Any]) -> ImageRef:
     profile = obj(properties.get("virtualMachineProfile"), "virtualMachineProfile")
     storage = obj(profile.get("storageProfile"), "storageProfile")
+    os_image = obj(obj(storage.get("osDisk"), "osDisk").get("image"), "osDisk.image")
+    if os_image and storage.get("imageReference") is None:
+        return user_image_reference(os_image, obj(storage.get("osDisk"), "osDisk"))
+    if os_image:
+        raise invalid_parameter(
+            "Give either imageReference or osDisk.image (a user image by URI), not both.", "osDisk.image"
+        )
     ref = obj(storage.get("imageReference"), "imageReference")
     if ref.get("id"):
         raise ArmError(
@@ -178,6 +204,8 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
     if not profile:
         raise invalid_parameter("'virtualMachineProfile' is required.", "virtualMachineProfile")
     image = image_reference(properties)
+    if image.uri:
+        parse_blob_uri(image.uri, location)  # of this cloud's region
     check_network_profile(profile)
     os_profile = obj(profile.get("osProfile"), "osProfile")
     storage = obj(profile.get("storageProfile"), "storageProfile")

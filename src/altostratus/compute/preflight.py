@@ -11,6 +11,7 @@ from altostratus.arm.registry import PreflightCheck
 from altostratus.compute import service
 from altostratus.compute.extensions import check_extensions
 from altostratus.compute.model import check_orchestration_mode, image_reference, offered_size
+from altostratus.storage.user_images import find_image, parse_blob_uri
 
 SIZE_PATH = ("sku", "name")
 MODE_PATH = ("properties", "orchestrationMode")
@@ -19,10 +20,15 @@ OS_DISK_PATH = ("properties", "virtualMachineProfile", "storageProfile", "osDisk
 EXTENSIONS_PATH = ("properties", "virtualMachineProfile", "extensionProfile")
 
 
+def subscription_of(resource_id: str) -> str | None:
+    parts = resource_id.strip("/").split("/")
+    return parts[1] if len(parts) > 1 and parts[0].lower() == "subscriptions" else None
+
+
 def scale_set_preflight(check: PreflightCheck) -> None:
     """The size must be one this cloud offers and the orchestration mode Uniform; the platform image must be
-    available now (a pinned version, or any version for ``latest``), and so must every VM extension the profile
-    names."""
+    available now (a pinned version, or any version for ``latest``), or the user image's blob must be a fixed VHD
+    of this subscription's storage, and every VM extension the profile names must be available."""
     for path in (MODE_PATH, SIZE_PATH):
         try:
             value = check.read(path)
@@ -45,8 +51,10 @@ def scale_set_preflight(check: PreflightCheck) -> None:
         except LookupError:
             os_disk = None
         if isinstance(os_disk, dict) and os_disk.get("image"):
-            # A user image by blob URI: refused here exactly as the PUT would refuse it (no imageReference).
-            image_reference({"virtualMachineProfile": {"storageProfile": {"osDisk": os_disk}}})
+            # A user image by blob URI: the blob must exist now, in an account of this subscription, and be a VHD.
+            image = image_reference({"virtualMachineProfile": {"storageProfile": {"osDisk": os_disk}}})
+            parse_blob_uri(image.uri, check.location)
+            find_image(check.session, image.uri, subscription_of(check.resource_id))
     try:
         extensions = check.read(EXTENSIONS_PATH)
     except LookupError:

@@ -129,7 +129,8 @@ def render_vm(
     model = ss.model.get("virtualMachineProfile") or {}
     storage = model.get("storageProfile") or {}
     ref = dict(storage.get("imageReference") or {})
-    ref["exactVersion"] = row.image_version
+    if ref:  # a user image (osDisk.image.uri) has no reference: its osDisk says where it came from
+        ref["exactVersion"] = row.image_version
     os_profile = {k: v for k, v in (model.get("osProfile") or {}).items() if k != "computerNamePrefix"}
     os_profile["computerName"] = row.computer_name
     os_profile.setdefault("secrets", [])
@@ -142,7 +143,7 @@ def render_vm(
         "vmId": row.vm_id,
         "hardwareProfile": {"vmSize": ss.sku["name"]},
         "storageProfile": {
-            "imageReference": ref,
+            **({"imageReference": ref} if ref else {}),
             "osDisk": os_disk,
             "dataDisks": data_disks.render(row, group.subscription_id, group.name),
         },

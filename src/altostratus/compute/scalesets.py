@@ -35,6 +35,7 @@ from altostratus.compute.render import render_set, set_id, set_instance_view
 from altostratus.compute.sizes import SIZES
 from altostratus.resources.groups import require_group
 from altostratus.resources.providers import require_registered
+from altostratus.storage.user_images import find_image
 from altostratus.store.db import utcnow
 from altostratus.store.models import Operation, Resource, ResourceGroup
 
@@ -128,6 +129,8 @@ def put_set(ctx: RequestContext) -> Response:
     valid = validate(body, ctx.services.settings.location, creating=True)
     tags = validate_tags(body.get("tags"))
     quotas.check(ctx.db, group.subscription_id, add_sets=1, add_vms=valid.capacity, cores_each=valid.size.cores)
+    if valid.image.uri:  # a user image: the blob must be in an account of this subscription
+        find_image(ctx.db, valid.image.uri, group.subscription_id)
     image = service.RequestImage(ctx.db, valid.image)  # resolved once, for the whole request
     os_type = image().os_type
     check_extensions(ctx.db, valid.properties)
@@ -189,6 +192,13 @@ def apply_update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: 
     as the upgrade mode says. Child resources (extensions) write through this too: one source of truth."""
     valid = validate(body, ctx.services.settings.location, creating=False)
     old_ref, new_ref = image_reference(ss.model), valid.image
+    if old_ref.uri != new_ref.uri:
+        raise ArmError(
+            409,
+            "PropertyChangeNotAllowed",
+            "Changing property 'osDisk.image.uri' (or between a user image and a platform image) is not allowed.",
+            "osDisk.image.uri" if old_ref.uri else "imageReference",
+        )
     if (old_ref.publisher.lower(), old_ref.offer.lower()) != (new_ref.publisher.lower(), new_ref.offer.lower()):
         raise ArmError(
             409,

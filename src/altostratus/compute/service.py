@@ -26,9 +26,11 @@ from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.sizes import find_size
 from altostratus.marketplace.images import resolve
 from altostratus.marketplace.models import PlatformImage
+from altostratus.storage.user_images import find_image
 from altostratus.store.db import utcnow
 
 LIVE = ("Creating", "Running", "Failed", "Updating")
+USER_IMAGE_VERSION = "userImage"  # what an instance booted from a blob URI records as its image version
 
 
 def image_not_found(ref: ImageRef) -> ArmError:
@@ -82,6 +84,10 @@ class RequestImage:
         self._image: ResolvedImage | None = None
 
     def __call__(self) -> ResolvedImage:
+        if self._image is None and self.ref.uri:
+            # A user image: the blob's content now (a later write to the blob goes to a copy: storage/blob_content.py)
+            found = find_image(self.session, self.ref.uri)
+            self._image = ResolvedImage("", "", "", USER_IMAGE_VERSION, found.content_id, self.ref.os_type)
         if self._image is None:
             image = resolve_or_refuse(self.session, self.ref)
             assert image.blob_sha256 is not None

@@ -1,1 +1,1 @@
-"""Microsoft.Storage: storage accounts as ARM resources (no data service)."""
+"""Microsoft.Storage: storage accounts as ARM resources, and their blob data plane (blob_service.py)."""

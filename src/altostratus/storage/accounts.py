@@ -1,10 +1,11 @@
-"""Microsoft.Storage/storageAccounts: accounts as ARM resources with their endpoints and keys; no data service.
+"""Microsoft.Storage/storageAccounts: accounts as ARM resources with their endpoints and keys.
 
 The Azure Stack quickstart scale-set templates declare an account and build the ``vhdContainers`` of unmanaged
 disks from ``reference(account, providers('Microsoft.Storage', 'storageAccounts').apiVersions[0])
 .primaryEndpoints.blob``; others pass ``listKeys(account, version).keys[0].value`` to diagnostics settings. Both
-work. No blob, queue, table or file service answers at those endpoints (scale-set disks live with the hypervisor
-driver), so an account holds nothing: it is control plane only.
+work. The blob endpoint is served by blob_service.py (enough to upload a VHD and boot a scale set from it:
+user_images.py); no queue, table or file service answers. Unmanaged scale-set disks (``vhdContainers``) live with
+the hypervisor driver, not in the account.
 
 api-version 2015-06-15 describes the replication as ``properties.accountType``; later ones as ``sku`` and ``kind``.
 Either spelling is accepted with any version, stored as ``sku``/``kind``, and answered in the spelling of the
@@ -35,11 +36,12 @@ from altostratus.store.models import Resource
 
 NS = "Microsoft.Storage"
 # Up to 2019-06-01, the newest of the hybrid profiles (2016-01-01, 2017-10-01, 2019-06-01); 2015-06-15 is what
-# the Azure Stack quickstart templates name.
+# the Azure Stack quickstart templates name; 2025-08-01 is what the current az's `storage account create` sends.
 VERSIONS = (
-    "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01", "2022-05-01", "2021-09-01", "2021-08-01", "2021-06-01",
-    "2021-04-01", "2021-02-01", "2021-01-01", "2020-08-01-preview", "2019-06-01", "2019-04-01", "2018-11-01",
-    "2018-07-01", "2018-02-01", "2017-10-01", "2017-06-01", "2016-12-01", "2016-05-01", "2016-01-01", "2015-06-15",
+    "2025-08-01", "2025-06-01", "2025-01-01", "2024-01-01", "2023-05-01", "2023-01-01", "2022-09-01", "2022-05-01",
+    "2021-09-01", "2021-08-01", "2021-06-01", "2021-04-01", "2021-02-01", "2021-01-01", "2020-08-01-preview",
+    "2019-06-01", "2019-04-01", "2018-11-01", "2018-07-01", "2018-02-01", "2017-10-01", "2017-06-01", "2016-12-01",
+    "2016-05-01", "2016-01-01", "2015-06-15",
 )  # fmt: skip
 FIRST_SKU_VERSION = "2016-01-01"
 SKUS = ("Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premium_LRS")
@@ -155,3 +157,26 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
         )
 
     router.add("POST", group_routes_base(SPEC) + "/{name}/listKeys", list_keys, resource_type=SPEC.full_name)
+
+    def check_name(ctx: RequestContext) -> Response:
+        """Whether an account name is free (``az storage account create`` asks before it creates one)."""
+        name = ctx.json().get("name")
+        if not isinstance(name, str) or not NAME.match(name):
+            message = f"{name} is not a valid storage account name. Storage account name must be between 3 and 24 "
+            message += "characters in length and use numbers and lower-case letters only."
+            return json_response({"nameAvailable": False, "reason": "AccountNameInvalid", "message": message})
+        taken = ctx.db.scalars(
+            select(Resource.id).where(
+                Resource.type_key == f"{NS}/storageAccounts".lower(), Resource.name_key == name.lower()
+            )
+        ).first()
+        if taken is None:
+            return json_response({"nameAvailable": True})
+        message = f"The storage account named {name} is already taken."
+        return json_response({"nameAvailable": False, "reason": "AlreadyExists", "message": message})
+
+    check = registry.add_type(NS, "checkNameAvailability", VERSIONS).full_name
+    router.add(
+        "POST", "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/checkNameAvailability", check_name,
+        resource_type=check,
+    )  # fmt: skip

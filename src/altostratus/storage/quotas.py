@@ -1,8 +1,8 @@
 """Microsoft.Storage quotas: Azure Stack Hub's Microsoft.Storage.Admin quota API, and the tenant's usages.
 
 A plan that names a storage quota grants Microsoft.Storage; creating an account is checked against the number of
-accounts the subscription's plans allow. Capacity is carried (and reported) but always used 0 GB: accounts here
-are control plane only and hold no data (``storage/accounts.py``).
+accounts the subscription's plans allow. Capacity is carried (and reported) but always used 0 GB: the blobs an
+account holds (blob_service.py) are not counted yet.
 """
 
 from __future__ import annotations
