@@ -127,3 +127,15 @@ class ScaleSetLease(Base):
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     epoch: Mapped[int] = mapped_column(Integer, default=1)
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NodeJoinToken(Base):
+    """A join token the operator asked for (compute/join.py): only the SHA-256 of its secret is kept, so the
+    database never holds a usable token; single-use (``used_at``) and short-lived (``expires_at``)."""
+
+    __tablename__ = "node_join_tokens"
+    secret_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(256))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,4 +1,4 @@
-"""node liveness and scale-set leases (several control-plane nodes: one owner per scale set)
+"""node liveness, scale-set leases and join tokens (several control-plane nodes: one owner per scale set)
 
 Revision ID: 0016
 Revises: 0014
@@ -35,9 +35,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("scale_set_id"),
     )
     op.create_index("ix_scale_set_leases_owner", "scale_set_leases", ["owner"])
+    op.create_table(
+        "node_join_tokens",
+        sa.Column("secret_sha256", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=256), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("secret_sha256"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("node_join_tokens")
     op.drop_index("ix_scale_set_leases_owner", table_name="scale_set_leases")
     op.drop_table("scale_set_leases")
     op.drop_index("ix_nodes_last_beat", table_name="nodes")
