@@ -5,13 +5,13 @@ Two real `alto up` nodes with controllers on one PostgreSQL database, the sim hy
 through the database (issue 18, "hosts"), each node's simulated host is its own data dir, so a node is here also
 its own host: the check that no instance exists twice is that the surviving node's host holds exactly the set's
 instances (none before the kill: the owner alone drove the set) and each key once. The node killed is replaced by
-a fresh node (a new data dir: a new host) so that two nodes run in every trial.
+a fresh node (a new data dir: a new host), joined with a join token through the survivor (`alto up --join-token`),
+so that two nodes run in every trial.
 """
 
 from __future__ import annotations
 
 import itertools
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -31,6 +31,7 @@ from tests.support.vmss import COMPUTE, Tenant, vmss_body
 CAPACITY = 8  # five sets within the default plan's 50 instances
 TRIALS = 5
 ARGS = ("--sim-boot-seconds", "1.0", "--no-portal")
+ADMIN = "api-version=2015-12-01-preview"
 
 
 def _host_keys(node: AltoServer) -> set[str]:
@@ -62,13 +63,19 @@ def _client(node: AltoServer) -> httpx.Client:
 def test_sigkill_the_owner_mid_scale_out(tmp_path: Path, postgres_url: str) -> None:
     counter = itertools.count()
     created: list[AltoServer] = []  # every node, closed at the end whatever happens
+    starters: list[threading.Thread] = []
 
-    def node() -> AltoServer:
-        data = tmp_path / f"node{next(counter)}"
-        data.mkdir(mode=0o700)
-        for name in ("ca.pem", "ca-key.pem", "credentials.json"):  # the cloud's CA and credentials, as copied today
-            shutil.copy2(first.data_dir / name, data / name)
-        created.append(AltoServer(data, postgres_url, extra_args=ARGS))
+    def node(via: AltoServer) -> AltoServer:
+        """A further node, joined through ``via`` with a join token (its data dir starts empty)."""
+        with via.client("operator") as http:
+            sub = via.credentials["operator"]["subscriptionId"]
+            r = http.post(
+                f"/subscriptions/{sub}/providers/Microsoft.Compute.Admin/locations/local/nodes/joinToken?{ADMIN}"
+            )
+        assert r.status_code == 200, r.text
+        created.append(
+            AltoServer(tmp_path / f"node{next(counter)}", extra_args=(*ARGS, "--join-token", r.json()["token"]))
+        )
         return created[-1]
 
     first = AltoServer(
@@ -80,7 +87,7 @@ def test_sigkill_the_owner_mid_scale_out(tmp_path: Path, postgres_url: str) -> N
         op = Operator(first)
         assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
         op.http.close()
-        nodes.append(node().start())
+        nodes.append(node(first).start())
         group = Tenant(first, unique("kill")).base
         for trial in range(TRIALS):
             began = time.monotonic()
@@ -116,10 +123,11 @@ def test_sigkill_the_owner_mid_scale_out(tmp_path: Path, postgres_url: str) -> N
             holder.kill()  # SIGKILL, mid scale-out
             killed_at = time.monotonic()
             nodes.remove(holder)
-            replacement = node() if trial < TRIALS - 1 else None
+            replacement = node(survivor) if trial < TRIALS - 1 else None
             # The next trial's second node, started meanwhile.
             starter = threading.Thread(target=replacement.start if replacement else lambda: None)
             starter.start()
+            starters.append(starter)
 
             while time.monotonic() - killed_at < 10:
                 with db.session(readonly=True) as s:
@@ -142,6 +150,8 @@ def test_sigkill_the_owner_mid_scale_out(tmp_path: Path, postgres_url: str) -> N
                 nodes.append(replacement)
             print(f"trial {trial}: finished {took:.1f} s after the kill; trial {time.monotonic() - began:.1f} s")  # noqa: T201 - the figure in -s runs
     finally:
+        for starter in starters:  # a node still starting is closed once it has a process
+            starter.join(60)
         for n in [first, *created]:
             n.close()
         db.dispose()

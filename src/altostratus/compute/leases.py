@@ -177,8 +177,13 @@ class SetLeases:
         share = math.ceil(len(sets) / len(live)) if sets else 0
         self._share, self._sets, self._live = max(share, 1), len(sets), len(live)
         mine = {set_id: epoch for set_id, (owner, epoch) in leases.items() if owner == self.node and set_id in sets}
-        with self._lock:
-            self._held = dict(mine)
+        with self._lock:  # merged, not replaced: the controller may have taken a set since the read
+            for set_id, epoch in list(self._held.items()):
+                owner, seen = leases.get(set_id, (self.node, epoch))
+                if owner != self.node and seen >= epoch:
+                    del self._held[set_id]  # another node holds it now (or it was released)
+            for set_id, epoch in mine.items():
+                self._held[set_id] = max(epoch, self._held.get(set_id, 0))
         free = [
             set_id for set_id in sets if set_id not in leases or leases[set_id][0] is None or leases[set_id][0] in dead
         ]
