@@ -217,3 +217,36 @@ def test_a_paused_owner_is_taken_over_and_its_late_writes_change_nothing(cloud: 
     finally:
         hold.set()
         nodes.close()
+
+
+def test_a_node_that_joins_gets_its_share_as_sets_go_idle(cloud: tuple[AltoServer, str]) -> None:
+    server, url = cloud
+    t = Tenant(server, unique("share"))
+    puts = [t.http.put(f"{t.base}/j{i}?{COMPUTE}", json=vmss_body(1, prefix=f"j{i}")) for i in range(4)]
+    assert all(r.status_code == 201 for r in puts)
+    nodes = Nodes(server, url, 2)
+    first, second = nodes.controllers
+    try:
+        with nodes.db.session() as s:  # the earlier tests' nodes are gone: their sets are free for the taking
+            s.execute(update(Node).values(last_beat=utcnow() - timedelta(seconds=DEAD_AFTER_SECONDS + 1)))
+        first.leases.liveness.beat()
+        first.leases.balance()
+        nodes.passes(6, nodes=[0])
+        for r in puts:
+            assert t.wait(r, timeout=10)["status"] == "Succeeded"
+        with nodes.db.session(readonly=True) as s:
+            every = list(s.scalars(select(ScaleSet.id)))
+        assert {owner for owner, _ in nodes.owners(every).values()} == {first.leases.node}
+        assert len(first.leases.held()) == len(every), "alone, it holds every set"
+
+        # A second node starts: the first gives back idle sets above its share, the second takes them.
+        second.leases.liveness.beat()
+        first.leases.balance()
+        second.leases.balance()
+        owners = Counter(owner for owner, _ in nodes.owners(every).values())
+        share = -(-len(every) // 2)
+        assert owners[first.leases.node] <= share and owners[second.leases.node] >= len(every) - share, owners
+        assert owners[first.leases.node] + owners[second.leases.node] == len(every)
+        assert set(second.leases.held()) & set(first.leases.held()) == set()
+    finally:
+        nodes.close()
