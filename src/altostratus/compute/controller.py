@@ -209,8 +209,8 @@ class ScaleSetController:
         return orphans
 
     def reconcile(self, set_id: int) -> bool:
-        if self.leases.epoch(set_id) is None and self.leases.claim(set_id) is None:
-            return False  # another node owns it
+        if not self.leases.ready() or (self.leases.epoch(set_id) is None and self.leases.claim(set_id) is None):
+            return False  # another node owns it (or this node's beat is behind)
         try:
             return self._reconcile(set_id)
         finally:
@@ -233,7 +233,7 @@ class ScaleSetController:
         if to_create:
             self._create(view, to_create)
             work = True
-        for row in live:
+        for row in live if len(live) > len(to_create) and self.leases.holds(view.id) else ():  # still the owner
             if row in to_create:
                 continue
             work = self._converge_row(view, row, states.get(row.key)) or work

@@ -86,7 +86,8 @@ class SetLeases:
         """Of the sets with work ``(id, generation, owner, epoch)`` read in the pass's query, the ones this node
         converges now ``(id, generation)``: its own (epoch refreshed) and free ones it may take (taken here, so a
         new set needs no second's wait). Sets of other nodes, live or dead, are left to ``balance``."""
-        self._ensure_beating()
+        if not self.ready():
+            return []
         mine: list[tuple[int, int]] = []
         free: list[tuple[int, int, int | None]] = []
         for set_id, generation, owner, epoch in candidates:
@@ -96,6 +97,8 @@ class SetLeases:
                 mine.append((set_id, generation))
             elif owner is None:
                 free.append((set_id, generation, epoch))
+            elif (held := self.epoch(set_id)) is not None:
+                self._lost(set_id, held)  # another node has it now
         if free:
             if not self._share:
                 self.balance()
@@ -111,7 +114,8 @@ class SetLeases:
 
     def claim(self, set_id: int) -> int | None:
         """The epoch at which this node holds ``set_id``, taking it if it is free; None if another node has it."""
-        self._ensure_beating()
+        if not self.ready():
+            return None
         with self.db.session(readonly=True) as s:
             row = s.get(ScaleSetLease, set_id)
             owner, epoch = (row.owner, row.epoch) if row is not None else (None, None)
@@ -158,7 +162,7 @@ class SetLeases:
     def balance(self) -> None:
         """About once a second: take free and dead nodes' sets up to the fair share (busy ones first), give back
         idle sets above it, forget leases of sets that are gone."""
-        if not self._ensure_beating():
+        if not self.ready():
             return
         busy_expr = (
             (ScaleSet.generation > ScaleSet.observed_generation)
@@ -217,10 +221,14 @@ class SetLeases:
 
     # -- steps -----------------------------------------------------------------------------------------------
 
-    def _ensure_beating(self) -> bool:
-        """A node acts as an owner only while its own beat is fresh; a controller used without a running
+    def ready(self) -> bool:
+        """May this node act as an owner now? Only while its own beat is fresh: if its beat thread fell behind
+        (a paused process, a database it could not reach), the others may be taking its sets over right now, so
+        it waits for the thread to beat again rather than beat here. A controller used without a running
         liveness thread (tests, tools) beats here."""
-        return self.liveness.fresh() or self.liveness.beat()
+        if self.liveness.fresh():
+            return True
+        return not self.liveness.running and self.liveness.beat()
 
     def _take(self, set_id: int, owner: str | None, epoch: int | None) -> int | None:
         """Compare-and-set on (owner, epoch) as read; the new epoch, or None if another node was faster."""

@@ -122,6 +122,11 @@ class NodeLiveness:
         except Exception:
             log.exception("could not mark node %s stopped", self.node)
 
+    @property
+    def running(self) -> bool:
+        """Is the beat thread running (a server), or does the caller beat (tests, tools)?"""
+        return self._thread is not None
+
     def fresh(self) -> bool:
         return time.monotonic() - self._last_ok < DEAD_AFTER_SECONDS - BEAT_SECONDS / 2
 
