@@ -138,3 +138,22 @@ def test_the_runner_looks_for_dead_nodes_while_it_runs(db: Database) -> None:
     with db.session(readonly=True) as s:
         op = s.get(Operation, "op-1")
         assert op is not None and op.status == "Succeeded"
+
+
+def test_a_node_whose_beat_fell_behind_does_not_act_until_it_beats_again(db: Database) -> None:
+    """A paused process resumes: its controller thread may run before its beat thread. The others may be taking
+    its sets over right then, so it must not act as an owner (compute/leases.py) until the thread has beaten."""
+    from altostratus.compute.leases import SetLeases
+
+    node = NodeLiveness(db)
+    node.start()
+    try:
+        leases = SetLeases(db, node)
+        assert leases.ready()
+        node._last_ok -= DEAD_AFTER_SECONDS  # as if no beat had reached the database for 3 s
+        assert not node.fresh() and not leases.ready(), "its own beat thread runs: wait for it, do not beat here"
+        assert node.beat() and leases.ready()
+    finally:
+        node.stop()
+    tool = SetLeases(db, NodeLiveness(db))  # no beat thread (tests, tools): the caller's look beats
+    assert tool.ready() and tool.liveness.fresh()
