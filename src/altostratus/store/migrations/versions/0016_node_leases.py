@@ -1,7 +1,7 @@
 """node liveness, scale-set leases and join tokens (several control-plane nodes: one owner per scale set)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-05 13:30:00.000000
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"  # hosts (issue 18) is 0015; this branch was tested on 0014 (see the merge notes)
 branch_labels = None
 depends_on = None
 
