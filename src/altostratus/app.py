@@ -35,6 +35,7 @@ from altostratus.services import Services
 from altostratus.storage import provider as storage
 from altostratus.storage.blob_service import with_blob_service
 from altostratus.store.db import Database
+from altostratus.store.nodes import NodeLiveness
 
 # Every provider contributes routes and resource types; those with long-running work also register the
 # operation kinds that carry it out (``register_operations``), once the server's parts exist.
@@ -63,10 +64,12 @@ def build_services(settings: Settings) -> Services:
     blobs = BlobStore(settings.data_dir)
     durability.start_up(db, blobs)
     bridge.ensure_default_activation(db, installation["providerSubscriptionId"], settings.upstream)
-    runner = OperationRunner(db, workers=settings.operation_workers)
+    # This process as a node of the cloud (store/nodes.py): its id owns its operations' and scale sets' leases.
+    liveness = NodeLiveness(db, controllers=settings.controllers)
+    runner = OperationRunner(db, workers=settings.operation_workers, owner=liveness.node)
     driver = make_driver(settings.hypervisor, **hypervisor_options(settings))
     scalesets = ScaleSetController(
-        db, driver, blobs, installation_id=installation["tenantId"], on_converged=runner.wake
+        db, driver, blobs, installation_id=installation["tenantId"], on_converged=runner.wake, liveness=liveness
     )
     services = Services(
         settings,
@@ -130,6 +133,8 @@ def build_app(services: Services) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
+        liveness = services.scalesets.leases.liveness
+        liveness.start()  # beats before any lease is taken
         if services.settings.controllers:
             services.operations.start()
             services.scalesets.start()
@@ -138,6 +143,7 @@ def build_app(services: Services) -> ASGIApp:
         finally:
             services.scalesets.stop()
             services.operations.stop()
+            liveness.stop()  # marked dead at once: the other nodes take its work without waiting
             services.logins.close()
             services.driver.close()
             services.db.dispose()

@@ -24,11 +24,12 @@ from typing import Any
 from altostratus.arm.auth import new_signing_key
 from altostratus.arm.user_auth import hash_password, new_password
 from altostratus.config import Settings
+from altostratus.join import JoinError, fetch, fingerprint, parse_token
 from altostratus.resources.directory import create_principal, create_subscription, create_user
 from altostratus.store.db import Database, sqlite_files
 from altostratus.store.models import Setting, User
 
-SECRET_FILES = ("credentials.json", "ca-key.pem", "server-key.pem")
+SECRET_FILES = ("credentials.json", "ca-key.pem", "server-key.pem", "joined.json")
 
 
 log = logging.getLogger("altostratus.bootstrap")
@@ -155,3 +156,49 @@ def write_credentials(settings: Settings, data: dict[str, Any]) -> Path:
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
     return path
+
+
+JOINED_FILE = "joined.json"  # a joined node's database URL, so a restart needs no token and no --database-url
+
+
+def join_cloud(settings: Settings) -> str | None:
+    """A further node's first start (`alto up --join-token`): fetch the cloud's CA, its key, the database URL and
+    the operator's credentials from the running node the token names (altostratus/join.py), and keep them in
+    this data dir; later starts find the database URL there. Returns a line for the operator, or None when there
+    is nothing to do. Raises JoinError with a message that says what to do."""
+    joined = settings.data_dir / JOINED_FILE
+    ca_path, key_path = settings.data_dir / "ca.pem", settings.data_dir / "ca-key.pem"
+    if settings.join_token is None:
+        if settings.database_url is None and joined.exists():
+            settings.database_url = json.loads(joined.read_text())["databaseUrl"]
+        return None
+    token = parse_token(settings.join_token, settings.join_url)
+    if ca_path.exists() and fingerprint(ca_path.read_bytes()) != token.fingerprint:
+        raise JoinError(
+            f"{settings.data_dir} already belongs to another cloud (its CA is not the token's): "
+            "join with an empty --data-dir."
+        )
+    if joined.exists() and ca_path.exists():  # joined before: the token was used then
+        if settings.database_url is None:
+            settings.database_url = json.loads(joined.read_text())["databaseUrl"]
+        return f"already joined to the cloud of {token.url} (this data dir); the join token was not needed"
+    answer = fetch(token)
+    _write_private_file(ca_path, answer["caCertificate"].encode(), 0o644)
+    _write_private_file(key_path, answer["caKey"].encode(), 0o600)
+    if settings.database_url is None:
+        settings.database_url = str(answer["databaseUrl"])
+    _write_private_file(
+        joined, json.dumps({"databaseUrl": settings.database_url, "joinedVia": token.url}).encode(), 0o600
+    )
+    if answer.get("credentials"):
+        write_credentials(settings, answer["credentials"])
+    return f"joined the cloud of {token.url}"
+
+
+def _write_private_file(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

@@ -40,6 +40,10 @@ class Settings:
     # a portal session may sit idle before the person signs in again.
     portal: bool = True
     portal_session_idle: int = 1800
+    # Joining a running cloud on first start (docs/several-machines.md): the token `alto admin node join-token`
+    # printed, and optionally the URL of the node to ask (the token names one).
+    join_token: str | None = None
+    join_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

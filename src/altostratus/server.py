@@ -18,8 +18,9 @@ from rich.console import Console
 
 from altostratus.app import build_app, build_services
 from altostratus.arm import access_log
-from altostratus.bootstrap import SharedDataDir, make_data_dir_private
+from altostratus.bootstrap import SharedDataDir, join_cloud, make_data_dir_private
 from altostratus.config import Settings
+from altostratus.join import JoinError
 from altostratus.pki import ensure_server_cert
 
 
@@ -122,6 +123,13 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     except SharedDataDir as exc:
         console.print(str(exc), style="bold red", highlight=False, markup=False, soft_wrap=True)
         raise SystemExit(2) from None
+    try:
+        joined = join_cloud(settings)  # a further node: the cloud's CA, key and database URL, over the API
+    except JoinError as exc:
+        console.print(f"Could not join: {exc}", style="bold red", highlight=False, markup=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    if joined:
+        console.print(joined, highlight=False, markup=False)
     cert, key = ensure_server_cert(settings.data_dir, [settings.host])
     services = build_services(settings)
     app = build_app(services)

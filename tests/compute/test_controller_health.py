@@ -38,6 +38,9 @@ def test_the_operator_reads_each_controllers_heartbeat(server: AltoServer) -> No
     assert props["health"] == "Healthy", props
     assert props["passes"] > 0 and props["lastReconcilePass"] and props["lastPassMilliseconds"] is not None
     assert props["lastHeartbeat"] >= props["startedAt"]
+    # Node liveness (a beat about every second) says the process is there, and where.
+    assert props["alive"] is True and props["lastSeen"] >= props["startedAt"] and props["hostname"], props
+    assert nodes[0]["name"].count(":") == 2, "the node id: host:pid:random"
     assert nodes[0]["type"] == "Microsoft.Compute.Admin/locations/controllers"
 
     refused = _controllers(server, "tenant")

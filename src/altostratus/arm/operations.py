@@ -24,10 +24,12 @@ from sqlalchemy import or_, select, update
 from altostratus.arm.errors import ArmError
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation
+from altostratus.store.nodes import dead_owners
 
 log = logging.getLogger("altostratus.operations")
 
 MAX_ATTEMPTS = 5
+DEAD_LEASE_LOOK_SECONDS = 1.0  # how often one worker looks for leases of dead nodes (one indexed read)
 PROGRESS_SECONDS = 0.5  # a handler's progress reports are written at most this often (see Progress)
 
 
@@ -56,14 +58,23 @@ OperationHandler = Callable[[Database, OperationTask, ProgressFn], dict[str, Any
 
 
 class OperationRunner:
-    def __init__(self, db: Database, *, workers: int = 4, lease_seconds: int = 60, poll_seconds: float = 0.5):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        workers: int = 4,
+        lease_seconds: int = 60,
+        poll_seconds: float = 0.5,
+        owner: str | None = None,
+    ):
         self.db = db
         self.handlers: dict[str, OperationHandler] = {}
         self.workers = workers
         self.lease = timedelta(seconds=lease_seconds)
         self.lease_young = lease_seconds / 2  # seconds after a claim during which its lease need not be renewed
         self.poll_seconds = poll_seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"  # the node id (store/nodes.py) when given
+        self._released_at = float("-inf")  # when dead nodes' leases were last looked for
         # Wake-ups for idle workers, one worker each (at most one per worker is remembered while all are busy):
         # every worker searching for claimable operations at each wake-up only raced for the same rows.
         self._wake = threading.Condition()
@@ -94,17 +105,26 @@ class OperationRunner:
         self._threads.clear()
 
     def release_dead_leases(self) -> None:
-        """Leases held by processes of this host that no longer exist (a crash or SIGKILL) are released at
-        once instead of waiting for them to expire, so a restarted server resumes its work right away."""
-        host = socket.gethostname()
-        with self.db.session() as s:
-            rows = s.execute(select(Operation.id, Operation.lease_owner).where(Operation.lease_owner.is_not(None)))
-            for op_id, owner in rows.all():
-                owner_host, _, pid = (owner or "").rpartition(":")
-                if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                    s.execute(
-                        update(Operation).where(Operation.id == op_id).values(lease_owner=None, lease_expires=None)
-                    )
+        """Leases held by dead nodes (store/nodes.py: a node whose liveness beat stopped, on any host; an older
+        ``host:pid`` owner of this host whose process is gone) are released at once instead of waiting for them
+        to expire, so another node (or a restarted server) resumes the work within seconds."""
+        self._released_at = time.monotonic()
+        with self.db.session(readonly=True) as s:
+            owners = set(
+                s.scalars(
+                    select(Operation.lease_owner)
+                    .where(Operation.status == "InProgress", Operation.lease_owner.is_not(None))
+                    .distinct()
+                )
+            )
+            dead = dead_owners(s, {o for o in owners if o and o != self.owner})
+        if dead:
+            with self.db.session() as s:
+                s.execute(
+                    update(Operation)
+                    .where(Operation.lease_owner.in_(dead), Operation.status == "InProgress")
+                    .values(lease_owner=None, lease_expires=None)
+                )
 
     def wake(self) -> None:
         """Something may be claimable now: one idle worker looks (and wakes another if it finds more)."""
@@ -115,6 +135,8 @@ class OperationRunner:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                if time.monotonic() - self._released_at >= DEAD_LEASE_LOOK_SECONDS:
+                    self.release_dead_leases()
                 worked = self.run_once()
             except Exception:  # the loop must survive a database hiccup
                 log.exception("operation runner iteration failed")
@@ -279,13 +301,3 @@ class Progress:
         if self.pending is None:
             return {}
         return {"percent_complete": self.pending[0], "progress": self.pending[1]}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

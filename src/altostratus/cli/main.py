@@ -32,6 +32,7 @@ from altostratus.cli.deployment import deployment_app
 from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
+from altostratus.cli.nodes import node_app
 from altostratus.cli.output import Col
 from altostratus.cli.profiles import PROFILE_ENV, select
 from altostratus.cli.roles import role_app
@@ -62,6 +63,7 @@ app.add_typer(admin_app, name="admin")
 admin_app.add_typer(admin_sub_app, name="subscription")
 admin_app.add_typer(admin_principal_app, name="principal")
 admin_app.add_typer(user_app, name="user")
+admin_app.add_typer(node_app, name="node")
 app.add_typer(group_app, name="group")
 app.add_typer(account_app, name="account")
 app.command("login")(login)
@@ -159,6 +161,16 @@ def up(
     portal_session_idle: Annotated[
         int, typer.Option(help="Portal: seconds a session may sit idle before the person signs in again.")
     ] = 1800,
+    join: Annotated[
+        str | None,
+        typer.Option(help="Join the cloud of this running node (https://...; default: the node the token names)."),
+    ] = None,
+    join_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Join a running cloud: a token from `alto admin node join-token` (first start of a further node)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Start the service (HTTPS ARM endpoint, token endpoint, controllers, web portals)."""
@@ -186,7 +198,11 @@ def up(
         outbound_allow=tuple(outbound_allow or ()),
         portal=portal,
         portal_session_idle=portal_session_idle,
+        join_token=join_token,
+        join_url=join,
     )
+    if join and not join_token:
+        raise typer.BadParameter("--join needs --join-token (from `alto admin node join-token`).", param_hint="--join")
     serve(settings, log_level)
 
 

@@ -43,12 +43,14 @@ from altostratus.compute import data_disks, natpools, rolling
 from altostratus.compute.backoff import Backoff
 from altostratus.compute.heartbeat import Heartbeat
 from altostratus.compute.image_blobs import ImageBlobs
-from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.compute.leases import SetLeases
+from altostratus.compute.models import ScaleSet, ScaleSetLease, ScaleSetVm
 from altostratus.compute.render import set_id as set_resource_id
 from altostratus.compute.sizes import find_size
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation, Resource, ResourceGroup
+from altostratus.store.nodes import NodeLiveness
 
 log = logging.getLogger("altostratus.scalesets")
 MANAGED_TAG = "altostratus.managed"
@@ -95,9 +97,12 @@ class ScaleSetController:
         retry_base_seconds: float = 1.0,
         retry_max_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        liveness: NodeLiveness | None = None,
     ) -> None:
         self.db, self.driver, self.blobs = db, driver, blobs
         self.image_blobs = ImageBlobs(db)
+        # One owner per set among the controller nodes on this database (compute/leases.py).
+        self.leases = SetLeases(db, liveness or NodeLiveness(db))
         self.installation_id = installation_id
         self.on_converged = on_converged or (lambda: None)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="driver")
@@ -119,12 +124,14 @@ class ScaleSetController:
         # instance key -> the set generation in which a power operation on it failed for good: not tried again
         # until the user asks for something new (which bumps the generation).
         self._power_failed: dict[str, int] = {}
-        self.heartbeat = Heartbeat(db)  # the operator's view of this controller (Compute.Admin controllers)
+        # the operator's view of this controller (Compute.Admin controllers), under its node id
+        self.heartbeat = Heartbeat(db, node=self.leases.node)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         self.heartbeat.start()
+        self.leases.start()
         self._thread = threading.Thread(target=self._loop, name="scaleset-controller", daemon=True)
         self._thread.start()
 
@@ -134,6 +141,7 @@ class ScaleSetController:
         if self._thread is not None:
             self._thread.join(30)
         self.pool.shutdown(wait=True)
+        self.leases.stop()
 
     def wake(self) -> None:
         self._wake.set()
@@ -165,13 +173,16 @@ class ScaleSetController:
         """One pass over every set with unfinished intent; True while work remains. A set whose pass raises
         does not stop the others (see the module docstring)."""
         with self.db.session(readonly=True) as s:  # reads never wait for, nor hold up, the writers
-            sets = s.execute(
-                select(ScaleSet.id, ScaleSet.generation).where(
+            candidates = s.execute(
+                select(ScaleSet.id, ScaleSet.generation, ScaleSetLease.owner, ScaleSetLease.epoch)
+                .outerjoin(ScaleSetLease, ScaleSetLease.scale_set_id == ScaleSet.id)
+                .where(
                     (ScaleSet.generation > ScaleSet.observed_generation)
                     | ScaleSet.deleting.is_(True)
                     | ScaleSet.rolling_active.is_(True)
                 )
             ).all()
+        sets = self.leases.select_sets((c[0], c[1], c[2], c[3]) for c in candidates)  # only the sets this node owns
         busy = False
         for set_id, generation in sets:
             if self._stop.is_set():
@@ -200,6 +211,8 @@ class ScaleSetController:
         return orphans
 
     def reconcile(self, set_id: int) -> bool:
+        if not self.leases.ready() or (self.leases.epoch(set_id) is None and self.leases.claim(set_id) is None):
+            return False  # another node owns it (or this node's beat is behind)
         try:
             return self._reconcile(set_id)
         finally:
@@ -222,7 +235,7 @@ class ScaleSetController:
         if to_create:
             self._create(view, to_create)
             work = True
-        for row in live:
+        for row in live if len(live) > len(to_create) and self.leases.holds(view.id) else ():  # still the owner
             if row in to_create:
                 continue
             work = self._converge_row(view, row, states.get(row.key)) or work
@@ -297,6 +310,8 @@ class ScaleSetController:
         """Slow start: batches of 1, 2, 4, ...; a batch with a failure ends this pass (retried next pass)."""
         batch, start = 1, 0
         while start < len(rows) and not self._stop.is_set():
+            if not self.leases.holds(view.id):
+                return  # taken over (or this node cut off): the new owner creates the rest
             chunk = rows[start : start + batch]
             results = (
                 list(self.pool.map(lambda r: self._create_one(view, r), chunk))
@@ -409,6 +424,8 @@ class ScaleSetController:
             self._set_failed[set_id] = generation
         try:
             with self.db.session() as s:
+                if not self.leases.guard(s, set_id):
+                    return
                 ss = s.scalars(select(ScaleSet).where(ScaleSet.id == set_id).with_for_update()).one_or_none()
                 if ss is None:
                     return
@@ -439,7 +456,8 @@ class ScaleSetController:
         self._set_logged.pop(set_id, None)
         self._set_failed.pop(set_id, None)
         with self.db.session() as s:
-            s.execute(update(ScaleSet).where(ScaleSet.id == set_id).values(error=None))
+            if self.leases.guard(s, set_id):
+                s.execute(update(ScaleSet).where(ScaleSet.id == set_id).values(error=None))
 
     def _attempt(self, row: ScaleSetVm, code: str, call: Callable[[], Any], **on_failure: Any) -> tuple[bool, Any]:
         """Run one driver call for ``row``: ``(True, result)``, or ``(False, None)`` after scheduling a retry
@@ -488,6 +506,8 @@ class ScaleSetController:
             return
         table = cast(Table, ScaleSetVm.__table__)
         with self.db.session() as s:
+            held = {i for i in {row.scale_set_id for row, _ in updates} if self.leases.guard(s, i)}
+            updates = [u for u in updates if u[0].scale_set_id in held]  # a stale owner's writes change nothing
             # One executemany per run of updates setting the same columns (order kept: a row may have two).
             for keys, group in itertools.groupby(updates, key=lambda u: tuple(sorted(u[1]))):
                 stmt = (
@@ -509,10 +529,14 @@ class ScaleSetController:
         self._set(row, state="Failed", error={"code": code, "message": message}, **values)
 
     def _delete_rows(self, view: SetView, rows: list[ScaleSetVm]) -> None:
+        if not self.leases.holds(view.id):
+            return
         for row in rows:
             self.driver.delete(row.key)
         self._forget([r.key for r in rows])
         with self.db.session() as s:
+            if not self.leases.guard(s, view.id):
+                return
             ids = [r.id for r in rows]
             for row in rows:
                 BlobStore.drop_refs(s, "instance", row.key)
@@ -521,6 +545,8 @@ class ScaleSetController:
 
     def _advance_rolling(self, view: SetView) -> bool:
         with self.db.session() as s:
+            if not self.leases.guard(s, view.id):
+                return False
             ss = s.scalars(select(ScaleSet).where(ScaleSet.id == view.id).with_for_update()).one_or_none()
             busy = ss is not None and rolling.advance(s, ss)
             ended = ss is not None and not ss.rolling_active
@@ -530,6 +556,8 @@ class ScaleSetController:
 
     def _finish_delete(self, view: SetView) -> bool:
         with self.db.session() as s:
+            if not self.leases.guard(s, view.id):
+                return False
             left = s.scalar(select(ScaleSetVm.id).where(ScaleSetVm.scale_set_id == view.id).limit(1))
             if left is not None:
                 return True
@@ -552,6 +580,8 @@ class ScaleSetController:
 
     def _mark_converged(self, view: SetView) -> None:
         with self.db.session() as s:
+            if not self.leases.guard(s, view.id):
+                return
             failed = s.scalar(
                 select(ScaleSetVm.id).where(ScaleSetVm.scale_set_id == view.id, ScaleSetVm.state == "Failed").limit(1)
             )

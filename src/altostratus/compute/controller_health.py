@@ -3,7 +3,9 @@ reconcile pass and the errors it met, from ``controller_heartbeats`` (compute/he
 
 A node is ``Healthy`` while it beats and its last pass went through, ``Degraded`` when its passes fail or it
 met errors in the last interval, and ``Stale`` when it stopped beating (a dead or hung process): the answer says
-which, so neither the portal nor a script has to know the interval.
+which, so neither the portal nor a script has to know the interval. Node liveness (store/nodes.py, a beat every
+second) says sooner whether the process is there at all: ``alive`` and ``lastSeen``; a node dead by liveness is
+``Stale`` at once, and the scale sets it owned are being taken over.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from altostratus.arm.routing import Access, Router
 from altostratus.compute.heartbeat import INTERVAL_SECONDS, STALE_AFTER_SECONDS
 from altostratus.compute.models import ControllerHeartbeat
 from altostratus.store.db import as_utc, iso, utcnow
+from altostratus.store.models import Node
+from altostratus.store.nodes import is_alive
 
 NS = "Microsoft.Compute.Admin"
 VERSIONS = ("2015-12-01-preview",)
 RECENT = timedelta(seconds=3 * INTERVAL_SECONDS)  # an error this recent makes the node Degraded
 
 
-def health_of(row: ControllerHeartbeat) -> str:
+def health_of(row: ControllerHeartbeat, node: Node | None = None) -> str:
     now = utcnow()
+    if node is not None and not is_alive(node, now):
+        return "Stale"
     if now - as_utc(row.last_beat) > timedelta(seconds=STALE_AFTER_SECONDS):
         return "Stale"
     if row.last_error_at is not None and now - as_utc(row.last_error_at) <= RECENT:
@@ -36,7 +42,7 @@ def health_of(row: ControllerHeartbeat) -> str:
     return "Healthy"
 
 
-def render(ctx: RequestContext, row: ControllerHeartbeat) -> dict[str, Any]:
+def render(ctx: RequestContext, row: ControllerHeartbeat, node: Node | None = None) -> dict[str, Any]:
     sub, location = ctx.params["subscriptionId"], ctx.params["location"]
     return {
         "id": f"/subscriptions/{sub}/providers/{NS}/locations/{location}/controllers/{row.node}",
@@ -44,7 +50,11 @@ def render(ctx: RequestContext, row: ControllerHeartbeat) -> dict[str, Any]:
         "type": f"{NS}/locations/controllers",
         "location": location,
         "properties": {
-            "health": health_of(row),
+            "health": health_of(row, node),
+            # liveness: beats about every second; a node not seen for a few seconds is dead (None: an older node)
+            "alive": None if node is None else is_alive(node),
+            "lastSeen": None if node is None else iso(node.last_beat),
+            "hostname": None if node is None else node.hostname,
             "startedAt": iso(row.started_at),
             "lastHeartbeat": iso(row.last_beat),
             "lastReconcilePass": iso(row.last_pass_at),
@@ -59,8 +69,12 @@ def render(ctx: RequestContext, row: ControllerHeartbeat) -> dict[str, Any]:
 
 
 def list_controllers(ctx: RequestContext) -> Response:
-    rows = ctx.db.scalars(select(ControllerHeartbeat).order_by(ControllerHeartbeat.node)).all()
-    return json_response({"value": [render(ctx, row) for row in rows]})
+    rows = ctx.db.execute(
+        select(ControllerHeartbeat, Node)
+        .outerjoin(Node, Node.node == ControllerHeartbeat.node)
+        .order_by(ControllerHeartbeat.node)
+    ).all()
+    return json_response({"value": [render(ctx, row, node) for row, node in rows]})
 
 
 def register_routes(router: Router, registry: ProviderRegistry) -> None:

@@ -1,10 +1,11 @@
 """The scale-set controller's heartbeat: what it did since it started, kept in memory and written to its row of
 ``controller_heartbeats`` at most every ``INTERVAL_SECONDS``.
 
-Bounded and cheap on purpose: one row per running controller (``host:pid``), one UPDATE per interval however
-many passes ran (a busy controller passes every 50 ms). Rows of this host's controllers whose process is gone are
-deleted at start, so a restarted server does not leave a dead node behind; another host's dead node stays and
-shows as stale (its heartbeat stops), which is what the operator needs to see.
+Bounded and cheap on purpose: one row per running controller (its node id, ``host:pid:random``,
+store/nodes.py), one UPDATE per interval however many passes ran (a busy controller passes every 50 ms). Rows of
+this host's controllers whose process is gone are deleted at start, so a restarted server does not leave a dead
+node behind; another host's dead node stays and shows as stale (its heartbeat stops, and node liveness says it
+is dead within seconds), which is what the operator needs to see.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _alive(pid: int) -> bool:
 
 
 class Heartbeat:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic, *, node: str | None = None) -> None:
         self.db = db
-        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         self.clock = clock
         self.started_at = utcnow()
         self.passes = 0
@@ -60,7 +61,7 @@ class Heartbeat:
         try:
             with self.db.session() as s:
                 for node in s.scalars(select(ControllerHeartbeat.node)).all():
-                    owner, _, pid = node.rpartition(":")
+                    owner, pid = (node.split(":") + [""])[:2]  # host:pid, or host:pid:random (a node id)
                     if owner == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
                         s.execute(delete(ControllerHeartbeat).where(ControllerHeartbeat.node == node))
         except Exception:  # health reporting must never keep the controller from starting

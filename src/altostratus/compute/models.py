@@ -114,3 +114,28 @@ class ControllerHeartbeat(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ScaleSetLease(Base):
+    """Which controller node converges a scale set (compute/leases.py). ``owner`` is a node id (store/nodes.py)
+    or NULL (free); the lease is valid while its owner's liveness beat is fresh, so renewing every lease of a node
+    costs its one beat. ``epoch`` grows by one at every change of hands and is the fencing token: each write the
+    controller makes for the set is conditional on (owner, epoch) still being its own."""
+
+    __tablename__ = "scale_set_leases"
+    scale_set_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=1)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NodeJoinToken(Base):
+    """A join token the operator asked for (compute/join.py): only the SHA-256 of its secret is kept, so the
+    database never holds a usable token; single-use (``used_at``) and short-lived (``expires_at``)."""
+
+    __tablename__ = "node_join_tokens"
+    secret_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(256))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

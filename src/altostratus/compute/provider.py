@@ -13,6 +13,7 @@ from altostratus.compute import (
     admin,
     controller_health,
     images,
+    join,
     lb_rules,
     lifecycle,
     locations,
@@ -32,6 +33,7 @@ from altostratus.compute.versions import COMPUTE
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
     controller_health.register_routes(router, registry)
+    join.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
     locations.register_routes(router, registry)

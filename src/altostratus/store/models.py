@@ -225,3 +225,18 @@ class RoleAssignment(Base):
     scope_key: Mapped[str] = mapped_column(String(1024))
     created_by: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Node(Base):
+    """One row per running server process (a control-plane node), written about every second by its liveness
+    beat (store/nodes.py). A node whose beat is older than a few seconds is dead: its scale-set leases are taken
+    over and its operations' leases released, on any hostname. The id (``hostname:pid:random``) is never reused,
+    so a restarted process on the same host is a new node, not the dead one come back."""
+
+    __tablename__ = "nodes"
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    controllers: Mapped[bool] = mapped_column(Boolean, default=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_beat: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
