@@ -136,6 +136,10 @@ def up(
         list[str] | None, typer.Option(help="libvirt host URI (repeatable; default qemu:///system).")
     ] = None,
     libvirt_memory_cap: Annotated[int, typer.Option(help="libvirt: cap on each VM's memory in MB.")] = 256,
+    repair_min_grace_seconds: Annotated[
+        float,
+        typer.Option(help="Lowest automaticRepairsPolicy.gracePeriod tenants may set, in seconds (Azure: 600)."),
+    ] = 600.0,
     login_rate_per_source: Annotated[
         float, typer.Option(help="Token endpoint: secret checks per second allowed from one address.")
     ] = 2.0,
@@ -177,6 +181,7 @@ def up(
         sim_fail_boot_marker=sim_fail_boot_marker,
         libvirt_uris=tuple(libvirt_uri or ()),
         libvirt_memory_cap_mb=libvirt_memory_cap,
+        repair_min_grace_seconds=repair_min_grace_seconds,
         login_rate_per_source=login_rate_per_source,
         login_burst_per_source=login_burst_per_source,
         login_rate_per_client=login_rate_per_client,
