@@ -17,7 +17,7 @@ from altostratus.arm.routing import Router, split_path
 from altostratus.blobs.store import BlobStore
 from altostratus.bootstrap import ensure_installation
 from altostratus.compute import provider as compute
-from altostratus.compute.controller import ScaleSetController
+from altostratus.compute.controller import INSTALLATION_TAG, MANAGED_TAG, ScaleSetController
 from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.host_monitor import HostMonitor
 from altostratus.compute.hosts import HostInfo, ensure_default_hosts
@@ -88,7 +88,12 @@ def build_services(settings: Settings) -> Services:
         driver,
         scalesets,
         logins=LoginLimits(login_limit_settings(settings)),
-        host_monitor=HostMonitor(db, hosts, on_change=scalesets.wake),
+        host_monitor=HostMonitor(
+            db,
+            hosts,
+            on_change=scalesets.wake,
+            tags={MANAGED_TAG: "true", INSTALLATION_TAG: installation["tenantId"]},
+        ),  # fmt: skip
     )
     for provider in PROVIDERS:
         register_operations = getattr(provider, "register_operations", None)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from altostratus.compute.hosts import DEFAULT_HOST, ENABLED, HEALTHY, HostInfo, all_hosts
+from altostratus.compute.hosts import DEFAULT_HOST, ENABLED, HEALTHY, HostInfo, all_hosts, info
+from altostratus.compute.models import Host
 from altostratus.hypervisors.base import DriverError, HypervisorDriver
 from altostratus.store.db import Database
 
@@ -102,11 +103,22 @@ class HostDrivers:
     def reader(self, name: str | None, session: Session) -> HypervisorDriver:
         """A driver for reads inside a request's transaction (instance view, console): a database-backed sim
         host is read through that transaction, any other host through its usual driver."""
-        if name is not None and name != self.default_name and self._reader is not None:
-            row = next((h for h in self.hosts() if h.name == name), None)
-            if row is not None and row.kind == "sim":
-                return self._reader(row, session)
-        return self.driver(name)
+        if name is None or name == self.default_name:
+            return self.default
+        row = session.get(Host, name)  # read in that transaction: a second one on this thread would deadlock SQLite
+        if row is None:
+            raise DriverError("HostNotFound", f"the host {name!r} is not registered")
+        if row.kind == "sim" and self._reader is not None:
+            return self._reader(info(row), session)
+        with self._lock:
+            known = self._drivers.get(name)
+        if known is not None:
+            return known[1]
+        if self._build is None:
+            raise DriverError("HostNotFound", f"the host {name!r} has no driver here")
+        with self._lock:
+            known = self._drivers.setdefault(name, (info(row), self._build(info(row))))
+        return known[1]
 
     def items(self) -> list[tuple[HostInfo, HypervisorDriver | None]]:
         """Every host with its driver (``None`` where one cannot be built right now)."""

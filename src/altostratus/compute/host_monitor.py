@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlalchemy import update
 
-from altostratus.compute import repairs
+from altostratus.compute import host_sweep, repairs
 from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.hosts import HEALTHY, UNHEALTHY, HostInfo
 from altostratus.compute.models import Host
@@ -52,8 +52,10 @@ class HostMonitor:
         interval: float = INTERVAL_SECONDS,
         timeout: float = TIMEOUT_SECONDS,
         on_change: Callable[[], None] = lambda: None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self.db, self.hosts = db, hosts
+        self.tags = dict(tags or {})  # what marks this installation's instances (for the sweep of a host back up)
         self.interval, self.timeout, self.on_change = interval, timeout, on_change
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-ping")
         self._stop = threading.Event()
@@ -84,15 +86,21 @@ class HostMonitor:
         futures = [(host, self._pool.submit(probe, driver)) for host, driver in self.hosts.items()]
         results: dict[str, str] = {}
         changed = False
+        back: set[str] = set()
         for host, future in futures:
             try:
                 capacity, reason = future.result(timeout=self.timeout)
             except FutureTimeout:
                 capacity, reason = None, f"no answer within {self.timeout:g} s"
-            changed = self._record(host, capacity, reason) or changed
+            flipped = self._record(host, capacity, reason)
+            changed = changed or flipped
             results[host.name] = HEALTHY if reason is None else UNHEALTHY
+            if flipped and reason is None and host.health == UNHEALTHY:
+                back.add(host.name)
         if changed:
             self.hosts.refresh(force=True)
+        if back and self.tags:  # instances repaired elsewhere meanwhile leave the host now, not at the next sweep
+            host_sweep.sweep(self.db, self.hosts, self.tags, only=back)
         if repairs.repair(self.db) or changed:
             self.on_change()
         return results

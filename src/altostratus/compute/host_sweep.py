@@ -20,11 +20,12 @@ from altostratus.store.db import Database
 log = logging.getLogger("altostratus.scalesets")
 
 
-def sweep(db: Database, hosts: HostDrivers, tags: Mapping[str, str]) -> list[str]:
+def sweep(db: Database, hosts: HostDrivers, tags: Mapping[str, str], only: set[str] | None = None) -> list[str]:
+    """Every host's orphans (``only``: those hosts')."""
     orphans: list[str] = []
     seen: set[int] = set()
     for host, driver in hosts.items():
-        if driver is None or id(driver) in seen:
+        if driver is None or id(driver) in seen or (only is not None and host.name not in only):
             continue
         seen.add(id(driver))
         try:

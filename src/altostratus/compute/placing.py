@@ -47,7 +47,7 @@ def place_rows(
     new = [r for r in rows if r.host is None]
     if not new:
         return rows, []
-    candidates = hosts.hosts()
+    candidates = hosts.hosts(fresh=True)  # a drain or a failure seen a moment ago counts
     cores, memory_mb = _size(sku_name)
     with db.session(readonly=True) as s:
         placed = [
