@@ -108,7 +108,8 @@ def placement(server: AltoServer, cc: Any, group: str, name: str) -> dict[str, t
     out = {}
     for vm in cc.virtual_machine_scale_set_vms.list(group, name):
         view = cc.virtual_machine_scale_set_vms.get_instance_view(group, name, vm.instance_id)
-        out[vm.instance_id] = (rest_view(server, group, name, vm.instance_id)["assignedHost"], view.platform_fault_domain)
+        host = rest_view(server, group, name, vm.instance_id)["assignedHost"]
+        out[vm.instance_id] = (host, view.platform_fault_domain)
     return out
 
 
@@ -222,7 +223,8 @@ def test_a_dead_host_is_shown_repaired_and_avoided(own_cloud: tuple[AltoServer, 
     print(f"host unhealthy after {took:.1f} s")
     assert get_host(op, "hva")["healthReason"]
     view = vms.get_instance_view(group, "fixed", on_a)
-    assert "ProvisioningState/failed/HostUnreachable" in codes(view) and "PowerState/unknown" in codes(view), codes(view)
+    assert "ProvisioningState/failed/HostUnreachable" in codes(view), codes(view)
+    assert "PowerState/unknown" in codes(view)
     assert "PowerState/running" not in codes(view)
     assert view.vm_health.status.code == "HealthState/unhealthy"
     assert "hva" in next(s.message for s in view.statuses if s.code.startswith("ProvisioningState/"))

@@ -30,6 +30,7 @@ from altostratus.cli.confirm import YesOpt, confirm
 from altostratus.cli.demo import demo
 from altostratus.cli.deployment import deployment_app
 from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
+from altostratus.cli.hosts import host_app
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.output import Col
@@ -99,6 +100,7 @@ admin_app.command("register")(register)
 admin_app.add_typer(plan_app, name="plan")
 admin_app.add_typer(offer_app, name="offer")
 admin_app.add_typer(quota_app, name="quota")
+admin_app.add_typer(host_app, name="host")
 admin_sub_app.command("set-state")(subscription_set_state)
 admin_sub_app.command("add-plan")(subscription_add_plan)
 app.add_typer(tenant_offer_app, name="offer")
