@@ -122,8 +122,12 @@ def spec(n: int) -> InstanceSpec:
                         image_version="1.0.0")  # fmt: skip
 
 
-def test_a_database_backed_sim_host_is_the_same_host_for_every_driver(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_database_backed_sim_host_is_the_same_host_for_every_driver(
+    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if engine == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    db = Database(url)
     db.migrate()
     with db.session() as s:
         new_host(s, "hv1", "sim://hv1", "sim")
@@ -138,6 +142,9 @@ def test_a_database_backed_sim_host_is_the_same_host_for_every_driver(tmp_path: 
     assert [i.key for i in one.list_instances()] == [spec(0).key]
     other = SimDriver(store=TableSimStore.over(db, "hv2"), host_name="hv2")
     assert other.get(spec(0).key) is None and other.list_instances() == []
+    one.create(spec(1))
+    one.start(spec(1).key)  # an upsert of an existing record (ON CONFLICT on both databases)
+    assert {i.key for i in two.list_instances()} == {spec(1).key, spec(0).key}
     one.delete(spec(0).key)
     assert two.get(spec(0).key) is None
 
@@ -152,5 +159,5 @@ def test_a_database_backed_sim_host_is_the_same_host_for_every_driver(tmp_path: 
         down.ping()
     assert err.value.code == "HostUnreachable" and err.value.retryable
     with pytest.raises(DriverError):
-        down.get(spec(0).key)
+        down.get(spec(1).key)
     db.dispose()

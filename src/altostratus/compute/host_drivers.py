@@ -110,14 +110,13 @@ class HostDrivers:
             raise DriverError("HostNotFound", f"the host {name!r} is not registered")
         if row.kind == "sim" and self._reader is not None:
             return self._reader(info(row), session)
-        with self._lock:
-            known = self._drivers.get(name)
-        if known is not None:
-            return known[1]
         if self._build is None:
             raise DriverError("HostNotFound", f"the host {name!r} has no driver here")
         with self._lock:
-            known = self._drivers.setdefault(name, (info(row), self._build(info(row))))
+            known = self._drivers.get(name)
+            if known is None:
+                known = (info(row), self._build(info(row)))
+                self._drivers[name] = known
         return known[1]
 
     def items(self) -> list[tuple[HostInfo, HypervisorDriver | None]]:
