@@ -38,6 +38,8 @@ class Placed:
     memory_mb: int
     set_id: int
     fault_domain: int | None
+    count: int = 1
+    """How many such instances (``cores`` and ``memory_mb`` are each one's)."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,12 @@ def place(
     set_on_host: Counter[str] = Counter()
     set_in_domain: Counter[int] = Counter()
     for p in placed:
-        used_cores[p.host] += p.cores
-        used_memory[p.host] += p.memory_mb
+        used_cores[p.host] += p.cores * p.count
+        used_memory[p.host] += p.memory_mb * p.count
         if p.set_id == set_id:
-            set_on_host[p.host] += 1
+            set_on_host[p.host] += p.count
             if p.fault_domain is not None:
-                set_in_domain[p.fault_domain] += 1
+                set_in_domain[p.fault_domain] += p.count
     out: list[Placement | None] = []
     for _ in range(count):
         usable = [

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.models import ScaleSet, ScaleSetVm
@@ -50,28 +50,37 @@ def place_rows(
     candidates = hosts.hosts(fresh=True)  # a drain or a failure seen a moment ago counts
     cores, memory_mb = _size(sku_name)
     with db.session(readonly=True) as s:
+        # One row per (host, set, fault domain): the store may hold tens of thousands of instances.
+        skus: dict[int, Any] = {sid: sku for sid, sku in s.execute(select(ScaleSet.id, ScaleSet.sku))}
         placed = [
-            Placed(host, *_size(str((sku or {}).get("name", ""))), sid, fd)
-            for host, sid, fd, sku in s.execute(
-                select(ScaleSetVm.host, ScaleSetVm.scale_set_id, ScaleSetVm.fault_domain, ScaleSet.sku)
-                .join(ScaleSet, ScaleSet.id == ScaleSetVm.scale_set_id)
+            Placed(str(host), *_size(str((skus.get(sid) or {}).get("name", ""))), sid, fd, int(n))
+            for host, sid, fd, n in s.execute(
+                select(ScaleSetVm.host, ScaleSetVm.scale_set_id, ScaleSetVm.fault_domain, func.count())
                 .where(ScaleSetVm.host.is_not(None))
+                .group_by(ScaleSetVm.host, ScaleSetVm.scale_set_id, ScaleSetVm.fault_domain)
             )
         ]
     choices = place(candidates, placed, set_id, len(new), cores, memory_mb, fault_domain_count(model))
-    unplaced: list[ScaleSetVm] = []
+    unplaced = [row for row, choice in zip(new, choices, strict=True) if choice is None]
+    chosen = [(row, choice) for row, choice in zip(new, choices, strict=True) if choice is not None]
     recorded: set[int] = set()
-    with db.session() as s:
-        for row, choice in zip(new, choices, strict=True):
-            if choice is None:
-                unplaced.append(row)
-                continue
-            done = s.execute(  # type: ignore[attr-defined]
-                update(ScaleSetVm)
-                .where(ScaleSetVm.id == row.id, ScaleSetVm.host.is_(None))
-                .values(host=choice.host, fault_domain=choice.fault_domain, error=None)
-            ).rowcount
-            if done:
+    current: dict[int, str | None] = {}
+    if chosen:
+        table = cast(Table, ScaleSetVm.__table__)
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("w_id"), table.c.host.is_(None))
+            .values(host=bindparam("v_host"), fault_domain=bindparam("v_fd"), error=None)
+        )
+        params = [{"w_id": r.id, "v_host": c.host, "v_fd": c.fault_domain} for r, c in chosen]
+        with db.session() as s:
+            done = s.connection().execute(stmt, params).rowcount  # one executemany for the whole pass
+            if done != len(chosen):  # another writer placed some meanwhile: keep what the database says
+                ids = [r.id for r, _ in chosen]
+                query = select(ScaleSetVm.id, ScaleSetVm.host).where(ScaleSetVm.id.in_(ids))
+                current = {rid: host for rid, host in s.execute(query)}
+        for row, choice in chosen:
+            if done == len(chosen) or current.get(row.id) == choice.host:
                 row.host, row.fault_domain, row.error = choice.host, choice.fault_domain, None
                 recorded.add(row.id)
     fresh = {n.id for n in new}
