@@ -264,3 +264,44 @@ def test_a_dead_host_is_shown_repaired_and_avoided(own_cloud: tuple[AltoServer, 
     assert left is not None and stale == 0
     view = vms.get_instance_view(group, "fixed", on_a)
     assert "PowerState/running" in codes(view), codes(view)  # the unrepaired instance is back as it was
+
+
+def test_any_node_drives_and_reads_a_simulated_host(tmp_path: Path, postgres_url: str) -> None:
+    """Two nodes on one PostgreSQL database: the set is made by the node with the controllers, and the API-only
+    node answers its instances' host, hypervisor view and serial console (the sim:// host lives in the database,
+    not in one node's data dir)."""
+    import shutil
+
+    upstream = make_catalog(tmp_path / "upstream")
+    first = AltoServer(tmp_path / "a", postgres_url, extra_args=("--upstream", str(upstream))).start()
+    second = AltoServer(tmp_path / "b", postgres_url, extra_args=("--no-controllers",))
+    try:
+        op = Operator(first)
+        assert op.download(V1)["status"] == "Succeeded"
+        add_host(op, "shared1")
+        host_action(op, "local", "drain")
+        wait_for("shared1 healthy", lambda: get_host(op, "shared1")["health"] == "Healthy", 10)
+        second.data_dir.mkdir(parents=True, mode=0o700)
+        for name in ("credentials.json", "ca.pem", "ca-key.pem"):  # docs/storage.md: one CA, one set of credentials
+            shutil.copy2(first.data_dir / name, second.data_dir / name)
+        second.start()
+        sub = first.credentials["tenant"]["subscriptionId"]
+        group = unique("nodes")
+        base = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachineScaleSets"
+        with first.client() as a, second.client() as b:
+            assert a.put(f"/subscriptions/{sub}/resourcegroups/{group}?api-version=2019-10-01",
+                         json={"location": "local"}).status_code == 201  # fmt: skip
+            a.post(f"/subscriptions/{sub}/providers/Microsoft.Compute/register?api-version=2019-10-01")
+            r = b.put(f"{base}/web?{COMPUTE}", json=body(2))  # recorded by the API-only node
+            assert r.status_code in (200, 201), r.text
+            wait_for("set converged", lambda: a.get(f"{base}/web?{COMPUTE}").json()["properties"]["provisioningState"]
+                     == "Succeeded", 60)  # fmt: skip
+            for iid in ("0", "1"):
+                view = b.get(f"{base}/web/virtualMachines/{iid}/instanceView?{COMPUTE}").json()
+                assert view["assignedHost"] == "shared1" and view["hypervisor"]["host"] == "shared1", view
+                assert any(s["code"] == "PowerState/running" for s in view["statuses"]), view
+                console = b.get(f"{base}/web/virtualMachines/{iid}/serialConsoleLog?{COMPUTE}")
+                assert console.status_code == 200 and "ALTOSTRATUS-IMAGE" in console.text, console.text
+    finally:
+        second.close()
+        first.close()
