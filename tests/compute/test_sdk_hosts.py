@@ -305,3 +305,32 @@ def test_any_node_drives_and_reads_a_simulated_host(tmp_path: Path, postgres_url
     finally:
         second.close()
         first.close()
+
+
+def test_no_host_to_take_an_instance_makes_it_wait_with_the_reason(own_cloud: tuple[AltoServer, Operator]) -> None:
+    server, op = own_cloud
+    add_host(op, "only")
+    host_action(op, "local", "drain")
+    wait_for("only healthy", lambda: get_host(op, "only")["health"] == "Healthy", 10)
+    host_action(op, "only", "drain")
+    sub = server.credentials["tenant"]["subscriptionId"]
+    group = unique("wait")
+    base = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachineScaleSets"
+    with server.client() as http:
+        http.put(f"/subscriptions/{sub}/resourcegroups/{group}?api-version=2019-10-01", json={"location": "local"})
+        http.post(f"/subscriptions/{sub}/providers/Microsoft.Compute/register?api-version=2019-10-01")
+        r = http.put(f"{base}/web?{COMPUTE}", json=body(1))
+        assert r.status_code in (200, 201), r.text
+        poll = r.headers["azure-asyncoperation"]
+
+        def waiting() -> bool:
+            view = http.get(f"{base}/web/virtualMachines/0/instanceView?{COMPUTE}").json()
+            status = next(s for s in view["statuses"] if s["code"].startswith("ProvisioningState/"))
+            return status["code"] == "ProvisioningState/creating/NoHealthyHost" and "host" in status["message"]
+
+        wait_for("the instance says why it waits", waiting, 10)
+        assert http.get(poll).json()["status"] == "InProgress"  # not failed, not done: it waits
+        host_action(op, "only", "enable")
+        wait_for("created once a host can take it", lambda: http.get(poll).json()["status"] == "Succeeded", 30)
+        view = http.get(f"{base}/web/virtualMachines/0/instanceView?{COMPUTE}").json()
+        assert view["assignedHost"] == "only" and any(s["code"] == "PowerState/running" for s in view["statuses"])

@@ -219,8 +219,7 @@ class ScaleSetController:
         live = [r for r in live if r.key in states]  # an unreachable host's instances wait (host_monitor.py)
         to_create = [r for r in live if r.state == "Creating" and states.get(r.key) is None]
         if to_create:
-            self._create(view, to_create)
-            work = True
+            work = self._create(view, to_create) or work
         for row in live:
             if row in to_create:
                 continue
@@ -295,7 +294,7 @@ class ScaleSetController:
             },
         )
 
-    def _create(self, view: SetView, rows: list[ScaleSetVm]) -> None:
+    def _create(self, view: SetView, rows: list[ScaleSetVm]) -> bool:
         """Slow start: batches of 1, 2, 4, ...; a batch with a failure ends this pass (retried next pass).
         Rows get their host and fault domain first, recorded before any driver call (compute/placing.py)."""
         rows, unplaced = placing.place_rows(self.db, self.hosts, view.id, view.sku_name, view.model, rows)
@@ -305,6 +304,8 @@ class ScaleSetController:
             for row in unplaced:
                 if (row.error or {}).get("code") != placing.NO_HOST:
                     self._set(row, error=placing.no_host_error())
+        if not rows:
+            return False  # nothing can be placed: not busy (the next idle pass tries again), not converged either
         batch, start = 1, 0
         while start < len(rows) and not self._stop.is_set():
             chunk = rows[start : start + batch]
@@ -314,9 +315,10 @@ class ScaleSetController:
                 else [self._create_one(view, chunk[0])]
             )
             if not all(results):
-                return
+                return True
             start += batch
             batch *= 2
+        return True
 
     def _create_one(self, view: SetView, row: ScaleSetVm) -> bool:
         """True if the driver has the instance; otherwise it is Failed, or waits for its next attempt."""
