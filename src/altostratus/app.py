@@ -17,11 +17,15 @@ from altostratus.arm.routing import Router, split_path
 from altostratus.blobs.store import BlobStore
 from altostratus.bootstrap import ensure_installation
 from altostratus.compute import provider as compute
-from altostratus.compute.controller import ScaleSetController
+from altostratus.compute.controller import INSTALLATION_TAG, MANAGED_TAG, ScaleSetController
+from altostratus.compute.host_drivers import HostDrivers
+from altostratus.compute.host_monitor import HostMonitor
+from altostratus.compute.hosts import HostInfo, ensure_default_hosts
 from altostratus.compute.models import ScaleSet
+from altostratus.compute.sim_hosts import TableSimStore
 from altostratus.config import Settings
 from altostratus.deployments import api as deployments
-from altostratus.hypervisors import make_driver
+from altostratus.hypervisors import HostCapacity, HypervisorDriver, make_driver
 from altostratus.insights import provider as insights
 from altostratus.marketplace import bridge, durability
 from altostratus.marketplace import provider as marketplace
@@ -67,9 +71,20 @@ def build_services(settings: Settings) -> Services:
     # This process as a node of the cloud (store/nodes.py): its id owns its operations' and scale sets' leases.
     liveness = NodeLiveness(db, controllers=settings.controllers)
     runner = OperationRunner(db, workers=settings.operation_workers, owner=liveness.node)
+    with db.session() as s:
+        ensure_default_hosts(s, settings.hypervisor, settings.libvirt_uris)
     driver = make_driver(settings.hypervisor, **hypervisor_options(settings))
+    hosts = HostDrivers(
+        db, driver, lambda host: host_driver(settings, db, host), lambda host, session: sim_reader(host, session)
+    )
     scalesets = ScaleSetController(
-        db, driver, blobs, installation_id=installation["tenantId"], on_converged=runner.wake, liveness=liveness
+        db,
+        driver,
+        blobs,
+        installation_id=installation["tenantId"],
+        on_converged=runner.wake,
+        liveness=liveness,
+        hosts=hosts,
     )
     services = Services(
         settings,
@@ -83,6 +98,12 @@ def build_services(settings: Settings) -> Services:
         driver,
         scalesets,
         logins=LoginLimits(login_limit_settings(settings)),
+        host_monitor=HostMonitor(
+            db,
+            hosts,
+            on_change=scalesets.wake,
+            tags={MANAGED_TAG: "true", INSTALLATION_TAG: installation["tenantId"]},
+        ),  # fmt: skip
     )
     for provider in PROVIDERS:
         register_operations = getattr(provider, "register_operations", None)
@@ -101,25 +122,46 @@ def login_limit_settings(settings: Settings) -> LoginLimitSettings:
     )
 
 
+def sim_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {"boot_seconds": settings.sim_boot_seconds}
+    marker = settings.sim_fail_boot_marker
+    if marker:
+        encoded = marker.encode()
+        options["fail_boot"] = lambda spec: (
+            "Injected boot failure (user data carries the failure marker)."
+            if spec.custom_data and encoded in spec.custom_data
+            else None
+        )
+    return options
+
+
+def host_driver(settings: Settings, db: Database, host: HostInfo) -> HypervisorDriver:
+    """The driver of one registered host (compute/host_drivers.py): a libvirt host by its one URI with local
+    scratch of its own, a sim:// host over the database so that every node sees the same simulated host."""
+    if host.kind == "libvirt":
+        return make_driver(
+            "libvirt", uri=host.uri, state_dir=settings.data_dir / "libvirt" / host.name,
+            memory_cap_mb=settings.libvirt_memory_cap_mb,
+        )  # fmt: skip
+    capacity = HostCapacity(host.cores, host.memory_mb, host.disk_gb)
+    return make_driver(
+        "sim", store=TableSimStore.over(db, host.name), host_name=host.name, capacity=capacity, **sim_options(settings)
+    )
+
+
+def sim_reader(host: HostInfo, session: Any) -> HypervisorDriver:
+    """A sim:// host read inside a request's own transaction (instance view, console)."""
+    return make_driver("sim", store=TableSimStore.in_session(session, host.name), host_name=host.name)
+
+
 def hypervisor_options(settings: Settings) -> dict[str, Any]:
-    """The sim driver keeps its "host" state in the data dir, so instances outlive a server restart."""
+    """The sim driver keeps its "host" state in the data dir, so instances outlive a server restart. This is the
+    embedded default host, ``local`` (with libvirt: the first URI; the others are hosts of their own)."""
     if settings.hypervisor == "sim":
-        options: dict[str, Any] = {
-            "state_dir": settings.data_dir / "sim-host",
-            "boot_seconds": settings.sim_boot_seconds,
-        }
-        marker = settings.sim_fail_boot_marker
-        if marker:
-            encoded = marker.encode()
-            options["fail_boot"] = lambda spec: (
-                "Injected boot failure (user data carries the failure marker)."
-                if spec.custom_data and encoded in spec.custom_data
-                else None
-            )
-        return options
+        return {"state_dir": settings.data_dir / "sim-host", **sim_options(settings)}
     if settings.hypervisor == "libvirt":
         return {
-            "uri": list(settings.libvirt_uris) or "qemu:///system",
+            "uri": settings.libvirt_uris[0] if settings.libvirt_uris else "qemu:///system",
             "state_dir": settings.data_dir / "libvirt",
             "memory_cap_mb": settings.libvirt_memory_cap_mb,
         }
@@ -136,16 +178,21 @@ def build_app(services: Services) -> ASGIApp:
         liveness = services.scalesets.leases.liveness
         liveness.start()  # beats before any lease is taken
         if services.settings.controllers:
+            if services.host_monitor is not None:
+                services.host_monitor.check()  # hosts' health known before the first placement
+                services.host_monitor.start()
             services.operations.start()
             services.scalesets.start()
         try:
             yield
         finally:
+            if services.host_monitor is not None:
+                services.host_monitor.stop()
             services.scalesets.stop()
             services.operations.stop()
             liveness.stop()  # marked dead at once: the other nodes take its work without waiting
             services.logins.close()
-            services.driver.close()
+            services.scalesets.hosts.close()  # every host's driver, the default one included
             services.db.dispose()
 
     def api_owns(method: str, path: str) -> bool:

@@ -24,6 +24,8 @@ class Settings:
     sim_fail_boot_marker: str | None = None
     libvirt_uris: tuple[str, ...] = ()  # libvirt hosts (default qemu:///system)
     libvirt_memory_cap_mb: int = 256  # sim failure injection: user data containing it fails to boot
+    # automaticRepairsPolicy.gracePeriod's minimum (Azure: PT10M); operators lower it for drills and tests.
+    repair_min_grace_seconds: float = 600.0
     upstream: str | None = None  # marketplace upstream to register on start (default: the demo catalogue)
     # The token endpoint's limits (arm/login_limits.py): hashed attempts per second and burst, per source
     # address and per client id, and the threads (and queue) that hash secrets. docs/identity.md explains them.

@@ -20,6 +20,7 @@ from altostratus.store.db import Database
 if TYPE_CHECKING:
     from altostratus.arm.operations import OperationRunner
     from altostratus.compute.controller import ScaleSetController
+    from altostratus.compute.host_monitor import HostMonitor
     from altostratus.hypervisors import HypervisorDriver
 
 
@@ -38,3 +39,4 @@ class Services:
     subscriptions: SubscriptionCache = field(default_factory=SubscriptionCache)
     access: AccessCache = field(default_factory=AccessCache)
     logins: LoginLimits = field(default_factory=LoginLimits)
+    host_monitor: HostMonitor | None = None  # pings the hypervisor hosts (compute/host_monitor.py)

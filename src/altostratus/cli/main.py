@@ -30,6 +30,7 @@ from altostratus.cli.confirm import YesOpt, confirm
 from altostratus.cli.demo import demo
 from altostratus.cli.deployment import deployment_app
 from altostratus.cli.failures import DEBUG_ENV, debugging, unexpected
+from altostratus.cli.hosts import host_app
 from altostratus.cli.images import images_app
 from altostratus.cli.marketplace import gallery_app, image_app, marketplace_app, register
 from altostratus.cli.nodes import node_app
@@ -101,6 +102,7 @@ admin_app.command("register")(register)
 admin_app.add_typer(plan_app, name="plan")
 admin_app.add_typer(offer_app, name="offer")
 admin_app.add_typer(quota_app, name="quota")
+admin_app.add_typer(host_app, name="host")
 admin_sub_app.command("set-state")(subscription_set_state)
 admin_sub_app.command("add-plan")(subscription_add_plan)
 app.add_typer(tenant_offer_app, name="offer")
@@ -138,6 +140,10 @@ def up(
         list[str] | None, typer.Option(help="libvirt host URI (repeatable; default qemu:///system).")
     ] = None,
     libvirt_memory_cap: Annotated[int, typer.Option(help="libvirt: cap on each VM's memory in MB.")] = 256,
+    repair_min_grace_seconds: Annotated[
+        float,
+        typer.Option(help="Lowest automaticRepairsPolicy.gracePeriod tenants may set, in seconds (Azure: 600)."),
+    ] = 600.0,
     login_rate_per_source: Annotated[
         float, typer.Option(help="Token endpoint: secret checks per second allowed from one address.")
     ] = 2.0,
@@ -189,6 +195,7 @@ def up(
         sim_fail_boot_marker=sim_fail_boot_marker,
         libvirt_uris=tuple(libvirt_uri or ()),
         libvirt_memory_cap_mb=libvirt_memory_cap,
+        repair_min_grace_seconds=repair_min_grace_seconds,
         login_rate_per_source=login_rate_per_source,
         login_burst_per_source=login_burst_per_source,
         login_rate_per_client=login_rate_per_client,

@@ -39,9 +39,10 @@ from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
 from altostratus.blobs.store import BlobStore
-from altostratus.compute import data_disks, natpools, rolling
+from altostratus.compute import data_disks, host_sweep, natpools, placing, rolling
 from altostratus.compute.backoff import Backoff
 from altostratus.compute.heartbeat import Heartbeat
+from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.image_blobs import ImageBlobs
 from altostratus.compute.leases import SetLeases
 from altostratus.compute.models import ScaleSet, ScaleSetLease, ScaleSetVm
@@ -98,11 +99,16 @@ class ScaleSetController:
         retry_max_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         liveness: NodeLiveness | None = None,
+        hosts: HostDrivers | None = None,
     ) -> None:
         self.db, self.driver, self.blobs = db, driver, blobs
         self.image_blobs = ImageBlobs(db)
         # One owner per set among the controller nodes on this database (compute/leases.py).
         self.leases = SetLeases(db, liveness or NodeLiveness(db))
+        # Each instance is driven on its host's driver (row.host; compute/host_drivers.py); ``driver`` is the
+        # embedded default host's.
+        self.hosts = hosts or HostDrivers.single(db, driver)
+        self._unplaced: set[int] = set()  # sets with instances no host could take this pass (not converged)
         self.installation_id = installation_id
         self.on_converged = on_converged or (lambda: None)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="driver")
@@ -200,15 +206,9 @@ class ScaleSetController:
         return busy
 
     def sweep_orphans(self) -> list[str]:
-        """Driver instances no row accounts for (left by a crash between create and a deletion) go away."""
-        instances = self.driver.list_instances({MANAGED_TAG: "true", INSTALLATION_TAG: self.installation_id})
-        with self.db.session(readonly=True) as s:
-            known = set(s.scalars(select(ScaleSetVm.key)))
-        orphans = [i.key for i in instances if i.key not in known]
-        for key in orphans:
-            log.warning("deleting orphan instance %s", key)
-            self.driver.delete(key)
-        return orphans
+        """Driver instances no row accounts for (left by a crash between create and a deletion), or that a row
+        places on another host (repaired elsewhere while this host was down), go away: host by host."""
+        return host_sweep.sweep(self.db, self.hosts, {MANAGED_TAG: "true", INSTALLATION_TAG: self.installation_id})
 
     def reconcile(self, set_id: int) -> bool:
         if not self.leases.ready() or (self.leases.epoch(set_id) is None and self.leases.claim(set_id) is None):
@@ -231,10 +231,10 @@ class ScaleSetController:
         waiting = {r.key for r in rows if r.state != "Deleting" and self.backoff.waiting(r.key)}
         live = [r for r in rows if r.state != "Deleting" and r.key not in waiting]
         states = self._states(live)
+        live = [r for r in live if r.key in states]  # an unreachable host's instances wait (host_monitor.py)
         to_create = [r for r in live if r.state == "Creating" and states.get(r.key) is None]
         if to_create:
-            self._create(view, to_create)
-            work = True
+            work = self._create(view, to_create) or work
         for row in live if len(live) > len(to_create) and self.leases.holds(view.id) else ():  # still the owner
             if row in to_create:
                 continue
@@ -242,7 +242,7 @@ class ScaleSetController:
         self._flush()
         if view.deleting:
             return self._finish_delete(view)
-        if waiting:
+        if waiting or view.id in self._unplaced:
             return work  # not converged; the loop comes back within idle_seconds, no need to poll sooner
         if view.rolling_active and not work:
             work = self._advance_rolling(view)
@@ -275,7 +275,11 @@ class ScaleSetController:
         return view, rows
 
     def _states(self, rows: list[ScaleSetVm]) -> dict[str, InstanceState | None]:
-        return {r.key: self.driver.get(r.key) for r in rows}
+        """Each row's instance on its host; rows of a host that cannot be asked right now are left out."""
+        return placing.states(self.hosts, rows)
+
+    def _driver_of(self, row: ScaleSetVm) -> HypervisorDriver:
+        return self.hosts.driver(row.host)
 
     def spec(self, view: SetView, row: ScaleSetVm) -> InstanceSpec:
         profile = view.model.get("virtualMachineProfile") or {}
@@ -306,12 +310,22 @@ class ScaleSetController:
             },
         )
 
-    def _create(self, view: SetView, rows: list[ScaleSetVm]) -> None:
-        """Slow start: batches of 1, 2, 4, ...; a batch with a failure ends this pass (retried next pass)."""
+    def _create(self, view: SetView, rows: list[ScaleSetVm]) -> bool:
+        """Slow start: batches of 1, 2, 4, ...; a batch with a failure ends this pass (retried next pass).
+        Rows get their host and fault domain first, recorded before any driver call (compute/placing.py)."""
+        rows, unplaced = placing.place_rows(self.db, self.hosts, view.id, view.sku_name, view.model, rows)
+        self._unplaced.discard(view.id)
+        if unplaced:
+            self._unplaced.add(view.id)
+            for row in unplaced:
+                if (row.error or {}).get("code") != placing.NO_HOST:
+                    self._set(row, error=placing.no_host_error())
+        if not rows:
+            return False  # nothing can be placed: not busy (the next idle pass tries again), not converged either
         batch, start = 1, 0
         while start < len(rows) and not self._stop.is_set():
             if not self.leases.holds(view.id):
-                return  # taken over (or this node cut off): the new owner creates the rest
+                return True  # taken over (or this node cut off): the new owner creates the rest
             chunk = rows[start : start + batch]
             results = (
                 list(self.pool.map(lambda r: self._create_one(view, r), chunk))
@@ -319,19 +333,18 @@ class ScaleSetController:
                 else [self._create_one(view, chunk[0])]
             )
             if not all(results):
-                return
+                return True
             start += batch
             batch *= 2
+        return True
 
     def _create_one(self, view: SetView, row: ScaleSetVm) -> bool:
         """True if the driver has the instance; otherwise it is Failed, or waits for its next attempt."""
         # A failed create also settles what the user asked of this row meanwhile (it is retried only when asked).
         ok, state = self._attempt(
-            row, CREATE_FAILED, lambda: self.driver.create(self.spec(view, row)),
-            host=None, reimage_done=row.reimage_requested, restart_done=row.restart_requested,
+            row, CREATE_FAILED, lambda: self._driver_of(row).create(self.spec(view, row)),
+            reimage_done=row.reimage_requested, restart_done=row.restart_requested,
         )  # fmt: skip
-        if ok:
-            self._set(row, host=state.host)
         return ok
 
     def _converge_row(self, view: SetView, row: ScaleSetVm, state: InstanceState | None) -> bool:
@@ -347,7 +360,7 @@ class ScaleSetController:
             return self.backoff.pending(row.key)
         if row.reimage_requested > row.reimage_done:
             ok, _ = self._attempt(
-                row, "VMReimageFailed", lambda: self.driver.reimage(row.key, self.spec(view, row)),
+                row, "VMReimageFailed", lambda: self._driver_of(row).reimage(row.key, self.spec(view, row)),
                 reimage_done=row.reimage_requested,
             )  # fmt: skip
             if ok:
@@ -355,15 +368,17 @@ class ScaleSetController:
             return ok or self.backoff.pending(row.key)
         if row.restart_requested > row.restart_done:
             ok, _ = self._attempt(
-                row, "VMRestartFailed", lambda: self.driver.restart(row.key), restart_done=row.restart_requested
-            )
+                row, "VMRestartFailed", lambda: self._driver_of(row).restart(row.key),
+                restart_done=row.restart_requested,
+            )  # fmt: skip
             if ok:
                 self._set(row, restart_done=row.restart_requested)
             return ok or self.backoff.pending(row.key)
         if row.state != "Failed" and state.data_disks != data_disks.attached(row):
             # Level-triggered: the hypervisor's disks follow the record (model sync, attachDetachDataDisks).
+            disks = data_disks.attached(row)
             ok, _ = self._attempt(
-                row, "VMDataDiskUpdateFailed", lambda: self.driver.set_data_disks(row.key, data_disks.attached(row))
+                row, "VMDataDiskUpdateFailed", lambda: self._driver_of(row).set_data_disks(row.key, disks)
             )
             return ok or self.backoff.pending(row.key)
         if row.state in ("Creating", "Updating"):
@@ -392,12 +407,13 @@ class ScaleSetController:
         if current != row.power_state:
             self._set(row, power_state=current)
         call: Any = None
+        driver = self._driver_of(row)
         if row.desired_power == "running" and current in ("stopped", "deallocated"):
-            call = self.driver.start
+            call = driver.start
         elif row.desired_power == "stopped" and current == "running":
-            call = self.driver.stop
+            call = driver.stop
         elif row.desired_power == "deallocated" and current in ("running", "stopped"):
-            call = self.driver.deallocate
+            call = driver.deallocate
         if call is None:
             return current in ("starting", "stopping", "deallocating")
         if self._power_failed.get(row.key) == view.generation:
@@ -532,7 +548,7 @@ class ScaleSetController:
         if not self.leases.holds(view.id):
             return
         for row in rows:
-            self.driver.delete(row.key)
+            placing.delete_on_host(self.hosts, row)
         self._forget([r.key for r in rows])
         with self.db.session() as s:
             if not self.leases.guard(s, view.id):

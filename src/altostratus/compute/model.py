@@ -14,7 +14,7 @@ from typing import Any
 
 from altostratus.arm.context import obj
 from altostratus.arm.errors import ArmError, invalid_parameter
-from altostratus.compute import data_disks
+from altostratus.compute import data_disks, repair_policy
 from altostratus.compute.schema_types import with_schema_types
 from altostratus.compute.sizes import SIZES, VmSize, find_size
 from altostratus.storage.user_images import parse_blob_uri
@@ -177,7 +177,13 @@ class ValidModel:
     os_type: str
 
 
-def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidModel:
+def validate(
+    body: dict[str, Any],
+    location: str,
+    *,
+    creating: bool,
+    min_grace_seconds: float = repair_policy.AZURE_MIN_GRACE_SECONDS,
+) -> ValidModel:
     body = with_schema_types(body)  # "true" -> true, "3" -> 3, as Azure reads them: stored and answered typed
     loc = body.get("location")
     if not isinstance(loc, str) or loc.replace(" ", "").lower() != location:
@@ -221,6 +227,7 @@ def validate(body: dict[str, Any], location: str, *, creating: bool) -> ValidMod
     if not isinstance(os_profile.get("adminUsername"), str) or not os_profile["adminUsername"]:
         raise invalid_parameter("Required parameter 'adminUsername' is missing (null).", "adminUsername")
     data_disks.validate_model(properties, size.name)
+    repair_policy.validate(properties, min_grace_seconds)
     props, secrets = split_secrets(properties)
     return ValidModel(
         props, secrets, {"name": size.name, "tier": sku.get("tier") or "Standard"}, size, capacity, mode, image, os_type

@@ -79,7 +79,10 @@ class ScaleSetVm(Base):
     restart_done: Mapped[int] = mapped_column(Integer, default=0)
     protect_from_scale_in: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    # The registered host (compute/hosts) the instance is placed on, and its fault domain within the set's
+    # platformFaultDomainCount: both written by the controller *before* the driver's create (compute/placement.py).
     host: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fault_domain: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The instance's data disks, [{name, lun, diskSizeGB, caching, attached, fromModel}] (compute/data_disks.py);
     # a detached disk stays listed (attached: false) so that attachDetachDataDisks can attach it again.
     data_disks: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
@@ -139,3 +142,40 @@ class NodeJoinToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(256))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Host(Base):
+    """A hypervisor host registered by the operator (Compute.Admin hosts; docs/several-machines.md).
+
+    ``state`` is the operator's intent (``Enabled``, ``Draining``: no new instances); ``health`` what the host
+    monitor last saw (``Healthy``, ``Unhealthy`` with ``health_reason``, ``Unknown`` before the first ping) and
+    ``health_since`` when it last changed (the automatic repairs' grace period counts from it). Capacity is what
+    the host reported (libvirt) or what the operator declared (sim). ``fault_domain`` is the host's index: an
+    instance's fault domain is it modulo the set's ``platformFaultDomainCount``."""
+
+    __tablename__ = "hosts"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # libvirt | sim
+    uri: Mapped[str] = mapped_column(String(1024))
+    state: Mapped[str] = mapped_column(String(16), default="Enabled")
+    health: Mapped[str] = mapped_column(String(16), default="Unknown")
+    health_reason: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    health_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cores: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(Integer, default=0)
+    fault_domain: Mapped[int] = mapped_column(Integer, default=0)
+    # sim hosts only: the operator's switch that makes the simulated host stop answering (failure drills).
+    simulated_outage: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SimInstance(Base):
+    """One instance of a database-backed simulated host: the sim driver's record (hypervisors/sim.py), so that
+    every control-plane node drives and reads the same simulated host."""
+
+    __tablename__ = "sim_instances"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    host: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -12,6 +12,7 @@ from altostratus.arm.routing import Router
 from altostratus.compute import (
     admin,
     controller_health,
+    host_api,
     images,
     join,
     lb_rules,
@@ -33,6 +34,7 @@ from altostratus.compute.versions import COMPUTE
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     admin.register_routes(router, registry)
     controller_health.register_routes(router, registry)
+    host_api.register_routes(router, registry)
     join.register_routes(router, registry)
     images.register_routes(router, registry)
     quotas.register_routes(router, registry)
@@ -58,7 +60,7 @@ def register_operations(runner: OperationRunner, platform: Platform) -> None:
     the controller (so the deleter needs the controller that the server assembled)."""
     compute = cast(ComputePlatform, platform)
     runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
-    run_command.register_operations(runner.register, compute.driver)
+    run_command.register_operations(runner.register, compute.scalesets.hosts.driver)
     scale_set_type = platform.registry.get_type(scalesets.TYPE)
     if scale_set_type is None:
         raise RuntimeError("register_routes must run before register_operations")

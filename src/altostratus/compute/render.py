@@ -6,7 +6,8 @@ from collections import Counter
 from typing import Any
 
 from altostratus.arm.context import RequestContext
-from altostratus.compute import data_disks
+from altostratus.compute import data_disks, host_view
+from altostratus.compute.host_view import DownHosts
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.schema_types import with_schema_types
 from altostratus.hypervisors.base import PortForward
@@ -72,7 +73,10 @@ def vm_provisioning(row: ScaleSetVm) -> str:
     return PROVISIONING.get(row.state, row.state)
 
 
-def vm_statuses(row: ScaleSetVm) -> list[dict[str, Any]]:
+def vm_statuses(row: ScaleSetVm, down: DownHosts | None = None) -> list[dict[str, Any]]:
+    host_down = (down or {}).get(row.host or "")
+    if host_down is not None and row.state != "Deleting":  # never silently running (compute/host_view.py)
+        return [host_view.provisioning_status(host_down), host_view.power_status()]
     state = vm_provisioning(row)
     statuses: list[dict[str, Any]] = [
         {
@@ -99,17 +103,20 @@ def vm_instance_view(
     console_uri: str | None = None,
     forwards: tuple[PortForward, ...] = (),
     os_type: str | None = None,
+    down: DownHosts | None = None,
 ) -> dict[str, Any]:
+    statuses = vm_statuses(row, down)
     return {
         "platformUpdateDomain": 0,
-        "platformFaultDomain": 0,
+        "platformFaultDomain": row.fault_domain or 0,
         "computerName": row.computer_name,
         "osName": os_type or "Linux",
         "vmAgent": {"vmAgentVersion": "Unknown", "statuses": []},
-        "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": vm_statuses(row)[:1]}]
-        + [{"name": d.name, "statuses": vm_statuses(row)[:1]} for d in data_disks.attached(row)],
+        "disks": [{"name": f"{row.computer_name}_OsDisk", "statuses": statuses[:1]}]
+        + [{"name": d.name, "statuses": statuses[:1]} for d in data_disks.attached(row)],
         "bootDiagnostics": {"serialConsoleLogBlobUri": console_uri} if console_uri else {},
-        "statuses": vm_statuses(row),
+        "statuses": statuses,
+        "vmHealth": host_view.vm_health((down or {}).get(row.host or "")),
         "assignedHost": row.host,
         # Inbound NAT pool mappings as host port forwards (our addition; Azure shows them on the load balancer):
         # each load-balancer frontend listens on a loopback address of its own (compute/natpools.py).
@@ -125,6 +132,7 @@ def render_vm(
     expand: bool = False,
     console_uri: str | None = None,
     forwards: tuple[PortForward, ...] = (),
+    down: DownHosts | None = None,
 ) -> dict[str, Any]:
     model = ss.model.get("virtualMachineProfile") or {}
     storage = model.get("storageProfile") or {}
@@ -161,7 +169,7 @@ def render_vm(
         "provisioningState": vm_provisioning(row),
     }
     if expand:
-        props["instanceView"] = vm_instance_view(row, console_uri, forwards, os_disk["osType"])
+        props["instanceView"] = vm_instance_view(row, console_uri, forwards, os_disk["osType"], down)
     return {
         "id": f"{base}/virtualMachines/{row.instance_id}",
         "name": f"{ss.name}_{row.instance_id}",
@@ -179,11 +187,11 @@ def _extensions(model: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in extensions if isinstance(e, dict)] if isinstance(extensions, list) else []
 
 
-def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
+def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm], down: DownHosts | None = None) -> dict[str, Any]:
     applied = sum(1 for r in rows if r.state == "Running" and r.model_revision == ss.model_revision)
     codes: Counter[str] = Counter()
     for row in rows:
-        for status in vm_statuses(row):
+        for status in vm_statuses(row, down):
             codes[status["code"].split("/")[0] + "/" + status["code"].split("/")[1]] += 1
     provisioning: dict[str, Any] = {
         "code": f"ProvisioningState/{ss.provisioning_state.lower()}",

@@ -77,7 +77,7 @@ def run_command(ctx: RequestContext) -> Response:
         namespace="Microsoft.Compute",
         kind=RUN_COMMAND,
         target=f"{set_id(group, ss)}/virtualMachines/{row.instance_id}",
-        params={"key": row.key, "script": script, "deadline": time.time() + AGENT_WAIT_SECONDS},
+        params={"key": row.key, "host": row.host, "script": script, "deadline": time.time() + AGENT_WAIT_SECONDS},
     )
     return lro.accepted(ctx, op)
 
@@ -101,9 +101,18 @@ def result_body(result: CommandResult) -> dict[str, Any]:
     }
 
 
-def handler(driver: HypervisorDriver) -> OperationHandler:
+DriverFor = Callable[[str | None], HypervisorDriver]
+
+
+def handler(drivers: HypervisorDriver | DriverFor) -> OperationHandler:
+    """``drivers``: one driver, or the instance's host name -> its driver (compute/host_drivers.py)."""
+
     def run(db: Database, task: OperationTask, progress: ProgressFn) -> dict[str, Any] | None:
         started = time.monotonic()
+        try:
+            driver = drivers if isinstance(drivers, HypervisorDriver) else drivers(task.params.get("host"))
+        except DriverError as err:
+            return _failed(err, task)
         with ThreadPoolExecutor(1, thread_name_prefix="runcommand") as pool:
             future = pool.submit(driver.run_command, task.params["key"], task.params["script"], SCRIPT_TIMEOUT_SECONDS)
             while True:
@@ -138,5 +147,7 @@ def register(router: Any, vm_t: str) -> None:
     router.add("POST", vm + "/runCommand", run_command, resource_type=vm_t)
 
 
-def register_operations(register_kind: Callable[[str, OperationHandler], None], driver: HypervisorDriver) -> None:
-    register_kind(RUN_COMMAND, handler(driver))
+def register_operations(
+    register_kind: Callable[[str, OperationHandler], None], drivers: HypervisorDriver | DriverFor
+) -> None:
+    register_kind(RUN_COMMAND, handler(drivers))

@@ -19,6 +19,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.compute import data_disks, natpools, quotas, rolling, service
 from altostratus.compute.extensions import check_extensions, extensions_of
+from altostratus.compute.host_view import down_hosts
 from altostratus.compute.model import (
     check_capacity,
     deep_merge,
@@ -126,7 +127,12 @@ def put_set(ctx: RequestContext) -> Response:
         # from the body they PUT back ("avoid unnecessary permission error"), as Azure allows.
         body = {**body, "properties": with_secrets(keep_image_reference(props, existing.model), existing.secrets)}
         return _update(ctx, group, existing, body)
-    valid = validate(body, ctx.services.settings.location, creating=True)
+    valid = validate(
+        body,
+        ctx.services.settings.location,
+        creating=True,
+        min_grace_seconds=ctx.services.settings.repair_min_grace_seconds,
+    )
     tags = validate_tags(body.get("tags"))
     quotas.check(ctx.db, group.subscription_id, add_sets=1, add_vms=valid.capacity, cores_each=valid.size.cores)
     if valid.image.uri:  # a user image: the blob must be in an account of this subscription
@@ -190,7 +196,12 @@ def _update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[
 def apply_update(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet, body: dict[str, Any]) -> Operation:
     """A new model (a full body, secrets included) for the set: validated, recorded, instances brought to it
     as the upgrade mode says. Child resources (extensions) write through this too: one source of truth."""
-    valid = validate(body, ctx.services.settings.location, creating=False)
+    valid = validate(
+        body,
+        ctx.services.settings.location,
+        creating=False,
+        min_grace_seconds=ctx.services.settings.repair_min_grace_seconds,
+    )
     old_ref, new_ref = image_reference(ss.model), valid.image
     if old_ref.uri != new_ref.uri:
         raise ArmError(
@@ -375,7 +386,7 @@ def latest_rolling_upgrade(ctx: RequestContext) -> Response:
 
 def instance_view(ctx: RequestContext) -> Response:
     _, ss = require_set(ctx)
-    return json_response(set_instance_view(ss, service.all_rows(ctx.db, ss)))
+    return json_response(set_instance_view(ss, service.all_rows(ctx.db, ss), down_hosts(ctx.db)))
 
 
 ACTIONS = ("start", "poweroff", "restart", "deallocate", "reimage", "reimageall", "redeploy", "performMaintenance",

@@ -12,6 +12,7 @@ from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import json_response, paged
 from altostratus.compute import data_disks, natpools, service
+from altostratus.compute.host_view import down_hosts
 from altostratus.compute.model import os_type_of
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.platform import compute_platform
@@ -45,10 +46,12 @@ def list_vms(ctx: RequestContext) -> Response:
     rows = service.all_rows(ctx.db, ss)
     expand = _expand(ctx)
     pools = natpools.resolve_pools(ctx.db, ss.model) if expand else []
+    down = down_hosts(ctx.db) if expand else {}
 
     def render(r: ScaleSetVm) -> dict[str, Any]:
         forwards = natpools.forwards_for(pools, r.instance_id)
-        return render_vm(group, ss, r, expand=expand, console_uri=console_uri(ctx, group, ss, r), forwards=forwards)
+        uri = console_uri(ctx, group, ss, r)
+        return render_vm(group, ss, r, expand=expand, console_uri=uri, forwards=forwards, down=down)
 
     return paged(ctx, rows, render)
 
@@ -63,13 +66,14 @@ def get_vm(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
     forwards = natpools.forwards_for(natpools.resolve_pools(ctx.db, ss.model), row.instance_id)
     uri = console_uri(ctx, group, ss, row)
-    return json_response(render_vm(group, ss, row, expand=_expand(ctx), console_uri=uri, forwards=forwards))
+    down = down_hosts(ctx.db) if _expand(ctx) else {}
+    return json_response(render_vm(group, ss, row, expand=_expand(ctx), console_uri=uri, forwards=forwards, down=down))
 
 
 def hypervisor_view(ctx: RequestContext, row: ScaleSetVm) -> dict[str, Any]:
     """What the driver reports right now (host, accelerator: kvm or tcg, ...); empty if it can't say."""
     try:
-        state = compute_platform(ctx).driver.get(row.key)
+        state = compute_platform(ctx).scalesets.hosts.reader(row.host, ctx.db).get(row.key)
     except DriverError:
         return {}
     if state is None:
@@ -81,7 +85,7 @@ def hypervisor_view(ctx: RequestContext, row: ScaleSetVm) -> dict[str, Any]:
 def get_vm_instance_view(ctx: RequestContext) -> Response:
     group, ss, row = require_vm(ctx)
     forwards = natpools.forwards_for(natpools.resolve_pools(ctx.db, ss.model), row.instance_id)
-    view = vm_instance_view(row, console_uri(ctx, group, ss, row), forwards, os_type_of(ss.model))
+    view = vm_instance_view(row, console_uri(ctx, group, ss, row), forwards, os_type_of(ss.model), down_hosts(ctx.db))
     view["hypervisor"] = hypervisor_view(ctx, row)
     return json_response(view)
 
@@ -98,7 +102,7 @@ def serial_console_log(ctx: RequestContext) -> Response:
     """The instance's serial console (boot diagnostics) as text, read from the hypervisor driver."""
     _, _, row = require_vm(ctx)
     try:
-        text = compute_platform(ctx).driver.console_log(row.key)
+        text = compute_platform(ctx).scalesets.hosts.reader(row.host, ctx.db).console_log(row.key)
     except DriverError as err:
         if err.code != "InstanceNotFound":
             raise ArmError(409, "BootDiagnosticsUnavailable", f"The console log cannot be read: {err}.") from None

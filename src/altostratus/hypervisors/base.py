@@ -31,6 +31,7 @@ __all__ = [
     "CommandResult",
     "DataDisk",
     "DriverError",
+    "HostCapacity",
     "HypervisorDriver",
     "ImageBlob",
     "InstanceNotFound",
@@ -206,6 +207,15 @@ class InstanceState:
     """The data disks attached now, by lun."""
 
 
+@dataclass(frozen=True)
+class HostCapacity:
+    """What one host offers instances: logical cores, memory and disk (what placement divides)."""
+
+    cores: int
+    memory_mb: int
+    disk_gb: int
+
+
 class DriverError(Exception):
     """A driver operation failed. ``code`` is a short machine-readable name (``InstanceNotFound``,
     ``HostNotFound``, ``PortInUse``, ``HostUnreachable``...). ``retryable`` says a later identical call may
@@ -298,6 +308,15 @@ class HypervisorDriver(abc.ABC):
         """Run ``script`` (a shell script) in the guest as root and return its exit code and output.
         ``DriverError("GuestAgentUnavailable", retryable=True)`` while the guest cannot take it (booting)."""
         raise DriverError("NotSupported", f"the {self.name} driver cannot run commands in guests")
+
+    def host_capacity(self) -> HostCapacity | None:
+        """What the host offers (cores, memory, disk), or ``None`` when the driver cannot tell (placement then
+        keeps what the operator declared). Raises ``DriverError("HostUnreachable")`` like ``ping``."""
+        return None
+
+    def ping(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
+        """Return if the host answers; raise ``DriverError("HostUnreachable", retryable=True)`` if it does not.
+        The host monitor (compute/host_monitor.py) calls it every few seconds."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Release connections and other resources. Instances keep running: they belong to the hosts."""

@@ -31,11 +31,12 @@ from xml.etree import ElementTree
 
 import libvirt
 
-from altostratus.hypervisors import libvirt_agent, libvirt_probe
+from altostratus.hypervisors import libvirt_agent, libvirt_capacity, libvirt_probe
 from altostratus.hypervisors.base import (
     CommandResult,
     DataDisk,
     DriverError,
+    HostCapacity,
     HypervisorDriver,
     InstanceSpec,
     InstanceState,
@@ -352,6 +353,14 @@ class LibvirtDriver(HypervisorDriver):
                 self._conns.drop(host)
                 raise DriverError("HostUnreachable", f"{host}: {error_text(exc)}", retryable=True) from exc
             raise DriverError("GuestAgentFailed", f"{key!r}: {error_text(exc)}") from exc
+
+    def ping(self) -> None:
+        for host in self._hosts:
+            libvirt_capacity.ping(self._conns, host)
+
+    def host_capacity(self) -> HostCapacity | None:
+        found = [libvirt_capacity.capacity(self._conns, host) for host in self._hosts]
+        return HostCapacity(*(sum(getattr(c, f) for c in found) for f in ("cores", "memory_mb", "disk_gb")))
 
     def close(self) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from altostratus.hypervisors.base import (
     CommandResult,
     DataDisk,
     DriverError,
+    HostCapacity,
     HypervisorDriver,
     InstanceNotFound,
     InstanceSpec,
@@ -35,6 +36,7 @@ from altostratus.hypervisors.base import (
     normalize_forwards,
 )
 from altostratus.hypervisors.port_table import PortTable
+from altostratus.hypervisors.sim_store import SimHostStore
 
 log = logging.getLogger("altostratus.hypervisors.sim")
 
@@ -79,6 +81,11 @@ class SimDriver(HypervisorDriver):
       stays false) once ``boot_seconds`` have passed, like a readiness timeout.
     - ``state_dir``: persist each instance as ``<state_dir>/<name>.json`` (atomic replace) and load them all
       at construction. Give each state_dir to one live driver at a time.
+    - ``store``: keep the instances in a ``SimHostStore`` instead (one named host, ``host_name``): every call
+      reads and writes the store, so several processes (control-plane nodes) drive the same simulated host.
+      Port forwards are then not reserved (no process sees every instance's); ``store.reachable()`` false
+      makes every call fail with ``HostUnreachable``.
+    - ``capacity``: what ``host_capacity()`` reports (placement divides it among instances).
     - ``clock``: seconds as a float. Wall-clock by default, because persisted timestamps must stay meaningful
       across processes and reboots; tests inject a fake clock instead of sleeping.
     """
@@ -93,6 +100,9 @@ class SimDriver(HypervisorDriver):
         hosts: int = 1,
         clock: Callable[[], float] = time.time,
         transition_seconds: float = 0.0,
+        store: SimHostStore | None = None,
+        host_name: str = "sim-0",
+        capacity: HostCapacity | None = None,
     ) -> None:
         if hosts < 1:
             raise ValueError("SimDriver needs at least one host")
@@ -105,7 +115,9 @@ class SimDriver(HypervisorDriver):
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.calls: Counter[str] = Counter()
         """How often each operation was called (injected failures included), for tests."""
-        self._hosts = [f"sim-{i}" for i in range(hosts)]
+        self.store = store
+        self.capacity = capacity or HostCapacity(cores=64, memory_mb=262144, disk_gb=4096)
+        self._hosts = [host_name] if store is not None else [f"sim-{i}" for i in range(hosts)]
         self._next_host = 0
         self._lock = threading.Lock()
         self._records: dict[str, _Record] = {}
@@ -124,7 +136,7 @@ class SimDriver(HypervisorDriver):
     def create(self, spec: InstanceSpec, host: str | None = None) -> InstanceState:
         with self._lock:
             self._enter("create")
-            rec = self._records.get(spec.key)
+            rec = self._lookup(spec.key)
             if rec is None:
                 if host is None:
                     host = self._hosts[self._next_host % len(self._hosts)]
@@ -134,15 +146,18 @@ class SimDriver(HypervisorDriver):
                 now = self.clock()
                 rec = _Record(spec, host, now, PowerState.RUNNING, now, now, now, None, 0)
                 self._boot(rec, now)
-                self._ports.reserve(host, spec.key, spec.port_forwards)
+                if self.store is None:
+                    self._ports.reserve(host, spec.key, spec.port_forwards)
                 try:
                     self._save(rec)
                 except OSError as exc:
-                    self._ports.release(host, spec.key, spec.port_forwards)
+                    if self.store is None:
+                        self._ports.release(host, spec.key, spec.port_forwards)
                     raise DriverError(
                         "StateWriteFailed", f"cannot persist {spec.key!r}: {exc}", retryable=True
                     ) from exc
-                self._records[spec.key] = rec
+                if self.store is None:
+                    self._records[spec.key] = rec
             self._leave("create")
             return self._state(rec, self.clock())
 
@@ -185,7 +200,8 @@ class SimDriver(HypervisorDriver):
         with self._lock:
             self._enter("reimage")
             rec = self._require(key)
-            self._ports.replace(rec.host, key, rec.spec.port_forwards, spec.port_forwards)  # PortInUse: unchanged
+            if self.store is None:
+                self._ports.replace(rec.host, key, rec.spec.port_forwards, spec.port_forwards)  # PortInUse: unchanged
             rec.spec = spec
             self._boot(rec, self.clock())
             self._save(rec)
@@ -195,7 +211,9 @@ class SimDriver(HypervisorDriver):
         with self._lock:
             self._enter("delete")
             rec = self._records.pop(key, None)
-            if rec is not None:
+            if self.store is not None:
+                self.store.remove(key)
+            elif rec is not None:
                 self._ports.release(rec.host, key, rec.spec.port_forwards)
                 if self.state_dir is not None:
                     with contextlib.suppress(FileNotFoundError):
@@ -205,7 +223,7 @@ class SimDriver(HypervisorDriver):
     def get(self, key: str) -> InstanceState | None:
         with self._lock:
             self._enter("get")
-            rec = self._records.get(key)
+            rec = self._lookup(key)
             self._leave("get")
             return None if rec is None else self._state(rec, self.clock())
 
@@ -214,9 +232,14 @@ class SimDriver(HypervisorDriver):
             self._enter("list_instances")
             wanted = list((tag_filter or {}).items())
             now = self.clock()
+            records = (
+                [_from_json(data) for data in self.store.load_all()]
+                if self.store is not None
+                else self._records.values()
+            )
             result = [
                 self._state(rec, now)
-                for rec in self._records.values()
+                for rec in records
                 if all(rec.spec.tags.get(name) == value for name, value in wanted)
             ]
             self._leave("list_instances")
@@ -248,6 +271,15 @@ class SimDriver(HypervisorDriver):
             0, f"{SIM_RUN_MARKER}: the sim hypervisor has no guest; the script ({lines} lines) was not run\n", "",
             simulated=True,
         )  # fmt: skip
+
+    def host_capacity(self) -> HostCapacity | None:
+        self.ping()
+        return self.capacity
+
+    def ping(self) -> None:
+        if self.store is not None and not self.store.reachable():
+            raise DriverError("HostUnreachable", f"the simulated host {self._hosts[0]!r} does not answer",
+                              retryable=True)  # fmt: skip
 
     def close(self) -> None:
         with self._lock:
@@ -282,6 +314,7 @@ class SimDriver(HypervisorDriver):
         if self._closed:
             raise DriverError("DriverClosed", "the sim driver was closed")
         self.calls[op] += 1
+        self.ping()
         self._fire(op, after=False)
 
     def _leave(self, op: str) -> None:
@@ -377,8 +410,14 @@ class SimDriver(HypervisorDriver):
 
     # -- bookkeeping -----------------------------------------------------------------------------------------
 
+    def _lookup(self, key: str) -> _Record | None:
+        if self.store is None:
+            return self._records.get(key)
+        data = self.store.load(key)
+        return None if data is None else _from_json(data)
+
     def _require(self, key: str) -> _Record:
-        rec = self._records.get(key)
+        rec = self._lookup(key)
         if rec is None:
             raise InstanceNotFound(key)
         return rec
@@ -391,6 +430,9 @@ class SimDriver(HypervisorDriver):
         return self.state_dir / f"{_UNSAFE.sub('_', key)[:80]}-{digest}.json"
 
     def _save(self, rec: _Record) -> None:
+        if self.store is not None:
+            self.store.save(rec.spec.key, _to_json(rec))
+            return
         if self.state_dir is None:
             return
         path = self._path(rec.spec.key)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0015"  # hosts (issue 18) is 0015; this branch was tested on 0014 (see the merge notes)
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -8,8 +8,8 @@ Create Date: 2026-12-05 13:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0014"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,110 @@
+"""Scale-out of 1000 instances spread over 10 simulated hosts, side by side with the same scale-out on the one
+embedded host (issue 18, hosts).
+
+``one host``: ``alto up`` (SQLite, sim driver, ``--log-level warning``) as shipped: every instance on ``local``,
+the process's own file-backed simulator. ``ten hosts``: the same server with ten ``sim://`` hosts registered
+(``local`` drained), so every instance is placed by capacity and fault domain (``platformFaultDomainCount`` 3),
+its host recorded before the create, and created in the database-backed simulated host of its host
+(compute/placement.py, compute/sim_hosts.py). Each round scales a new set out to ``--capacity`` (PUT, then the
+``Azure-AsyncOperation`` polled every 50 ms until it ends); rounds alternate one host / ten hosts on two servers
+started side by side, so load from others on the machine hits both alike. The figure is the median wall time;
+the ratio is ten/one (lower is better; the price of placement and of shared simulated hosts).
+
+The two-controller-node figure of the issue needs the leases part (one owner per set) and is not measured here.
+
+Run:  .venv/bin/python bench/placement.py [--capacity 1000] [--rounds 3] [--hosts 10]
+
+The exit status is 0 whatever the figures: this is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.scaleout import loadavg, raise_quota, scale_out  # noqa: E402
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name  # noqa: E402
+from tests.support.server import AltoServer  # noqa: E402
+from tests.support.vmss import COMPUTE, Tenant  # noqa: E402
+
+ADMIN = "api-version=2015-12-01-preview"
+
+
+def start(root: Path, hosts: int, capacity: int, rounds: int) -> tuple[AltoServer, Operator, Tenant]:
+    root.mkdir(parents=True)
+    upstream = make_catalog(root / "upstream", versions=("1.0.0",))
+    server = AltoServer(root / "data", extra_args=("--upstream", str(upstream), "--log-level", "warning")).start()
+    op = Operator(server)
+    got = op.download(product_name(PUB, OFFER, SKU, "1.0.0"))
+    if got["status"] != "Succeeded":
+        raise RuntimeError(f"image download failed: {got}")
+    base = f"/subscriptions/{op.sub}/providers/Microsoft.Compute.Admin/locations/local/hosts"
+    if hosts:
+        for i in range(hosts):
+            # Room for every round (the default 64 cores / 256 GiB takes ~220 Standard_A1 instances per host).
+            big = {"cores": 4096, "memoryMB": 16 * 1024 * 1024, "diskGB": 100_000}
+            r = op.http.put(f"{base}/hv{i}?{ADMIN}", json={"properties": {"uri": f"sim://hv{i}", "capacity": big}})
+            r.raise_for_status()
+        op.http.post(f"{base}/local/drain?{ADMIN}").raise_for_status()
+        deadline = time.time() + 20
+        while any(h["properties"]["health"] != "Healthy" for h in op.http.get(f"{base}?{ADMIN}").json()["value"]
+                  if h["name"] != "local"):  # fmt: skip
+            if time.time() > deadline:
+                raise RuntimeError("the simulated hosts did not turn healthy in 20 s")
+            time.sleep(0.5)
+    t = Tenant(server, "bench-placement")
+    raise_quota(server, op, t.sub, capacity * (rounds + 1))
+    return server, op, t
+
+
+def spread(op: Operator) -> Counter[str]:
+    base = f"/subscriptions/{op.sub}/providers/Microsoft.Compute.Admin/locations/local/hosts"
+    return Counter({h["name"]: h["properties"]["instances"] for h in op.http.get(f"{base}?{ADMIN}").json()["value"]})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--capacity", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--hosts", type=int, default=10)
+    args = parser.parse_args()
+    print(f"load average before: {loadavg()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="alto-placement-") as tmp:
+        one = start(Path(tmp) / "one", 0, args.capacity, args.rounds)
+        ten = start(Path(tmp) / "ten", args.hosts, args.capacity, args.rounds)
+        times: dict[str, list[float]] = {"one": [], "ten": []}
+        try:
+            for i in range(args.rounds):
+                for label, (server, _, tenant) in (("one", one), ("ten", ten)):
+                    body_name = f"set{i:02d}"
+                    run = scale_out(server, tenant, body_name, args.capacity)
+                    if run["status"] != "Succeeded" or run["succeeded"] != args.capacity:
+                        raise RuntimeError(f"{label}: {run}")
+                    times[label].append(run["seconds"])
+                    print(f"  {label:>3} host(s) round {i + 1}: {run['seconds']:.2f} s", flush=True)
+            per_host = spread(ten[1])
+        finally:
+            for server, op, tenant in (one, ten):
+                tenant.http.close()
+                op.http.close()
+                server.close()
+    a, b = statistics.median(times["one"]), statistics.median(times["ten"])
+    print(f"load average after: {loadavg()}")
+    print(f"scale-out of {args.capacity} instances, median of {args.rounds} ({COMPUTE}):")
+    print(f"  one host (local)      {a:7.2f} s")
+    print(f"  {args.hosts} sim:// hosts     {b:7.2f} s   ratio {b / a:.2f}")
+    print(f"  instances per host: {dict(sorted(per_host.items()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
