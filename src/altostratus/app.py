@@ -20,7 +20,7 @@ from altostratus.compute import provider as compute
 from altostratus.compute.controller import INSTALLATION_TAG, MANAGED_TAG, ScaleSetController
 from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.host_monitor import HostMonitor
-from altostratus.compute.hosts import HostInfo, ensure_default_hosts
+from altostratus.compute.hosts import DEFAULT_HOST, HostInfo, ensure_default_hosts
 from altostratus.compute.models import ScaleSet
 from altostratus.compute.sim_hosts import TableSimStore
 from altostratus.config import Settings
@@ -73,7 +73,7 @@ def build_services(settings: Settings) -> Services:
     runner = OperationRunner(db, workers=settings.operation_workers, owner=liveness.node)
     with db.session() as s:
         ensure_default_hosts(s, settings.hypervisor, settings.libvirt_uris)
-    driver = make_driver(settings.hypervisor, **hypervisor_options(settings))
+    driver = default_driver(settings, db)
     hosts = HostDrivers(
         db, driver, lambda host: host_driver(settings, db, host), lambda host, session: sim_reader(host, session)
     )
@@ -152,6 +152,18 @@ def host_driver(settings: Settings, db: Database, host: HostInfo) -> HypervisorD
 def sim_reader(host: HostInfo, session: Any) -> HypervisorDriver:
     """A sim:// host read inside a request's own transaction (instance view, console)."""
     return make_driver("sim", store=TableSimStore.in_session(session, host.name), host_name=host.name)
+
+
+def default_driver(settings: Settings, db: Database) -> HypervisorDriver:
+    """The embedded default host's driver. On a database several nodes may share (PostgreSQL) the simulated
+    ``local`` host lives in that database too, like a sim:// host: a node that takes a set over must see the
+    instances the dead node made, or it would make them again (docs/several-machines.md). On SQLite (one node)
+    it stays in the data dir, where it costs a file per instance instead of a row."""
+    if settings.hypervisor == "sim" and db.engine.dialect.name != "sqlite":
+        return make_driver(
+            "sim", store=TableSimStore.over(db, DEFAULT_HOST), host_name=DEFAULT_HOST, **sim_options(settings)
+        )
+    return make_driver(settings.hypervisor, **hypervisor_options(settings))
 
 
 def hypervisor_options(settings: Settings) -> dict[str, Any]:
