@@ -19,6 +19,7 @@ from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
 from altostratus.compute import data_disks, natpools, quotas, rolling, service
 from altostratus.compute.extensions import check_extensions, extensions_of
+from altostratus.compute.lifecycle import CONVERGE, CONVERGE_LOOK_SECONDS
 from altostratus.compute.model import (
     check_capacity,
     deep_merge,
@@ -40,8 +41,6 @@ from altostratus.store.models import Operation, Resource, ResourceGroup
 
 NS = "Microsoft.Compute"
 TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-CONVERGE = "vmss/converge"
-CONVERGE_FIRST_LOOK_SECONDS = 0.3  # as long as a pending look waits for the next (operations.Pending)
 NAME_MAX = 64
 
 
@@ -74,8 +73,9 @@ def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) 
         kind=CONVERGE,
         target=set_id(group, ss),
         params={"scaleSetId": ss.id, "generation": ss.generation},
-        # The controller releases it when the set converges (often sooner); until then a look finds it pending.
-        parked_seconds=CONVERGE_FIRST_LOOK_SECONDS,
+        # The controller ends it when the set converges (lifecycle.finish_converged) and writes its progress
+        # meanwhile; the runner's look, this long after, is a safety net.
+        parked_seconds=CONVERGE_LOOK_SECONDS,
     )
     ctx.after_commit.append(compute_platform(ctx).scalesets.wake)
     return op
