@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
 from altostratus.arm.endpoint import ArmApp
 from altostratus.arm.login_limits import LoginLimits, LoginLimitSettings
+from altostratus.arm.operation_retention import OperationPurger
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
@@ -126,14 +128,19 @@ def build_app(services: Services) -> ASGIApp:
     """The ASGI app: every API request goes through the pipeline (arm/endpoint.py, arm/pipeline.py); with the
     portal on, browser routes go to the portal, itself a client of that same app (portal/site.py)."""
 
+    retention = timedelta(days=services.settings.operation_retention_days)
+    purger = OperationPurger(services.db, retention)
+
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         if services.settings.controllers:
             services.operations.start()
             services.scalesets.start()
+            purger.start()
         try:
             yield
         finally:
+            purger.stop()
             services.scalesets.stop()
             services.operations.stop()
             services.logins.close()

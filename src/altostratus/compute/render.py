@@ -194,8 +194,14 @@ def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm]) -> dict[str, Any]:
         provisioning["code"] += f"/{ss.error.get('code')}"
         provisioning["level"] = "Error" if ss.provisioning_state == "Failed" else "Warning"
         provisioning["message"] = ss.error.get("message")
+    versions = Counter(row.image_version or "" for row in rows if row.state != "Deleting")
     return {
-        "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]},
+        "virtualMachine": {
+            "statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())],
+            # Our addition (Azure clients ignore it): how many instances run each exact image version, so that a
+            # client shows the versions running without listing every instance (docs/scale-sets.md).
+            "imageVersionsSummary": [{"version": v, "count": n} for v, n in sorted(versions.items())],
+        },
         # Extensions are applied with the model (control plane here): an instance on the model has them.
         "extensions": [
             {

@@ -392,7 +392,7 @@ def register(router: Any, t: str) -> None:
     for method, fn in (("PUT", put_set), ("PATCH", patch_set), ("DELETE", delete_set)):
         router.add(method, item, fn, resource_type=t)
     router.add("GET", item + "/skus", list_skus, resource_type=t)
-    router.add("GET", item + "/instanceView", instance_view, resource_type=t)
+    router.add("GET", item + "/instanceView", instance_view, resource_type=t, reads_rows_only=True)
     router.add("POST", item + "/osRollingUpgrade", os_rolling_upgrade, resource_type=t)
     router.add("POST", item + "/rollingUpgrades/cancel", cancel_rolling_upgrade, resource_type=t)
     router.add("GET", item + "/rollingUpgrades/latest", latest_rolling_upgrade, resource_type=t)
