@@ -75,4 +75,17 @@ def test_an_unsupported_orderby_is_a_400_naming_it(t: Tenant, orderby: str) -> N
 def test_the_instance_view_counts_the_instances_on_each_image_version(t: Tenant) -> None:
     view = t.http.get(f"{t.base}/web/instanceView?{COMPUTE}").json()
     assert view["virtualMachine"]["imageVersionsSummary"] == [{"version": "1.0.0", "count": 5}]
-    assert {"code": "ProvisioningState/succeeded", "count": 5} in view["virtualMachine"]["statusesSummary"]
+    assert view["virtualMachine"]["statusesSummary"] == [
+        {"code": "PowerState/running", "count": 5},
+        {"code": "ProvisioningState/succeeded", "count": 5},
+    ]
+    assert t.action("web", "poweroff", ["2"])["status"] == "Succeeded"
+    try:
+        view = t.http.get(f"{t.base}/web/instanceView?{COMPUTE}").json()
+        assert view["virtualMachine"]["statusesSummary"] == [
+            {"code": "PowerState/running", "count": 4},
+            {"code": "PowerState/stopped", "count": 1},
+            {"code": "ProvisioningState/succeeded", "count": 5},
+        ]
+    finally:
+        assert t.action("web", "start", ["2"])["status"] == "Succeeded"

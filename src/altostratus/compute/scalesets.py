@@ -32,7 +32,7 @@ from altostratus.compute.model import (
 )
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.platform import compute_platform
-from altostratus.compute.render import render_set, set_id, set_instance_view
+from altostratus.compute.render import instance_counts, render_set, set_id, set_instance_view
 from altostratus.compute.sizes import SIZES
 from altostratus.resources.groups import require_group
 from altostratus.resources.providers import require_registered
@@ -365,7 +365,7 @@ def latest_rolling_upgrade(ctx: RequestContext) -> Response:
 
 def instance_view(ctx: RequestContext) -> Response:
     _, ss = require_set(ctx)
-    return json_response(set_instance_view(ss, service.all_rows(ctx.db, ss)))
+    return json_response(set_instance_view(ss, instance_counts(ctx.db, ss)))
 
 
 ACTIONS = ("start", "poweroff", "restart", "deallocate", "reimage", "reimageall", "redeploy", "performMaintenance",
