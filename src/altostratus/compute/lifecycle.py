@@ -142,12 +142,21 @@ def finish_deleted(s: Session, target: str) -> None:
 def report_progress(s: Session, set_id: int, target: str) -> None:
     """The set's instances changed in this transaction: the operations waiting on it show the new figures
     (what their look would write, without the look)."""
+    # As in _waiting: rows another transaction holds (a runner claiming one) are skipped, never waited for.
+    ids = s.scalars(
+        select(Operation.id)
+        .where(Operation.kind == CONVERGE, Operation.status == "InProgress", Operation.target == target)
+        .where(Operation.lease_owner.is_(None))
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not ids:
+        return
     instances = Instances.of(s, set_id)
     s.execute(
         update(Operation)
-        .where(Operation.kind == CONVERGE, Operation.status == "InProgress", Operation.target == target)
-        .where(Operation.lease_owner.is_(None))
+        .where(Operation.id.in_(ids))
         .values(percent_complete=instances.percent(), progress=instances.detail())
+        .execution_options(synchronize_session=False)
     )
 
 
