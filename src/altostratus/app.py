@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from altostratus.arm import lro, oauth
 from altostratus.arm.auth import TokenService
 from altostratus.arm.endpoint import ArmApp
 from altostratus.arm.login_limits import LoginLimits, LoginLimitSettings
+from altostratus.arm.operation_retention import OperationPurger
 from altostratus.arm.operations import OperationRunner
 from altostratus.arm.pipeline import Pipeline
 from altostratus.arm.registry import ProviderRegistry
@@ -185,6 +187,9 @@ def build_app(services: Services) -> ASGIApp:
     to the storage accounts' data plane; with the portal on, browser routes go to the portal, itself a client of
     that same app (portal/site.py)."""
 
+    retention = timedelta(days=services.settings.operation_retention_days)
+    purger = OperationPurger(services.db, retention)
+
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         liveness = services.scalesets.leases.liveness
@@ -195,11 +200,13 @@ def build_app(services: Services) -> ASGIApp:
                 services.host_monitor.start()
             services.operations.start()
             services.scalesets.start()
+            purger.start()
         try:
             yield
         finally:
             if services.host_monitor is not None:
                 services.host_monitor.stop()
+            purger.stop()
             services.scalesets.stop()
             services.operations.stop()
             liveness.stop()  # marked dead at once: the other nodes take its work without waiting

@@ -19,6 +19,7 @@ class Settings:
     controllers: bool = True  # False: API only (another node runs the controllers)
     token_lifetime: int = 3600
     operation_workers: int = 4
+    operation_retention_days: float = 90.0  # finished operations are purged after this (arm/operation_retention.py)
     hypervisor: str = "sim"
     sim_boot_seconds: float = 0.0
     sim_fail_boot_marker: str | None = None

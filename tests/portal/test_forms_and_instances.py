@@ -3,6 +3,7 @@ actions from the instances table, in real Chromium."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from playwright.sync_api import Browser, expect
@@ -69,6 +70,11 @@ def test_instance_actions_from_the_table(browser: Browser, portal_server: AltoSe
     page.get_by_test_id("bulk-stop").click()
     expect(page.get_by_role("status")).to_contain_text("Stop requested for 2 instance(s)")
     reload_until(page, table, r"acts_0.*stopped.*acts_1.*stopped.*acts_2.*running")
+    # Sorted by the API ($orderby, compute/vm_order.py): the running one first, then the stopped ones; then reversed.
+    page.get_by_role("link", name="Power", exact=True).click()
+    expect(table).to_contain_text(re.compile(r"acts_2.*acts_0.*acts_1", re.S))
+    page.get_by_role("link", name="Power ▲").click()
+    expect(table).to_contain_text(re.compile(r"acts_1.*acts_0.*acts_2", re.S))
     table.get_by_role("checkbox", name="Select acts_2").check()
     page.get_by_test_id("bulk-protect").click()
     reload_until(page, page.get_by_role("row", name="acts_2"), r"yes\s*$")

@@ -17,9 +17,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
 from altostratus.store.db import Database, utcnow
@@ -53,7 +54,14 @@ class OperationTask:
     attempt: int
 
 
-ProgressFn = Callable[[float | None, dict[str, Any] | None], None]
+class ProgressFn(Protocol):
+    """What a handler reports its progress with (:class:`Progress`)."""
+
+    def __call__(self, percent: float | None, detail: dict[str, Any] | None) -> None: ...
+
+    def end_in(self, s: Session, result: dict[str, Any] | None = None) -> None: ...
+
+
 OperationHandler = Callable[[Database, OperationTask, ProgressFn], dict[str, Any] | None]
 
 
@@ -204,8 +212,8 @@ class OperationRunner:
         try:
             result = handler(self.db, task, progress)
         except Pending as wait:
+            # Parked until its retry: not claimable meanwhile, so looking for the next one at once cannot spin.
             self._release(task, delay=wait.retry_seconds, refund=True, values=progress.held())
-            return False
         except ArmError as err:
             self._finish(task, error=err, values=progress.held())
         except Exception:
@@ -226,7 +234,8 @@ class OperationRunner:
             else:
                 self._release(task, values=progress.held())
         else:
-            self._finish(task, result=result, values=progress.held())
+            if not progress.ended:
+                self._finish(task, result=result, values=progress.held())
         return True
 
     def _release(
@@ -252,18 +261,25 @@ class OperationRunner:
                 return
             for column, value in (values or {}).items():  # the progress the handler reported last
                 setattr(op, column, value)
-            op.end_time = utcnow()
-            op.lease_owner = None
-            op.lease_expires = None
-            if error is not None:
-                op.status = "Failed"
-                op.error = error.body()["error"]
-                op.result = {"httpStatus": error.status}
-            else:
-                op.status = "Succeeded"
-                op.percent_complete = 100.0
-                op.result = result
+            settle(op, result=result, error=error)
         log.info("operation %s (%s) %s", task.id, task.kind, "failed" if error else "succeeded")
+
+
+def settle(op: Operation, *, result: dict[str, Any] | None = None, error: ArmError | None = None) -> None:
+    """Ends an InProgress operation in the caller's transaction. The runner ends the operations it ran; a
+    controller may end the operations waiting on it in the transaction that finishes their work, which saves
+    each of them a claim and a finish (two writes) in the runner."""
+    op.end_time = utcnow()
+    op.lease_owner = None
+    op.lease_expires = None
+    if error is not None:
+        op.status = "Failed"
+        op.error = error.body()["error"]
+        op.result = {"httpStatus": error.status}
+    else:
+        op.status = "Succeeded"
+        op.percent_complete = 100.0
+        op.result = result
 
 
 class Progress:
@@ -281,6 +297,7 @@ class Progress:
         self.shown: tuple[float | None, dict[str, Any] | None] = shown  # as the row holds them
         self.pending: tuple[float | None, dict[str, Any] | None] | None = None
         self.written_at = time.monotonic()  # the claim renewed the lease
+        self.ended = False  # end_in() ended it: the runner has nothing left to write
 
     def __call__(self, percent: float | None, detail: dict[str, Any] | None) -> None:
         figures = (percent, detail)
@@ -295,6 +312,16 @@ class Progress:
                 .values(percent_complete=percent, progress=detail, lease_expires=utcnow() + self.runner.lease)
             )
         self.shown, self.pending, self.written_at = figures, None, time.monotonic()
+
+    def end_in(self, s: Session, result: dict[str, Any] | None = None) -> None:
+        """Ends the operation (Succeeded, with ``result``) in the handler's own last write transaction, so that
+        its work and its end are one write, not two (the handler then returns; what it returns is not used)."""
+        op = s.get(Operation, self.task.id)
+        if op is not None and op.status == "InProgress" and op.lease_owner == self.runner.owner:
+            for column, value in self.held().items():
+                setattr(op, column, value)
+            settle(op, result=result)
+        self.ended = True
 
     def held(self) -> dict[str, Any]:
         """The figures not written yet, as column values for the look's last write."""

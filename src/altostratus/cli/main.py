@@ -126,6 +126,9 @@ def up(
         typer.Option("--controllers/--no-controllers", help="Run the reconcile loops here (off: API-only node)."),
     ] = True,
     token_lifetime: Annotated[int, typer.Option(help="Access token lifetime in seconds.")] = 3600,
+    operation_retention_days: Annotated[
+        float, typer.Option(help="Days a finished long-running operation (and its Activity Log entry) is kept.")
+    ] = 90.0,
     upstream: Annotated[
         str | None,
         typer.Option(help="Marketplace upstream to register: 'demo' (default on first start), a directory or a URL."),
@@ -189,6 +192,7 @@ def up(
         database_url=database_url,
         controllers=controllers,
         token_lifetime=token_lifetime,
+        operation_retention_days=operation_retention_days,
         upstream=upstream if upstream in (None, "demo") or "://" in (upstream or "") else str(Path(upstream).resolve()),
         hypervisor=hypervisor,
         sim_boot_seconds=sim_boot_seconds,

@@ -45,6 +45,7 @@ from altostratus.compute.heartbeat import Heartbeat
 from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.image_blobs import ImageBlobs
 from altostratus.compute.leases import SetLeases
+from altostratus.compute.lifecycle import finish_converged, finish_deleted, report_progress
 from altostratus.compute.models import ScaleSet, ScaleSetLease, ScaleSetVm
 from altostratus.compute.render import set_id as set_resource_id
 from altostratus.compute.sizes import find_size
@@ -538,6 +539,11 @@ class ScaleSetController:
                     for row, values in group
                 ]  # fmt: skip
                 s.connection().execute(stmt, params)
+            # Instances changed state: the operations waiting on their sets show it (no look of the runner's).
+            for set_id in {row.scale_set_id for row, values in updates if "state" in values}:
+                target = _target(s, set_id)
+                if target is not None:
+                    report_progress(s, set_id, target)
 
     def _fail(self, row: ScaleSetVm, code: str, message: str, **values: Any) -> None:
         """Terminal until the user acts: logged once, here, and never retried by the controller."""
@@ -587,7 +593,10 @@ class ScaleSetController:
                     Resource.name_key == view.name.lower(),
                 )
             )
+            target = _target(s, view.id)
             s.execute(delete(ScaleSet).where(ScaleSet.id == view.id))
+            if target is not None:
+                finish_deleted(s, target)
         self._set_failed.pop(view.id, None)
         self._set_logged.pop(view.id, None)
         self.blobs.gc(self.db)
@@ -620,9 +629,18 @@ class ScaleSetController:
                 .values(provisioning_state="Failed" if failed else "Succeeded")
             )
             ss = s.get(ScaleSet, view.id)
-            if ss is not None:
-                _release_parked_operations(s, ss)
-        self.on_converged()
+            target = _target(s, view.id)
+            if ss is not None and target is not None:
+                # The operations waiting on this generation end here, not in a look of the runner's each.
+                finish_converged(s, ss, target)
+        # No runner wake-up: nothing became claimable (an operation a runner holds ends with its look).
+
+
+def _target(s: Session, set_id: int) -> str | None:
+    """The set's resource id, as its operations name it."""
+    ss = s.get(ScaleSet, set_id)
+    group = s.get(ResourceGroup, ss.resource_group_id) if ss is not None else None
+    return set_resource_id(group, ss) if ss is not None and group is not None else None
 
 
 def _release_parked_operations(s: Session, ss: ScaleSet) -> None:

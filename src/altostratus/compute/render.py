@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from altostratus.arm.context import RequestContext
 from altostratus.compute import data_disks, host_view
@@ -70,7 +74,11 @@ def render_set(ctx: RequestContext, group: ResourceGroup, ss: ScaleSet) -> dict[
 
 
 def vm_provisioning(row: ScaleSetVm) -> str:
-    return PROVISIONING.get(row.state, row.state)
+    return vm_provisioning_of(row.state)
+
+
+def vm_provisioning_of(state: str) -> str:
+    return PROVISIONING.get(state, state)
 
 
 def vm_statuses(row: ScaleSetVm, down: DownHosts | None = None) -> list[dict[str, Any]]:
@@ -187,12 +195,42 @@ def _extensions(model: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in extensions if isinstance(e, dict)] if isinstance(extensions, list) else []
 
 
-def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm], down: DownHosts | None = None) -> dict[str, Any]:
-    applied = sum(1 for r in rows if r.state == "Running" and r.model_revision == ss.model_revision)
+@dataclass(frozen=True, slots=True)
+class InstanceCount:
+    """How many of a set's instances are alike in all that its instance view counts (one row of a GROUP BY)."""
+
+    state: str
+    power_state: str
+    image_version: str | None
+    model_revision: int
+    host: str | None
+    count: int
+
+
+def instance_counts(s: Session, ss: ScaleSet) -> list[InstanceCount]:
+    """The set's instances counted in the database, not loaded: the instance view of a 1000-instance set read
+    every row (~30 ms of CPU), and the portal asks it for every view of a scale set's page."""
+    columns = (
+        ScaleSetVm.state, ScaleSetVm.power_state, ScaleSetVm.image_version, ScaleSetVm.model_revision, ScaleSetVm.host
+    )  # fmt: skip
+    query = select(*columns, func.count()).where(ScaleSetVm.scale_set_id == ss.id).group_by(*columns)
+    return [InstanceCount(*row) for row in s.execute(query)]
+
+
+def set_instance_view(ss: ScaleSet, counts: list[InstanceCount], down: DownHosts | None = None) -> dict[str, Any]:
+    applied = sum(c.count for c in counts if c.state == "Running" and c.model_revision == ss.model_revision)
     codes: Counter[str] = Counter()
-    for row in rows:
-        for status in vm_statuses(row, down):
-            codes[status["code"].split("/")[0] + "/" + status["code"].split("/")[1]] += 1
+    versions: Counter[str] = Counter()
+    for c in counts:  # the codes of vm_statuses, without the error code that follows a provisioning state
+        if c.state != "Deleting" and c.host in (down or {}):  # on a dead host: never silently running
+            codes["ProvisioningState/failed"] += c.count
+            codes[host_view.power_status()["code"]] += c.count
+        else:
+            codes[f"ProvisioningState/{vm_provisioning_of(c.state).lower()}"] += c.count
+            if c.state != "Deleting":
+                codes[f"PowerState/{c.power_state}"] += c.count
+        if c.state != "Deleting":
+            versions[c.image_version or ""] += c.count
     provisioning: dict[str, Any] = {
         "code": f"ProvisioningState/{ss.provisioning_state.lower()}",
         "level": "Info",
@@ -204,7 +242,12 @@ def set_instance_view(ss: ScaleSet, rows: list[ScaleSetVm], down: DownHosts | No
         provisioning["level"] = "Error" if ss.provisioning_state == "Failed" else "Warning"
         provisioning["message"] = ss.error.get("message")
     return {
-        "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())]},
+        "virtualMachine": {
+            "statusesSummary": [{"code": c, "count": n} for c, n in sorted(codes.items())],
+            # Our addition (Azure clients ignore it): how many instances run each exact image version, so that a
+            # client shows the versions running without listing every instance (docs/scale-sets.md).
+            "imageVersionsSummary": [{"version": v, "count": n} for v, n in sorted(versions.items())],
+        },
         # Extensions are applied with the model (control plane here): an instance on the model has them.
         "extensions": [
             {

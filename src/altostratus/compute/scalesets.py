@@ -20,6 +20,7 @@ from altostratus.arm.http import check_preconditions, empty, json_response, new_
 from altostratus.compute import data_disks, natpools, quotas, rolling, service
 from altostratus.compute.extensions import check_extensions, extensions_of
 from altostratus.compute.host_view import down_hosts
+from altostratus.compute.lifecycle import CONVERGE, CONVERGE_LOOK_SECONDS
 from altostratus.compute.model import (
     check_capacity,
     deep_merge,
@@ -32,7 +33,7 @@ from altostratus.compute.model import (
 )
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.platform import compute_platform
-from altostratus.compute.render import render_set, set_id, set_instance_view
+from altostratus.compute.render import instance_counts, render_set, set_id, set_instance_view
 from altostratus.compute.sizes import SIZES
 from altostratus.resources.groups import require_group
 from altostratus.resources.providers import require_registered
@@ -42,8 +43,6 @@ from altostratus.store.models import Operation, Resource, ResourceGroup
 
 NS = "Microsoft.Compute"
 TYPE = "Microsoft.Compute/virtualMachineScaleSets"
-CONVERGE = "vmss/converge"
-CONVERGE_FIRST_LOOK_SECONDS = 0.3  # as long as a pending look waits for the next (operations.Pending)
 NAME_MAX = 64
 
 
@@ -76,8 +75,9 @@ def converge_operation(ctx: RequestContext, ss: ScaleSet, group: ResourceGroup) 
         kind=CONVERGE,
         target=set_id(group, ss),
         params={"scaleSetId": ss.id, "generation": ss.generation},
-        # The controller releases it when the set converges (often sooner); until then a look finds it pending.
-        parked_seconds=CONVERGE_FIRST_LOOK_SECONDS,
+        # The controller ends it when the set converges (lifecycle.finish_converged) and writes its progress
+        # meanwhile; the runner's look, this long after, is a safety net.
+        parked_seconds=CONVERGE_LOOK_SECONDS,
     )
     ctx.after_commit.append(compute_platform(ctx).scalesets.wake)
     return op
@@ -386,7 +386,7 @@ def latest_rolling_upgrade(ctx: RequestContext) -> Response:
 
 def instance_view(ctx: RequestContext) -> Response:
     _, ss = require_set(ctx)
-    return json_response(set_instance_view(ss, service.all_rows(ctx.db, ss), down_hosts(ctx.db)))
+    return json_response(set_instance_view(ss, instance_counts(ctx.db, ss), down_hosts(ctx.db)))
 
 
 ACTIONS = ("start", "poweroff", "restart", "deallocate", "reimage", "reimageall", "redeploy", "performMaintenance",
@@ -413,7 +413,7 @@ def register(router: Any, t: str) -> None:
     for method, fn in (("PUT", put_set), ("PATCH", patch_set), ("DELETE", delete_set)):
         router.add(method, item, fn, resource_type=t)
     router.add("GET", item + "/skus", list_skus, resource_type=t)
-    router.add("GET", item + "/instanceView", instance_view, resource_type=t)
+    router.add("GET", item + "/instanceView", instance_view, resource_type=t, reads_rows_only=True)
     router.add("POST", item + "/osRollingUpgrade", os_rolling_upgrade, resource_type=t)
     router.add("POST", item + "/rollingUpgrades/cancel", cancel_rolling_upgrade, resource_type=t)
     router.add("GET", item + "/rollingUpgrades/latest", latest_rolling_upgrade, resource_type=t)

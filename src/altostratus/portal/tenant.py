@@ -15,11 +15,18 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from altostratus.portal import tenant_data as data
 from altostratus.portal.arm import COMPUTE_API, ApiError, error_of
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.tenant_data import ALL, EXPANDED
 from altostratus.portal.web import Portal, first, not_found, page, secure
 
 PAGE_SIZE = 100
-SORTS = ("instanceId", "name", "version", "latestModelApplied", "provisioningState", "powerState")
+# The table's columns and the VM list's $orderby key of each (compute/vm_order.py).
+SORTS = {
+    "instanceId": "instanceId",
+    "name": "name",
+    "version": "properties/storageProfile/imageReference/exactVersion",
+    "latestModelApplied": "properties/latestModelApplied",
+    "provisioningState": "properties/provisioningState",
+    "powerState": "properties/instanceView/powerState",
+}
 BULK = {
     "start": "start",
     "stop": "powerOff",
@@ -51,17 +58,15 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
 
     async def scale_set(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         path, ss = await load_set(session, request)
-        # The versions running need only each instance's exact version (no instance views: a smaller answer).
-        # The set's instance view says why it cannot converge; a set that has converged has nothing to say there.
-        vms_task = arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **ALL)
-        converged = ss["properties"].get("provisioningState") == "Succeeded"
-        view_task = no_view() if converged else arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API)
+        # The set's instance view counts the instances on each exact image version (and says why a set cannot
+        # converge): the page needs no instance of the set itself (tenant_data.InstanceSummary).
+        view_task = arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API)
         quota_task = data.usages(arm, session.token, request.path_params["sub"])
-        vms, view, quota = await asyncio.gather(vms_task, view_task, quota_task)
-        rows = [data.instance_row(vm) for vm in vms]
+        view, quota = await asyncio.gather(view_task, quota_task)
+        summary = data.InstanceSummary.of(view)
         ref = ss["properties"].get("virtualMachineProfile", {}).get("storageProfile", {}).get("imageReference", {})
         available = await data.image_versions(arm, session.token, request.path_params["sub"], ref)
-        running = data.versions_running(rows)
+        running = summary.versions
         newest = available[0] if available else None
         older = sum(n for v, n in running if newest and v != newest)
         problem = next(
@@ -73,7 +78,7 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
             session,
             ss=ss,
             ref=ref,
-            rows=rows,
+            instances=summary.instances,
             running=running,
             available=available,
             newest=newest,
@@ -87,35 +92,35 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         )
 
     async def instances(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
-        path, ss = await load_set(session, request)
-        vms = await arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **EXPANDED)
-        rows = [data.instance_row(vm) for vm in vms]
+        """One page of the table, sorted and paged by the API (``$orderby``, ``$top``, ``$skiptoken``: only the
+        page's instances are fetched); the total comes from the set's instance view."""
         sort = request.query_params.get("sort", "instanceId")
         sort = sort if sort in SORTS else "instanceId"
         desc = request.query_params.get("order") == "desc"
-
-        def key(r: dict[str, Any]) -> Any:
-            if sort == "instanceId":
-                return int(r["instanceId"]) if str(r["instanceId"]).isdigit() else 0
-            if sort == "version":
-                return data.version_key(r["version"])
-            return str(r[sort])
-
-        rows.sort(key=key, reverse=desc)
-        pages = max(1, -(-len(rows) // PAGE_SIZE))
         try:
-            number = min(max(1, int(request.query_params.get("page", "1"))), pages)
+            number = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             number = 1
-        shown = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        p = request.path_params
+        path = data.set_path(p["sub"], p["group"], p["name"])
+        set_task = arm.call(session.token, "GET", path, COMPUTE_API)
+        view_task = arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API)
+        ss, view = await asyncio.gather(set_task, view_task)
+        total = data.InstanceSummary.of(view).instances
+        pages = max(1, -(-total // PAGE_SIZE))
+        number = min(number, pages)
+        shown = await data.instances_page(
+            arm, session.token, path, SORTS[sort], desc, (number - 1) * PAGE_SIZE, PAGE_SIZE
+        )
+        rows = [data.instance_row(vm) for vm in shown]
         base = request.url.path.removesuffix("/instances")
         return portal.render(
             request,
             "tenant_instances.html",
             session,
             ss=ss,
-            rows=shown,
-            total=len(rows),
+            rows=rows,
+            total=total,
             page=number,
             pages=pages,
             sort=sort,
@@ -169,17 +174,15 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
     async def status(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         """The scale set's provisioning state and instance states (the page's progress, polled by portal.js)."""
         path, ss = await load_set(session, request)
-        vms = await arm.list_all(session.token, path + "/virtualMachines", COMPUTE_API, **EXPANDED)
-        rows = [data.instance_row(vm) for vm in vms]
-        ready = sum(1 for r in rows if r["provisioningState"] == "Succeeded")
+        summary = data.InstanceSummary.of(await arm.call(session.token, "GET", path + "/instanceView", COMPUTE_API))
         return secure(
             JSONResponse(
                 {
                     "provisioningState": ss["properties"].get("provisioningState"),
                     "capacity": ss["sku"].get("capacity"),
-                    "ready": ready,
-                    "instances": len(rows),
-                    "versions": data.versions_running(rows),
+                    "ready": summary.ready,
+                    "instances": summary.instances,
+                    "versions": summary.versions,
                     "guided": run.view() if (run := portal.guided.get(path)) else None,
                 }
             )
@@ -214,10 +217,6 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         (sp + "/guided", "POST", page(portal, guided)),
         (sp + "/virtualMachines/{instance}/console", "GET", page(portal, console)),
     ]
-
-
-async def no_view() -> dict[str, Any]:
-    return {}
 
 
 def _back(

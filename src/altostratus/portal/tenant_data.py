@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from altostratus.portal.arm import COMPUTE_API, GALLERY_API, RESOURCES_API, SUBSCRIPTIONS_API, ApiError, Arm
@@ -114,6 +115,39 @@ def instance_row(vm: dict[str, Any]) -> dict[str, Any]:
 def versions_running(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
     counts = Counter(r["version"] or "unknown" for r in rows)
     return sorted(counts.items(), key=lambda kv: version_key(kv[0]), reverse=True)
+
+
+@dataclass(frozen=True)
+class InstanceSummary:
+    """What a scale set's instance view says of its instances: how many, how many provisioned, and how many on
+    each exact image version (``virtualMachine.imageVersionsSummary``, this cloud's addition; newest first)."""
+
+    instances: int
+    ready: int
+    versions: list[tuple[str, int]]
+
+    @classmethod
+    def of(cls, view: dict[str, Any]) -> InstanceSummary:
+        vm = view.get("virtualMachine") or {}
+        provisioning = [s for s in vm.get("statusesSummary", []) if s.get("code", "").startswith("ProvisioningState/")]
+        counts = [(v.get("version") or "unknown", int(v.get("count", 0))) for v in vm.get("imageVersionsSummary", [])]
+        return cls(
+            instances=sum(int(s.get("count", 0)) for s in provisioning),
+            ready=sum(int(s.get("count", 0)) for s in provisioning if s["code"] == "ProvisioningState/succeeded"),
+            versions=sorted(counts, key=lambda kv: version_key(kv[0]), reverse=True),
+        )
+
+
+async def instances_page(
+    arm: Arm, token: str, set_path: str, orderby: str, desc: bool, skip: int, size: int
+) -> list[dict[str, Any]]:
+    """One page of a set's instances with their instance views, sorted by the API (``$orderby``); the VM list's
+    ``$skiptoken`` is the position in that order, as in the ``nextLink`` it answers with."""
+    query = {"$top": str(size), "$expand": "instanceView", "$orderby": f"{orderby} {'desc' if desc else 'asc'}"}
+    if skip:
+        query["$skiptoken"] = str(skip)
+    answer = await arm.call(token, "GET", set_path + "/virtualMachines", COMPUTE_API, **query)
+    return list(answer.get("value", []))
 
 
 async def usages(arm: Arm, token: str, sub: str) -> dict[str, dict[str, Any]]:

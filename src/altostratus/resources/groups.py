@@ -244,6 +244,7 @@ def _run_delete(
         group = s.get(ResourceGroup, group_pk)
         if group is not None:
             s.delete(group)
+        progress.end_in(s)  # the group and its operation end in one write
     return None
 
 

@@ -137,7 +137,11 @@ def make_engine(url: str) -> Engine:
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         create_private_sqlite_file(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # A connection for every thread that may read at once (request threads, runner, controller), so reads
+        # never queue for one; writers take the writer lane before theirs (Database.session).
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16, max_overflow=48
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -211,9 +215,13 @@ class Database:
         if depth and self._serialized:
             # SQLite transactions begin IMMEDIATE: a second one on this thread would wait on the first forever.
             raise RuntimeError("nested database session on one thread (finish the outer transaction first)")
+        if self.lane is not None and not readonly:
+            # Before a connection is checked out of the pool: a writer waiting in the lane holding one would
+            # leave the pool empty for the reads (twenty writers in line, and every GET waited for a connection).
+            self.lane.acquire()
         self._local.depth = depth + 1
         _txn.readonly = readonly
-        _txn.lane, _txn.in_lane = self.lane, False  # the lane is taken when a write transaction begins
+        _txn.lane, _txn.in_lane = self.lane, self.lane is not None and not readonly
         outer_written = getattr(_txn, "written", None)
         written: set[str] = set()
         _txn.written = written
