@@ -10,9 +10,13 @@ its host recorded before the create, and created in the database-backed simulate
 started side by side, so load from others on the machine hits both alike. The figure is the median wall time;
 the ratio is ten/one (lower is better; the price of placement and of shared simulated hosts).
 
-The two-controller-node figure of the issue needs the leases part (one owner per set) and is not measured here.
+``--nodes 2 --database-url postgresql://…``: the same 1000 instances over the ten ``sim://`` hosts, as ``--sets``
+sets scaled out at once (one owner per set: a single set is converged by one node however many there are), with
+one controller node and then with two (the second joined with a join token), each on a fresh database of its own
+beside the given one. The figure is the wall time until every set's operation ended; the ratio two/one.
 
 Run:  .venv/bin/python bench/placement.py [--capacity 1000] [--rounds 3] [--hosts 10]
+      .venv/bin/python bench/placement.py --nodes 2 --database-url postgresql://alto:alto@127.0.0.1:5432/postgres
 
 The exit status is 0 whatever the figures: this is a measurement, not a test.
 """
@@ -24,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -34,15 +39,18 @@ if str(ROOT) not in sys.path:
 from bench.scaleout import loadavg, raise_quota, scale_out  # noqa: E402
 from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name  # noqa: E402
 from tests.support.server import AltoServer  # noqa: E402
-from tests.support.vmss import COMPUTE, Tenant  # noqa: E402
+from tests.support.vmss import COMPUTE, Tenant, vmss_body  # noqa: E402
 
 ADMIN = "api-version=2015-12-01-preview"
 
 
-def start(root: Path, hosts: int, capacity: int, rounds: int) -> tuple[AltoServer, Operator, Tenant]:
+def start(
+    root: Path, hosts: int, capacity: int, rounds: int, database_url: str | None = None
+) -> tuple[AltoServer, Operator, Tenant]:
     root.mkdir(parents=True)
     upstream = make_catalog(root / "upstream", versions=("1.0.0",))
-    server = AltoServer(root / "data", extra_args=("--upstream", str(upstream), "--log-level", "warning")).start()
+    args = ("--upstream", str(upstream), "--log-level", "warning")
+    server = AltoServer(root / "data", database_url, extra_args=args).start()
     op = Operator(server)
     got = op.download(product_name(PUB, OFFER, SKU, "1.0.0"))
     if got["status"] != "Succeeded":
@@ -71,12 +79,88 @@ def spread(op: Operator) -> Counter[str]:
     return Counter({h["name"]: h["properties"]["instances"] for h in op.http.get(f"{base}?{ADMIN}").json()["value"]})
 
 
+def fresh_database(admin_url: str) -> str:
+    import psycopg
+
+    name = f"alto_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def cluster_scale_out(root: Path, admin_url: str, nodes: int, hosts: int, capacity: int, sets: int) -> float:
+    """Seconds until ``sets`` sets of ``capacity // sets`` instances, PUT at once, all ended (``nodes`` nodes)."""
+    database = fresh_database(admin_url)
+    server, op, tenant = start(root, hosts, capacity, 1, database)
+    extra: list[AltoServer] = []
+    try:
+        for i in range(nodes - 1):
+            r = op.http.post(
+                f"/subscriptions/{op.sub}/providers/Microsoft.Compute.Admin/locations/local/nodes/joinToken?{ADMIN}"
+            )
+            r.raise_for_status()
+            args = ("--log-level", "warning", "--join-token", r.json()["token"])
+            extra.append(AltoServer(root / f"node{i + 2}", extra_args=args).start())
+        time.sleep(3)  # the joined nodes beat before the sets exist, so each takes its share
+        each = capacity // sets
+        t0 = time.perf_counter()
+        urls = []
+        for k in range(sets):
+            r = tenant.http.put(f"{tenant.base}/c{k}?{COMPUTE}", json=vmss_body(each, prefix=f"c{k}"))
+            if r.status_code not in (200, 201):
+                raise RuntimeError(f"PUT c{k}: {r.status_code} {r.text[:300]}")
+            urls.append(r.headers["azure-asyncoperation"])
+        for url in urls:
+            while (status := tenant.http.get(url).json())["status"] == "InProgress":
+                if time.perf_counter() - t0 > 600:
+                    raise RuntimeError(f"still InProgress after 600 s: {status}")
+                time.sleep(0.05)
+            if status["status"] != "Succeeded":
+                raise RuntimeError(f"scale-out ended {status}")
+        return time.perf_counter() - t0
+    finally:
+        tenant.http.close()
+        op.http.close()
+        for node in (*extra, server):
+            node.close()
+        drop_database(admin_url, database)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capacity", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hosts", type=int, default=10)
+    parser.add_argument("--nodes", type=int, default=1, help="controller nodes to compare with one (PostgreSQL)")
+    parser.add_argument("--sets", type=int, default=4, help="with --nodes: sets the instances are split into")
+    parser.add_argument("--database-url", help="with --nodes: a PostgreSQL URL allowed to create databases")
     args = parser.parse_args()
+    if args.nodes > 1:
+        if not args.database_url:
+            parser.error("--nodes needs --database-url (PostgreSQL: nodes share one database)")
+        print(f"load average before: {loadavg()}", flush=True)
+        by_nodes: dict[int, list[float]] = {1: [], args.nodes: []}
+        with tempfile.TemporaryDirectory(prefix="alto-placement-") as tmp:
+            for i in range(args.rounds):
+                for n in (1, args.nodes):
+                    took = cluster_scale_out(
+                        Path(tmp) / f"r{i}n{n}", args.database_url, n, args.hosts, args.capacity, args.sets
+                    )
+                    by_nodes[n].append(took)
+                    print(f"  {n} node(s) round {i + 1}: {took:.2f} s", flush=True)
+        a, b = statistics.median(by_nodes[1]), statistics.median(by_nodes[args.nodes])
+        print(f"load average after: {loadavg()}")
+        print(f"{args.capacity} instances in {args.sets} sets over {args.hosts} sim:// hosts, median of {args.rounds}:")
+        print(f"  one controller node   {a:7.2f} s")
+        print(f"  {args.nodes} controller nodes    {b:7.2f} s   ratio {b / a:.2f}")
+        return 0
     print(f"load average before: {loadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="alto-placement-") as tmp:
         one = start(Path(tmp) / "one", 0, args.capacity, args.rounds)

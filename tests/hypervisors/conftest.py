@@ -17,5 +17,6 @@ collect_ignore = (
         "test_libvirt_guest_ops.py",
         "test_libvirt_hosts.py",
         "test_libvirt_upgrade.py",
+        "test_several_machines.py",
     ]
 )
