@@ -15,7 +15,15 @@ sets scaled out at once (one owner per set: a single set is converged by one nod
 one controller node and then with two (the second joined with a join token), each on a fresh database of its own
 beside the given one. The figure is the wall time until every set's operation ended; the ratio two/one.
 
+``--real N``: real VMs (libvirt/QEMU, the demo image) on the private libvirtd hosts of scripts/libvirt.sh
+(``hv1``, ``hv2``; started if they are not running): a scale set scaled out from 0 to N, timed from the PATCH to
+its operation's Succeeded (every instance's guest printed its ready line), with the set's instances on one
+registered host and then spread over two, alternating, ``--rounds`` times. Both hosts are on this machine, so
+they share its cores: the figure shows the cost of spreading (an upload per host, two daemons), not the
+speed-up separate machines would give.
+
 Run:  .venv/bin/python bench/placement.py [--capacity 1000] [--rounds 3] [--hosts 10]
+      .venv/bin/python bench/placement.py --real 4 --rounds 2
       .venv/bin/python bench/placement.py --nodes 2 --database-url postgresql://alto:alto@127.0.0.1:5432/postgres
 
 The exit status is 0 whatever the figures: this is a measurement, not a test.
@@ -133,6 +141,47 @@ def cluster_scale_out(root: Path, admin_url: str, nodes: int, hosts: int, capaci
         drop_database(admin_url, database)
 
 
+def real_scale_out(root: Path, hosts: tuple[str, ...], n: int) -> float:
+    """Seconds from the PATCH to capacity ``n`` until its operation Succeeded, the set on ``hosts`` (libvirt)."""
+    from tests.support.libvirt_env import host_uri
+
+    server = AltoServer(root / "data", extra_args=("--log-level", "warning", "--no-portal")).start()
+    op = Operator(server)
+    tenant: Tenant | None = None
+    try:
+        if op.download("Altostratus.DemoLinuxdemo.1.0.0")["status"] != "Succeeded":
+            raise RuntimeError("the demo image did not download")
+        base = f"/subscriptions/{op.sub}/providers/Microsoft.Compute.Admin/locations/local/hosts"
+        for name in hosts:
+            op.http.put(f"{base}/{name}?{ADMIN}", json={"properties": {"uri": host_uri(name)}}).raise_for_status()
+        op.http.delete(f"{base}/local?{ADMIN}").raise_for_status()
+        tenant = Tenant(server, "bench-real")
+        body = vmss_body(0, prefix="real")
+        body["properties"]["platformFaultDomainCount"] = len(hosts)
+        body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
+            "publisher": "Altostratus", "offer": "DemoLinux", "sku": "demo", "version": "latest",
+        }  # fmt: skip
+        tenant.create("real", body)
+        t0 = time.perf_counter()
+        r = tenant.scale("real", n)
+        r.raise_for_status()
+        url = r.headers["azure-asyncoperation"]
+        while (status := tenant.http.get(url).json())["status"] == "InProgress":
+            if time.perf_counter() - t0 > 600:
+                raise RuntimeError("scale-out still InProgress after 600 s")
+            time.sleep(0.1)
+        seconds = time.perf_counter() - t0
+        if status["status"] != "Succeeded":
+            raise RuntimeError(f"scale-out ended {status}")
+        tenant.wait(tenant.http.delete(f"{tenant.base}/real?{COMPUTE}"), timeout=300)
+        return seconds
+    finally:
+        if tenant is not None:
+            tenant.http.close()
+        op.http.close()
+        server.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--capacity", type=int, default=1000)
@@ -141,7 +190,30 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=1, help="controller nodes to compare with one (PostgreSQL)")
     parser.add_argument("--sets", type=int, default=4, help="with --nodes: sets the instances are split into")
     parser.add_argument("--database-url", help="with --nodes: a PostgreSQL URL allowed to create databases")
+    parser.add_argument("--real", type=int, default=0, help="real VMs: scale out to N on 1 host vs 2 hosts")
     args = parser.parse_args()
+    if args.real:
+        from tests.support.libvirt_env import start_hosts, stop_host
+
+        started = start_hosts(("hv1", "hv2"))
+        by_hosts: dict[int, list[float]] = {1: [], 2: []}
+        print(f"load average before: {loadavg()}", flush=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix="alto-placement-", dir="/var/tmp") as tmp:
+                for i in range(args.rounds):
+                    for hosts in (("hv1",), ("hv1", "hv2")):
+                        took = real_scale_out(Path(tmp) / f"r{i}h{len(hosts)}", hosts, args.real)
+                        by_hosts[len(hosts)].append(took)
+                        print(f"  {len(hosts)} host(s) round {i + 1}: {took:.2f} s", flush=True)
+        finally:
+            for name in started:
+                stop_host(name)
+        a, b = statistics.median(by_hosts[1]), statistics.median(by_hosts[2])
+        print(f"load average after: {loadavg()}")
+        print(f"scale-out of {args.real} real VMs (to ready), median of {args.rounds}:")
+        print(f"  one libvirt host      {a:7.2f} s")
+        print(f"  two libvirt hosts     {b:7.2f} s   ratio {b / a:.2f}")
+        return 0
     if args.nodes > 1:
         if not args.database_url:
             parser.error("--nodes needs --database-url (PostgreSQL: nodes share one database)")
