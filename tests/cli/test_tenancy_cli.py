@@ -59,3 +59,11 @@ def test_operator_sells_an_offer_tenant_subscribes_and_delegates(server: AltoSer
     ok(alto(server, "admin", "subscription", "set-state", "--subscription", sub, "--state", "Disabled"))
     listed_subs = json.loads(ok(alto(server, "admin", "subscription", "list", "-o", "json")))
     assert next(s for s in listed_subs if s["name"] == sub)["properties"]["state"] == "Disabled"
+
+    # The session's shared server goes back to one subscription for the default tenant (later tests list them).
+    op_sub = server.credentials["operator"]["subscriptionId"]
+    with server.client("operator") as http:
+        r = http.delete(
+            f"/subscriptions/{op_sub}/providers/Microsoft.Subscriptions.Admin/subscriptions/{sub}?api-version=2015-11-01"
+        )
+    assert r.status_code in (200, 204), r.text
