@@ -293,7 +293,7 @@ class ScaleSetController:
             computer_name=row.computer_name,
             image_urn=f"{row.image_publisher}:{row.image_offer}:{row.image_sku}:{row.image_version}",
             image_version=row.image_version,
-            disk_path=str(self.blobs.path(row.blob_sha256)) if row.blob_sha256 else None,
+            disk_path=str(self.blobs.ensure_local(row.blob_sha256)) if row.blob_sha256 else None,
             image_blob=self.image_blobs.get(row.blob_sha256),
             cpu=size.cores if size else 1,
             memory_mb=size.memory_mb if size else 1024,
