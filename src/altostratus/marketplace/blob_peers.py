@@ -4,7 +4,7 @@ Why: blobs are files in each node's own data dir (no shared file system), while 
 a node that takes over a scale set may own instances of an image another node downloaded. ``blob_copies`` says
 which stores hold a copy and ``blob_stores`` where their nodes answer (blobs/store.py).
 
-- **The route** (`serve_blob`): ``GET /providers/Altostratus.Admin/blobs/{blobId}``, operator only. It answers
+- **The route** (`with_blob_peers`): ``GET /providers/Altostratus.Admin/blobs/{blobId}``, operator only. It answers
   only for a copy this node holds, as a **sparse stream**: frames of (offset, length) and then that many bytes of
   data, for the file's data regions only (SEEK_DATA/SEEK_HOLE); the size is in ``x-alto-blob-size``. Holes never
   travel and stay holes on the receiving side.
@@ -22,51 +22,87 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import TypeAdapter
 from sqlalchemy import select
-from starlette.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from altostratus.arm.auth import TokenService, audience_of
-from altostratus.arm.context import RequestContext
+from altostratus.arm.auth import TokenService, audience_of, cloud_audiences
 from altostratus.arm.errors import ArmError
-from altostratus.arm.routing import NO_VERSION, Access, Router
 from altostratus.blobs.models import Blob, BlobCopy, BlobStoreNode
 from altostratus.blobs.store import BlobStore
 from altostratus.hypervisors.base import DriverError
 from altostratus.marketplace.durability import sync_file, verify_blob
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent, map_id, scan_extents
-from altostratus.marketplace.platform import marketplace_platform
+from altostratus.marketplace.platform import MarketplacePlatform
 from altostratus.marketplace.sparse_files import BUFFER, data_and_holes, pwrite_all
 from altostratus.marketplace.transfer_job import TransferError
 from altostratus.store.db import Database
 from altostratus.store.models import Principal
 
 log = logging.getLogger("altostratus.blob_peers")
-PATH = "/providers/Altostratus.Admin/blobs/{blobId}"
+PREFIX = "/providers/Altostratus.Admin/blobs/"
+PATH = PREFIX + "{blobId}"
+BLOB_ID = re.compile(r"(map-)?[0-9a-f]{60,64}")
 FRAME = struct.Struct(">QQ")  # offset, length of the data that follows
 SIZE_HEADER = "x-alto-blob-size"
 TOKEN_SECONDS = 300
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 _EXTENTS = TypeAdapter(list[Extent])
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
-def register_routes(router: Router) -> None:
-    router.add("GET", PATH, serve_blob, resource_type=NO_VERSION, access=Access.OPERATOR)
+def with_blob_peers(app: ASGIApp, platform: MarketplacePlatform) -> ASGIApp:
+    """``app`` with the peer route answered here. Not a pipeline route: the pipeline buffers every answer (its
+    answer cache), and a disk image must stream. The checks are the pipeline's: a token of this cloud, whose
+    principal is an operator in the directory (401 without a valid token, 403 for a tenant)."""
+
+    async def asgi(scope: Scope, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.lower().startswith(PREFIX.lower()):
+            await app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            if request.method != "GET":
+                raise ArmError(405, "MethodNotAllowed", f"The blob route answers GET only, not {request.method}.")
+            base_url = f"{request.url.scheme}://{request.url.netloc}"
+            response = await run_in_threadpool(
+                serve_blob, platform, request.headers.get("authorization"), base_url, path[len(PREFIX) :]
+            )
+        except ArmError as err:
+            response = JSONResponse(err.body(), err.status)
+        await response(scope, receive, send)
+
+    return asgi
 
 
-def serve_blob(ctx: RequestContext) -> StreamingResponse:
-    blobs = marketplace_platform(ctx).blobs
-    sha = ctx.params["blobId"]
-    copy = ctx.db.get(BlobCopy, (sha, blobs.id))
+def serve_blob(platform: MarketplacePlatform, authorization: str | None, base_url: str, sha: str) -> Response:
+    caller = platform.tokens.verify_header(authorization, cloud_audiences(platform.settings.arm_endpoint, base_url))
+    blobs = platform.blobs
+    with platform.db.session(readonly=True) as s:
+        principal = s.get(Principal, caller.client_id)
+        if principal is None or principal.role != "operator":
+            raise ArmError(
+                403,
+                "AuthorizationFailed",
+                f"The client '{caller.client_id}' does not have authorization to read blobs of the blob store.",
+            )
+        copy = s.get(BlobCopy, (sha, blobs.id)) if BLOB_ID.fullmatch(sha) else None
     path = blobs.path(sha)
-    if copy is None or "/" in sha or not path.is_file():
+    if copy is None or not path.is_file():
         raise ArmError(404, "BlobNotFound", f"This node holds no copy of the blob {sha}.", target="blobId")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     size = os.fstat(fd).st_size
@@ -159,7 +195,9 @@ class PeerFetcher:
         token, _ = self.tokens.issue(self._operator(), "operator", audience_of(endpoint), self.tokens.issuer(endpoint))
         headers = {"Authorization": f"Bearer {token}"}
         url = endpoint + PATH.format(blobId=sha)
-        with httpx.stream("GET", url, headers=headers, verify=str(self.ca_file), timeout=TIMEOUT) as r:
+        with httpx.stream(
+            "GET", url, headers=headers, verify=ssl.create_default_context(cafile=self.ca_file), timeout=TIMEOUT
+        ) as r:
             if r.status_code != 200:
                 raise ValueError(f"HTTP {r.status_code}: {r.read()[:300].decode(errors='replace')}")
             if int(r.headers.get(SIZE_HEADER, -1)) != size:

@@ -9,7 +9,7 @@ from altostratus.arm.context import Platform
 from altostratus.arm.operations import OperationRunner, OperationTask, ProgressFn
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
-from altostratus.marketplace import blob_peers, bridge, gallery, syndication
+from altostratus.marketplace import bridge, gallery, syndication
 from altostratus.marketplace.platform import MarketplacePlatform
 from altostratus.store.db import Database
 
@@ -17,7 +17,6 @@ from altostratus.store.db import Database
 def register_routes(router: Router, registry: ProviderRegistry) -> None:
     bridge.register_routes(router, registry)
     gallery.register_routes(router, registry)
-    blob_peers.register_routes(router)
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:

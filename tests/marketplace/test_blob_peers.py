@@ -1,0 +1,173 @@
+"""Blobs across control-plane nodes (issue 18): two real `alto up` nodes on one PostgreSQL database, an image
+downloaded through node A only.
+
+- Restarting node B while A's copy is not yet durable leaves the blob alone (B never had it: before, B's start-up
+  check found no file in its own data dir and discarded the blob, failing the image, for every node).
+- Node B fetches the blob from A: the unit call of the fetch path (a copy byte for byte, holes kept, recorded as
+  B's copy), its refusals (no copy anywhere, a tenant asking the route), and end to end through B's controller
+  creating a scale set's instances while A runs no controllers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from altostratus.blobs.models import Blob, BlobCopy, BlobStoreNode
+from altostratus.blobs.store import BlobStore, store_id
+from altostratus.compute.models import ScaleSet, ScaleSetVm
+from altostratus.hypervisors.base import DriverError
+from altostratus.marketplace.blob_peers import PATH, PeerFetcher
+from altostratus.marketplace.models import PlatformImage
+from altostratus.store.db import Database
+from altostratus.store.models import Setting
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.names import unique
+from tests.support.server import AltoServer
+from tests.support.vmss import COMPUTE, Tenant, vmss_body
+
+ARGS = ("--sim-boot-seconds", "0.2", "--no-portal")
+ADMIN = "api-version=2015-12-01-preview"
+
+
+def sha_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _copies(db: Database, sha: str) -> dict[str, bool]:
+    with db.session(readonly=True) as s:
+        return {c.store_id: c.durable for c in s.scalars(select(BlobCopy).where(BlobCopy.sha256 == sha))}
+
+
+def _fetcher(db: Database, data_dir: Path, ca: Path) -> PeerFetcher:
+    """The fetch path as a node's assembly builds it (app.py), for a store in ``data_dir``."""
+    with db.session(readonly=True) as s:
+        key, tenant = (s.get(Setting, k) for k in ("signing_key", "tenant_id"))
+    assert key is not None and tenant is not None
+    blobs = BlobStore(data_dir)
+    return PeerFetcher(db, blobs, key.value, tenant.value, ca)
+
+
+@pytest.mark.postgres
+def test_a_blob_downloaded_on_one_node_reaches_another(tmp_path: Path, postgres_url: str) -> None:
+    counter = itertools.count()
+    a = AltoServer(tmp_path / "a", postgres_url, extra_args=(*ARGS, "--upstream", str(make_catalog(tmp_path / "up"))))
+    servers = [a]
+    db = Database(postgres_url)
+    try:
+        a.start()
+        op = Operator(a)
+        assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+        sha = op.http.get(op.image_url("1.0.0")).json()["properties"]["sha256"]
+        r = op.http.post(
+            f"/subscriptions/{op.sub}/providers/Microsoft.Compute.Admin/locations/local/nodes/joinToken?{ADMIN}"
+        )
+        assert r.status_code == 200, r.text
+        op.http.close()
+        b = AltoServer(tmp_path / "b", extra_args=ARGS)
+        servers.append(b)
+        b.start("--join-token", r.json()["token"])
+        a_store, b_store = store_id(a.data_dir), store_id(b.data_dir)
+        assert a_store != b_store
+        assert _copies(db, sha) == {a_store: True}
+        assert not (b.data_dir / "blobs" / sha).exists()
+
+        # --- restarting B while A's copy is not yet known to be on disk: B judges only its own copies --------------
+        with db.session() as s:
+            s.execute(update(Blob).where(Blob.sha256 == sha).values(durable=False))
+            s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(durable=False))
+        b.restart()
+        with db.session(readonly=True) as s:
+            assert s.get(Blob, sha) is not None, "B's restart discarded A's blob"
+            image = s.scalars(select(PlatformImage).where(PlatformImage.blob_sha256 == sha)).one()
+            assert image.provisioning_state == "Succeeded", image.error
+        assert _copies(db, sha) == {a_store: False}
+        assert (a.data_dir / "blobs" / sha).exists(), "A's intact copy is kept"
+        assert f"blob {sha} discarded" not in b.log_path.read_text()
+
+        # A restarts without controllers (an API-only node that still serves its blobs): its own start-up
+        # verifies its copy, syncs it and marks it, as on one node.
+        a.restart("--no-controllers")
+        assert _copies(db, sha) == {a_store: True}
+        with db.session(readonly=True) as s:
+            assert s.get(Blob, sha).durable  # type: ignore[union-attr]
+            endpoints = {n.id: n.endpoint for n in s.scalars(select(BlobStoreNode))}
+        assert endpoints == {a_store: a.endpoint, b_store: b.endpoint}
+
+        # --- the fetch path, called as B's controller calls it, for a third store (a node that just joined) ------
+        c_dir = tmp_path / f"c{next(counter)}"
+        fetcher = _fetcher(db, c_dir, a.data_dir / "ca.pem")
+        fetcher.blobs.fetcher = fetcher
+        got = fetcher.blobs.ensure_local(sha)
+        source = a.data_dir / "blobs" / sha
+        assert got == c_dir / "blobs" / sha and sha_of(got) == sha_of(source) == sha
+        assert got.stat().st_size == source.stat().st_size
+        # Only the data travelled and was written: the 8 MiB image holds ~70 KiB of data.
+        assert got.stat().st_blocks * 512 <= source.stat().st_blocks * 512 + (128 << 10)
+        assert _copies(db, sha) == {a_store: True, fetcher.blobs.id: True}
+        assert list((c_dir / "downloads").iterdir()) == []
+
+        # Nobody holds a copy: a retryable error that says so, and nothing written.
+        with db.session() as s:
+            s.execute(delete(BlobCopy).where(BlobCopy.sha256 == sha, BlobCopy.store_id != a_store))
+            s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(store_id="gone"))
+        lone = _fetcher(db, tmp_path / "d", a.data_dir / "ca.pem")
+        with pytest.raises(DriverError) as err:
+            lone(sha)
+        assert err.value.retryable and err.value.code == "ImageNotAvailable"
+        assert "on no node's disk" in err.value.message and not lone.blobs.path(sha).exists()
+        with db.session() as s:
+            s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(store_id=a_store))
+
+        # The route is the operator's: a tenant gets 403, an unknown blob is 404 BlobNotFound.
+        with a.client() as tenant_http:
+            assert tenant_http.get(PATH.format(blobId=sha)).status_code == 403
+        with a.client("operator") as operator_http:
+            missing = operator_http.get(PATH.format(blobId="0" * 64))
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "BlobNotFound", missing.text
+
+        # --- end to end: B's controller creates instances of A's image, fetching the blob on demand ----------------
+        tenant = Tenant(b, unique("peer"))
+        put = tenant.http.put(f"{tenant.base}/p1?{COMPUTE}", json=vmss_body(2, prefix="p1"))
+        assert put.status_code == 201, put.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with db.session(readonly=True) as s:
+                ss = s.scalars(select(ScaleSet).where(ScaleSet.name == "p1")).one()
+                states = list(s.scalars(select(ScaleSetVm.state).where(ScaleSetVm.scale_set_id == ss.id)))
+                if ss.observed_generation >= ss.generation and states == ["Running", "Running"]:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the set did not converge on B: {states}")
+        assert sha_of(b.data_dir / "blobs" / sha) == sha
+        assert _copies(db, sha)[b_store] is True
+        assert f"blob {sha} fetched from {a.endpoint}" in b.log_path.read_text()
+        tenant.http.close()
+    finally:
+        for server in servers:
+            server.close()
+        db.dispose()
+
+
+def test_the_route_streams_only_data(tmp_path: Path) -> None:
+    """The sparse stream on its own (one node, SQLite): frames cover the data regions and nothing else."""
+    server = AltoServer(tmp_path / "one", extra_args=(*ARGS, "--upstream", str(make_catalog(tmp_path / "up"))))
+    try:
+        server.start()
+        op = Operator(server)
+        assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+        sha = op.http.get(op.image_url("1.0.0")).json()["properties"]["sha256"]
+        r = op.http.get(PATH.format(blobId=sha))
+        assert r.status_code == 200, r.text
+        size = int(r.headers["x-alto-blob-size"])
+        assert size == 8 << 20 and len(r.content) < 256 << 10
+        op.http.close()
+    finally:
+        server.close()
