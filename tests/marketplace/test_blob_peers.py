@@ -45,6 +45,14 @@ def _copies(db: Database, sha: str) -> dict[str, bool]:
         return {c.store_id: c.durable for c in s.scalars(select(BlobCopy).where(BlobCopy.sha256 == sha))}
 
 
+def hide_copies(db: Database, sha: str, keep: str) -> None:
+    """As if every node holding the blob had gone: only ``keep``'s copy is left, pointing at a store no node
+    serves (`BlobCopy.store_id` set back to ``keep`` restores it)."""
+    with db.session() as s:
+        s.execute(delete(BlobCopy).where(BlobCopy.sha256 == sha, BlobCopy.store_id != keep))
+        s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(store_id="gone"))
+
+
 def _fetcher(db: Database, data_dir: Path, ca: Path) -> PeerFetcher:
     """The fetch path as a node's assembly builds it (app.py), for a store in ``data_dir``."""
     with db.session(readonly=True) as s:
@@ -114,16 +122,12 @@ def test_a_blob_downloaded_on_one_node_reaches_another(tmp_path: Path, postgres_
         assert list((c_dir / "downloads").iterdir()) == []
 
         # Nobody holds a copy: a retryable error that says so, and nothing written.
-        with db.session() as s:
-            s.execute(delete(BlobCopy).where(BlobCopy.sha256 == sha, BlobCopy.store_id != a_store))
-            s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(store_id="gone"))
+        hide_copies(db, sha, a_store)
         lone = _fetcher(db, tmp_path / "d", a.data_dir / "ca.pem")
         with pytest.raises(DriverError) as err:
             lone(sha)
         assert err.value.retryable and err.value.code == "ImageNotAvailable"
         assert "on no node's disk" in err.value.message and not lone.blobs.path(sha).exists()
-        with db.session() as s:
-            s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(store_id=a_store))
 
         # The route is the operator's: a tenant gets 403, an unknown blob is 404 BlobNotFound.
         with a.client() as tenant_http:
@@ -133,9 +137,24 @@ def test_a_blob_downloaded_on_one_node_reaches_another(tmp_path: Path, postgres_
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "BlobNotFound", missing.text
 
         # --- end to end: B's controller creates instances of A's image, fetching the blob on demand ----------------
+        # While no node can give the blob (still hidden), the instances wait and say why; once A's copy is known
+        # again, B fetches it and creates them.
         tenant = Tenant(b, unique("peer"))
         put = tenant.http.put(f"{tenant.base}/p1?{COMPUTE}", json=vmss_body(2, prefix="p1"))
         assert put.status_code == 201, put.text
+        p1 = select(ScaleSet.id).where(ScaleSet.name == "p1").scalar_subquery()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with db.session(readonly=True) as s:
+                errors = list(s.scalars(select(ScaleSetVm.error).where(ScaleSetVm.scale_set_id == p1)))
+            if errors and all(e and e["code"] == "ImageNotAvailable" for e in errors):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the instances do not say why they wait: {errors}")
+        assert "The image is not on this node yet" in errors[0]["message"] and "retried in" in errors[0]["message"]
+        with db.session() as s:
+            s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(store_id=a_store))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with db.session(readonly=True) as s:

@@ -54,6 +54,7 @@ from altostratus.store.models import Principal
 log = logging.getLogger("altostratus.blob_peers")
 PREFIX = "/providers/Altostratus.Admin/blobs/"
 PATH = PREFIX + "{blobId}"
+IMAGE_NOT_AVAILABLE = "ImageNotAvailable"  # the controller's retryable wait for a blob no node could give yet
 BLOB_ID = re.compile(r"(map-)?[0-9a-f]{60,64}")
 FRAME = struct.Struct(">QQ")  # offset, length of the data that follows
 SIZE_HEADER = "x-alto-blob-size"
@@ -145,7 +146,7 @@ class PeerFetcher:
         with self.db.session(readonly=True) as s:
             blob = s.get(Blob, sha)
             if blob is None:
-                raise DriverError("ImageNotAvailable", f"the image blob {sha} no longer exists", retryable=True)
+                raise DriverError(IMAGE_NOT_AVAILABLE, f"the image blob {sha} no longer exists", retryable=True)
             size, extents = blob.size, None if blob.extents is None else _EXTENTS.validate_python(blob.extents)
             peers = list(
                 s.execute(
@@ -157,7 +158,7 @@ class PeerFetcher:
             )
         if not peers:
             raise DriverError(
-                "ImageNotAvailable",
+                IMAGE_NOT_AVAILABLE,
                 f"the image blob {sha} is on no node's disk that this node can fetch it from (download it again)",
                 retryable=True,
             )
@@ -177,7 +178,7 @@ class PeerFetcher:
             log.info("blob %s fetched from %s (%d bytes) in %.1f s", sha, endpoint, size, time.monotonic() - began)
             return
         raise DriverError(
-            "ImageNotAvailable", f"the image blob {sha} could not be fetched: {'; '.join(failures)}", retryable=True
+            IMAGE_NOT_AVAILABLE, f"the image blob {sha} could not be fetched: {'; '.join(failures)}", retryable=True
         )
 
     def _fetch_from(self, endpoint: str, sha: str, size: int, extents: list[Extent] | None) -> None:
