@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import time
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from altostratus.blobs.models import Blob, BlobCopy, BlobStoreNode
 from altostratus.blobs.store import BlobStore, store_id
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.hypervisors.base import DriverError
-from altostratus.marketplace.blob_peers import PATH, PeerFetcher
+from altostratus.marketplace.blob_peers import PATH, PeerFetcher, _frames, _write_frames
+from altostratus.marketplace.extents import map_id, scan_extents
 from altostratus.marketplace.models import PlatformImage
+from altostratus.marketplace.transfer_job import TransferError
 from altostratus.store.db import Database
 from altostratus.store.models import Setting
-from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, make_disk, product_name
 from tests.support.names import unique
 from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, Tenant, vmss_body
@@ -190,3 +193,65 @@ def test_the_route_streams_only_data(tmp_path: Path) -> None:
         op.http.close()
     finally:
         server.close()
+
+
+# --- the stream and the check, without servers ---------------------------------------------------------------------
+
+
+def _stream(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    return b"".join(_frames(fd, path.stat().st_size))  # _frames closes fd
+
+
+def _received(tmp_path: Path, body: bytes, size: int, chunk: int) -> Path:
+    out = tmp_path / f"out-{chunk}"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        _write_frames(fd, iter([body[i : i + chunk] for i in range(0, len(body), chunk)]), size)
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 16, 65536, 1 << 30])
+def test_frames_carry_data_only_and_rebuild_the_file(tmp_path: Path, chunk: int) -> None:
+    size = 8 << 20
+    src = make_disk(tmp_path / "src.raw", size, [(4096, b"abc" * 5000), (size // 2, os.urandom(70000))])
+    body = _stream(src)
+    assert len(body) < 256 << 10  # the holes did not travel
+    out = _received(tmp_path, body, size, chunk)
+    assert sha_of(out) == sha_of(src) and out.stat().st_size == size
+    assert out.stat().st_blocks * 512 < 1 << 20  # and are holes on arrival
+
+
+def test_a_cut_or_overlong_stream_is_refused(tmp_path: Path) -> None:
+    size = 1 << 20
+    src = make_disk(tmp_path / "src.raw", size, [(0, b"x" * 1000)])
+    body = _stream(src)
+    with pytest.raises(ValueError, match="middle of a frame"):
+        _received(tmp_path, body[:-1], size, 100)
+    with pytest.raises(ValueError, match="beyond the size"):
+        _received(tmp_path, body, 500, 100)
+
+
+def test_a_fetched_copy_is_checked_against_its_name(tmp_path: Path) -> None:
+    """Both kinds of id: a whole-content SHA-256 and an extent map's id (with the map of the row, or the copy's own
+    when the row kept none); a copy that differs by one byte is refused."""
+    size = 4 << 20
+    good = make_disk(tmp_path / "good.raw", size, [(65536, os.urandom(200000))])
+    extents = scan_extents(good)
+    mid = map_id(size, extents)
+    check = PeerFetcher._verify
+    check(good, sha_of(good), size, None)
+    check(good, mid, size, extents)
+    check(good, mid, size, None)
+    bad = tmp_path / "bad.raw"
+    bad.write_bytes(good.read_bytes())
+    with bad.open("r+b") as f:
+        f.seek(65536 + 1000)
+        f.write(b"\xff")
+    for sha, ext in ((sha_of(good), None), (mid, extents), (mid, None)):
+        with pytest.raises(TransferError) as err:
+            check(bad, sha, size, ext)
+        assert err.value.code == "ChecksumMismatch"
