@@ -14,11 +14,13 @@ import hashlib
 import itertools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
 
+from altostratus.arm.auth import new_signing_key
 from altostratus.blobs.models import Blob, BlobCopy, BlobStoreNode
 from altostratus.blobs.store import BlobStore, store_id
 from altostratus.compute.models import ScaleSet, ScaleSetVm
@@ -255,3 +257,25 @@ def test_a_fetched_copy_is_checked_against_its_name(tmp_path: Path) -> None:
         with pytest.raises(TransferError) as err:
             check(bad, sha, size, ext)
         assert err.value.code == "ChecksumMismatch"
+
+
+def test_concurrent_needs_of_one_blob_fetch_once(tmp_path: Path) -> None:
+    """Every instance of a new set needs the image at once (the driver pool's threads): one fetch serves them."""
+    fetched: list[str] = []
+
+    class Counting(PeerFetcher):
+        def _fetch(self, sha: str) -> None:
+            fetched.append(sha)
+            time.sleep(0.2)  # long enough for every other thread to arrive meanwhile
+            self.blobs.path(sha).write_bytes(b"data")
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        blobs = BlobStore(tmp_path / "data")
+        blobs.fetcher = Counting(db, blobs, new_signing_key(), "tenant", tmp_path / "ca.pem")
+        with ThreadPoolExecutor(8) as pool:
+            paths = list(pool.map(blobs.ensure_local, ["a" * 64] * 8 + ["b" * 64] * 8))
+        assert sorted(fetched) == ["a" * 64, "b" * 64]
+        assert all(p.read_bytes() == b"data" for p in paths)
+    finally:
+        db.dispose()
