@@ -31,6 +31,7 @@ from altostratus.hypervisors import HostCapacity, HypervisorDriver, make_driver
 from altostratus.insights import provider as insights
 from altostratus.marketplace import bridge, durability
 from altostratus.marketplace import provider as marketplace
+from altostratus.marketplace.blob_peers import PeerFetcher, with_blob_peers
 from altostratus.marketplace.upstream import Upstreams
 from altostratus.network import provider as network
 from altostratus.portal.asgi import ASGIApp
@@ -67,8 +68,11 @@ def build_services(settings: Settings) -> Services:
     for provider in PROVIDERS:
         provider.register_routes(router, registry)
     register_movers(registry)
-    blobs = BlobStore(settings.data_dir)
+    blobs = BlobStore(settings.data_dir, settings.arm_endpoint)
+    blobs.register(db)
     durability.start_up(db, blobs)
+    ca_file = settings.data_dir / "ca.pem"
+    blobs.fetcher = PeerFetcher(db, blobs, installation["signingKey"], installation["tenantId"], ca_file)
     bridge.ensure_default_activation(db, installation["providerSubscriptionId"], settings.upstream)
     # This process as a node of the cloud (store/nodes.py): its id owns its operations' and scale sets' leases.
     liveness = NodeLiveness(db, controllers=settings.controllers)
@@ -219,7 +223,9 @@ def build_app(services: Services) -> ASGIApp:
         return route is not None or other_method
 
     # The blob data plane answers on the same listener, by host name or path (storage/blob_service.py).
-    arm = with_blob_service(ArmApp(Pipeline(services, services.router), lifespan), services, api_owns)
+    # ...and so does the stream of a blob to another node of the cloud (marketplace/blob_peers.py).
+    api = with_blob_peers(ArmApp(Pipeline(services, services.router), lifespan), services)
+    arm = with_blob_service(api, services, api_owns)
     settings = services.settings
     if not settings.portal:
         return arm

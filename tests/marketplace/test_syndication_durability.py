@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from altostratus.blobs.models import Blob, BlobRef
+from altostratus.blobs.models import Blob, BlobCopy, BlobRef
 from altostratus.blobs.store import BlobStore
 from altostratus.marketplace import durability
 from altostratus.marketplace.catalog import Product, add_payload, write_catalog
@@ -31,7 +31,7 @@ from altostratus.marketplace.extent_transfer import transfer_extents
 from altostratus.marketplace.extents import scan_extents
 from altostratus.marketplace.models import Download, PlatformImage
 from altostratus.marketplace.syndication import new_download, promote
-from altostratus.store.db import Database
+from altostratus.store.db import Database, utcnow
 from tests.support.flaky_upstream import FlakyUpstream
 from tests.support.marketplace import Operator, image_product, make_disk
 from tests.support.server import AltoServer
@@ -91,6 +91,7 @@ def set_not_durable(data_dir: Path, sha: str, extents: list[Any]) -> None:
                 "UPDATE blobs SET durable = 0, extents = ? WHERE sha256 = ?",
                 (json.dumps([e.model_dump() for e in extents]), sha),
             )
+            conn.execute("UPDATE blob_copies SET durable = 0 WHERE sha256 = ?", (sha,))  # the node's own copy
     finally:
         conn.close()
 
@@ -139,7 +140,8 @@ def test_start_up_verifies_blobs_not_yet_durable(store: tuple[Database, BlobStor
         blob, image = s.get(Blob, sha), s.scalars(select(PlatformImage)).one()
         download = s.scalars(select(Download)).one()
         if how == "intact":
-            assert blob is not None and blob.durable and blob.extents is None
+            # The map stays with the row: a node that fetches a copy checks it against it (blob_peers.py).
+            assert blob is not None and blob.durable and blob.extents == [e.model_dump() for e in extents]
             assert image.provisioning_state == "Succeeded" and download.state == "Succeeded"
             assert sha_of(blobs.path(sha)) == product.payload.sha256
             return
@@ -159,6 +161,37 @@ def test_start_up_verifies_blobs_not_yet_durable(store: tuple[Database, BlobStor
     }[how]
     assert expected in message, message
     assert not blobs.path(sha).exists() and os.listdir(blobs.blob_dir) == []
+
+
+def test_a_node_judges_only_its_own_copies(store: tuple[Database, BlobStore], tmp_path: Path) -> None:
+    """Several nodes (blob_copies): a bad copy of this store goes alone while another store holds one; a blob
+    this store never had is left alone; the sweep drops this store's rows of durable copies whose file is gone
+    and never another store's rows."""
+    db, blobs = store
+    root = tmp_path / "upstream"
+    product = v2_product(root, "1.0.0", disk(tmp_path / "d.raw", 64 * MiB, 3, 3 * MiB))
+    sha = promoted(db, blobs, product, root)
+    theirs = "0" * 64
+    with db.session() as s:
+        s.add(BlobCopy(sha256=sha, store_id="other-node", durable=True))
+        s.add(Blob(sha256=theirs, size=1, allocated=0, created_at=utcnow(), durable=False))
+        s.add(BlobCopy(sha256=theirs, store_id="other-node", durable=False))
+    lose_writes(blobs.path(sha), "zeroed", product.payload.extents or [])
+    durability.start_up(db, blobs)
+    with db.session() as s:
+        assert s.get(Blob, sha) is not None and s.get(Blob, theirs) is not None
+        assert s.scalars(select(PlatformImage)).one().provisioning_state == "Succeeded"
+        copies = {(c.sha256, c.store_id) for c in s.scalars(select(BlobCopy))}
+    assert copies == {(sha, "other-node"), (theirs, "other-node")}
+    assert not blobs.path(sha).exists()
+
+    # A durable copy of this store whose file went: its row goes at the next start; the others' rows stay.
+    with db.session() as s:
+        s.add(BlobCopy(sha256=theirs, store_id=blobs.id, durable=True))
+    durability.start_up(db, blobs)
+    with db.session() as s:
+        copies = {(c.sha256, c.store_id) for c in s.scalars(select(BlobCopy))}
+    assert copies == {(sha, "other-node"), (theirs, "other-node")}
 
 
 def test_start_up_verifies_a_format_1_blob_by_its_sha256(store: tuple[Database, BlobStore], tmp_path: Path) -> None:
@@ -270,7 +303,9 @@ def test_server_killed_right_after_the_download_is_visible(tmp_path: Path) -> No
             assert json.loads(stored_map) == [e.model_dump() for e in extents]
         server.start()
         op.http = server.client("operator")
-        assert db_rows(server.data_dir, f"SELECT durable, extents FROM blobs WHERE sha256 = '{sha}'") == [(1, None)]
+        [(durable, stored_map)] = db_rows(server.data_dir, f"SELECT durable, extents FROM blobs WHERE sha256 = '{sha}'")
+        assert durable == 1 and json.loads(stored_map) == [e.model_dump() for e in extents]  # the map is kept
+        assert db_rows(server.data_dir, f"SELECT durable FROM blob_copies WHERE sha256 = '{sha}'") == [(1,)]
         assert op.wait(r)["status"] == "Succeeded"
         image = op.http.get(op.image_url("1.0.0")).json()["properties"]
         assert image["provisioningState"] == "Succeeded" and image["sha256"] == sha

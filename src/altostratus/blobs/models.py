@@ -19,8 +19,9 @@ from altostratus.store.models import Base
 class Blob(Base):
     """A stored payload, named by its content: a whole-content SHA-256 or an extent map's id (``map-...``).
 
-    A blob becomes visible before it is known to be on disk (durability.py): until then ``durable`` is false and
-    ``extents`` holds the map it is re-verified against after a crash (None for a SHA-256 id, which says it all).
+    A blob becomes visible before it is known to be on disk (durability.py): until then ``durable`` is false.
+    ``extents`` holds the map it is verified against after a crash, and by a node that fetches a copy from
+    another (None for a SHA-256 id, which says it all; None too for rows made durable before maps were kept).
     Rows from before the column existed were synced before they became visible, hence the server default.
     """
 
@@ -40,3 +41,24 @@ class BlobRef(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
     holder_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class BlobStoreNode(Base):
+    """A blob store (one node's data dir, named by the uuid file in it) and the ARM endpoint of the node that
+    serves it: where another node fetches a blob this store holds (marketplace/blob_peers.py)."""
+
+    __tablename__ = "blob_stores"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(512))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BlobCopy(Base):
+    """A file of a blob in one store. Files are per node (no shared file system), so a blob row says what the
+    content is and these rows say where it is. ``durable``: the copy is known to be on that store's disk (a fetched
+    copy is synced before it is recorded; a downloaded one once durability.py has synced it)."""
+
+    __tablename__ = "blob_copies"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    durable: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -50,6 +50,7 @@ from altostratus.compute.models import ScaleSet, ScaleSetLease, ScaleSetVm
 from altostratus.compute.render import set_id as set_resource_id
 from altostratus.compute.sizes import find_size
 from altostratus.hypervisors.base import DriverError, HypervisorDriver, InstanceSpec, InstanceState
+from altostratus.marketplace.blob_peers import IMAGE_NOT_AVAILABLE
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation, Resource, ResourceGroup
 from altostratus.store.nodes import NodeLiveness
@@ -293,7 +294,7 @@ class ScaleSetController:
             computer_name=row.computer_name,
             image_urn=f"{row.image_publisher}:{row.image_offer}:{row.image_sku}:{row.image_version}",
             image_version=row.image_version,
-            disk_path=str(self.blobs.path(row.blob_sha256)) if row.blob_sha256 else None,
+            disk_path=str(self.blobs.ensure_local(row.blob_sha256)) if row.blob_sha256 else None,
             image_blob=self.image_blobs.get(row.blob_sha256),
             cpu=size.cores if size else 1,
             memory_mb=size.memory_mb if size else 1024,
@@ -502,6 +503,11 @@ class ScaleSetController:
             return False
         log.warning("instance %s: %s (attempt %d of %d; next in %.1f s)", row.key, err, attempts,
                     self.backoff.attempts, delay)  # fmt: skip
+        if err.code == IMAGE_NOT_AVAILABLE:  # the wait is the tenant's to see (instance view), not only the log's
+            retry = f" (attempt {attempts} of {self.backoff.attempts}, retried in {delay:.0f} s)"
+            self._set(
+                row, error={"code": err.code, "message": f"The image is not on this node yet: {err.message}{retry}."}
+            )
         return True
 
     def _forget(self, keys: list[str]) -> None:

@@ -26,6 +26,11 @@ without a row is removed by `BlobStore.sweep`. A sync that fails (EIO, or ENOSPC
 means the disk may not hold the data, so that blob is discarded as well. What this does not cover: instances
 created from the image in the moment between promote and the mark, whose blob then fails after a machine crash,
 lose their base disk (their references go with the blob; the log names them).
+
+Several nodes. Files are per node (blobs/store.py): durability is a property of a copy (``blob_copies.durable``),
+and a node judges only its own. `recover` verifies the copies of this store not yet durable; a blob this store never
+had is none of its business (another node downloaded it and will verify it when it restarts). A copy that fails
+drops only that copy while another store holds one; the blob itself is discarded only with its last copy.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from typing import TYPE_CHECKING
 from pydantic import TypeAdapter
 from sqlalchemy import delete, select, update
 
-from altostratus.blobs.models import Blob, BlobRef
+from altostratus.blobs.models import Blob, BlobCopy, BlobRef
 from altostratus.marketplace.extent_transfer import verify_extents
 from altostratus.marketplace.extents import MAP_ID_PREFIX, Extent
 from altostratus.marketplace.models import Download, PlatformImage, VmExtension
@@ -70,8 +75,8 @@ def make_durable(db: Database, blobs: BlobStore, sha: str) -> None:
     The mark is conditional on the row being the one seen before the sync (its ``created_at``): a blob collected
     and downloaded again meanwhile is another file, which this sync did not cover."""
     with db.session() as s:
-        blob = s.get(Blob, sha)
-        if blob is None or blob.durable:
+        blob, copy = s.get(Blob, sha), s.get(BlobCopy, (sha, blobs.id))
+        if blob is None or copy is None or copy.durable:
             return
         seen = blob.created_at
     try:
@@ -82,11 +87,14 @@ def make_durable(db: Database, blobs: BlobStore, sha: str) -> None:
                 return  # collected meanwhile (rows go before files): nothing left to make durable
         code = "InsufficientStorage" if err.errno in NO_SPACE else "StorageError"
         message = f"The downloaded file could not be written to disk: {err.strerror or err}."
-        discard(db, blobs, sha, code, message)
+        if not drop_copy(db, blobs, sha, message):
+            discard(db, blobs, sha, code, message)
         raise TransferError(code, message) from err
     with db.session() as s:
-        mark = update(Blob).where(Blob.sha256 == sha, Blob.created_at == seen).values(durable=True, extents=None)
+        mark = update(Blob).where(Blob.sha256 == sha, Blob.created_at == seen).values(durable=True)
         s.execute(mark)
+        if s.scalar(select(Blob.created_at).where(Blob.sha256 == sha)) == seen:
+            blobs.record_copy(s, sha, durable=True)
 
 
 def start_up(db: Database, blobs: BlobStore) -> None:
@@ -99,9 +107,10 @@ def start_up(db: Database, blobs: BlobStore) -> None:
 
 
 def recover(db: Database, blobs: BlobStore) -> None:
-    """At start-up: verify every blob not marked durable, then sync and mark it, or discard it."""
+    """At start-up: verify every copy of this store not marked durable, then sync and mark it, or discard it."""
+    mine = select(BlobCopy.sha256).where(BlobCopy.store_id == blobs.id, BlobCopy.durable.is_(False))
     with db.session() as s:
-        pending = [(b.sha256, b.size, b.extents) for b in s.scalars(select(Blob).where(Blob.durable.is_(False)))]
+        pending = [(b.sha256, b.size, b.extents) for b in s.scalars(select(Blob).where(Blob.sha256.in_(mine)))]
     for sha, size, extents in pending:
         path = blobs.path(sha)
         try:
@@ -112,7 +121,8 @@ def recover(db: Database, blobs: BlobStore) -> None:
                 f"The image file {sha} was not yet known to be on disk when the server stopped, and it no longer "
                 f"matches what was downloaded: {why} Download the product again."
             )
-            discard(db, blobs, sha, "ChecksumMismatch", message)
+            if not drop_copy(db, blobs, sha, message):
+                discard(db, blobs, sha, "ChecksumMismatch", message)
             continue
         try:
             make_durable(db, blobs, sha)
@@ -159,6 +169,18 @@ def file_sha256(path: Path) -> tuple[int, str]:
         os.close(fd)
 
 
+def drop_copy(db: Database, blobs: BlobStore, sha: str, why: str) -> bool:
+    """Forget this store's bad copy of a blob another store still holds (True); False when it is the last copy."""
+    with db.session() as s:
+        others = select(BlobCopy).where(BlobCopy.sha256 == sha, BlobCopy.store_id != blobs.id)
+        if s.scalars(others.limit(1)).first() is None:
+            return False
+        s.execute(delete(BlobCopy).where(BlobCopy.sha256 == sha, BlobCopy.store_id == blobs.id))
+    blobs.path(sha).unlink(missing_ok=True)
+    log.warning("this node's copy of blob %s dropped (another node holds one, fetched again when needed): %s", sha, why)
+    return True
+
+
 def discard(db: Database, blobs: BlobStore, sha: str, code: str, message: str) -> None:
     """Delete a blob that cannot be trusted, and fail what was made from it (rows first, then the file)."""
     error = {"code": code, "message": message}
@@ -172,6 +194,7 @@ def discard(db: Database, blobs: BlobStore, sha: str, code: str, message: str) -
         instance_refs = select(BlobRef.holder_id).where(BlobRef.sha256 == sha, BlobRef.holder_kind == "instance")
         instances = list(s.scalars(instance_refs))
         s.execute(delete(BlobRef).where(BlobRef.sha256 == sha))
+        s.execute(delete(BlobCopy).where(BlobCopy.sha256 == sha))
         s.execute(delete(Blob).where(Blob.sha256 == sha))
     blobs.path(sha).unlink(missing_ok=True)
     log.error("blob %s discarded: %s: %s%s", sha, code, message, f" (instances lose it: {instances})" * bool(instances))
