@@ -21,7 +21,7 @@ import libvirt
 import pytest
 
 from altostratus.hypervisors import DriverError, InstanceNotFound, InstanceSpec, InstanceState, make_driver
-from altostratus.hypervisors.libvirt import LibvirtDriver
+from altostratus.hypervisors.libvirt import BOOT_RESUME_SECONDS, LibvirtDriver
 from altostratus.hypervisors.libvirt_domains import read_record, write_record
 from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL, DEFAULT_POOL_PATH
 from altostratus.hypervisors.libvirt_probe import BOOT_SECTOR, PROBE_MARKER
@@ -474,12 +474,13 @@ def test_stop_and_deallocate(env: Env, fleet: dict[str, InstanceSpec]) -> None:
 def test_start_restart_and_an_interrupted_boot_resumes(env: Env, fleet: dict[str, InstanceSpec]) -> None:
     a, b = fleet["a"], fleet["b"]
     boots = {k: env.driver.get(k).details["boot_count"] for k in (a.key, b.key)}  # type: ignore[union-attr]
-    # A process killed between "boot decided" and "QEMU started" (simulated on a's record): a new driver's
-    # get() finishes the boot. b, deallocated, is brought back by restart().
+    # A process killed between "boot decided" and "QEMU started" (simulated on a's record, decided long enough ago
+    # that no other process can still be starting it): a new driver's get() finishes the boot. b, deallocated, is
+    # brought back by restart().
     dom = env.driver.domain(a.key)
     rec = read_record(dom)
     assert rec is not None
-    write_record(dom, rec.copy(power="running", boot_pending=True))
+    write_record(dom, rec.copy(power="running", boot_pending=True, boot_started=time.time() - BOOT_RESUME_SECONDS - 1))
     t0 = time.time()
     env.driver.restart(b.key)
     fresh = env.new_driver()

@@ -76,6 +76,11 @@ __all__ = ["ACCELERATORS", "FILE_SWEEP_SECONDS", "LibvirtDriver"]
 log = logging.getLogger("altostratus.hypervisors.libvirt")
 
 FILE_SWEEP_SECONDS = 300.0
+
+BOOT_RESUME_SECONDS = 20.0
+"""A boot recorded as pending (decided, QEMU not yet started) is resumed by a later ``get`` only once it is this
+old: until then it may be in flight in another process (another control-plane node reading the host, which must
+not race the owner's boot: both would replace the console volume), and starting QEMU takes well under a second."""
 """``list_instances`` also removes orphaned instance volumes and unused base images, at most this often."""
 
 
@@ -528,7 +533,12 @@ class LibvirtDriver(HypervisorDriver):
         overdue_stop = (
             rec.power != "running" and not inactive and time.time() - rec.stop_requested >= self.shutdown_timeout
         )
-        resume_boot = rec.power == "running" and inactive and rec.boot_pending
+        resume_boot = (
+            rec.power == "running"
+            and inactive
+            and rec.boot_pending
+            and time.time() - rec.boot_started >= BOOT_RESUME_SECONDS
+        )
         if not (overdue_stop or resume_boot):
             return None
         with self._key_lock(rec.key):
