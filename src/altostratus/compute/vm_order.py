@@ -13,8 +13,11 @@ are stable; ``$skiptoken`` then pages the sorted list as it pages the unsorted o
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from altostratus.arm.errors import ArmError
 from altostratus.compute.models import ScaleSet, ScaleSetVm
@@ -42,9 +45,10 @@ ORDER_KEYS: dict[str, Callable[[ScaleSet, ScaleSetVm], Any]] = {
 _BY_LOWER = {k.lower(): k for k in ORDER_KEYS}
 
 
-def sort_rows(ss: ScaleSet, rows: list[ScaleSetVm], orderby: str | None) -> list[ScaleSetVm]:
-    """``rows`` in the order ``$orderby`` asks (as they are when it is absent); a 400 naming ``$orderby`` for
-    anything else than one known key and an optional direction."""
+def sort_rows(ss: ScaleSet, rows: list[Any], orderby: str | None) -> list[Any]:
+    """``rows`` (instances, or rows with the columns ``SORT_COLUMNS`` names) in the order ``$orderby`` asks (as they
+    are when it is absent); a 400 naming ``$orderby`` for anything else than one known key and an optional
+    direction."""
     if orderby is None:
         return rows
     parts = orderby.split()
@@ -60,3 +64,43 @@ def sort_rows(ss: ScaleSet, rows: list[ScaleSetVm], orderby: str | None) -> list
         )
     value = ORDER_KEYS[key]
     return sorted(rows, key=lambda r: (value(ss, r), r.instance_id), reverse=direction == "desc")
+
+
+# What the order keys read: sorting 1000 instances reads these columns, not 1000 whole rows (their JSON included).
+SORT_COLUMNS = (
+    ScaleSetVm.id,
+    ScaleSetVm.instance_id,
+    ScaleSetVm.image_version,
+    ScaleSetVm.model_revision,
+    ScaleSetVm.state,
+    ScaleSetVm.power_state,
+)
+
+
+def ordered_rows(s: Session, ss: ScaleSet, orderby: str | None) -> RowsInOrder:
+    """The set's instances in ``$orderby``'s order, each whole row loaded only when a page renders it."""
+    keys = s.execute(select(*SORT_COLUMNS).where(ScaleSetVm.scale_set_id == ss.id).order_by(ScaleSetVm.instance_id))
+    return RowsInOrder(s, [r.id for r in sort_rows(ss, list(keys), orderby)])
+
+
+class RowsInOrder(Sequence[ScaleSetVm]):
+    """Instances by row id in a fixed order; a slice loads its rows in one query. Why: a page of 100 of a
+    1000-instance set built every row's object (~30 ms of CPU) to render a tenth of them (issue 13's bench)."""
+
+    def __init__(self, s: Session, ids: list[int]) -> None:
+        self.s, self.ids = s, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> ScaleSetVm: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ScaleSetVm]: ...
+
+    def __getitem__(self, index: int | slice) -> ScaleSetVm | list[ScaleSetVm]:
+        ids = self.ids[index] if isinstance(index, slice) else [self.ids[index]]
+        rows = {r.id: r for r in self.s.scalars(select(ScaleSetVm).where(ScaleSetVm.id.in_(ids)))} if ids else {}
+        found = [rows[i] for i in ids if i in rows]  # a row deleted meanwhile is left out of the page
+        return found if isinstance(index, slice) else found[0]

@@ -11,14 +11,14 @@ from altostratus.arm import lro
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter
 from altostratus.arm.http import json_response, paged
-from altostratus.compute import data_disks, natpools, service
+from altostratus.compute import data_disks, natpools
 from altostratus.compute.host_view import down_hosts
 from altostratus.compute.model import os_type_of
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.platform import compute_platform
 from altostratus.compute.render import render_vm, set_id, vm_instance_view
 from altostratus.compute.scalesets import apply_action, converge_operation, require_set
-from altostratus.compute.vm_order import sort_rows
+from altostratus.compute.vm_order import ordered_rows
 from altostratus.hypervisors.base import DriverError
 from altostratus.store.models import ResourceGroup
 
@@ -44,7 +44,7 @@ def _expand(ctx: RequestContext) -> bool:
 
 def list_vms(ctx: RequestContext) -> Response:
     group, ss = require_set(ctx)
-    rows = sort_rows(ss, service.all_rows(ctx.db, ss), ctx.query.get("$orderby"))  # before paging (vm_order.py)
+    rows = ordered_rows(ctx.db, ss, ctx.query.get("$orderby"))  # sorted before paging (vm_order.py)
     expand = _expand(ctx)
     pools = natpools.resolve_pools(ctx.db, ss.model) if expand else []
     down = down_hosts(ctx.db) if expand else {}
