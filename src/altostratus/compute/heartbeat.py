@@ -22,21 +22,12 @@ from sqlalchemy import delete, select
 
 from altostratus.compute.models import ControllerHeartbeat
 from altostratus.store.db import Database, utcnow
+from altostratus.store.nodes import pid_alive
 
 log = logging.getLogger("altostratus.scalesets")
 
 INTERVAL_SECONDS = 5.0
 STALE_AFTER_SECONDS = 3 * INTERVAL_SECONDS + 5  # a few missed beats (a slow pass) before a node shows as stale
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Heartbeat:
@@ -62,7 +53,7 @@ class Heartbeat:
             with self.db.session() as s:
                 for node in s.scalars(select(ControllerHeartbeat.node)).all():
                     owner, pid = (node.split(":") + [""])[:2]  # host:pid, or host:pid:random (a node id)
-                    if owner == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    if owner == host and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                         s.execute(delete(ControllerHeartbeat).where(ControllerHeartbeat.node == node))
         except Exception:  # health reporting must never keep the controller from starting
             log.exception("could not clear dead controllers' heartbeats")
