@@ -227,6 +227,19 @@ def delete_handler(registry: ProviderRegistry) -> OperationHandler:
     return lambda db, task, progress: _run_delete(db, registry, task, progress)
 
 
+def delete_at_claim(s: Session, task: OperationTask) -> bool:
+    """An empty group (the usual case for a script's throw-away group) is deleted in its deletion's claim: the
+    claim, the deletion and the operation's end are one write transaction, not two (the claim, then the group
+    and the operation's end). A group with resources is left to the handler, one resource per transaction."""
+    group_pk = task.params["groupId"]
+    if s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk).limit(1)).first() is not None:
+        return False
+    group = s.get(ResourceGroup, group_pk)
+    if group is not None:
+        s.delete(group)
+    return True
+
+
 def _run_delete(
     db: Database, registry: ProviderRegistry, task: OperationTask, progress: ProgressFn
 ) -> dict[str, Any] | None:
