@@ -8,14 +8,14 @@ took a claim and then a second transaction to end. These count the write transac
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from altostratus.arm.operations import OperationRunner, OperationTask, ProgressFn
+from altostratus.arm.operations import OperationRunner, OperationTask, ProgressFn, park, settle
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation
 
@@ -103,8 +103,9 @@ def test_an_operation_its_claim_hook_finishes_is_claimed_done_and_ended_in_one_w
     def handler(_db: Database, task: OperationTask, _progress: ProgressFn) -> None:
         ran.append(task.id)
 
-    def at_claim(_s: Any, task: OperationTask) -> bool:
+    def at_claim(_s: Any, task: OperationTask, op: Operation) -> bool:
         hooked.append(task.id)
+        settle(op)
         return True
 
     runner = OperationRunner(db, owner="me")
@@ -126,7 +127,31 @@ def test_an_operation_its_claim_hook_declines_runs_its_handler(db: Database) -> 
         ran.append(task.id)
 
     runner = OperationRunner(db, owner="me")
-    runner.register("k", handler, at_claim=lambda _s, _task: False)
+    runner.register("k", handler, at_claim=lambda _s, _task, _op: False)
     assert runner.run_once() is True
     assert ran == ["big"]
     assert statuses(db)["big"] == ("Succeeded", 1, None)
+
+
+def test_an_operation_its_claim_hook_parks_is_released_in_the_claims_write_with_its_attempt_back(db: Database) -> None:
+    add(db, "waiting", "k", 1)
+
+    def at_claim(_s: Any, _task: OperationTask, op: Operation) -> bool:
+        op.percent_complete = 50.0
+        park(op, 60)
+        return True
+
+    runner = OperationRunner(db, owner="me")
+    runner.register("k", lambda *_: None, at_claim=at_claim)
+    turns = count_writes(db)
+
+    assert runner.run_once() is True
+
+    assert turns[0] == 1
+    assert statuses(db)["waiting"] == ("InProgress", 0, None)
+    with db.session(readonly=True) as s:
+        op = s.get(Operation, "waiting")
+        assert op is not None and op.percent_complete == 50.0
+        assert op.lease_expires is not None
+        assert op.lease_expires.replace(tzinfo=UTC) > utcnow() + timedelta(seconds=50)  # SQLite keeps it naive
+    assert runner._claim() is None  # parked: not claimable until its next look

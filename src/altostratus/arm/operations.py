@@ -67,10 +67,11 @@ class ProgressFn(Protocol):
 
 
 OperationHandler = Callable[[Database, OperationTask, ProgressFn], dict[str, Any] | None]
-# Does an operation's whole work in its claim's transaction when it is small enough, and says so (True): the
-# claim, the work and the end are then one write transaction instead of two or three, each a turn in the writer
-# lane. False leaves the operation to its handler, after the claim commits. It must only write, never wait.
-ClaimHook = Callable[[Session, OperationTask], bool]
+# Handles an operation in its claim's transaction when that is all it needs, and says so (True): it ends it
+# (``settle``) or parks it until its next look (``park``) there, and the claim, the work and the end (or the
+# release) are one write transaction instead of two or three, each a turn in the writer lane. False leaves the
+# operation to its handler, after the claim commits. A hook only reads and writes rows: it never waits.
+ClaimHook = Callable[[Session, OperationTask, Operation], bool]
 
 
 class OperationRunner:
@@ -211,15 +212,12 @@ class OperationRunner:
                 row.id, row.subscription_id, row.kind, row.target, dict(row.params or {}), row.attempts
             )
             hook = self.at_claim.get(task.kind)
-            done = hook is not None and hook(s, task)
-            if done:
-                op = s.get(Operation, task.id)
-                assert op is not None
-                settle(op)
+            op = s.get(Operation, task.id) if hook is not None else None
+            done = hook is not None and op is not None and hook(s, task, op)
         if waiting > 1:
             self.wake()  # more to do than this worker: another one claims the next
         if done:
-            log.info("operation %s (%s) succeeded at its claim", task.id, task.kind)
+            log.debug("operation %s (%s) handled at its claim", task.id, task.kind)
             return DONE
         self._shown[task.id] = (row.percent_complete, row.progress)
         return task
@@ -314,6 +312,14 @@ def settle(op: Operation, *, result: dict[str, Any] | None = None, error: ArmErr
         op.status = "Succeeded"
         op.percent_complete = 100.0
         op.result = result
+
+
+def park(op: Operation, seconds: float) -> None:
+    """Releases an operation just claimed until its next look in ``seconds``, the claim's attempt given back (a
+    look that found it waiting on another controller, as ``Pending`` does for a handler)."""
+    op.lease_owner = None
+    op.lease_expires = utcnow() + timedelta(seconds=seconds)
+    op.attempts -= 1
 
 
 class Progress:

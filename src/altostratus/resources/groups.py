@@ -18,7 +18,7 @@ from altostratus.arm.access import readable_paths
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn
+from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn, settle
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.resources.filters import parse_tag_filter
@@ -227,7 +227,7 @@ def delete_handler(registry: ProviderRegistry) -> OperationHandler:
     return lambda db, task, progress: _run_delete(db, registry, task, progress)
 
 
-def delete_at_claim(s: Session, task: OperationTask) -> bool:
+def delete_at_claim(s: Session, task: OperationTask, op: Operation) -> bool:
     """An empty group (the usual case for a script's throw-away group) is deleted in its deletion's claim: the
     claim, the deletion and the operation's end are one write transaction, not two (the claim, then the group
     and the operation's end). A group with resources is left to the handler, one resource per transaction."""
@@ -237,6 +237,7 @@ def delete_at_claim(s: Session, task: OperationTask) -> bool:
     group = s.get(ResourceGroup, group_pk)
     if group is not None:
         s.delete(group)
+    settle(op)
     return True
 
 
