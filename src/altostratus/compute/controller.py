@@ -122,7 +122,6 @@ class ScaleSetController:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._updates: list[tuple[ScaleSetVm, dict[str, Any]]] = []
-        self._gone: list[ScaleSetVm] = []  # rows whose instances were deleted: dropped with the pass's next write
         self._updates_lock = threading.Lock()
         self.backoff = Backoff(retry_attempts, retry_base_seconds, retry_max_seconds, clock)  # by instance key
         self.set_backoff = Backoff(retry_attempts, retry_base_seconds, retry_max_seconds, clock)  # by set id
@@ -227,9 +226,8 @@ class ScaleSetController:
         work = False
         deleting = [r for r in rows if r.state == "Deleting"]
         if deleting:
-            # Their rows go with this pass's last write (the convergence's, when nothing else is left to do):
-            # nothing remains to be done for them, so they need no pass of their own.
             self._delete_rows(view, deleting)
+            work = True
         # Instances waiting out a retry backoff are left alone this pass (not even asked about).
         waiting = {r.key for r in rows if r.state != "Deleting" and self.backoff.waiting(r.key)}
         live = [r for r in rows if r.state != "Deleting" and r.key not in waiting]
@@ -521,36 +519,26 @@ class ScaleSetController:
         with self._updates_lock:
             self._updates.append((row, values))
 
-    def _take_updates(self) -> tuple[list[tuple[ScaleSetVm, dict[str, Any]]], list[ScaleSetVm]]:
+    def _take_updates(self) -> list[tuple[ScaleSetVm, dict[str, Any]]]:
         with self._updates_lock:
             updates, self._updates = self._updates, []
-            gone, self._gone = self._gone, []
-        return updates, gone
+        return updates
 
     def _flush(self) -> None:
         """The pass's queued instance updates, in a write transaction of their own."""
-        updates, gone = self._take_updates()
-        if not updates and not gone:
+        updates = self._take_updates()
+        if not updates:
             return
         with self.db.session() as s:
-            self._write_updates(s, updates, gone)
-        if gone:
-            self.blobs.gc(self.db)
+            self._write_updates(s, updates)
 
-    def _write_updates(
-        self, s: Session, updates: list[tuple[ScaleSetVm, dict[str, Any]]], gone: list[ScaleSetVm]
-    ) -> None:
+    def _write_updates(self, s: Session, updates: list[tuple[ScaleSetVm, dict[str, Any]]]) -> None:
         """Each update is conditional on the row still being as we read it, so API changes made meanwhile win."""
-        if not updates and not gone:
+        if not updates:
             return
         table = cast(Table, ScaleSetVm.__table__)
-        held = {i for i in {row.scale_set_id for row in [*(u[0] for u in updates), *gone]} if self.leases.guard(s, i)}
+        held = {i for i in {row.scale_set_id for row, _ in updates} if self.leases.guard(s, i)}
         updates = [u for u in updates if u[0].scale_set_id in held]  # a stale owner's writes change nothing
-        gone = [row for row in gone if row.scale_set_id in held]
-        if gone:
-            for row in gone:
-                BlobStore.drop_refs(s, "instance", row.key)
-            s.execute(delete(ScaleSetVm).where(ScaleSetVm.id.in_([r.id for r in gone]), ScaleSetVm.state == "Deleting"))
         # One executemany per run of updates setting the same columns (order kept: a row may have two).
         for keys, group in itertools.groupby(updates, key=lambda u: tuple(sorted(u[1]))):
             stmt = (
@@ -566,8 +554,7 @@ class ScaleSetController:
             ]  # fmt: skip
             s.connection().execute(stmt, params)
         # Instances changed state: the operations waiting on their sets show it (no look of the runner's).
-        changed = {row.scale_set_id for row, values in updates if "state" in values}
-        for set_id in changed | {row.scale_set_id for row in gone}:
+        for set_id in {row.scale_set_id for row, values in updates if "state" in values}:
             target = _target(s, set_id)
             if target is not None:
                 report_progress(s, set_id, target)
@@ -583,8 +570,14 @@ class ScaleSetController:
         for row in rows:
             placing.delete_on_host(self.hosts, row)
         self._forget([r.key for r in rows])
-        with self._updates_lock:
-            self._gone.extend(rows)
+        with self.db.session() as s:
+            if not self.leases.guard(s, view.id):
+                return
+            ids = [r.id for r in rows]
+            for row in rows:
+                BlobStore.drop_refs(s, "instance", row.key)
+            s.execute(delete(ScaleSetVm).where(ScaleSetVm.id.in_(ids), ScaleSetVm.state == "Deleting"))
+        self.blobs.gc(self.db)
 
     def _advance_rolling(self, view: SetView) -> bool:
         with self.db.session() as s:
@@ -628,9 +621,9 @@ class ScaleSetController:
         """The set reached its generation: it says so, its operations end, and the pass's last instance updates
         (an instance found Running) are written with it, in one transaction (each is a turn in the writer lane,
         and a converging pass used to take two)."""
-        updates, gone = self._take_updates()
+        updates = self._take_updates()
         with self.db.session() as s:
-            self._write_updates(s, updates, gone)
+            self._write_updates(s, updates)
             if not self.leases.guard(s, view.id):
                 return
             failed = s.scalar(
@@ -659,8 +652,6 @@ class ScaleSetController:
             if ss is not None and target is not None:
                 # The operations waiting on this generation end here, not in a look of the runner's each.
                 finish_converged(s, ss, target)
-        if gone:
-            self.blobs.gc(self.db)  # the deleted instances' disks may have been the last holders of their blobs
         # No runner wake-up: nothing became claimable (an operation a runner holds ends with its look).
 
 
