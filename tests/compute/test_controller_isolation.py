@@ -79,7 +79,7 @@ def test_a_failing_set_does_not_stall_the_others(
         retry_attempts=3, retry_base_seconds=1.0, retry_max_seconds=2.0, clock=clock,
     )  # fmt: skip
     runner = OperationRunner(db)
-    runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
+    runner.register(scalesets.CONVERGE, lifecycle.converge_handler, at_claim=lifecycle.converge_at_claim)
 
     def passes(n: int) -> None:
         for _ in range(n):

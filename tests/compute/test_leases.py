@@ -102,7 +102,7 @@ class Nodes:
             for via in self.via
         ]
         self.runner = OperationRunner(self.db)
-        self.runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
+        self.runner.register(scalesets.CONVERGE, lifecycle.converge_handler, at_claim=lifecycle.converge_at_claim)
 
     def beat(self) -> None:
         for c in self.controllers:

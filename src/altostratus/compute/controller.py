@@ -241,15 +241,19 @@ class ScaleSetController:
             if row in to_create:
                 continue
             work = self._converge_row(view, row, states.get(row.key)) or work
-        self._flush()
         if view.deleting:
+            self._flush()
             return self._finish_delete(view)
         if waiting or view.id in self._unplaced:
+            self._flush()
             return work  # not converged; the loop comes back within idle_seconds, no need to poll sooner
         if view.rolling_active and not work:
+            self._flush()
             work = self._advance_rolling(view)
-        if not work:
-            self._mark_converged(view)
+        if work:
+            self._flush()
+        else:
+            self._mark_converged(view)  # with this pass's instance updates: one write transaction, not two
         return work
 
     # -- steps -----------------------------------------------------------------------------------------------
@@ -521,35 +525,45 @@ class ScaleSetController:
         with self._updates_lock:
             self._updates.append((row, values))
 
-    def _flush(self) -> None:
-        """Each update is conditional on the row still being as we read it, so API changes made meanwhile win."""
+    def _take_updates(self) -> list[tuple[ScaleSetVm, dict[str, Any]]]:
         with self._updates_lock:
             updates, self._updates = self._updates, []
+        return updates
+
+    def _flush(self) -> None:
+        """The pass's queued instance updates, in a write transaction of their own."""
+        updates = self._take_updates()
+        if not updates:
+            return
+        with self.db.session() as s:
+            self._write_updates(s, updates)
+
+    def _write_updates(self, s: Session, updates: list[tuple[ScaleSetVm, dict[str, Any]]]) -> None:
+        """Each update is conditional on the row still being as we read it, so API changes made meanwhile win."""
         if not updates:
             return
         table = cast(Table, ScaleSetVm.__table__)
-        with self.db.session() as s:
-            held = {i for i in {row.scale_set_id for row, _ in updates} if self.leases.guard(s, i)}
-            updates = [u for u in updates if u[0].scale_set_id in held]  # a stale owner's writes change nothing
-            # One executemany per run of updates setting the same columns (order kept: a row may have two).
-            for keys, group in itertools.groupby(updates, key=lambda u: tuple(sorted(u[1]))):
-                stmt = (
-                    update(table)
-                    .where(table.c.id == bindparam("w_id"), table.c.state == bindparam("w_state"))
-                    .where(table.c.reimage_requested == bindparam("w_reimage"))
-                    .values({k: bindparam(f"v_{k}") for k in keys})
-                )
-                params = [
-                    {"w_id": row.id, "w_state": row.state, "w_reimage": row.reimage_requested,
-                     **{f"v_{k}": v for k, v in values.items()}}
-                    for row, values in group
-                ]  # fmt: skip
-                s.connection().execute(stmt, params)
-            # Instances changed state: the operations waiting on their sets show it (no look of the runner's).
-            for set_id in {row.scale_set_id for row, values in updates if "state" in values}:
-                target = _target(s, set_id)
-                if target is not None:
-                    report_progress(s, set_id, target)
+        held = {i for i in {row.scale_set_id for row, _ in updates} if self.leases.guard(s, i)}
+        updates = [u for u in updates if u[0].scale_set_id in held]  # a stale owner's writes change nothing
+        # One executemany per run of updates setting the same columns (order kept: a row may have two).
+        for keys, group in itertools.groupby(updates, key=lambda u: tuple(sorted(u[1]))):
+            stmt = (
+                update(table)
+                .where(table.c.id == bindparam("w_id"), table.c.state == bindparam("w_state"))
+                .where(table.c.reimage_requested == bindparam("w_reimage"))
+                .values({k: bindparam(f"v_{k}") for k in keys})
+            )
+            params = [
+                {"w_id": row.id, "w_state": row.state, "w_reimage": row.reimage_requested,
+                 **{f"v_{k}": v for k, v in values.items()}}
+                for row, values in group
+            ]  # fmt: skip
+            s.connection().execute(stmt, params)
+        # Instances changed state: the operations waiting on their sets show it (no look of the runner's).
+        for set_id in {row.scale_set_id for row, values in updates if "state" in values}:
+            target = _target(s, set_id)
+            if target is not None:
+                report_progress(s, set_id, target)
 
     def _fail(self, row: ScaleSetVm, code: str, message: str, **values: Any) -> None:
         """Terminal until the user acts: logged once, here, and never retried by the controller."""
@@ -610,7 +624,12 @@ class ScaleSetController:
         return False
 
     def _mark_converged(self, view: SetView) -> None:
+        """The set reached its generation: it says so, its operations end, and the pass's last instance updates
+        (an instance found Running) are written with it, in one transaction (each is a turn in the writer lane,
+        and a converging pass used to take two)."""
+        updates = self._take_updates()
         with self.db.session() as s:
+            self._write_updates(s, updates)
             if not self.leases.guard(s, view.id):
                 return
             failed = s.scalar(

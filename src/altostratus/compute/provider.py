@@ -59,7 +59,7 @@ def register_operations(runner: OperationRunner, platform: Platform) -> None:
     """Scale-set operations end when the controller has converged; resource-group deletion hands scale sets to
     the controller (so the deleter needs the controller that the server assembled)."""
     compute = cast(ComputePlatform, platform)
-    runner.register(scalesets.CONVERGE, lifecycle.converge_handler)
+    runner.register(scalesets.CONVERGE, lifecycle.converge_handler, at_claim=lifecycle.converge_at_claim)
     run_command.register_operations(runner.register, compute.scalesets.hosts.driver)
     scale_set_type = platform.registry.get_type(scalesets.TYPE)
     if scale_set_type is None:

@@ -18,7 +18,7 @@ from altostratus.arm.access import readable_paths
 from altostratus.arm.context import RequestContext
 from altostratus.arm.errors import ArmError, invalid_parameter, resource_group_not_found
 from altostratus.arm.http import check_preconditions, empty, json_response, new_etag, paged, validate_tags
-from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn
+from altostratus.arm.operations import OperationHandler, OperationTask, Pending, ProgressFn, settle
 from altostratus.arm.registry import ProviderRegistry
 from altostratus.arm.routing import Router
 from altostratus.resources.filters import parse_tag_filter
@@ -225,6 +225,20 @@ def delete_resource_row(db: Database, registry: ProviderRegistry, row_id: int) -
 def delete_handler(registry: ProviderRegistry) -> OperationHandler:
     """Deletes every resource in the group (one transaction each, so a restart resumes), then the group."""
     return lambda db, task, progress: _run_delete(db, registry, task, progress)
+
+
+def delete_at_claim(s: Session, task: OperationTask, op: Operation) -> bool:
+    """An empty group (the usual case for a script's throw-away group) is deleted in its deletion's claim: the
+    claim, the deletion and the operation's end are one write transaction, not two (the claim, then the group
+    and the operation's end). A group with resources is left to the handler, one resource per transaction."""
+    group_pk = task.params["groupId"]
+    if s.scalars(select(Resource.id).where(Resource.resource_group_id == group_pk).limit(1)).first() is not None:
+        return False
+    group = s.get(ResourceGroup, group_pk)
+    if group is not None:
+        s.delete(group)
+    settle(op)
+    return True
 
 
 def _run_delete(

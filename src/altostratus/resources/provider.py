@@ -42,4 +42,4 @@ def register_routes(router: Router, registry: ProviderRegistry) -> None:
 
 
 def register_operations(runner: OperationRunner, platform: Platform) -> None:
-    runner.register(groups.DELETE_KIND, groups.delete_handler(platform.registry))
+    runner.register(groups.DELETE_KIND, groups.delete_handler(platform.registry), at_claim=groups.delete_at_claim)

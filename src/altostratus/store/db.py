@@ -86,10 +86,19 @@ def _tables_of(statement: Any) -> set[str] | None:
     return None
 
 
+def _written_by(statement: Any) -> set[str]:
+    """The table an INSERT, UPDATE or DELETE writes: its target, not the tables its subqueries read. Why not
+    walk the whole statement: this runs for every statement of every write (an ORM flush is several), and
+    the walk was ~2.5 % of the server's Python time under 20 clients."""
+    table = getattr(statement, "table", None)
+    name = getattr(table, "name", None)
+    return {name} if isinstance(name, str) else (_tables_of(statement) or {ALL_TABLES})
+
+
 def _record_statement(_conn: Any, statement: Any, *_args: Any) -> None:
     written: set[str] | None = getattr(_txn, "written", None)
     if written is not None and getattr(statement, "is_dml", False):
-        written.update(_tables_of(statement) or {ALL_TABLES})
+        written.update(_written_by(statement))
     elif written is not None and not getattr(statement, "is_select", False):
         text = statement if isinstance(statement, str) else str(getattr(statement, "text", ""))
         if not text.lstrip().lower().startswith(_NOT_WRITES):
