@@ -32,6 +32,7 @@ from altostratus.insights import provider as insights
 from altostratus.marketplace import bridge, durability
 from altostratus.marketplace import provider as marketplace
 from altostratus.marketplace.blob_peers import PeerFetcher, with_blob_peers
+from altostratus.marketplace.blob_replication import BlobReplicator
 from altostratus.marketplace.upstream import Upstreams
 from altostratus.network import provider as network
 from altostratus.portal.asgi import ASGIApp
@@ -193,6 +194,7 @@ def build_app(services: Services) -> ASGIApp:
 
     retention = timedelta(days=services.settings.operation_retention_days)
     purger = OperationPurger(services.db, retention)
+    replicator = BlobReplicator(services.db, services.blobs)  # every controller node keeps every image
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -205,12 +207,14 @@ def build_app(services: Services) -> ASGIApp:
             services.operations.start()
             services.scalesets.start()
             purger.start()
+            replicator.start()
         try:
             yield
         finally:
             if services.host_monitor is not None:
                 services.host_monitor.stop()
             purger.stop()
+            replicator.stop()
             services.scalesets.stop()
             services.operations.stop()
             liveness.stop()  # marked dead at once: the other nodes take its work without waiting

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from altostratus.blobs.models import BlobCopy
 from altostratus.compute.hosts import DEFAULT_HOST
 from altostratus.compute.models import ScaleSet, ScaleSetLease, ScaleSetVm, SimInstance
 from altostratus.store.db import Database
@@ -38,6 +39,12 @@ def _host_keys(db: Database) -> list[str]:
     """The instances on the cloud's simulated host (every node drives the same one, in the database)."""
     with db.session(readonly=True) as s:
         return list(s.scalars(select(SimInstance.key).where(SimInstance.host == DEFAULT_HOST)))
+
+
+def _copies(db: Database) -> int:
+    """How many nodes' blob stores hold a durable copy of the one image (dead nodes' included)."""
+    with db.session(readonly=True) as s:
+        return len(list(s.scalars(select(BlobCopy.store_id).where(BlobCopy.durable.is_(True)))))
 
 
 def _client(node: AltoServer) -> httpx.Client:
@@ -90,6 +97,12 @@ def test_sigkill_the_owner_mid_scale_out(tmp_path: Path, postgres_url: str) -> N
         nodes.append(node(first).start())
         group = Tenant(first, unique("kill")).base
         for trial in range(TRIALS):
+            # Every node holds the image before one is killed (each node copies every image within seconds of
+            # joining: marketplace/blob_replication.py); a node killed before that would take the only copy along.
+            deadline = time.monotonic() + 20
+            while _copies(db) < 1 + len(created):
+                assert time.monotonic() < deadline, f"trial {trial}: the image did not reach every node"
+                time.sleep(0.1)
             began = time.monotonic()
             name = f"k{trial}"
             with _client(nodes[trial % 2]) as http:  # through either node: both serve the API
