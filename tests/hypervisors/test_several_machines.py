@@ -36,7 +36,7 @@ from tests.support.sdk import sdk_credential, sdk_kwargs
 from tests.support.server import AltoServer
 from tests.support.vmss import vmss_body
 
-HOSTS = ("hv1", "hv2")
+HOSTS = ("mh1", "mh2")  # daemons of this test's own: the other host tests kill and restart hv1/hv2 meanwhile
 V1 = "Altostratus.DemoLinuxdemo.1.0.0"
 ADMIN = "api-version=2015-12-01-preview"
 ARGS = ("--no-portal", "--repair-min-grace-seconds", "1", "--libvirt-memory-cap", "192")
@@ -177,7 +177,7 @@ def test_two_nodes_two_real_hosts(tmp_path: Path, postgres_url: str, hosts: None
             view = vms.get_instance_view("rg", "web", vm.instance_id)
             fault_domains.add(view.platform_fault_domain)
             placed[vm.instance_id] = b.view("rg", "web", vm.instance_id)["assignedHost"]
-        assert sorted(placed.values()) == ["hv1"] * 3 + ["hv2"] * 3, placed
+        assert sorted(placed.values()) == ["mh1"] * 3 + ["mh2"] * 3, placed
         assert fault_domains == {0, 1}
         for host in HOSTS:
             bases = [v for v in pool_volumes(host_uri(host), DEFAULT_POOL, "image-")]
@@ -223,25 +223,25 @@ def test_two_nodes_two_real_hosts(tmp_path: Path, postgres_url: str, hosts: None
         placed = {
             vm.instance_id: survivor.view("rg", "web", vm.instance_id)["assignedHost"] for vm in vms.list("rg", "web")
         }
-        on_hv2 = sorted(i for i, h in placed.items() if h == "hv2")
-        kill_host("hv2")
+        on_mh2 = sorted(i for i, h in placed.items() if h == "mh2")
+        kill_host("mh2")
         down_at = time.monotonic()
 
         def shown_down() -> bool:
-            codes = [s["code"] for s in survivor.view("rg", "web", on_hv2[0])["statuses"]]
+            codes = [s["code"] for s in survivor.view("rg", "web", on_mh2[0])["statuses"]]
             return "ProvisioningState/failed/HostUnreachable" in codes and "PowerState/running" not in codes
 
-        wait_for("hv2's instances shown unhealthy", shown_down, 10)
+        wait_for("mh2's instances shown unhealthy", shown_down, 10)
         print(f"instances on the dead host shown unhealthy after {time.monotonic() - down_at:.1f} s")  # noqa: T201
-        view = vms.get_instance_view("rg", "web", on_hv2[0])
+        view = vms.get_instance_view("rg", "web", on_mh2[0])
         assert view.vm_health.status.code == "HealthState/unhealthy"
 
         # Without repairs, scale-out places on the surviving host; the dead host's instances stay, shown failed.
         ss = survivor.compute.virtual_machine_scale_sets.get("rg", "web")
         ss.sku.capacity = 8
         survivor.compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", ss).result()
-        assert survivor.view("rg", "web", "7")["assignedHost"] == "hv1"
-        assert all(survivor.view("rg", "web", i)["assignedHost"] == "hv2" for i in on_hv2)
+        assert survivor.view("rg", "web", "7")["assignedHost"] == "mh1"
+        assert all(survivor.view("rg", "web", i)["assignedHost"] == "mh2" for i in on_mh2)
 
         # With automatic repairs on, they come back on the surviving host after the grace period.
         ss = survivor.compute.virtual_machine_scale_sets.get("rg", "web")
@@ -249,27 +249,27 @@ def test_two_nodes_two_real_hosts(tmp_path: Path, postgres_url: str, hosts: None
         survivor.compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", ss).result()
 
         def repaired() -> bool:
-            views = [survivor.view("rg", "web", i) for i in on_hv2]
+            views = [survivor.view("rg", "web", i) for i in on_mh2]
             return all(
-                v["assignedHost"] == "hv1" and any(s["code"] == "PowerState/running" for s in v["statuses"])
+                v["assignedHost"] == "mh1" and any(s["code"] == "PowerState/running" for s in v["statuses"])
                 for v in views
             )
 
-        wait_for("repairs onto hv1", repaired, 240, 1)
-        for iid in on_hv2:
+        wait_for("repairs onto mh1", repaired, 240, 1)
+        for iid in on_mh2:
             console = volume_text(
-                host_uri("hv1"), DEFAULT_POOL, f"{domain_name(f'{created.unique_id}:{iid}')}.console.log"
+                host_uri("mh1"), DEFAULT_POOL, f"{domain_name(f'{created.unique_id}:{iid}')}.console.log"
             )
             assert "ALTOSTRATUS-READY" in console, console[-1500:]
 
         # The dead host's daemon comes back: the copies repaired elsewhere are removed from it.
-        start_host("hv2")
-        wait_for("hv2 healthy", lambda: survivor.host("hv2")["health"] == "Healthy", 20)
-        wait_for("stale copies swept from hv2", lambda: domains("hv2", prefix) == [], 60, 1)
-        assert sorted(domains("hv1", prefix)) == sorted(domain_name(f"{created.unique_id}:{i}") for i in range(8))
+        start_host("mh2")
+        wait_for("mh2 healthy", lambda: survivor.host("mh2")["health"] == "Healthy", 20)
+        wait_for("stale copies swept from mh2", lambda: domains("mh2", prefix) == [], 60, 1)
+        assert sorted(domains("mh1", prefix)) == sorted(domain_name(f"{created.unique_id}:{i}") for i in range(8))
 
         survivor.compute.virtual_machine_scale_sets.begin_delete("rg", "web").result()
-        assert domains("hv1", prefix) == []
+        assert domains("mh1", prefix) == []
     finally:
         for server in servers:
             server.close()

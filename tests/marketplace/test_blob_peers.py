@@ -25,7 +25,7 @@ from altostratus.blobs.models import Blob, BlobCopy, BlobStoreNode
 from altostratus.blobs.store import BlobStore, store_id
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.hypervisors.base import DriverError
-from altostratus.marketplace.blob_peers import PATH, PeerFetcher, _frames, _write_frames
+from altostratus.marketplace.blob_peers import PATH, PeerFetcher, frames, write_frames
 from altostratus.marketplace.extents import map_id, scan_extents
 from altostratus.marketplace.models import PlatformImage
 from altostratus.marketplace.transfer_job import TransferError
@@ -202,14 +202,14 @@ def test_the_route_streams_only_data(tmp_path: Path) -> None:
 
 def _stream(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY)
-    return b"".join(_frames(fd, path.stat().st_size))  # _frames closes fd
+    return b"".join(frames(fd, path.stat().st_size))  # frames closes fd
 
 
 def _received(tmp_path: Path, body: bytes, size: int, chunk: int) -> Path:
     out = tmp_path / f"out-{chunk}"
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
-        _write_frames(fd, iter([body[i : i + chunk] for i in range(0, len(body), chunk)]), size)
+        write_frames(fd, iter([body[i : i + chunk] for i in range(0, len(body), chunk)]), size)
         os.ftruncate(fd, size)
     finally:
         os.close(fd)

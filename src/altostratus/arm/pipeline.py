@@ -25,10 +25,13 @@ on a worker thread: the same checks, in the same order, with the same errors.
 
 from __future__ import annotations
 
+import itertools
 import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -207,6 +210,28 @@ class Pipeline:
                     sub_id = admitted.params["subscriptionId"]
                     check_subscription(db, services, admitted.caller, sub_id, request.method, request.segments, epochs)
             prepared = prepare(admitted.params, request.body, services)
+        for attempt in itertools.count(1):
+            try:
+                ctx, response = self._transaction(admitted, prepared, epochs)
+                break
+            except IntegrityError as err:
+                # Two requests creating the same new row at once (PostgreSQL runs writers concurrently; SQLite
+                # queues them): the loser's insert breaks a unique key. Its transaction rolled back whole, so it
+                # runs again and finds the winner's row - as if it had come second, which it did.
+                if attempt >= CONCURRENT_CREATE_ATTEMPTS or not _unique_violation(err):
+                    raise
+        if ctx.extra.get("wake_operations"):
+            services.operations.wake()
+        for task in ctx.after_commit:
+            task()
+        return response
+
+    def _transaction(
+        self, admitted: Admitted, prepared: dict[str, Any], epochs: tuple[int, int, int]
+    ) -> tuple[RequestContext, Response]:
+        """The route's handler in the request's own transaction (read-only for GET and HEAD)."""
+        services = self.services
+        request = admitted.request
         with services.db.session(readonly=request.method in ("GET", "HEAD")) as db:
             ctx = RequestContext(
                 method=request.method,
@@ -227,11 +252,7 @@ class Pipeline:
             if admitted.caller is not None:
                 check_caller(ctx, admitted.caller, request.segments, epochs)
             response = admitted.route.handler(ctx)
-        if ctx.extra.get("wake_operations"):
-            services.operations.wake()
-        for task in ctx.after_commit:
-            task()
-        return response
+        return ctx, response
 
     def check_api_version(self, route: Route, value: str | None) -> str | None:
         if route.resource_type == NO_VERSION:
@@ -356,3 +377,12 @@ def check_writable(sub: Subscription, method: str, segments: list[str]) -> None:
         f"The subscription '{sub.subscription_id}' is {sub.state.lower()} and therefore marked as read only. "
         "You cannot perform any write actions on this subscription until it is re-enabled.",
     )
+
+
+CONCURRENT_CREATE_ATTEMPTS = 3
+
+
+def _unique_violation(err: IntegrityError) -> bool:
+    """A duplicate key (PostgreSQL SQLSTATE 23505; SQLite's UNIQUE constraint), not another integrity error."""
+    code = getattr(err.orig, "sqlstate", None) or getattr(err.orig, "pgcode", None)
+    return code == "23505" or "UNIQUE constraint failed" in str(err.orig)

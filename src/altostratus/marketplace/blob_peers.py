@@ -107,10 +107,10 @@ def serve_blob(platform: MarketplacePlatform, authorization: str | None, base_ur
         raise ArmError(404, "BlobNotFound", f"This node holds no copy of the blob {sha}.", target="blobId")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     size = os.fstat(fd).st_size
-    return StreamingResponse(_frames(fd, size), 200, {SIZE_HEADER: str(size)}, "application/octet-stream")
+    return StreamingResponse(frames(fd, size), 200, {SIZE_HEADER: str(size)}, "application/octet-stream")
 
 
-def _frames(fd: int, size: int) -> Iterator[bytes]:
+def frames(fd: int, size: int) -> Iterator[bytes]:
     """The data regions of the file as frames; holes are left out (the receiver truncates to the size)."""
     try:
         for start, stop, is_data in data_and_holes(fd, 0, size):
@@ -205,7 +205,7 @@ class PeerFetcher:
                 raise ValueError(f"the peer's copy has {r.headers.get(SIZE_HEADER)} bytes, expected {size}")
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
             try:
-                _write_frames(fd, r.iter_bytes(BUFFER), size)
+                write_frames(fd, r.iter_bytes(BUFFER), size)
                 os.ftruncate(fd, size)  # the holes after the last data region
             finally:
                 os.close(fd)
@@ -228,7 +228,7 @@ class PeerFetcher:
         verify_blob(path, sha, size, extents)
 
 
-def _write_frames(fd: int, chunks: Iterator[bytes], size: int) -> None:
+def write_frames(fd: int, chunks: Iterator[bytes], size: int) -> None:
     """Write the (offset, length, data) frames of a sparse stream at their offsets; nothing between them."""
     buf = bytearray()
     want: tuple[int, int] | None = None  # (offset, remaining) of the frame being read, or None between frames
