@@ -85,7 +85,9 @@ def test_a_blob_downloaded_on_one_node_reaches_another(tmp_path: Path, postgres_
         op.http.close()
         b = AltoServer(tmp_path / "b", extra_args=ARGS)
         servers.append(b)
-        b.start("--join-token", r.json()["token"])
+        # B starts without controllers: a controller node copies every image at once (blob_replication.py), and
+        # this test first looks at a node that has none.
+        b.start("--join-token", r.json()["token"], "--no-controllers")
         a_store, b_store = store_id(a.data_dir), store_id(b.data_dir)
         assert a_store != b_store
         assert _copies(db, sha) == {a_store: True}
@@ -95,7 +97,7 @@ def test_a_blob_downloaded_on_one_node_reaches_another(tmp_path: Path, postgres_
         with db.session() as s:
             s.execute(update(Blob).where(Blob.sha256 == sha).values(durable=False))
             s.execute(update(BlobCopy).where(BlobCopy.sha256 == sha).values(durable=False))
-        b.restart()
+        b.restart("--no-controllers")
         with db.session(readonly=True) as s:
             assert s.get(Blob, sha) is not None, "B's restart discarded A's blob"
             image = s.scalars(select(PlatformImage).where(PlatformImage.blob_sha256 == sha)).one()
@@ -144,6 +146,7 @@ def test_a_blob_downloaded_on_one_node_reaches_another(tmp_path: Path, postgres_
         # --- end to end: B's controller creates instances of A's image, fetching the blob on demand ----------------
         # While no node can give the blob (still hidden), the instances wait and say why; once A's copy is known
         # again, B fetches it and creates them.
+        b.restart()  # now with its controllers (and its replicator, which finds no copy to take either)
         tenant = Tenant(b, unique("peer"))
         put = tenant.http.put(f"{tenant.base}/p1?{COMPUTE}", json=vmss_body(2, prefix="p1"))
         assert put.status_code == 201, put.text
