@@ -236,7 +236,7 @@ class ScaleSetController:
         live = [r for r in live if r.key in states]  # an unreachable host's instances wait (host_monitor.py)
         to_create = [r for r in live if r.state == "Creating" and states.get(r.key) is None]
         if to_create:
-            work = self._create(view, to_create) or work
+            work = (self._create(view, to_create) and not self._ready_at_once(view, to_create)) or work
         for row in live if len(live) > len(to_create) and self.leases.holds(view.id) else ():  # still the owner
             if row in to_create:
                 continue
@@ -343,6 +343,19 @@ class ScaleSetController:
             start += batch
             batch *= 2
         return True
+
+    def _ready_at_once(self, view: SetView, rows: list[ScaleSetVm]) -> bool:
+        """The instances just created are asked at once, and those already ready (a simulated host; an instance
+        that boots in no time) are recorded Running in this pass: True when none is left in flight, and the set
+        converges in this pass. Why: otherwise each scale-out took a second pass (a snapshot, a look at every
+        instance, and a write transaction in the writer lane) only to find them ready. An instance still booting,
+        or whose create failed, leaves the work to the next pass, as before."""
+        states = self._states(rows)
+        in_flight = False
+        for row in rows:
+            state = states.get(row.key)
+            in_flight = state is None or self._converge_row(view, row, state) or in_flight
+        return not in_flight
 
     def _create_one(self, view: SetView, row: ScaleSetVm) -> bool:
         """True if the driver has the instance; otherwise it is Failed, or waits for its next attempt."""
