@@ -7,6 +7,8 @@ took a claim and then a second transaction to end. These count the write transac
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -155,3 +157,36 @@ def test_an_operation_its_claim_hook_parks_is_released_in_the_claims_write_with_
         assert op.lease_expires is not None
         assert op.lease_expires.replace(tzinfo=UTC) > utcnow() + timedelta(seconds=50)  # SQLite keeps it naive
     assert runner._claim() is None  # parked: not claimable until its next look
+
+
+def test_a_worker_that_claimed_the_only_waiting_operation_waits_for_a_wake_up_instead_of_looking_again(
+    db: Database,
+) -> None:
+    """Under 20 clients a worker's look right after each claim found nothing more than half of the time (the
+    claim had already woken another worker when more were waiting): a read transaction for nothing each time."""
+    add(db, "only", "k", 1)
+    ran = threading.Event()
+    runner = OperationRunner(db, owner="me", workers=1, poll_seconds=30)
+    runner.register("k", lambda *_: ran.set())
+    looks: list[OperationTask | None] = []
+    claim = runner._claim
+
+    def counted() -> OperationTask | None:
+        looks.append(claim())
+        return looks[-1]
+
+    runner._claim = counted  # type: ignore[method-assign]
+    runner.start()
+    try:
+        assert ran.wait(5)
+        time.sleep(0.3)
+        assert [t.id if t else None for t in looks] == ["only"]  # no second look while nothing woke it
+        ran.clear()
+        add(db, "next", "k", 0)
+        runner.wake()  # as a request that records an operation does after its commit
+        assert ran.wait(5)
+        time.sleep(0.3)
+        assert [t.id if t else None for t in looks] == ["only", "next"]
+        assert statuses(db)["next"] == ("Succeeded", 1, None)
+    finally:
+        runner.stop()
