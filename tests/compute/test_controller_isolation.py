@@ -27,9 +27,8 @@ from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.hypervisors.base import InstanceState
 from altostratus.hypervisors.sim import SimDriver
 from altostratus.store.db import Database
-from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.marketplace import api_only_node
 from tests.support.names import unique
-from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, Tenant, vmss_body
 
 BROKEN = "the hypervisor library lost its connection state"
@@ -63,14 +62,7 @@ class OneSetBroken(SimDriver):
 def test_a_failing_set_does_not_stall_the_others(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, postgres_url: str
 ) -> None:
-    server = AltoServer(
-        tmp_path / "data", postgres_url, extra_args=("--upstream", str(make_catalog(tmp_path / "upstream")))
-    )
-    server.start()
-    op = Operator(server)
-    assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
-    op.http.close()
-    server.restart("--no-controllers")
+    server = api_only_node(tmp_path, postgres_url)
     t = Tenant(server, unique("iso"))
     db = Database(postgres_url)
     driver, clock = OneSetBroken(), FakeClock()

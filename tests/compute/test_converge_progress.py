@@ -18,7 +18,7 @@ from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.compute.render import set_id
 from altostratus.store.db import Database
 from altostratus.store.models import ResourceGroup
-from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.marketplace import OFFER, PUB, SKU, Operator, api_only_node, make_catalog, product_name
 from tests.support.names import unique
 from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, Tenant, vmss_body
@@ -65,13 +65,7 @@ def test_the_controller_writes_the_progress_of_the_operations_waiting_on_a_set(
     """The runner looks at a waiting scale-set operation only every 5 s now (lifecycle.CONVERGE_LOOK_SECONDS): the
     figures a poller sees meanwhile are those the controller writes when instances change state. An API-only node
     and, in this test, the controller's write, on the PostgreSQL they share."""
-    upstream = make_catalog(tmp_path / "upstream")
-    server = AltoServer(tmp_path / "data", postgres_url, extra_args=("--upstream", str(upstream)))
-    server.start()
-    op = Operator(server)
-    assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
-    op.http.close()
-    server.restart("--no-controllers")  # nothing converges the set, and no runner looks at its operation
+    server = api_only_node(tmp_path, postgres_url)  # nothing converges the set, no runner looks at its operation
     t = Tenant(server, unique("prog"))
     db = Database(postgres_url)
     try:

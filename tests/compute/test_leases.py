@@ -32,7 +32,7 @@ from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Node
 from altostratus.store.nodes import DEAD_AFTER_SECONDS, NodeLiveness
 from tests.conftest import postgres_admin_url
-from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.marketplace import api_only_node
 from tests.support.names import unique
 from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, Tenant, vmss_body
@@ -70,13 +70,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AltoServer
         conn.execute(f'CREATE DATABASE "{name}"')
     url = admin.rsplit("/", 1)[0] + "/" + name
     root = tmp_path_factory.mktemp("leases")
-    server = AltoServer(root / "data", url, extra_args=("--upstream", str(make_catalog(root / "upstream"))))
+    server = api_only_node(root, url)
     try:
-        server.start()
-        op = Operator(server)
-        assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
-        op.http.close()
-        server.restart("--no-controllers")
         yield server, url
     finally:
         server.close()

@@ -22,9 +22,8 @@ from altostratus.compute.controller import ScaleSetController
 from altostratus.compute.models import ScaleSet, ScaleSetVm
 from altostratus.hypervisors.sim import SimDriver
 from altostratus.store.db import Database
-from tests.support.marketplace import OFFER, PUB, SKU, Operator, make_catalog, product_name
+from tests.support.marketplace import api_only_node
 from tests.support.names import unique
-from tests.support.server import AltoServer
 from tests.support.vmss import COMPUTE, Tenant, vmss_body
 
 
@@ -48,14 +47,7 @@ def converged(db: Database, name: str) -> tuple[bool, list[str]]:
 def test_a_scale_out_converges_in_the_pass_that_creates_ready_instances_and_not_before_a_boot_ends(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    server = AltoServer(
-        tmp_path / "data", postgres_url, extra_args=("--upstream", str(make_catalog(tmp_path / "upstream")))
-    )
-    server.start()
-    op = Operator(server)
-    assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
-    op.http.close()
-    server.restart("--no-controllers")
+    server = api_only_node(tmp_path, postgres_url)
     t = Tenant(server, unique("onepass"))
     db = Database(postgres_url)
     clock = FakeClock()

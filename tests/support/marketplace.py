@@ -162,3 +162,20 @@ def vm_extension(root: Path, publisher: str, ext_type: str, version: str, os_typ
         extensionType=ext_type,
         payload=add_payload(root, package),
     )
+
+
+def api_only_node(root: Path, database_url: str) -> AltoServer:
+    """An ``alto up`` on ``database_url`` (data dir and upstream catalogue under ``root``) with image 1.0.0 of the
+    test offer downloaded, then restarted API-only (``--no-controllers``): the test runs a controller (or none)
+    itself, on the database they share, as another node would. The caller closes it."""
+    server = AltoServer(root / "data", database_url, extra_args=("--upstream", str(make_catalog(root / "upstream"))))
+    try:
+        server.start()
+        op = Operator(server)
+        assert op.download(product_name(PUB, OFFER, SKU, "1.0.0"))["status"] == "Succeeded"
+        op.http.close()
+        server.restart("--no-controllers")
+    except BaseException:
+        server.close()
+        raise
+    return server
