@@ -58,11 +58,18 @@ def test_a_scale_out_converges_in_the_pass_that_creates_ready_instances_and_not_
         assert created.status_code == 201, created.text
         assert controller.reconcile_all() is False  # nothing left in flight after one pass
         assert converged(db, "instant") == (True, ["Running", "Running"])
+        # Its operation ended in that pass too, with true figures (issue 12, finding 10).
+        status = t.http.get(created.headers["azure-asyncoperation"]).json()
+        assert status["status"] == "Succeeded" and status["percentComplete"] == 100, status
+        assert status["properties"]["progress"] == {"instancesReady": 2, "instances": 2, "instancesFailed": 0}
 
         scaled = t.http.patch(f"{t.base}/instant?{COMPUTE}", json={"sku": {"capacity": 3}})
         assert scaled.status_code == 200, scaled.text
         controller.reconcile_all()
         assert converged(db, "instant") == (True, ["Running", "Running", "Running"])
+        status = t.http.get(scaled.headers["azure-asyncoperation"]).json()
+        assert status["status"] == "Succeeded", status
+        assert status["properties"]["progress"] == {"instancesReady": 3, "instances": 3, "instancesFailed": 0}
 
         # Instances that boot for 30 s: the creating pass leaves them Creating and the set unconverged.
         driver.boot_seconds = 30.0
