@@ -45,6 +45,14 @@ class Admin:
         self.images = f"/subscriptions/{sub}/providers/Microsoft.Compute.Admin/locations/{LOCATION}/artifactTypes"
         self.gallery = f"/subscriptions/{sub}/providers/Microsoft.Gallery.Admin/galleryItems"
 
+    def host(self, name: str = "") -> str:
+        """A host's path (``name`` already quoted for a path), or the hosts' collection."""
+        base = f"/subscriptions/{self.sub}/providers/Microsoft.Compute.Admin/locations/{LOCATION}/hosts"
+        return f"{base}/{name}" if name else base
+
+    async def hosts(self) -> list[dict[str, Any]]:
+        return await self.arm.list_all(self.token, self.host(), COMPUTE_ADMIN_API)
+
     async def subscriptions(self) -> list[dict[str, Any]]:
         path = f"/subscriptions/{self.sub}/providers/Microsoft.Subscriptions.Admin/subscriptions"
         return await self.arm.list_all(self.token, path, SUBS_ADMIN_API)
