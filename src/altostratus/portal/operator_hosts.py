@@ -5,17 +5,16 @@ The API's refusals (a malformed URI, a host that still has instances) are shown 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from altostratus.portal.arm import COMPUTE_ADMIN_API, ApiError
 from altostratus.portal.operator_data import admin_for
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.web import Portal, first, page, secure
+from altostratus.portal.web import Portal, back_to, first, page, take_field_error
 
 FIELDS = {"properties.uri": "uri", "hostName": "name"}
 ACTIONS = {"drain": "drained: no new instances go to it", "enable": "enabled", "remove": "removed"}
@@ -27,22 +26,17 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
     async def hosts_page(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin_for(arm, session)
         hosts = await a.hosts()
-        error = next((json.loads(f) for f in session.flash if f.startswith("{")), None)
-        session.flash[:] = [f for f in session.flash if not f.startswith("{")]
         totals = {
             "hosts": len(hosts),
             "healthy": sum(1 for h in hosts if h["properties"].get("health") == "Healthy"),
             "instances": sum(int(h["properties"].get("instances") or 0) for h in hosts),
         }
-        return portal.render(request, "operator_hosts.html", session, hosts=hosts, totals=totals, error=error or {})
+        return portal.render(
+            request, "operator_hosts.html", session, hosts=hosts, totals=totals, error=take_field_error(session)
+        )
 
     def back(session: PortalSession, err: ApiError | None = None, field: str = "_form", message: str = "") -> Response:
-        if err is not None:
-            field = FIELDS.get(err.target or "", field)
-            session.flash.append(json.dumps({"field": field, "message": f"{err.code}: {err.message}"}))
-        elif message:
-            session.flash.append(message)
-        return secure(RedirectResponse("/admin/hosts", 303))
+        return back_to("/admin/hosts", session, err, fields=FIELDS, field=field, message=message)
 
     async def add_host(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin_for(arm, session)

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from altostratus.portal.arm import BRIDGE_API, ApiError
 from altostratus.portal.operator_data import Admin, admin_for
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.web import Portal, first, page, secure
+from altostratus.portal.web import Portal, first, page, secure, take_field_error
 
 PAGE = "/admin/registration"
 
@@ -34,9 +34,8 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         if r.status_code >= 400 and r.status_code != 404:
             raise ApiError(r.status_code, "Failed", r.text)
         activation = r.json() if r.status_code == 200 else None
-        error = next((json.loads(f) for f in session.flash if f.startswith("{")), None)
-        session.flash[:] = [f for f in session.flash if not f.startswith("{")]
-        return portal.render(request, "operator_registration.html", session, activation=activation, error=error or {})
+        error = take_field_error(session)
+        return portal.render(request, "operator_registration.html", session, activation=activation, error=error)
 
     async def register(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin(session)

@@ -6,17 +6,16 @@ the field their ``target`` names."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from altostratus.portal.arm import IDENTITY_ADMIN_API, SUBS_ADMIN_API, ApiError
 from altostratus.portal.operator_data import Admin, admin_for
 from altostratus.portal.sessions import PortalSession
-from altostratus.portal.web import Portal, first, page, secure
+from altostratus.portal.web import Portal, back_to, first, page, take_field_error
 
 FIELDS = {"properties.password": "password", "userName": "name", "properties.role": "role"}
 
@@ -37,17 +36,11 @@ def routes(portal: Portal) -> list[tuple[str, str, Any]]:
         owned: dict[str, list[dict[str, Any]]] = {}
         for sub in subs:
             owned.setdefault(str(sub["properties"].get("owner")), []).append(sub)
-        error = next((json.loads(f) for f in session.flash if f.startswith("{")), None)
-        session.flash[:] = [f for f in session.flash if not f.startswith("{")]
-        return portal.render(request, "operator_users.html", session, users=users, owned=owned, error=error or {})
+        error = take_field_error(session)
+        return portal.render(request, "operator_users.html", session, users=users, owned=owned, error=error)
 
     def back(session: PortalSession, err: ApiError | None = None, field: str = "_form", message: str = "") -> Response:
-        if err is not None:
-            field = FIELDS.get(err.target or "", field)
-            session.flash.append(json.dumps({"field": field, "message": f"{err.code}: {err.message}"}))
-        elif message:
-            session.flash.append(message)
-        return secure(RedirectResponse("/admin/users", 303))
+        return back_to("/admin/users", session, err, fields=FIELDS, field=field, message=message)
 
     async def create_user(request: Request, session: PortalSession, form: dict[str, list[str]]) -> Response:
         a = await admin(session)

@@ -4,6 +4,7 @@ pages (a 401 from the API sends the person to sign in, a 403 is the 403 page, a 
 from __future__ import annotations
 
 import hmac
+import json as json_module  # page() has a parameter named json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -109,6 +110,33 @@ def first(form: dict[str, list[str]], key: str, default: str = "") -> str:
 
 
 Handler = Callable[[Request, PortalSession, dict[str, list[str]]], Awaitable[Response]]
+
+
+def take_field_error(session: PortalSession) -> dict[str, Any]:
+    """The field error a form's redirect left in the session (``{"field", "message"}``; empty if none), taken
+    out so it shows once; plain flash messages stay for the page's status line."""
+    error = next((json_module.loads(f) for f in session.flash if f.startswith("{")), None)
+    session.flash[:] = [f for f in session.flash if not f.startswith("{")]
+    return error or {}
+
+
+def back_to(
+    location: str,
+    session: PortalSession,
+    err: ApiError | None = None,
+    *,
+    fields: dict[str, str] | None = None,
+    field: str = "_form",
+    message: str = "",
+) -> Response:
+    """After a form's POST: to ``location`` (303), with the API's refusal shown next to the field its ``target``
+    names (``fields`` maps API targets to form fields; else next to ``field``), or with ``message``."""
+    if err is not None:
+        field = (fields or {}).get(err.target or "", field)
+        session.flash.append(json_module.dumps({"field": field, "message": f"{err.code}: {err.message}"}))
+    elif message:
+        session.flash.append(message)
+    return secure(RedirectResponse(location, 303))
 
 
 def page(portal: Portal, handler: Handler, *, operator: bool = False, json: bool = False) -> Callable[..., Any]:
