@@ -14,11 +14,11 @@ for one small delete at most, never for the whole purge.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from altostratus.periodic import Periodic
 from altostratus.store.db import Database, utcnow
 from altostratus.store.models import Operation
 
@@ -35,33 +35,25 @@ class OperationPurger:
         self, db: Database, retention: timedelta, *, interval: float = INTERVAL_SECONDS, batch: int = BATCH
     ) -> None:
         self.db, self.retention, self.interval, self.batch = db, retention, interval, batch
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("operation-purge", interval, self._step, log=log,
+                                failure="purging finished operations failed")  # fmt: skip
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="operation-purge", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._thread.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                purged = self.purge()
-            except Exception:  # a database hiccup: the next interval tries again
-                log.exception("purging finished operations failed")
-                continue
-            if purged:
-                log.info("purged %d operations finished more than %s ago", purged, self.retention)
+    def _step(self) -> None:
+        purged = self.purge()
+        if purged:
+            log.info("purged %d operations finished more than %s ago", purged, self.retention)
 
     def purge(self, now: datetime | None = None) -> int:
         """Deletes the operations that finished before ``now - retention``; returns how many."""
         cutoff = (now or utcnow()) - self.retention
         total = 0
-        while not self._stop.is_set():
+        while not self._thread.stopping:
             with self.db.session() as s:
                 ids = s.scalars(
                     select(Operation.id)

@@ -10,7 +10,6 @@ in their instance view (compute/host_view.py); the controller leaves them alone 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,6 +21,7 @@ from altostratus.compute.host_drivers import HostDrivers
 from altostratus.compute.hosts import HEALTHY, UNHEALTHY, HostInfo
 from altostratus.compute.models import Host
 from altostratus.hypervisors.base import DriverError, HostCapacity, HypervisorDriver
+from altostratus.periodic import Periodic
 from altostratus.store.db import Database, utcnow
 
 log = logging.getLogger("altostratus.hosts")
@@ -58,26 +58,15 @@ class HostMonitor:
         self.tags = dict(tags or {})  # what marks this installation's instances (for the sweep of a host back up)
         self.interval, self.timeout, self.on_change = interval, timeout, on_change
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-ping")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("host-monitor", interval, self.check, log=log, failure="host monitor round failed",
+                                at_once=True, join_seconds=timeout + 5)  # fmt: skip
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="host-monitor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.timeout + 5)
+        self._thread.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:  # the database failing: the next round tries again
-                log.exception("host monitor round failed")
-            self._stop.wait(self.interval)
 
     def check(self) -> dict[str, str]:
         """One round: every host pinged at once (a dead one costs ``timeout``, not one each); health recorded;

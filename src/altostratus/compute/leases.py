@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from altostratus.compute.models import ScaleSet, ScaleSetLease
+from altostratus.periodic import Periodic
 from altostratus.store.db import Database, utcnow
 from altostratus.store.nodes import BEAT_SECONDS, NodeLiveness, alive_nodes, dead_owners
 
@@ -47,30 +48,18 @@ class SetLeases:
         self._held: dict[int, int] = {}  # set id -> epoch, as this node last saw its own leases
         self._share = 0  # fair share at the last balance (0: not balanced yet)
         self._sets, self._live = 0, 1  # sets and live controller nodes at the last balance
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("scaleset-leases", BEAT_SECONDS, self.balance, log=log,
+                                failure="scale-set lease balance failed")  # fmt: skip
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="scaleset-leases", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+        self._thread.stop()
         try:
             self.release_all()
         except Exception:
             log.exception("could not release this node's scale-set leases")
-
-    def _loop(self) -> None:
-        while not self._stop.wait(BEAT_SECONDS):
-            try:
-                self.balance()
-            except Exception:  # a database hiccup: the next second tries again
-                log.exception("scale-set lease balance failed")
 
     # -- what the controller asks ---------------------------------------------------------------------------
 

@@ -15,13 +15,13 @@ their name (docs/several-machines.md).
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import select
 
 from altostratus.blobs.models import Blob, BlobCopy
 from altostratus.blobs.store import BlobStore
 from altostratus.hypervisors.base import DriverError
+from altostratus.periodic import Periodic
 from altostratus.store.db import Database
 
 __all__ = ["BlobReplicator"]
@@ -35,8 +35,9 @@ USER_BLOB_PREFIX = "sblob-"
 class BlobReplicator:
     def __init__(self, db: Database, blobs: BlobStore, round_seconds: float = ROUND_SECONDS) -> None:
         self.db, self.blobs, self.round_seconds = db, blobs, round_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A round at once (a node that just joined copies the images first), then every few seconds.
+        self._thread = Periodic("blob-replicator", round_seconds, self.run_once, log=log,
+                                failure="blob replication round failed", at_once=True, join_seconds=30)  # fmt: skip
 
     def missing(self) -> list[str]:
         """Blobs another store holds durably and this one does not."""
@@ -50,7 +51,7 @@ class BlobReplicator:
         """Copy what is missing; the blobs copied."""
         copied = []
         for sha in self.missing():
-            if self._stop.is_set():
+            if self._thread.stopping:
                 break
             try:
                 self.blobs.ensure_local(sha)
@@ -63,19 +64,7 @@ class BlobReplicator:
     def start(self) -> None:
         if self.blobs.fetcher is None:
             return
-        self._thread = threading.Thread(target=self._loop, name="blob-replicator", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-
-    def _loop(self) -> None:
-        while True:  # a round at once (a node that just joined copies the images first), then every few seconds
-            try:
-                self.run_once()
-            except Exception:  # a surprise must not end the thread: the next round tries again
-                log.exception("blob replication round failed")
-            if self._stop.wait(self.round_seconds):
-                return
+        self._thread.stop()
