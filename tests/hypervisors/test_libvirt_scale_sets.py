@@ -15,7 +15,7 @@ from azure.profiles import KnownProfiles
 
 from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL
 from altostratus.hypervisors.libvirt_xml import domain_name
-from tests.support.libvirt_env import SHARED_TMP, URI, ensure_libvirtd, pool_volumes, volume_text
+from tests.support.libvirt_env import SHARED_TMP, URI, discard_domains, ensure_libvirtd, pool_volumes, volume_text
 from tests.support.marketplace import Operator
 from tests.support.sdk import sdk_credential, sdk_kwargs
 from tests.support.server import AltoServer
@@ -51,15 +51,7 @@ def definition(key: str) -> str:
 def remove_own_domains(data: Path) -> None:
     """After a failure the scale set was not deleted: its VMs would keep running (and slowing every later run)
     with their files gone."""
-    conn = libvirt.open(URI)
-    try:
-        for dom in own_domains(conn, data):
-            with contextlib.suppress(libvirt.libvirtError):
-                dom.destroy()
-            with contextlib.suppress(libvirt.libvirtError):
-                dom.undefine()
-    finally:
-        conn.close()
+    discard_domains(URI, lambda conn: own_domains(conn, data))
 
 
 def test_scale_set_on_real_vms(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ for automatic repairs they come back there; the dead host's daemon returns and t
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +29,16 @@ from altostratus.compute.models import ScaleSet, ScaleSetLease
 from altostratus.hypervisors.libvirt_pools import DEFAULT_POOL
 from altostratus.hypervisors.libvirt_xml import NAME_PREFIX, domain_name
 from altostratus.store.db import Database
-from tests.support.libvirt_env import host_uri, kill_host, pool_volumes, start_host, start_hosts, stop_host, volume_text
+from tests.support.libvirt_env import (
+    discard_domains,
+    host_uri,
+    kill_host,
+    pool_volumes,
+    start_host,
+    start_hosts,
+    stop_host,
+    volume_text,
+)
 from tests.support.marketplace import Operator
 from tests.support.sdk import sdk_credential, sdk_kwargs
 from tests.support.server import AltoServer
@@ -69,17 +77,7 @@ def domains(host: str, prefix: str) -> list[str]:
 
 def remove_domains(prefix: str) -> None:
     for host in HOSTS:
-        with contextlib.suppress(libvirt.libvirtError):
-            conn = libvirt.open(host_uri(host))
-            try:
-                for dom in conn.listAllDomains():
-                    if dom.name().startswith(prefix):
-                        with contextlib.suppress(libvirt.libvirtError):
-                            dom.destroy()
-                        with contextlib.suppress(libvirt.libvirtError):
-                            dom.undefine()
-            finally:
-                conn.close()
+        discard_domains(host_uri(host), lambda conn: [d for d in conn.listAllDomains() if d.name().startswith(prefix)])
 
 
 class Node:

@@ -7,6 +7,7 @@ the reason if that does not help.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -51,6 +52,22 @@ def ensure_libvirtd(uri: str = URI) -> None:
         f"libvirtd does not answer on {uri}: {problem}\n"
         f"`source scripts/libvirt.sh && start_libvirt` said (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     )
+
+
+def discard_domains(uri: str, pick: Callable[[libvirt.virConnect], Iterable[libvirt.virDomain]]) -> None:
+    """Destroys and undefines the domains ``pick`` chooses on ``uri``: after a failed test its guests would keep
+    running (slowing every later run) with their files gone. Whatever fails here (a daemon down, a domain gone
+    meanwhile) is passed over: this is clean-up."""
+    with contextlib.suppress(libvirt.libvirtError):
+        conn = libvirt.open(uri)
+        try:
+            for dom in pick(conn):
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.destroy()
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.undefine()
+        finally:
+            conn.close()
 
 
 def shared_dir(prefix: str) -> Path:
